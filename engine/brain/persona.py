@@ -1,0 +1,214 @@
+"""Trading personas: data, not code. One TOML file per persona.
+
+A persona file looks like this (every key but ``name`` has a default)::
+
+    name = "scalper"
+    description = "Fast in, fast out on momentum bursts."
+    style = "You are a scalper..."       # the style text an LLM prompt uses
+    risk_per_trade = 0.005               # fraction of equity at risk per trade
+    max_position_fraction = 0.25         # cap on one position's notional / equity
+    max_open_positions = 3
+    allowed_directions = ["long", "short"]
+    entry_threshold = 0.5                # rule brain: weighted score needed to act
+    stop_atr = 1.0                       # stop distance in ATR multiples
+    target_atr = 1.5                     # take-profit distance in ATR multiples
+    max_holding_candles = 60             # 0 = no limit
+    cooldown_after_loss = 5              # candles without new entries after a loss
+
+    [signal_weights]                     # signal kind -> weight (missing kinds: 0)
+    rsi_oversold = 1.0
+
+    [trailing]                           # optional
+    mode = "atr"                         # "atr" or "percent"
+    distance = 1.0
+    activation = 0.5
+
+    [brain]                              # options for LLM brains
+    model = "phi3:mini"
+    temperature = 0.2
+    seed = 42
+    num_predict = 400
+    num_ctx = 4096
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from engine.errors import TapedeckError
+
+BUILTIN_PACKAGE = "engine.brain.personas"
+
+
+class PersonaError(TapedeckError, ValueError):
+    """A persona file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class TrailingConfig:
+    mode: str = "atr"  # "atr" or "percent"
+    distance: float = 1.0
+    activation: float = 0.0
+
+
+@dataclass(frozen=True)
+class TradingPersona:
+    name: str
+    description: str = ""
+    style: str = ""
+    risk_per_trade: float = 0.01
+    max_position_fraction: float = 0.5
+    max_open_positions: int = 2
+    allowed_directions: tuple[str, ...] = ("long", "short")
+    signal_weights: Mapping[str, float] = field(default_factory=dict)
+    entry_threshold: float = 0.5
+    stop_atr: float = 1.5
+    target_atr: float = 3.0
+    trailing: TrailingConfig | None = None
+    max_holding_candles: int = 0
+    cooldown_after_loss: int = 0
+    brain: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def allows(self, direction: str) -> bool:
+        return direction in self.allowed_directions
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that affects decisions (not the file path)."""
+        data = asdict(self)
+        data.pop("source", None)
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_FLOAT_FIELDS = {
+    "risk_per_trade": (0.0, 1.0),
+    "max_position_fraction": (0.0, 10.0),
+    "entry_threshold": (0.0, math.inf),
+    "stop_atr": (0.0, math.inf),
+    "target_atr": (0.0, math.inf),
+}
+_INT_FIELDS = {"max_open_positions": 1, "max_holding_candles": 0, "cooldown_after_loss": 0}
+_KNOWN = {
+    "name",
+    "description",
+    "style",
+    "allowed_directions",
+    "signal_weights",
+    "trailing",
+    "brain",
+    *_FLOAT_FIELDS,
+    *_INT_FIELDS,
+}
+
+
+def _err(src: str, fld: str, msg: str) -> PersonaError:
+    return PersonaError(f"{src}: field '{fld}': {msg}")
+
+
+def _number(src: str, fld: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _err(src, fld, f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise _err(src, fld, f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> TradingPersona:
+    """Validate a parsed persona table; raises PersonaError naming the field."""
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise _err(source, unknown[0], f"unknown field (known: {', '.join(sorted(_KNOWN))})")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _err(source, "name", "a non-empty string is required")
+    kwargs: dict[str, Any] = {"name": name.strip(), "source": source}
+    for fld in ("description", "style"):
+        if fld in data:
+            if not isinstance(data[fld], str):
+                raise _err(source, fld, f"expected text, got {data[fld]!r}")
+            kwargs[fld] = data[fld].strip()
+    for fld, (lo, hi) in _FLOAT_FIELDS.items():
+        if fld in data:
+            v = _number(source, fld, data[fld])
+            if not lo < v <= hi and not (fld == "entry_threshold" and v == 0):
+                raise _err(source, fld, f"{v} is outside ({lo}, {hi}]")
+            kwargs[fld] = v
+    for fld, lo in _INT_FIELDS.items():
+        if fld in data:
+            v = data[fld]
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise _err(source, fld, f"expected a whole number >= {lo}, got {v!r}")
+            kwargs[fld] = v
+    if "allowed_directions" in data:
+        dirs = data["allowed_directions"]
+        if (
+            not isinstance(dirs, list)
+            or not dirs
+            or any(d not in ("long", "short") for d in dirs)
+        ):
+            raise _err(source, "allowed_directions", f"expected a list of long/short, got {dirs!r}")
+        kwargs["allowed_directions"] = tuple(dict.fromkeys(dirs))
+    if "signal_weights" in data:
+        weights = data["signal_weights"]
+        if not isinstance(weights, Mapping):
+            raise _err(source, "signal_weights", "expected a table of signal kind = weight")
+        kwargs["signal_weights"] = {
+            str(k): _number(source, f"signal_weights.{k}", v) for k, v in weights.items()
+        }
+    if "trailing" in data:
+        t = data["trailing"]
+        if not isinstance(t, Mapping):
+            raise _err(source, "trailing", "expected a table with mode, distance, activation")
+        mode = t.get("mode", "atr")
+        if mode not in ("atr", "percent"):
+            raise _err(source, "trailing.mode", f"expected 'atr' or 'percent', got {mode!r}")
+        dist = _number(source, "trailing.distance", t.get("distance", 1.0))
+        act = _number(source, "trailing.activation", t.get("activation", 0.0))
+        if dist <= 0 or act < 0:
+            raise _err(source, "trailing", "distance must be > 0 and activation >= 0")
+        kwargs["trailing"] = TrailingConfig(mode, dist, act)
+    if "brain" in data:
+        if not isinstance(data["brain"], Mapping):
+            raise _err(source, "brain", "expected a table of brain options")
+        kwargs["brain"] = dict(data["brain"])
+    return TradingPersona(**kwargs)
+
+
+def load_persona_file(path: str | Path) -> TradingPersona:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PersonaError(f"{path}: cannot read persona file: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PersonaError(f"{path}: not valid TOML: {exc}") from None
+    return persona_from_dict(data, source=str(path))
+
+
+def builtin_persona_names() -> list[str]:
+    folder = resources.files(BUILTIN_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_persona(name_or_path: str | Path) -> TradingPersona:
+    """A built-in persona by name, or any TOML file by path."""
+    text = str(name_or_path)
+    if text.endswith(".toml") or "/" in text or Path(text).exists():
+        return load_persona_file(text)
+    if text not in builtin_persona_names():
+        known = ", ".join(builtin_persona_names())
+        raise PersonaError(f"unknown persona {text!r}: built-in personas are {known}, or give a .toml path")
+    resource = resources.files(BUILTIN_PACKAGE) / f"{text}.toml"
+    with resources.as_file(resource) as p:
+        return load_persona_file(p)

@@ -1,0 +1,54 @@
+"""The headless command line: ``python -m engine.cli`` (the ``tapedeck`` script adds the TUI).
+
+Each command lives in a module of ``engine.commands`` exposing ``register(subparsers)``,
+which adds its parser and sets ``func`` (taking the parsed args, returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import TapedeckError
+
+COMMAND_MODULES: tuple[str, ...] = ("engine.commands.data",)
+
+EXIT_USAGE = 2
+
+
+def build_parser(prog: str = "tapedeck") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Interactive backtest replay of crypto trading strategies.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command; user errors become one line on stderr and exit status 2."""
+    try:
+        return int(args.func(args) or 0)
+    except (TapedeckError, ValueError, OSError) as exc:
+        print(f"tapedeck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tapedeck: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

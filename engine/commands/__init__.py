@@ -1,0 +1,1 @@
+"""Headless CLI commands: each module exposes ``register(subparsers)``."""
