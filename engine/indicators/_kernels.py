@@ -84,14 +84,15 @@ def _fill_nan(out, stop):
 
 
 @njit(cache=True)
-def sma_into(x, begin, period, out):
-    """TA_MA(SMA): running total; period 1 copies (as TA_MA does)."""
+def sma_into(x, begin, period, out, copy_one=True):
+    """TA_INT_SMA's running total. Period 1 copies when ``copy_one`` (TA_MA, used inside
+    STOCH); TA_SMA itself runs the total even then, so a NaN stays in it for good."""
     n = x.shape[0]
     start = begin + period - 1
     _fill_nan(out, start)
     if start >= n:
         return
-    if period == 1:
+    if period == 1 and copy_one:
         for i in range(begin, n):
             out[i] = x[i]
         return
@@ -113,7 +114,7 @@ def sma_into(x, begin, period, out):
 @njit(cache=True)
 def sma(x, period):
     out = np.empty(x.shape[0])
-    sma_into(x, first_valid1(x), period, out)
+    sma_into(x, first_valid1(x), period, out, False)
     return out
 
 
@@ -314,8 +315,6 @@ def atr(high, low, close, period):
     begin = first_valid3(high, low, close)
     tr = np.empty(n)
     true_range_into(high, low, close, begin, tr)
-    if period == 1:
-        return tr
     start = begin + period
     _fill_nan(out, start)
     if start >= n:

@@ -58,20 +58,24 @@ _fma = _load_fma()
 
 
 class _RunSMA:
-    """TA-Lib's running-total SMA from the first value it is given (NaN or not)."""
+    """TA-Lib's running-total SMA from the first value it is given (NaN or not).
 
-    __slots__ = ("_buf", "_count", "_total", "period")
+    Period 1 copies its input when ``copy_one`` (TA_MA, inside STOCH); TA_SMA runs the
+    total even then, so a NaN stays in it."""
 
-    def __init__(self, period: int) -> None:
+    __slots__ = ("_buf", "_copy", "_count", "_total", "period")
+
+    def __init__(self, period: int, copy_one: bool = True) -> None:
         self.period = period
+        self._copy = copy_one and period == 1
         self._buf = [0.0] * period
         self._count = 0
         self._total = 0.0
 
     def update(self, x: float) -> float:
-        p = self.period
-        if p == 1:
+        if self._copy:
             return x
+        p = self.period
         c = self._count
         self._count = c + 1
         buf = self._buf
@@ -91,7 +95,7 @@ class SMA:
 
     def __init__(self, period: int) -> None:
         self.period = check_int("period", period, 1)
-        self._run = _RunSMA(self.period)
+        self._run = _RunSMA(self.period, copy_one=False)
         self._started = False
 
     def update(self, x: float) -> float:
@@ -352,8 +356,6 @@ class ATR:
         if not self._tr._started:
             return NAN
         p = self.period
-        if p == 1:
-            return tr
         c = self._count
         self._count = c + 1
         if c == 0:
