@@ -180,3 +180,12 @@ def test_vwap_stays_exact_over_a_long_series() -> None:
     window = np.lib.stride_tricks.sliding_window_view
     direct = (window(tp * v, p).sum(axis=1)) / window(v, p).sum(axis=1)
     np.testing.assert_allclose(ind.vwap(h, lo, c, v, p)[p - 1 :], direct, rtol=1e-9)
+
+
+def test_incremental_fma_is_correctly_rounded() -> None:
+    """The incremental EMA/RSI/ATR need a true fused multiply-add to match the kernels."""
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(0, 1e3, (3, 200))
+    for x, y, z in zip(a, b, c, strict=True):
+        assert incremental._fma(x, y, z) == incremental._fma_exact(x, y, z)
+    assert incremental._fma(0.1, 10.0, -1.0) == 5.551115123125783e-17  # not 0.0

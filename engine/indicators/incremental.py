@@ -1,4 +1,6 @@
-"""Incremental indicators: one candle in, the current value out, in O(1).
+"""Incremental indicators: one candle in, the current value out, in O(1) (amortized:
+WMA and BBands recompute their window sums every 8 * period and period bars, Stoch's
+monotonic deques pop each bar once).
 
 Each class is built with the batch function's parameters; ``update`` takes one
 candle's values in the batch function's input order and returns the value the batch
