@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -189,3 +193,19 @@ def test_incremental_fma_is_correctly_rounded() -> None:
     for x, y, z in zip(a, b, c, strict=True):
         assert incremental._fma(x, y, z) == incremental._fma_exact(x, y, z)
     assert incremental._fma(0.1, 10.0, -1.0) == 5.551115123125783e-17  # not 0.0
+
+
+def test_importing_indicators_does_not_load_numba() -> None:
+    """Start-up stays fast: numba loads on the first computation, not on import."""
+    code = (
+        "import sys; import engine.indicators, engine.indicators.registry, "
+        "engine.indicators.incremental; print('numba' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    assert out.stdout.strip() == "False"
