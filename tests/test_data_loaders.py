@@ -39,6 +39,15 @@ def _assert_rows(series: InstrumentSeries, step_ns: int = MIN) -> None:
         np.testing.assert_array_equal(getattr(series, name), [r[k] for r in ROWS])
     assert series.open_time.dtype == np.int64
     assert series.close.dtype == np.float64
+    for col in (
+        series.open_time,
+        series.open,
+        series.high,
+        series.low,
+        series.close,
+        series.volume,
+    ):
+        assert col.flags.writeable and col.flags.c_contiguous
     assert not series.filled.any()
     assert isinstance(series.report, DataReport)
     assert series.report.repairs == ()
