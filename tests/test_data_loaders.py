@@ -184,6 +184,13 @@ def test_csv_extra_columns_and_other_order_and_semicolons(tmp_path: Path) -> Non
     _assert_rows(load(p, instrument="ABC"))
 
 
+def test_csv_with_bom_and_crlf(tmp_path: Path) -> None:
+    text = _csv_lines("timestamp,open,high,low,close,volume", ISO).replace("\n", "\r\n")
+    p = tmp_path / "X_USDT-1m.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    _assert_rows(load(p))
+
+
 def test_csv_gzip(tmp_path: Path) -> None:
     p = tmp_path / "X_USDT-1m.csv.gz"
     p.write_bytes(gzip.compress(_csv_lines("timestamp,open,high,low,close,volume", ISO).encode()))
@@ -260,6 +267,9 @@ def test_freqtrade_jsongz_and_json_objects(tmp_path: Path) -> None:
         )
     )
     _assert_rows(load(p))
+    r = tmp_path / "ETH_BTC-1m-iso.json"
+    r.write_text(json.dumps([[t, *row] for t, row in zip(ISO, ROWS, strict=True)]))
+    _assert_rows(load(r))
     q = tmp_path / "objects.json"
     q.write_text(_frame().assign(date=lambda d: d["date"].astype(str)).to_json(orient="records"))
     _assert_rows(load(q))

@@ -146,7 +146,8 @@ def _read_csv(path: Path, data: bytes) -> RawFrame:
     first = re.search(rb"\S", data)
     start = first.start() if first else 0
     end = data.find(b"\n", start)
-    first_line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace").strip()
+    first_line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+    first_line = first_line.lstrip("\ufeff").strip()  # a byte-order mark is not part of a name
     delimiter = _sniff_delimiter(first_line)
     fields = [f.strip().strip('"') for f in first_line.split(delimiter)]
     # A data row is mostly numbers (its time may be ISO text); a header row is mostly names.
@@ -234,6 +235,16 @@ def _read_json(path: Path, data: bytes) -> RawFrame:
                 f"{path}: row {i + 1}: expected [timestamp, open, high, low, close, volume], "
                 f"got {json.dumps(row)[:60]}"
             )
+    try:  # the usual freqtrade layout: numbers only
+        block = np.array([r[:6] for r in doc], dtype=np.float64)
+    except (TypeError, ValueError):
+        block = None
+    if block is not None and np.isfinite(block[:, 0]).all():
+        stamps = block[:, 0]
+        whole = stamps == np.floor(stamps)
+        times = epoch_to_ns(stamps.astype(np.int64) if whole.all() else stamps)
+        values = {c: np.ascontiguousarray(block[:, i + 1]) for i, c in enumerate(VALUE_COLUMNS)}
+        return RawFrame("json", times, values, _row_locator)
     columns = list(zip(*(r[:6] for r in doc), strict=True))
     frame = pd.DataFrame(
         {
@@ -308,21 +319,24 @@ def _fast_columns(
     which knows how to explain what is wrong.
     """
     tcol = table.column(index[time_col])
-    if not pa.types.is_timestamp(tcol.type) or tcol.null_count:
+    if tcol.null_count or not (pa.types.is_timestamp(tcol.type) or pa.types.is_integer(tcol.type)):
         return None
     if any(
         not (pa.types.is_floating(t) or pa.types.is_integer(t))
         for t in (table.column(index[c]).type for c in value_cols)
     ):
         return None
-    times = pc.cast(tcol, pa.timestamp("ns", tcol.type.tz)).cast(pa.int64())
+    if pa.types.is_integer(tcol.type):
+        times = epoch_to_ns(pc.cast(tcol, pa.int64()).to_numpy())
+    else:
+        times = pc.cast(tcol, pa.timestamp("ns", tcol.type.tz)).cast(pa.int64()).to_numpy()
     values = {}
     for c in value_cols:
         col = pc.cast(table.column(index[c]), pa.float64())
         if col.null_count:
             col = pc.fill_null(col, np.nan)
         values[c] = col.to_numpy()
-    return times.to_numpy(), values
+    return times, values
 
 
 def _frame_from_pandas(
