@@ -346,6 +346,21 @@ def test_timeframe_is_most_common_spacing_and_gaps_reported(tmp_path: Path) -> N
     assert (s.report.gap_count, s.report.largest_gap, s.report.missing_candles) == (2, 2, 3)
 
 
+def test_sparse_data_uses_a_timeframe_that_fits_every_spacing(tmp_path: Path) -> None:
+    s = load(_write(tmp_path, [0, 2, 4, 6, 8, 9, 11, 13]))  # mostly 2m apart, once 1m
+    assert s.timeframe == "1m"
+    assert s.report.gap_count == 6
+    assert any("some candles are closer: using 1m" in n for n in s.report.notes)
+
+
+def test_file_name_timeframe_wins_when_it_fits(tmp_path: Path) -> None:
+    s = load(_write(tmp_path, [0, 2, 4, 6, 7], name="A_B-1m.csv"))
+    assert (s.timeframe, s.report.gap_count) == ("1m", 3)
+    s = load(_write(tmp_path, [0, 1, 2, 3], name="A_B-5m.csv"))
+    assert s.timeframe == "1m"
+    assert any("file name says 5m" in n for n in s.report.notes)
+
+
 def test_timeframe_override(tmp_path: Path) -> None:
     p = _write(tmp_path, [0, 10, 20, 30])
     assert load(p).timeframe == "10m"
