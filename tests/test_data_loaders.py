@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data import DataError, DataReport, load, load_many
+from engine.data import DataError, DataReport, from_arrays, load, load_many
 from engine.data.names import parse_name
 from engine.data.readers import epoch_to_ns
 from engine.timeutil import parse_time, timeframe_to_ns
@@ -399,3 +399,28 @@ def test_fill_gaps_flat_zero_volume(tmp_path: Path) -> None:
     rep = s.report.repair("filled_gap")
     assert rep is not None and rep.times == (T0 + MIN, T0 + 2 * MIN)
     assert s.report.gap_count == 1
+
+
+def test_binance_kline_csv_with_header_row(tmp_path: Path) -> None:
+    header = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+        "taker_buy_volume,taker_buy_quote_volume,ignore"
+    )
+    p = tmp_path / "BTCUSDT-1m-2025-02.csv"
+    p.write_text(header + "\n" + _binance_lines(10**3))
+    s = load(p)
+    _assert_rows(s)
+    assert (s.instrument, s.report.format) == ("BTCUSDT", "csv")
+
+
+def test_from_arrays_validates_like_load() -> None:
+    times = np.array(
+        ["2022-01-01T00:02", "2022-01-01T00:00", "2022-01-01T00:01"], dtype="datetime64[ns]"
+    )
+    s = from_arrays("X", times, [3, 1, 2], [4, 2, 3], [2, 0.5, 1], [3.5, 1.5, -2.5], [1, 1, 1])
+    np.testing.assert_array_equal(s.open_time, [T0, T0 + 2 * MIN])
+    assert s.report.count("sorted") == 2
+    assert s.report.count("non_positive_price") == 1
+    assert (s.timeframe, s.report.gap_count, s.report.format) == ("2m", 0, "memory")
+    with pytest.raises(DataError, match=r"columns of different lengths"):
+        from_arrays("X", times, [1], [1], [1], [1], [1])
