@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import engine.indicators as ind
+from engine.errors import TapedeckError
 from engine.indicators import incremental, registry
 from engine.types import InstrumentSeries
 
@@ -120,8 +121,12 @@ def test_compute_accepts_a_mapping_or_an_instrument_series() -> None:
 
 
 def test_registry_errors_are_clear() -> None:
-    with pytest.raises(KeyError, match="unknown indicator 'foo'"):
+    with pytest.raises(KeyError, match="unknown indicator 'foo'") as unknown:
         registry.get("foo")
+    assert isinstance(unknown.value, TapedeckError)  # the CLI prints it on one line
+    assert str(unknown.value).startswith("unknown indicator 'foo'; known: adx, atr,")
+    with pytest.raises(TapedeckError, match="period must be between 1 and 100000, got 0"):
+        ind.sma(np.ones(5), 0)
     with pytest.raises(ValueError, match="rsi has no parameter length"):
         registry.compute("rsi", candles(), length=3)
     with pytest.raises(ValueError, match="input column 'volume' is missing"):

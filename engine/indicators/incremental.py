@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 
-from engine.indicators.batch import check_float, check_int
+from engine.indicators.batch import IndicatorError, check_float, check_int
 
 NAN = math.nan
 _isnan = math.isnan
@@ -280,7 +280,7 @@ class MACD:
         self.slow = check_int("slow", slow, 2)
         self.signal = check_int("signal", signal, 1)
         if self.fast > self.slow:
-            raise ValueError(f"fast must not exceed slow, got fast={fast} slow={slow}")
+            raise IndicatorError(f"fast must not exceed slow, got fast={fast} slow={slow}")
         self._slow = _SeedEMA(self.slow)
         self._fast = _SeedEMA(self.fast)
         self._sig = _SeedEMA(self.signal)
