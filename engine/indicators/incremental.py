@@ -113,9 +113,9 @@ class EMA:
 
     __slots__ = ("_count", "_k", "_prev", "_total", "period")
 
-    def __init__(self, period: int, _k: float | None = None) -> None:
+    def __init__(self, period: int) -> None:
         self.period = check_int("period", period, 1)
-        self._k = 2.0 / (self.period + 1) if _k is None else _k
+        self._k = 2.0 / (self.period + 1)
         self._count = 0
         self._total = 0.0
         self._prev = NAN
@@ -125,8 +125,7 @@ class EMA:
         if c == 0 and _isnan(x):
             return NAN
         p = self.period
-        if p == 1 and self._k == 1.0 and c >= 0:
-            # period 1 copies its input, as TA-Lib's MA does
+        if p == 1:  # copies its input, as TA-Lib's EMA(1) does
             self._count = 1
             return x
         if c >= p:
