@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,6 +204,24 @@ def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[t
     return fired
 
 
+class _Row(Mapping[str, float]):
+    """Candle ``j`` of gathered columns, read lazily (a describe reads a few keys)."""
+
+    __slots__ = ("cols", "j")
+
+    def __init__(self, cols: dict[str, list[float]], j: int) -> None:
+        self.cols, self.j = cols, j
+
+    def __getitem__(self, key: str) -> float:
+        return self.cols[key][self.j]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+
 def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
     """Run every configured detector over a whole series at once."""
     config = config or default_signal_config()
@@ -213,14 +231,21 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
     found: list[tuple[int, int, Signal]] = []
     for strategy in strategies:
         codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
-        for i, kind_index in fire_series(strategy, codes):
-            v = {k: float(a[i]) for k, a in values.items()}
-            p = {k: float(a[i]) for k, a in prev.items()}
+        fired = fire_series(strategy, codes)
+        if not fired:
+            continue
+        # Gather the fired candles' values in bulk; .tolist() gives the same floats.
+        at = np.array([i for i, _ in fired], dtype=np.int64)
+        cur = {k: a[at].tolist() for k, a in values.items()}
+        before = {k: a[at].tolist() for k, a in prev.items()}
+        times = close_time[at].tolist()
+        for j, (i, kind_index) in enumerate(fired):
+            v, p = _Row(cur, j), _Row(before, j)
             kind = strategy.kinds[kind_index]
             direction, strength, evidence = strategy.describe(kind_index, v, p)
             signal = Signal(
                 instrument=series.instrument,
-                time=int(close_time[i]),
+                time=times[j],
                 kind=kind,
                 direction=direction,
                 strength=strength,
