@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.detector import SeriesSignals, make_context
 from engine.signals.strategies import SIGNAL_KINDS
@@ -294,6 +295,13 @@ def batch_signals(
     (signals at their steps, contexts at each candle) would emit, computed at once.
 
     ``stream`` is an ``engine.data.stream.MergedStream`` of the same series."""
+    with gc_paused():
+        return _batch_signals(stream, per_instrument, config)
+
+
+def _batch_signals(
+    stream: object, per_instrument: Mapping[str, SeriesSignals], config: SignalConfig | None
+) -> list[SignalBatch]:
     config = config or default_signal_config()
     times = np.asarray(stream.times, dtype=np.int64)  # type: ignore[attr-defined]
     names: tuple[str, ...] = tuple(stream.instruments)  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.indicators import registry
+from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.strategies import (
     CANDLE_COLUMNS,
@@ -224,6 +225,11 @@ class _Row(Mapping[str, float]):
 
 def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
     """Run every configured detector over a whole series at once."""
+    with gc_paused():
+        return _detect_series(series, config)
+
+
+def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> SeriesSignals:
     config = config or default_signal_config()
     strategies = build_strategies(config)
     values, prev = compute_values(series, config, strategies)
@@ -268,13 +274,17 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
 
 
 class _IncrementalUse:
-    __slots__ = ("keys", "multi", "obj", "sources", "started")
+    """An incremental indicator fed from the candle's value dict; it starts at the first
+    candle where all its sources are known (as the batch path does)."""
+
+    __slots__ = ("keys", "multi", "outputs", "sources", "started", "update_fn")
 
     def __init__(self, use: IndicatorUse) -> None:
         spec = registry.get(use.name)
-        self.obj = spec.make_incremental(**use.params)
+        self.update_fn = spec.make_incremental(**use.params).update
         self.sources = use.sources
-        self.keys = use.outputs
+        self.keys = [k for k in use.outputs if k]
+        self.outputs = [(pos, k) for pos, k in enumerate(use.outputs) if k]
         self.multi = len(spec.outputs) > 1
         self.started = False
 
@@ -283,17 +293,15 @@ class _IncrementalUse:
         if not self.started:
             if any(a != a for a in args):
                 for k in self.keys:
-                    if k:
-                        v[k] = math.nan
+                    v[k] = math.nan
                 return
             self.started = True
-        result = self.obj.update(*args)
+        result = self.update_fn(*args)
         if self.multi:
-            for k, r in zip(self.keys, result, strict=True):
-                if k:
-                    v[k] = float(r)
+            for pos, k in self.outputs:
+                v[k] = result[pos]
         else:
-            v[self.keys[0]] = float(result)
+            v[self.keys[0]] = result
 
 
 class SignalDetector:
