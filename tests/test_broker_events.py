@@ -15,23 +15,20 @@ X = "XUSD"
 
 @st.composite
 def candles(draw):
-    n = draw(st.integers(10, 60))
-    steps = draw(st.lists(st.integers(-4, 4), min_size=n, max_size=n))
-    wicks = draw(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=n, max_size=n))
+    n = draw(st.integers(10, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     # half-unit prices make exact touches of stops and limits common
-    close = 100.0 + 0.5 * np.cumsum(steps)
-    opens = np.concatenate([[100.0], close[:-1]])
-    gaps = draw(st.lists(st.integers(-2, 2), min_size=n, max_size=n))
-    opens = opens + 0.5 * np.array(gaps)
-    hi = np.maximum(opens, close) + 0.5 * np.array([w[0] for w in wicks])
-    lo = np.minimum(opens, close) - 0.5 * np.array([w[1] for w in wicks])
+    close = 100.0 + 0.5 * np.cumsum(rng.integers(-4, 5, n))
+    opens = np.concatenate([[100.0], close[:-1]]) + 0.5 * rng.integers(-2, 3, n)
+    hi = np.maximum(opens, close) + 0.5 * rng.integers(0, 4, n)
+    lo = np.minimum(opens, close) - 0.5 * rng.integers(0, 4, n)
     return opens, hi, lo, close
 
 
 @st.composite
 def plans(draw, n: int):
     schedule = {}
-    for idx in draw(st.lists(st.integers(0, n - 1), max_size=8, unique=True)):
+    for idx in draw(st.lists(st.integers(0, n - 1), max_size=12, unique=True)):
         action = draw(
             st.sampled_from([Action.OPEN_LONG, Action.OPEN_SHORT, Action.CLOSE, Action.ADJUST])
         )
@@ -101,10 +98,11 @@ def _run_stepping(cfg, data, schedule):
     return b
 
 
-def _run_skipping(cfg, data, schedule):
+def _run_skipping(cfg, data, schedule, window=64):
     o, h, lo, c = data
     n = len(o)
     b = Broker(cfg, [X])
+    b.search_window = window
     processed = []
     i = 0
     while i < n:
@@ -128,12 +126,17 @@ def _run_skipping(cfg, data, schedule):
 
 
 @settings(max_examples=120, deadline=None)
-@given(data=candles(), seed=st.data(), intrabar=st.sampled_from(["stop_first", "open_distance"]))
-def test_skipping_quiet_candles_gives_identical_results(data, seed, intrabar):
+@given(
+    data=candles(),
+    seed=st.data(),
+    intrabar=st.sampled_from(["stop_first", "open_distance"]),
+    window=st.sampled_from([1, 3, 64]),
+)
+def test_skipping_quiet_candles_gives_identical_results(data, seed, intrabar, window):
     schedule = seed.draw(plans(len(data[0])))
     cfg = BrokerConfig(fees_bps=7.0, slippage_bps=3.0, intrabar=intrabar)
     full = _run_stepping(cfg, data, schedule)
-    fast, _ = _run_skipping(cfg, data, schedule)
+    fast, _ = _run_skipping(cfg, data, schedule, window)
     assert fast.fills == full.fills
     assert fast.trades == full.trades
     assert fast.rejections == full.rejections
