@@ -34,7 +34,8 @@ Definitions (percentages are in percent; ratios are plain numbers; times in ns):
   covering the samples with ``entry_time < t <= exit_time`` (the candles it was held
   through; backtesting.py also counts the exit bar).
 - ``avg_holding_ns`` / ``max_holding_ns``: exit time minus entry time, and in bars.
-- ``fees_paid``: the sum of every fill's fee (open positions' entry fees included).
+- ``fees_paid``: the sum of every fill's fee (open positions' entry fees included);
+  ``trade_fees``: the fees of the closed trades.
 """
 
 from __future__ import annotations
@@ -177,8 +178,8 @@ def instrument_metrics(
 def compute_metrics(
     equity_times: np.ndarray | Sequence[int],
     equity_values: np.ndarray | Sequence[float],
-    trades: Sequence[Trade],
-    fills: Sequence[Fill],
+    trades: Sequence[Trade] = (),
+    fills: Sequence[Fill] | None = None,
     *,
     initial_cash: float,
     bars_per_year: float | None = None,
@@ -187,9 +188,10 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """All metrics of one run (module docstring: definitions), plus ``per_instrument``.
 
-    Give ``bars_per_year`` or ``timeframe`` (the step length, e.g. "1m"); without
-    either the median spacing of ``equity_times`` is used. Never raises on an empty
-    or flat run: undefined values are NaN.
+    ``fills`` gives ``fees_paid`` (entry fees of positions still open included); without
+    them it is the fees of the closed trades. Give ``bars_per_year`` or ``timeframe``
+    (the step length, e.g. "1m"); without either the median spacing of ``equity_times``
+    is used. Never raises on an empty or flat run: undefined values are NaN.
     """
     times = np.asarray(equity_times, dtype=np.int64)
     values = np.asarray(equity_values, dtype=np.float64)
@@ -260,7 +262,11 @@ def compute_metrics(
     m.update(tm)
     m["exposure_pct"] = exposure(trades, times)
     m["avg_holding_bars"] = _ratio(tm["avg_holding_ns"], bar_ns) if bar_ns else NAN
-    m["fees_paid"] = float(sum(f.fee for f in fills))
+    if fills is None:  # without the fills, the fees of the closed trades
+        m["fees_paid"] = tm["trade_fees"]
+        fills = ()
+    else:
+        m["fees_paid"] = float(sum(f.fee for f in fills))
     m["n_fills"] = len(fills)
     per_bench = benchmark_close if isinstance(benchmark_close, Mapping) else None
     m["per_instrument"] = instrument_metrics(

@@ -238,5 +238,8 @@ def test_agrees_with_backtesting_py_definitions():
     assert m["sqn"] == pytest.approx(stats["SQN"], rel=1e-9)
     assert m["avg_holding_ns"] == pytest.approx(stats["Avg. Trade Duration"].value, abs=3.6e12)
     assert m["equity_peak"] == pytest.approx(stats["Equity Peak [$]"])
-    assert m["fees_paid"] == 0.0  # no fills passed; the trades carry their own fees
+    assert m["fees_paid"] == 0.0  # an empty fills list: no fees
     assert m["trade_fees"] == pytest.approx(stats["Commissions [$]"])
+    # without fills the fees are the closed trades' fees
+    m2 = compute_metrics(times, eq, trades, initial_cash=eq[0])
+    assert m2["fees_paid"] == pytest.approx(stats["Commissions [$]"])
