@@ -572,6 +572,11 @@ class Broker:
                 and open_time >= pend.order.created_time
             ):
                 pend.first_index = index
+                exp = pend.order.plan.expiry_candles
+                if pend.order.kind == "limit" and exp is not None:
+                    # for display: the open time of the first candle it can no longer fill in
+                    expiry = int(open_time) + exp * (int(close_time) - int(open_time))
+                    pend.order = replace(pend.order, expiry_time=expiry)
 
         # 1. holding limit, 2. pending close, both at the open
         if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:

@@ -7,6 +7,7 @@ close of candle ``i`` is submitted with ``time = 60 * (i + 1)``.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -274,7 +275,8 @@ def test_limit_expiry_in_candles():
     order = b.submit(long_plan(entry_price=95.0, expiry_candles=2), 60)
     assert candle(b, 1, 100, 101, 96, 97) == []
     assert candle(b, 2, 100, 101, 96, 97) == []
-    assert b.orders() == (order,)
+    # live in candles 1 and 2; candle 3 opens at 180
+    assert b.orders() == (replace(order, expiry_time=180),)
     assert candle(b, 3, 96, 97, 90, 91) == []  # touches 95, but the order lived 2 candles
     assert b.orders() == () and not b.has_position(X)
     assert b.rejections[-1].reason == "expired after 2 candles"
