@@ -483,15 +483,21 @@ class Broker:
         time: int,
         price: float,
         atr: float,
+        market_price: float,
     ) -> Fill | str:
+        """Open a position at ``price`` (the fill price); ``market_price`` is the price
+        the market traded at (the open, before slippage), checked against stop/target."""
         order = pend.order
         plan = order.plan
         sign = 1.0 if order.side == Side.LONG else -1.0
         stop, target = plan.stop_loss, plan.take_profit
+        ref = market_price
+        if stop is not None and (ref <= stop if sign > 0 else ref >= stop):
+            return f"the market at {ref} is already beyond the stop {stop}"
+        if target is not None and (ref >= target if sign > 0 else ref <= target):
+            return f"the market at {ref} is already beyond the take profit {target}"
         if stop is not None and (price <= stop if sign > 0 else price >= stop):
-            return f"entry price {price} is already beyond the stop {stop}"
-        if target is not None and (price >= target if sign > 0 else price <= target):
-            return f"entry price {price} is already beyond the take profit {target}"
+            return f"the fill price {price} would be beyond the stop {stop}"
         equity = self.equity()
         if plan.size_mode == "risk":
             qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
@@ -613,7 +619,7 @@ class Broker:
             else:
                 long = order.side == Side.LONG
                 price: float | None = None
-                when = open_time
+                when, market = open_time, o
                 if order.kind == "market":
                     price = self._slip(o, buy=long)
                 else:
@@ -621,10 +627,10 @@ class Broker:
                     if (o <= limit) if long else (o >= limit):
                         price = o
                     elif (lo <= limit) if long else (h >= limit):
-                        price, when, entered_inside = limit, close_time, True
+                        price, when, market, entered_inside = limit, close_time, limit, True
                 if price is not None:
                     del self._entries[instrument]
-                    result = self._open(pend, index, when, price, atr)
+                    result = self._open(pend, index, when, price, atr, market)
                     if isinstance(result, str):
                         self._reject(when, instrument, order.id, result)
                         entered_inside = False

@@ -104,6 +104,17 @@ def test_entry_refused_when_open_is_beyond_the_stop():
     assert "beyond the stop" in b.rejections[-1].reason and b.fills == []
 
 
+def test_entry_refusal_uses_the_open_not_the_slipped_price():
+    b = broker(slip=100)  # 1%
+    b.submit(long_plan(stop_loss=99.5), 60)
+    # open 99.4 <= stop 99.5, although the slipped fill 99.4 * 1.01 = 100.394 would not be
+    assert candle(b, 1, 99.4, 100, 99, 99.8) == []
+    assert "already beyond the stop" in b.rejections[-1].reason
+    b.submit(short_plan(take_profit=95.0), 120)
+    assert candle(b, 2, 94.0, 96, 93, 95) == []  # a short opening below its target
+    assert "beyond the take profit" in b.rejections[-1].reason
+
+
 def test_submit_refusals_are_reasons():
     b = broker()
     assert "unknown instrument" in b.submit(TradePlan("ZZZ", Action.OPEN_LONG, size=0.1), 60)
