@@ -255,8 +255,8 @@ class Broker:
             why = self.apply_adjust(plan)
             if why is not None:
                 return self._reject(time, inst, 0, why)
-            side = self._positions[inst].side if inst in self._positions else Side.LONG
-            return Order(self._new_id(), inst, side, "adjust", int(time), plan)
+            target = self._positions.get(inst) or self._entries[inst].order
+            return Order(self._new_id(), inst, target.side, "adjust", int(time), plan)
         if plan.action == Action.CLOSE:
             return self._submit_close(plan, time)
         if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
@@ -389,12 +389,8 @@ class Broker:
             plan.take_profit <= last if long else plan.take_profit >= last
         ):
             return f"take profit {plan.take_profit} is on the wrong side of the price {last}"
-        if plan.stop_loss is not None:
-            pos.stop_loss = float(plan.stop_loss)
-        if plan.take_profit is not None:
-            pos.take_profit = float(plan.take_profit)
-        if plan.trailing is not None:
-            spec = plan.trailing
+        spec = plan.trailing
+        if spec is not None:
             if spec.mode == "atr" and spec.atr is None:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
@@ -402,6 +398,11 @@ class Broker:
             why = self._validate_entry(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
             if why is not None:
                 return why
+        if plan.stop_loss is not None:
+            pos.stop_loss = float(plan.stop_loss)
+        if plan.take_profit is not None:
+            pos.take_profit = float(plan.take_profit)
+        if spec is not None:
             # A new trail starts from the position's extreme so far (an explicit move by
             # the brain, so it may loosen the old trail).
             pos.trailing = spec

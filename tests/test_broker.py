@@ -433,6 +433,14 @@ def test_adjust_trailing_starts_from_the_extreme_so_far():
     assert fill.price == pytest.approx(105.84) and fill.reason == "trailing"
     atr_adjust = TradePlan(X, Action.ADJUST, trailing=TrailingSpec("atr", 2.0))
     assert "no open position" in b.submit(atr_adjust, 180)
+    b.submit(short_plan(stop_loss=110.0), 180)
+    candle(b, 3, 100, 101, 99, 100)
+    # refused as a whole: an ATR trail without its ATR leaves the stop unchanged too
+    both = TradePlan(X, Action.ADJUST, stop_loss=105.0, trailing=TrailingSpec("atr", 2.0))
+    assert "needs its atr" in b.submit(both, 240)
+    assert b.positions()[0].stop_loss == 110.0
+    order = b.submit(TradePlan(X, Action.ADJUST, stop_loss=105.0), 240)
+    assert order.side == Side.SHORT and b.positions()[0].stop_loss == 105.0
 
 
 def test_adjust_pending_order_and_refusal_without_anything():
