@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.data.stream import MergedStream, merge
-from engine.signals import SeriesSignals, SignalConfig, batch_signals, detect_series
 from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatch
 
-CONTEXT_LOOKBACK = 20  # candles a review batch measures change_pct over (as the aggregator)
+if TYPE_CHECKING:
+    from engine.signals import SeriesSignals, SignalConfig
+
+CONTEXT_LOOKBACK = 60  # candles a review batch measures change_pct over, unless configured
 
 
 @dataclass(eq=False)
@@ -112,9 +115,7 @@ class MarketAnalysis:
         return out
 
 
-def _instrument_arrays(
-    stream: MergedStream, row: int, name: str, signals: SeriesSignals
-) -> InstrumentArrays:
+def _instrument_arrays(stream: MergedStream, row: int, name: str, signals: Any) -> InstrumentArrays:
     series = stream.series[name]
     indicators = {
         k: np.asarray(v, dtype=np.float64)
@@ -160,6 +161,8 @@ def analyse(
     stream: MergedStream | None = None,
 ) -> MarketAnalysis:
     """Merge the instruments, compute indicators and signals per instrument and the batches."""
+    from engine.signals import batch_signals, detect_series
+
     stream = stream if stream is not None else merge(list(series_list))
     per_instrument = {
         name: detect_series(stream.series[name], signal_config) for name in stream.instruments
