@@ -145,7 +145,8 @@ def _read_csv(path: Path, data: bytes) -> RawFrame:
     first_line = next((ln for ln in _lines(data) if ln.strip()), b"").decode("utf-8", "replace")
     delimiter = _sniff_delimiter(first_line)
     fields = [f.strip().strip('"') for f in first_line.split(delimiter)]
-    header = not all(_is_number(f) for f in fields if f) or not any(fields)
+    # A data row is mostly numbers (its time may be ISO text); a header row is mostly names.
+    header = sum(_is_number(f) for f in fields) * 2 < len(fields)
     locate = _csv_locator(data, header)
     if header:
         names = [f.lower() for f in fields]

@@ -64,12 +64,12 @@ def clean(source: str, raw: RawFrame) -> Cleaned:
             differ = (stacked[first] != stacked[first + 1]).any(axis=1)
             if differ.any():
                 i = int(first[np.flatnonzero(differ)[0]])
-                col = VALUE_COLUMNS[int(np.flatnonzero(stacked[i] != stacked[i + 1])[0])]
+                j = int(np.flatnonzero(stacked[i] != stacked[i + 1])[0])
+                a, b = float(stacked[i, j]), float(stacked[i + 1, j])
                 raise DataError(
                     f"{source}: conflicting duplicate timestamp {to_iso(int(times[i]))}: "
                     f"{raw.locate(int(rows[i]))} and {raw.locate(int(rows[i + 1]))} differ in "
-                    f"column {col!r} ({stacked[i, VALUE_COLUMNS.index(col)]!r} vs "
-                    f"{stacked[i + 1, VALUE_COLUMNS.index(col)]!r}); expected one candle per time"
+                    f"column {VALUE_COLUMNS[j]!r} ({a!r} vs {b!r}); expected one candle per time"
                 )
             dup = np.concatenate(([False], same))
             repairs.append(rep.make_repair(rep.DUPLICATE, times[dup]))
