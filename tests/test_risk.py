@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.brain.persona import load_persona
 from engine.brain.risk import RiskGuard
 from engine.brain.rules import RuleBrain
 from engine.types import Action, Decision, Side, TradePlan, TrailingSpec
 from tests.test_rules import (
+    DIRECTION_OF,
     T0,
     batch,
     ctx,
@@ -392,3 +394,29 @@ def test_whatever_the_brain_says_the_guard_returns_a_sane_plan(
         assert abs(ref - price) <= 20.0 + 1e-9 if p.instrument == "BTC" else True
     if p != plan:
         assert out.corrections, "every change is recorded"
+
+
+kinds_st = st.sampled_from(sorted(DIRECTION_OF))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    persona_name=st.sampled_from(["scalper", "conservative", "momentum", "mean_reversion"]),
+    raw=st.lists(
+        st.tuples(st.sampled_from(INSTRUMENTS), kinds_st, st.floats(0, 1), st.integers(1, 3)),
+        max_size=10,
+    ),
+    held_side=st.sampled_from([None, Side.LONG, Side.SHORT]),
+    last_loss=st.one_of(st.none(), st.integers(0, 60)),
+)
+def test_builtin_persona_decisions_need_no_correction(persona_name, raw, held_side, last_loss):
+    persona = load_persona(persona_name)
+    signals = [sig(i, k, s, c) for i, k, s, c in raw]
+    held = ()
+    if held_side is not None:
+        stop = 0.045 if held_side is Side.LONG else 0.055
+        held = (position("ETH", held_side, stop, price=0.05),)
+    pf = portfolio(held, last_loss_step=last_loss)
+    b = batch(signals, CONTEXT)
+    d = RuleBrain(persona).decide(b, pf)
+    assert RiskGuard(INSTRUMENTS, persona).validate(d, pf, b) is d

@@ -352,9 +352,9 @@ def run_command(args: argparse.Namespace) -> int:
     from engine.backtest import BacktestEngine
 
     persona = load_persona(args.persona)
+    brain = make_brain(args.brain, persona)
     series = _load_window(args)
     config = _config(args)
-    brain = make_brain(args.brain, persona)
     engine = BacktestEngine(series, persona, brain, config)
     started = time.perf_counter()
     with _Progress(args.progress, engine.total_steps) as progress:
@@ -403,10 +403,10 @@ def compare_command(args: argparse.Namespace) -> int:
     from engine.backtest import Session
 
     personas = _persona_list(args.personas)
-    series = _load_window(args)
-    config = _config(args)
     kind = args.brain
     make_brain(kind, personas[0])  # fail early, with one line, on a bad brain kind
+    series = _load_window(args)
+    config = _config(args)
     session = Session(series, personas, lambda p: make_brain(kind, p), config)
     results: dict[str, Any] = {}
     with _Progress(args.progress, session.total_steps) as progress:
