@@ -166,7 +166,13 @@ def time_backtesting_py(series_list, repeat):
     for s in series_list:
         frames.append(
             pd.DataFrame(
-                {"Open": s.open, "High": s.high, "Low": s.low, "Close": s.close, "Volume": s.volume},
+                {
+                    "Open": s.open,
+                    "High": s.high,
+                    "Low": s.low,
+                    "Close": s.close,
+                    "Volume": s.volume,
+                },
                 index=pd.DatetimeIndex(pd.to_datetime(s.open_time, unit="ns")),
             )
         )
@@ -208,7 +214,9 @@ def main() -> None:
     btc = tiled(load(BTC), args.candles)
     alts = load_many(ALT)
     config = ma_config()
-    header = f"{'workload':<44} {'candles':>10} {'steps':>10} {'median s':>9} {'candles/s':>14} ratio"
+    header = (
+        f"{'workload':<44} {'candles':>10} {'steps':>10} {'median s':>9} {'candles/s':>14} ratio"
+    )
     lines = [header, "-" * len(header)]
     for label, series_list in (("btc", [btc]), ("alt8", alts)):
         candles = sum(len(s) for s in series_list)
@@ -217,7 +225,8 @@ def main() -> None:
         peer = candles / bt_s
         steps = result.steps
         lines.append(row(f"{label}: backtesting.py EMA cross", candles, candles, bt_s))
-        lines.append(row(f"{label}: tapedeck EMA cross (analyse+run)", candles, steps, an + run, peer))
+        total = an + run
+        lines.append(row(f"{label}: tapedeck EMA cross (analyse+run)", candles, steps, total, peer))
         lines.append(row(f"{label}:   of which analyse", candles, steps, an))
         lines.append(row(f"{label}:   of which run", candles, steps, run))
         lines.append(
@@ -230,9 +239,8 @@ def main() -> None:
             an, run, result = time_tapedeck(
                 series_list, persona, lambda p=persona: RuleBrain(p), rconfig, args.repeat
             )
-            lines.append(
-                row(f"{label}: tapedeck rules/{persona_name} (analyse+run)", candles, steps, an + run)
-            )
+            name = f"{label}: tapedeck rules/{persona_name} (analyse+run)"
+            lines.append(row(name, candles, steps, an + run))
             lines.append(
                 f"{'':<44} run only {run:.3f} s; brain calls {result.brain_stats['calls']}, "
                 f"trades {len(result.trades)}"

@@ -9,7 +9,6 @@ are precomputed as arrays or dicts keyed by step.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,19 +98,9 @@ class MarketAnalysis:
         out: dict[str, InstrumentContext] = {}
         for name in self.instruments:
             ci = self.last_candle(name, step)
-            if ci < 0:
-                continue
-            arr = self.arrays[name]
-            back = max(0, ci - lookback)
-            base = float(arr.close[back])
-            price = float(arr.close[ci])
-            change = (price / base - 1.0) * 100.0 if base else 0.0
-            values = {
-                k: float(v[ci]) for k, v in arr.indicators.items() if math.isfinite(float(v[ci]))
-            }
-            out[name] = InstrumentContext(
-                name, price, float(arr.atr[ci]), change, ci - back, values
-            )
+            if ci >= 0:
+                # the aggregator's own arithmetic, so a review sees what a batch would
+                out[name] = self.per_instrument[name].context(ci, lookback)
         return out
 
 

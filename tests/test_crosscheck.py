@@ -165,9 +165,9 @@ def _backtesting_py(series, flip: bool):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = bt.run()
-    crosses = np.flatnonzero(
-        (np.roll(fast - slow, 1) < 0) & (fast - slow > 0) | (np.roll(fast - slow, 1) > 0) & (fast - slow < 0)
-    )
+    gap = fast - slow
+    before = np.roll(gap, 1)
+    crosses = np.flatnonzero(((before < 0) & (gap > 0)) | ((before > 0) & (gap < 0)))
     return stats, crosses
 
 
