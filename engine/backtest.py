@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.analysis import MarketAnalysis, analyse
+from engine.analysis import MarketAnalysis, analyse, gc_paused
 from engine.brain.base import Brain, ReasoningCallback
 from engine.brain.persona import TradingPersona, load_persona
 from engine.brain.risk import RiskGuard
@@ -241,6 +241,16 @@ class BacktestEngine:
         t = self.step_index
         report_every = max(1, n // 200)
         next_report = t
+        with gc_paused():
+            t = self._fast_loop(t, stop, progress, report_every, next_report)
+        self.step_index = t
+        if progress is not None:
+            progress(t, n)
+
+    def _fast_loop(
+        self, t: int, stop: int, progress: ProgressCallback | None, every: int, next_report: int
+    ) -> int:
+        n = self.total_steps
         while t < stop:
             busy = min(self._next_busy_step(t), stop)
             if busy > t:
@@ -252,10 +262,8 @@ class BacktestEngine:
             t = busy + 1
             if progress is not None and t >= next_report:
                 progress(t, n)
-                next_report = t + report_every
-        self.step_index = t
-        if progress is not None:
-            progress(t, n)
+                next_report = t + every
+        return t
 
     def _has_positions(self) -> bool:
         has = self.broker.has_position
