@@ -180,7 +180,7 @@ class BacktestEngine:
         self._review = bool(self.config.review_positions)
         self._names = list(analysis.instruments)
         self._several = len(self._rows) > 1
-        n = len(analysis)
+        n = self._n = len(analysis)
         self._rows_dense = [(arr, len(arr.step_of_candle) == n) for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
         self.reset()
@@ -206,11 +206,11 @@ class BacktestEngine:
 
     @property
     def total_steps(self) -> int:
-        return len(self.analysis)
+        return self._n
 
     @property
     def done(self) -> bool:
-        return self.step_index >= self.total_steps
+        return self.step_index >= self._n
 
     # ---------------------------------------------------------------- driving
     def step(self) -> StepEvent | None:
@@ -271,7 +271,7 @@ class BacktestEngine:
 
     def _next_busy_step(self, t: int) -> int:
         """The first step >= t that must be processed in Python (the last step always is)."""
-        busy = self.total_steps - 1
+        busy = self._n - 1
         batches = self._batch_list
         j = bisect.bisect_left(batches, t)
         if j < len(batches) and batches[j] < busy:
@@ -309,8 +309,8 @@ class BacktestEngine:
             # the broker has not seen the candles skipped as quiet
             broker.mark(a.prices_at(t - 1))
         present = []
-        for arr in self._rows:
-            ci = int(column[arr.index])
+        for arr, dense in self._rows_dense:
+            ci = t if dense else int(column[arr.index])
             if ci < 0:
                 continue
             present.append((arr, ci))
@@ -344,7 +344,7 @@ class BacktestEngine:
             self.stats.reviews += 1
         if asked is not None:
             self._decide(asked, t)
-        if t == self.total_steps - 1 and self.config.close_at_end:
+        if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(time, a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
             self._refresh_equity_model(t)

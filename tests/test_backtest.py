@@ -359,3 +359,16 @@ def test_session_rejects_duplicate_personas() -> None:
             _config(),
             analysis=analysis,
         )
+
+
+def test_one_instrument_stream_shortcut_equals_merge() -> None:
+    from engine.analysis import _merge
+    from engine.data.stream import merge
+
+    walk = random_walk("AAA", 50, 3, drop=[5, 6, 30])
+    ours, theirs = _merge([walk]), merge([walk])
+    assert ours.instruments == theirs.instruments
+    assert np.array_equal(ours.times, theirs.times)
+    assert np.array_equal(ours.candle_index, theirs.candle_index)
+    assert ours.candle_index.dtype == theirs.candle_index.dtype
+    assert ours.series["AAA"] is walk
