@@ -78,7 +78,10 @@ def _regimes(rng: np.random.Generator, n: int) -> np.ndarray:
         length = max(30, int(rng.exponential(_REGIME_MINUTES)))
         out[i : i + length] = state
         i += length
-        state = int(rng.choice([s for s in (-1, 0, 1) if s != state]))
+        if state == 0:
+            state = 1 if rng.random() < 0.5 else -1
+        else:  # a trend mostly calms into a range, sometimes reverses at once
+            state = 0 if rng.random() < 0.7 else -state
     return out
 
 
@@ -95,6 +98,7 @@ class SampleCandles:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    regime: np.ndarray  # shared market regime per minute: 1 up, -1 down, 0 range (not written)
 
 
 def generate(seed: int = DEFAULT_SEED, minutes: int = MINUTES) -> list[SampleCandles]:
@@ -153,6 +157,7 @@ def generate(seed: int = DEFAULT_SEED, minutes: int = MINUTES) -> list[SampleCan
                 low=np.round(low[:, j], d),
                 close=np.round(np.exp(log_close[:, j]), d),
                 volume=np.round(volume[:, j], m.volume_decimals),
+                regime=regime,
             )
         )
     return out
