@@ -9,8 +9,9 @@ are precomputed as arrays or dicts keyed by step.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,19 +100,9 @@ class MarketAnalysis:
         out: dict[str, InstrumentContext] = {}
         for name in self.instruments:
             ci = self.last_candle(name, step)
-            if ci < 0:
-                continue
-            arr = self.arrays[name]
-            back = max(0, ci - lookback)
-            base = float(arr.close[back])
-            price = float(arr.close[ci])
-            change = (price / base - 1.0) * 100.0 if base else 0.0
-            values = {
-                k: float(v[ci]) for k, v in arr.indicators.items() if math.isfinite(float(v[ci]))
-            }
-            out[name] = InstrumentContext(
-                name, price, float(arr.atr[ci]), change, ci - back, values
-            )
+            if ci >= 0:
+                # the aggregator's own arithmetic, so a review sees what a batch would
+                out[name] = self.per_instrument[name].context(ci, lookback)
         return out
 
 
@@ -154,6 +145,20 @@ def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) ->
     return out
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk work that allocates many small,
+    acyclic objects (signals, batches, fills): its repeated full scans cost more than the
+    work itself on large runs. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def analyse(
     series_list: Sequence[InstrumentSeries],
     signal_config: SignalConfig,
@@ -163,12 +168,13 @@ def analyse(
     """Merge the instruments, compute indicators and signals per instrument and the batches."""
     from engine.signals import batch_signals, detect_series
 
-    stream = stream if stream is not None else merge(list(series_list))
-    per_instrument = {
-        name: detect_series(stream.series[name], signal_config) for name in stream.instruments
-    }
-    batches = batch_signals(stream, per_instrument, signal_config)
-    return assemble_analysis(stream, signal_config, per_instrument, batches)
+    with gc_paused():
+        stream = stream if stream is not None else merge(list(series_list))
+        per_instrument = {
+            name: detect_series(stream.series[name], signal_config) for name in stream.instruments
+        }
+        batches = batch_signals(stream, per_instrument, signal_config)
+        return assemble_analysis(stream, signal_config, per_instrument, batches)
 
 
 def assemble_analysis(

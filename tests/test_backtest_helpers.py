@@ -83,7 +83,7 @@ def injected_analysis(
     for name in stream.instruments:
         s = stream.series[name]
         values = np.broadcast_to(np.asarray(atr.get(name, 1.0), dtype=np.float64), len(s)).copy()
-        per[name] = SimpleNamespace(signals=[], indicators={"atr": values, "close": s.close.copy()})
+        per[name] = FakeSeriesSignals(name, [], {"atr": values, "close": s.close.copy()})
     batches = []
     for step, names in sorted(batch_steps.items()):
         time = int(stream.times[step])
@@ -104,6 +104,24 @@ def injected_analysis(
                 context[name] = InstrumentContext(name, float(s.close[last]), value, 0.0, 1, {})
         batches.append(SignalBatch(time, time, step, tuple(sigs), context))
     return assemble_analysis(stream, signal_config(window), per, batches)
+
+
+@dataclass
+class FakeSeriesSignals:
+    """What the engine uses of engine.signals.SeriesSignals, with hand-made contents."""
+
+    instrument: str
+    signals: list[Signal]
+    indicators: dict[str, np.ndarray]
+
+    def context(self, index: int, lookback: int) -> InstrumentContext:
+        close = self.indicators["close"]
+        back = min(lookback, index)
+        change = (close[index] / close[index - back] - 1.0) * 100.0
+        values = {k: float(v[index]) for k, v in self.indicators.items()}
+        return InstrumentContext(
+            self.instrument, float(close[index]), values["atr"], change, back, values
+        )
 
 
 @dataclass
