@@ -465,17 +465,31 @@ class BacktestEngine:
 
     # ---------------------------------------------------------------- result
     def _metrics(
-        self, trades: tuple[Trade, ...], times: np.ndarray, values: np.ndarray
+        self,
+        trades: tuple[Trade, ...],
+        fills: tuple[Fill, ...],
+        times: np.ndarray,
+        values: np.ndarray,
     ) -> dict[str, Any]:
-        try:
-            from engine.metrics import compute_metrics
-        except ImportError:  # the metrics module lands separately (helper "broker")
-            return {}
+        from engine.metrics import compute_metrics
+
+        a = self.analysis
+        done = len(values)
+        bench: dict[str, np.ndarray] = {}
+        if done:
+            for name in a.instruments:  # buy and hold over the candles seen so far
+                last = a.last_candle(name, done - 1)
+                if last >= 0:
+                    bench[name] = a.arrays[name].close[: last + 1]
+        bar_ns = min(int(a.stream.series[n].timeframe_ns) for n in a.instruments)
         return compute_metrics(
-            trades=trades,
-            equity_times=times,
-            equity_values=values,
+            times,
+            values,
+            trades,
+            fills,
             initial_cash=self.config.initial_cash,
+            timeframe=bar_ns,
+            benchmark_close=bench,
         )
 
     def result(self) -> BacktestResult:
@@ -484,7 +498,7 @@ class BacktestEngine:
         values = self._equity[:done].copy()
         trades = tuple(self.broker.trades)
         fills = tuple(self.broker.fills)
-        metrics = self._metrics(trades, times, values)
+        metrics = self._metrics(trades, fills, times, values)
         return BacktestResult(
             persona=self.persona.name,
             brain=str(getattr(self.brain, "name", "")),
