@@ -453,7 +453,13 @@ class BacktestEngine:
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue
-            outcome = self.broker.submit(plan, time, t, self.persona.max_position_fraction)
+            outcome = self.broker.submit(
+                plan,
+                time,
+                t,
+                self.persona.max_position_fraction,
+                max_holding_candles=self.persona.max_holding_candles,
+            )
             if isinstance(outcome, str):
                 self.stats.refused += 1
                 notes.append(f"broker refused {plan.action.value} {plan.instrument}: {outcome}")
