@@ -1,24 +1,28 @@
 """The backtest engine: one persona, one brain, one broker over a merged market stream.
 
-One code path serves both ways of driving it:
+One code path serves both ways of driving it (``_process`` handles one step):
 
 - ``step()`` processes the next merged step and returns a :class:`StepEvent` (the TUI);
 - ``run()`` processes only the steps where something can happen and fills the rest in
   with numpy: a step must be processed in Python when a batch with signals closes there,
   when an open position is due for review, or when the broker says (``next_event_index``)
-  that one of its candles can fill an order or touch a stop, target or trail. On every
-  other step the broker would do nothing and the equity is a linear function of the
-  closes, so it is computed for the whole quiet range at once.
+  that one of its candles can fill an order, expire it, hit a holding limit or touch a
+  stop, target or trail. On every other step the broker would do nothing (it ratchets
+  trails over skipped candles itself) and the equity is a linear function of the closes,
+  so it is computed for the whole quiet range at once.
 
-Both give the same decisions, fills and trades (a test proves it) and the same equity
-samples bit for bit, because the equity model (cash + sum of signed quantity x close)
-is refreshed at the same steps in both modes: whenever the broker's fills change.
+Both give the same decisions, fills and trades and the same equity samples bit for bit
+(tests prove it): the equity model ``cash-like constant + sum(signed qty x close)`` is
+refreshed at the same steps in both modes, whenever the broker's fills change, and the
+broker values instruments with the same marks in both (see ``_process``).
 
-Rules of time: at step t the broker first sees the step's candles (fills of orders
-decided earlier happen at these opens, stops and targets are checked); then the signals
-of t are known, the brain decides at the close of t, RiskGuard validates, and the
-orders reach the broker, which can fill them at the instrument's next open at the
-earliest.
+Rules of time at step t: the broker first sees the step's candles (orders decided
+earlier fill at these opens; stops and targets are checked); then the signals of t are
+known, the brain decides at the close of t, RiskGuard validates every Decision, and the
+orders reach the broker, which fills them at the instrument's next open at the
+earliest. A brain that raises becomes a hold Decision with the error; the replay goes
+on. The brain is asked for batches holding signals, and (``review_positions``) every
+``review_interval`` steps while a position is open, with a batch of no signals.
 """
 
 from __future__ import annotations

@@ -406,3 +406,12 @@ def test_the_personas_holding_limit_reaches_the_broker() -> None:
     assert trade.exit_reason == ExitReason.TIME_LIMIT
     # entered at candle 3's open, out at the open of candle 3 + 4
     assert (trade.entry_time, trade.exit_time) == (int(walk.open_time[3]), int(walk.open_time[7]))
+
+
+def test_step_at_maps_a_time_to_the_step_that_closes_then_or_next() -> None:
+    analysis = injected_analysis([_six()], {})
+    assert analysis.step_at(T0) == 0  # before the first close: the first step
+    assert analysis.step_at(T0 + MIN) == 0
+    assert analysis.step_at(T0 + MIN + 1) == 1
+    assert analysis.step_at(T0 + 6 * MIN) == 5
+    assert analysis.step_at(T0 + 7 * MIN) == 6 == len(analysis)
