@@ -415,3 +415,20 @@ def test_step_at_maps_a_time_to_the_step_that_closes_then_or_next() -> None:
     assert analysis.step_at(T0 + MIN + 1) == 1
     assert analysis.step_at(T0 + 6 * MIN) == 5
     assert analysis.step_at(T0 + 7 * MIN) == 6 == len(analysis)
+
+
+def test_mixing_step_advance_and_run_gives_the_same_result() -> None:
+    analysis = _chaos_market(13)
+    config = _config(slippage_bps=5.0, review_interval=4)
+    whole = _engine(analysis, chaos_script(13), config).run()
+    mixed = _engine(analysis, chaos_script(13), config)
+    for _ in range(50):
+        mixed.step()
+    mixed.advance_to(150)
+    for _ in range(30):
+        mixed.step()
+    result = mixed.run()
+    assert result.decisions == whole.decisions
+    assert result.fills == whole.fills
+    assert np.array_equal(result.equity_values, whole.equity_values)
+    assert result.metrics["final_equity"] == whole.metrics["final_equity"]
