@@ -95,6 +95,15 @@ class BacktestConfig:
     review_interval: int = 0
     close_at_end: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.review_interval, bool) or not isinstance(self.review_interval, int):
+            raise BacktestError(
+                f"review_interval must be a whole number, got {self.review_interval!r}"
+            )
+        if self.review_interval < 0:
+            raise BacktestError(f"review_interval must be >= 0, got {self.review_interval}")
+        self.broker_config()  # the broker's own checks, at configuration time
+
     def broker_config(self) -> BrokerConfig:
         return BrokerConfig(
             initial_cash=self.initial_cash,
@@ -136,6 +145,7 @@ class BrainStats:
     batches: int = 0  # of which for a batch with signals
     reviews: int = 0  # of which for a position review
     cache_hits: int = 0
+    tokens: int = 0
     latency_s: float = 0.0  # wall clock, summed
     corrections: int = 0
     errors: int = 0
@@ -147,6 +157,7 @@ class BrainStats:
             "batches": self.batches,
             "reviews": self.reviews,
             "cache_hits": self.cache_hits,
+            "tokens": self.tokens,
             "mean_latency_s": self.latency_s / self.calls if self.calls else 0.0,
             "corrections": self.corrections,
             "errors": self.errors,
@@ -443,6 +454,7 @@ class BacktestEngine:
         decision = self.guard.validate(decision, portfolio, batch)
         decision = self._execute(decision, batch, t)
         self.stats.cache_hits += bool(decision.cache_hit)
+        self.stats.tokens += int(decision.tokens or 0)
         self.stats.corrections += len(decision.corrections)
         self.stats.errors += bool(decision.errors)
         self.decisions.append(decision)

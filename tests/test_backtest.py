@@ -432,3 +432,10 @@ def test_mixing_step_advance_and_run_gives_the_same_result() -> None:
     assert result.fills == whole.fills
     assert np.array_equal(result.equity_values, whole.equity_values)
     assert result.metrics["final_equity"] == whole.metrics["final_equity"]
+
+
+def test_config_errors_are_user_errors() -> None:
+    with pytest.raises(BacktestError, match="review_interval must be >= 0"):
+        _config(review_interval=-1)
+    with pytest.raises(ValueError, match="intrabar"):
+        _config(intrabar="sometimes")
