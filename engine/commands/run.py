@@ -228,11 +228,26 @@ def result_record(result: Any) -> dict[str, Any]:
 _PERCENT_HINTS = ("return", "drawdown", "win_rate", "exposure")
 
 
+def fmt_duration(ns: float) -> str:
+    """Nanoseconds as '3d 04:05:06' (or '04:05:06')."""
+    seconds = round(ns / 1e9)
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {clock}" if days else clock
+
+
 def fmt_metric(key: str, value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int | float) and math.isfinite(value):
+        if key in ("start", "end") or key.endswith("_time"):
+            return _short(int(value))
+        if key.endswith("_ns"):
+            return fmt_duration(float(value))
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -242,7 +257,7 @@ def fmt_metric(key: str, value: Any) -> str:
             return f"{value:,.2f}%"
         if any(h in key for h in _PERCENT_HINTS) and not key.endswith(("_s", "_ns", "_steps")):
             return f"{value * 100:,.2f}%" if abs(value) <= 10 else f"{value:,.2f}"
-        if abs(value) >= 1000:
+        if abs(value) >= 100:
             return f"{value:,.2f}"
         return f"{value:.4g}"
     return str(value)
@@ -282,7 +297,7 @@ def _nested_tables(metrics: Mapping[str, Any]) -> list[Table]:
         if not isinstance(value, Mapping) or not value:
             continue
         groups = {k: v for k, v in value.items() if isinstance(v, Mapping)}
-        if not groups:
+        if len(groups) < 2:  # one instrument: the overall table already says it all
             continue
         table = Table(title=key.replace("_", " "), title_justify="left")
         table.add_column("metric")
@@ -355,8 +370,8 @@ def run_command(args: argparse.Namespace) -> int:
     brain = make_brain(args.brain, persona)
     series = _load_window(args)
     config = _config(args)
-    engine = BacktestEngine(series, persona, brain, config)
     started = time.perf_counter()
+    engine = BacktestEngine(series, persona, brain, config)
     with _Progress(args.progress, engine.total_steps) as progress:
         result = engine.run(progress.callback(persona.name, engine.total_steps))
     elapsed = time.perf_counter() - started
