@@ -180,7 +180,7 @@ class BacktestEngine:
         self._review = bool(self.config.review_positions)
         self._names = list(analysis.instruments)
         self._several = len(self._rows) > 1
-        n = len(analysis)
+        n = self._n = len(analysis)
         self._rows_dense = [(arr, len(arr.step_of_candle) == n) for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
         self.reset()
@@ -206,11 +206,11 @@ class BacktestEngine:
 
     @property
     def total_steps(self) -> int:
-        return len(self.analysis)
+        return self._n
 
     @property
     def done(self) -> bool:
-        return self.step_index >= self.total_steps
+        return self.step_index >= self._n
 
     # ---------------------------------------------------------------- driving
     def step(self) -> StepEvent | None:
@@ -271,7 +271,7 @@ class BacktestEngine:
 
     def _next_busy_step(self, t: int) -> int:
         """The first step >= t that must be processed in Python (the last step always is)."""
-        busy = self.total_steps - 1
+        busy = self._n - 1
         batches = self._batch_list
         j = bisect.bisect_left(batches, t)
         if j < len(batches) and batches[j] < busy:
@@ -309,8 +309,8 @@ class BacktestEngine:
             # the broker has not seen the candles skipped as quiet
             broker.mark(a.prices_at(t - 1))
         present = []
-        for arr in self._rows:
-            ci = int(column[arr.index])
+        for arr, dense in self._rows_dense:
+            ci = t if dense else int(column[arr.index])
             if ci < 0:
                 continue
             present.append((arr, ci))
@@ -344,7 +344,7 @@ class BacktestEngine:
             self.stats.reviews += 1
         if asked is not None:
             self._decide(asked, t)
-        if t == self.total_steps - 1 and self.config.close_at_end:
+        if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(time, a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
             self._refresh_equity_model(t)
@@ -453,7 +453,13 @@ class BacktestEngine:
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue
-            outcome = self.broker.submit(plan, time, t, self.persona.max_position_fraction)
+            outcome = self.broker.submit(
+                plan,
+                time,
+                t,
+                self.persona.max_position_fraction,
+                max_holding_candles=self.persona.max_holding_candles,
+            )
             if isinstance(outcome, str):
                 self.stats.refused += 1
                 notes.append(f"broker refused {plan.action.value} {plan.instrument}: {outcome}")
@@ -465,17 +471,31 @@ class BacktestEngine:
 
     # ---------------------------------------------------------------- result
     def _metrics(
-        self, trades: tuple[Trade, ...], times: np.ndarray, values: np.ndarray
+        self,
+        trades: tuple[Trade, ...],
+        fills: tuple[Fill, ...],
+        times: np.ndarray,
+        values: np.ndarray,
     ) -> dict[str, Any]:
-        try:
-            from engine.metrics import compute_metrics
-        except ImportError:  # the metrics module lands separately (helper "broker")
-            return {}
+        from engine.metrics import compute_metrics
+
+        a = self.analysis
+        done = len(values)
+        bench: dict[str, np.ndarray] = {}
+        if done:
+            for name in a.instruments:  # buy and hold over the candles seen so far
+                last = a.last_candle(name, done - 1)
+                if last >= 0:
+                    bench[name] = a.arrays[name].close[: last + 1]
+        bar_ns = min(int(a.stream.series[n].timeframe_ns) for n in a.instruments)
         return compute_metrics(
-            trades=trades,
-            equity_times=times,
-            equity_values=values,
+            times,
+            values,
+            trades,
+            fills,
             initial_cash=self.config.initial_cash,
+            timeframe=bar_ns,
+            benchmark_close=bench,
         )
 
     def result(self) -> BacktestResult:
@@ -484,7 +504,7 @@ class BacktestEngine:
         values = self._equity[:done].copy()
         trades = tuple(self.broker.trades)
         fills = tuple(self.broker.fills)
-        metrics = self._metrics(trades, times, values)
+        metrics = self._metrics(trades, fills, times, values)
         return BacktestResult(
             persona=self.persona.name,
             brain=str(getattr(self.brain, "name", "")),
