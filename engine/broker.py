@@ -255,8 +255,8 @@ class Broker:
             why = self.apply_adjust(plan)
             if why is not None:
                 return self._reject(time, inst, 0, why)
-            side = self._positions[inst].side if inst in self._positions else Side.LONG
-            return Order(self._new_id(), inst, side, "adjust", int(time), plan)
+            target = self._positions.get(inst) or self._entries[inst].order
+            return Order(self._new_id(), inst, target.side, "adjust", int(time), plan)
         if plan.action == Action.CLOSE:
             return self._submit_close(plan, time)
         if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
@@ -389,12 +389,8 @@ class Broker:
             plan.take_profit <= last if long else plan.take_profit >= last
         ):
             return f"take profit {plan.take_profit} is on the wrong side of the price {last}"
-        if plan.stop_loss is not None:
-            pos.stop_loss = float(plan.stop_loss)
-        if plan.take_profit is not None:
-            pos.take_profit = float(plan.take_profit)
-        if plan.trailing is not None:
-            spec = plan.trailing
+        spec = plan.trailing
+        if spec is not None:
             if spec.mode == "atr" and spec.atr is None:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
@@ -402,6 +398,11 @@ class Broker:
             why = self._validate_entry(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
             if why is not None:
                 return why
+        if plan.stop_loss is not None:
+            pos.stop_loss = float(plan.stop_loss)
+        if plan.take_profit is not None:
+            pos.take_profit = float(plan.take_profit)
+        if spec is not None:
             # A new trail starts from the position's extreme so far (an explicit move by
             # the brain, so it may loosen the old trail).
             pos.trailing = spec
@@ -483,15 +484,21 @@ class Broker:
         time: int,
         price: float,
         atr: float,
+        market_price: float,
     ) -> Fill | str:
+        """Open a position at ``price`` (the fill price); ``market_price`` is the price
+        the market traded at (the open, before slippage), checked against stop/target."""
         order = pend.order
         plan = order.plan
         sign = 1.0 if order.side == Side.LONG else -1.0
         stop, target = plan.stop_loss, plan.take_profit
+        ref = market_price
+        if stop is not None and (ref <= stop if sign > 0 else ref >= stop):
+            return f"the market at {ref} is already beyond the stop {stop}"
+        if target is not None and (ref >= target if sign > 0 else ref <= target):
+            return f"the market at {ref} is already beyond the take profit {target}"
         if stop is not None and (price <= stop if sign > 0 else price >= stop):
-            return f"entry price {price} is already beyond the stop {stop}"
-        if target is not None and (price >= target if sign > 0 else price <= target):
-            return f"entry price {price} is already beyond the take profit {target}"
+            return f"the fill price {price} would be beyond the stop {stop}"
         equity = self.equity()
         if plan.size_mode == "risk":
             qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
@@ -613,7 +620,7 @@ class Broker:
             else:
                 long = order.side == Side.LONG
                 price: float | None = None
-                when = open_time
+                when, market = open_time, o
                 if order.kind == "market":
                     price = self._slip(o, buy=long)
                 else:
@@ -621,10 +628,10 @@ class Broker:
                     if (o <= limit) if long else (o >= limit):
                         price = o
                     elif (lo <= limit) if long else (h >= limit):
-                        price, when, entered_inside = limit, close_time, True
+                        price, when, market, entered_inside = limit, close_time, limit, True
                 if price is not None:
                     del self._entries[instrument]
-                    result = self._open(pend, index, when, price, atr)
+                    result = self._open(pend, index, when, price, atr, market)
                     if isinstance(result, str):
                         self._reject(when, instrument, order.id, result)
                         entered_inside = False
