@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine.brain.factory import brain_kinds, make_brain
+from engine.brain.factory import BrainError, brain_kinds, make_brain
 from engine.brain.persona import TradingPersona, builtin_persona_names, load_persona
 from engine.errors import TapedeckError
 from engine.timeutil import to_iso
@@ -53,6 +53,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--brain",
         default="rules",
         help=f"brain kind (default rules; known: {', '.join(brain_kinds())})",
+    )
+    p.add_argument("--model", help="LLM brains: the model (Ollama name or GGUF file)")
+    p.add_argument("--host", help="Ollama brain: the server address")
+    p.add_argument("--timeout", type=float, metavar="S", help="LLM brains: seconds per call")
+    p.add_argument("--no-cache", action="store_true", help="LLM brains: skip the decision cache")
+    p.add_argument(
+        "--brain-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other brain option (repeatable; VALUE read as JSON when it parses)",
     )
     p.add_argument("--start", help="first candle open time, ISO (UTC)")
     p.add_argument("--end", help="end of the window (exclusive), ISO (UTC)")
@@ -117,6 +128,38 @@ def _load_window(args: argparse.Namespace) -> list[InstrumentSeries]:
     if args.start or args.end or args.last:
         series = [select(s, start=args.start, end=args.end, last=args.last) for s in series]
     return series
+
+
+def _check_brain_kind(kind: str) -> None:
+    """Fail before loading any data when the brain kind is unknown."""
+    if kind not in brain_kinds():
+        raise BrainError(f"unknown brain {kind!r}: choose one of {', '.join(brain_kinds())}")
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _brain_options(args: argparse.Namespace, series: Sequence[InstrumentSeries]) -> dict[str, Any]:
+    """make_brain keyword options from the command line (only those given)."""
+    opts: dict[str, Any] = {}
+    for key in ("model", "host", "timeout"):
+        if getattr(args, key) is not None:
+            opts[key] = getattr(args, key)
+    if args.no_cache:
+        opts["cache"] = False
+    for item in args.brain_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RunError(f"--brain-option expects KEY=VALUE, got {item!r}")
+        opts[key.strip().replace("-", "_")] = _option_value(value)
+    # LLM prompts count ages in candles; the rule brain takes no options at all
+    if args.brain != "rules" and series:
+        opts.setdefault("timeframe", series[0].timeframe)
+    return opts
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -367,9 +410,10 @@ def run_command(args: argparse.Namespace) -> int:
     from engine.backtest import BacktestEngine
 
     persona = load_persona(args.persona)
-    brain = make_brain(args.brain, persona)
+    _check_brain_kind(args.brain)
     series = _load_window(args)
     config = _config(args)
+    brain = make_brain(args.brain, persona, **_brain_options(args, series))
     started = time.perf_counter()
     engine = BacktestEngine(series, persona, brain, config)
     with _Progress(args.progress, engine.total_steps) as progress:
@@ -419,10 +463,11 @@ def compare_command(args: argparse.Namespace) -> int:
 
     personas = _persona_list(args.personas)
     kind = args.brain
-    make_brain(kind, personas[0])  # fail early, with one line, on a bad brain kind
+    _check_brain_kind(kind)
     series = _load_window(args)
     config = _config(args)
-    session = Session(series, personas, lambda p: make_brain(kind, p), config)
+    opts = _brain_options(args, series)
+    session = Session(series, personas, lambda p: make_brain(kind, p, **opts), config)
     results: dict[str, Any] = {}
     with _Progress(args.progress, session.total_steps) as progress:
         for name, engine in session.engines.items():
