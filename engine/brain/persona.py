@@ -150,11 +150,7 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
             kwargs[fld] = v
     if "allowed_directions" in data:
         dirs = data["allowed_directions"]
-        if (
-            not isinstance(dirs, list)
-            or not dirs
-            or any(d not in ("long", "short") for d in dirs)
-        ):
+        if not isinstance(dirs, list) or not dirs or any(d not in ("long", "short") for d in dirs):
             raise _err(source, "allowed_directions", f"expected a list of long/short, got {dirs!r}")
         kwargs["allowed_directions"] = tuple(dict.fromkeys(dirs))
     if "signal_weights" in data:
@@ -208,7 +204,9 @@ def load_persona(name_or_path: str | Path) -> TradingPersona:
         return load_persona_file(text)
     if text not in builtin_persona_names():
         known = ", ".join(builtin_persona_names())
-        raise PersonaError(f"unknown persona {text!r}: built-in personas are {known}, or give a .toml path")
+        raise PersonaError(
+            f"unknown persona {text!r}: built-in personas are {known}, or give a .toml path"
+        )
     resource = resources.files(BUILTIN_PACKAGE) / f"{text}.toml"
     with resources.as_file(resource) as p:
         return load_persona_file(p)
