@@ -24,19 +24,28 @@ SizeTier = Literal["small", "medium", "large"]
 SIZE_TIERS: dict[str, float] = {"small": 0.5, "medium": 1.0, "large": 1.5}
 
 MAX_STOP_ATR = 10.0
+CONFIDENCE_CHOICES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+STOP_CHOICES = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+TARGET_CHOICES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0)
 MAX_TARGET_ATR = 20.0
 
 
 class InstrumentAnswer(BaseModel):
+    """One instrument's plan. The schema offers a few values for the numbers (choices
+    suit small models, and constrained decoding grammars ignore numeric bounds);
+    validation accepts any value in range, whatever the backend."""
+
     model_config = ConfigDict(extra="forbid")
 
     instrument: str
     action: ActionName
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0, json_schema_extra={"enum": list(CONFIDENCE_CHOICES)})
     size: SizeTier
-    stop_atr: float = Field(gt=0.0, le=MAX_STOP_ATR, description="stop distance in ATRs")
-    target_atr: float = Field(gt=0.0, le=MAX_TARGET_ATR, description="target distance in ATRs")
-    trailing: bool = Field(description="trail the stop once in profit")
+    stop_atr: float = Field(gt=0.0, le=MAX_STOP_ATR, json_schema_extra={"enum": list(STOP_CHOICES)})
+    target_atr: float = Field(
+        gt=0.0, le=MAX_TARGET_ATR, json_schema_extra={"enum": list(TARGET_CHOICES)}
+    )
+    trailing: bool
 
 
 class Answer(BaseModel):
@@ -65,9 +74,13 @@ def answer_schema(instruments: tuple[str, ...] | None = None) -> dict[str, Any]:
     item = schema.pop("$defs")["InstrumentAnswer"]
     if instruments:
         item["properties"]["instrument"] = {"type": "string", "enum": list(instruments)}
+        # One plan per instrument: an empty list is the lazy answer small models give.
+        schema["properties"]["plans"]["minItems"] = len(instruments)
+        schema["properties"]["plans"]["maxItems"] = len(instruments)
     schema["properties"]["plans"]["items"] = item
     # Keep the token cost down: constrained decoding still needs reasoning bounded.
-    schema["properties"]["reasoning"]["maxLength"] = 600
+    schema["properties"]["reasoning"]["maxLength"] = 200
+    schema["properties"]["reasoning"]["minLength"] = 10
     return _strip_titles(schema)
 
 
