@@ -21,7 +21,19 @@ SYSTEM_TEXT = (
 )
 
 # Indicator values shown in the prompt, in this order, when the context has them.
-_SHOWN_INDICATORS = 6
+SHOWN_INDICATORS = (
+    "rsi",
+    "macd",
+    "macd_signal",
+    "ema_fast",
+    "ema_slow",
+    "bb_upper",
+    "bb_lower",
+    "adx",
+    "stoch_k",
+    "volume_z",
+)
+MAX_SHOWN = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +112,10 @@ def build_prompt(
             f"{ctx.change_pct:+.2f}% over {ctx.lookback} candles",
         ]
         shown = [
-            f"{k} {_fmt_num(float(v))}"
-            for k, v in sorted(ctx.indicators.items())
-            if k != "atr" and math.isfinite(float(v))
-        ][:_SHOWN_INDICATORS]
+            f"{k} {_fmt_num(float(ctx.indicators[k]))}"
+            for k in SHOWN_INDICATORS
+            if k in ctx.indicators and math.isfinite(float(ctx.indicators[k]))
+        ][:MAX_SHOWN]
         lines.append(f"- {name}: " + ", ".join(parts + shown))
     lines.append("")
     lines.append("Signals:")
