@@ -414,6 +414,9 @@ class BacktestEngine:
         self._model_fills = len(broker.fills)
 
     def _quiet_equity(self, start: int, stop: int) -> None:
+        if not self._eq_coef:
+            self._equity[start:stop] = self._eq_const
+            return
         values = np.full(stop - start, self._eq_const)
         for row, coef in self._eq_coef:
             values = values + coef * self.analysis.last_close[row, start:stop]
