@@ -338,7 +338,8 @@ class BacktestEngine:
                 float(arr.high[ci]),
                 float(arr.low[ci]),
                 float(arr.close[ci]),
-                float(arr.atr[ci]),
+                # the ATR known at this candle's open, where entries fill
+                float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
             if several:
                 # the broker marks at the close; instruments later in this step fill at
