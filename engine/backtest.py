@@ -198,6 +198,8 @@ class BacktestEngine:
         n = self._n = len(analysis)
         self._rows_dense = [(arr, len(arr.step_of_candle) == n) for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
+        self._batch_set = set(self._batch_list)
+        self._eventful: set[int] = set()
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -273,7 +275,18 @@ class BacktestEngine:
             if busy >= stop:
                 t = stop
                 break
-            self._process(busy, record=False)
+            only = None
+            if (
+                self._several
+                and busy not in self._batch_set
+                and busy != n - 1
+                and not (self._review and busy - self._last_brain_step >= self._review_every)
+            ):
+                # nobody looks at the broker's state at this step but the broker itself:
+                # only the instruments with an event need their candle (the others are
+                # quiet, as on skipped steps)
+                only = self._eventful
+            self._process(busy, record=False, only=only)
             t = busy + 1
             if progress is not None and t >= next_report:
                 progress(t, n)
@@ -293,6 +306,7 @@ class BacktestEngine:
             busy = batches[j]
         if busy > t and self._review and self._has_positions():
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
+        events: dict[int, int] = {}
         if busy > t:
             event_index = self.broker.next_event_index
             for arr, dense in self._rows_dense:
@@ -306,29 +320,38 @@ class BacktestEngine:
                         continue
                 e = int(event_index(arr.name, arr.open, arr.high, arr.low, lo, hi))
                 if e < hi:
-                    busy = min(busy, e if dense else int(arr.step_of_candle[e]))
-                    if busy == t:
-                        break
+                    at = e if dense else int(arr.step_of_candle[e])
+                    events[arr.index] = at
+                    busy = min(busy, at)
+        self._eventful = {row for row, at in events.items() if at == busy}
         return busy
 
     # ---------------------------------------------------------------- one step
-    def _process(self, t: int, *, record: bool) -> StepEvent | None:
+    def _process(self, t: int, *, record: bool, only: set[int] | None = None) -> StepEvent | None:
+        """One merged step. ``only``: the rows whose candle the broker must see (run()
+        passes the instruments with an event when nothing else happens at the step)."""
         a = self.analysis
         broker = self.broker
         time = int(a.times[t])
         n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
         column = self._candle_index[:, t]
-        several = self._several
-        if several and t > 0:
-            # value the other instruments at their last close before this step: in run()
-            # the broker has not seen the candles skipped as quiet
-            broker.mark(a.prices_at(t - 1))
         present = []
         for arr, dense in self._rows_dense:
             ci = t if dense else int(column[arr.index])
-            if ci < 0:
+            if ci >= 0:
+                present.append((arr, ci))
+        several = self._several
+        if several:
+            # Value every instrument as known at this step's open while its candles are
+            # processed: the last close before the step, or the open of its candle here.
+            # The broker sizes entries with this equity; run() skips quiet candles, so
+            # the marks are set here, the same way in both modes.
+            if t > 0:
+                broker.mark(a.prices_at(t - 1))
+            broker.mark({arr.name: float(arr.open[ci]) for arr, ci in present})
+        for arr, ci in present:
+            if only is not None and arr.index not in only:
                 continue
-            present.append((arr, ci))
             broker.on_candle(
                 arr.name,
                 ci,
@@ -341,9 +364,7 @@ class BacktestEngine:
                 # the ATR known at this candle's open, where entries fill
                 float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
-            if several:
-                # the broker marks at the close; instruments later in this step fill at
-                # their open and must not be sized with a close that comes after it
+            if several:  # the broker marked the close: back to the open for the others
                 broker.mark({arr.name: float(arr.open[ci])})
         if several:
             broker.mark(a.prices_at(t))
