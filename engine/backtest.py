@@ -308,8 +308,14 @@ class BacktestEngine:
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
         events: dict[int, int] = {}
         if busy > t:
-            event_index = self.broker.next_event_index
-            for arr, dense in self._rows_dense:
+            broker = self.broker
+            event_index = broker.next_event_index
+            rows = self._rows_dense
+            if self._several:  # only instruments with a position or an order can act
+                active = {o.instrument for o in broker.orders()}
+                active.update(n for n in self._names if broker.has_position(n))
+                rows = [(arr, dense) for arr, dense in rows if arr.name in active]
+            for arr, dense in rows:
                 if dense:  # a candle at every step: candle index == step
                     lo, hi = t, busy + 1
                 else:
