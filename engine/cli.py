@@ -13,7 +13,12 @@ from collections.abc import Sequence
 
 from engine.errors import TapedeckError
 
-COMMAND_MODULES: tuple[str, ...] = ("engine.commands.data", "engine.commands.signals")
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.commands.data",
+    "engine.commands.signals",
+    "engine.commands.run",
+    "engine.commands.cache",
+)
 
 EXIT_USAGE = 2
 
