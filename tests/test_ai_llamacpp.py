@@ -25,6 +25,7 @@ from engine.types import Action, Decision
 from tests.test_ai_support import persona
 
 MINUTE = 60_000_000_000
+pytestmark = pytest.mark.slow
 
 # Shorts only, one position: what a small model proposes beyond that must be corrected.
 STRICT = persona(name="strict", allowed_directions=("short",), max_open_positions=1)
