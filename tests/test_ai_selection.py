@@ -127,3 +127,40 @@ def test_cli_cache_stats_and_clear(tmp_path, capsys, fake):
     assert "cleared 1 cached decisions" in capsys.readouterr().out
     assert main(["cache", "stats", "--path", str(path), "--json"]) == 0
     assert '"entries": 0' in capsys.readouterr().out
+
+
+def test_command_line_options_reach_the_brain(fake, tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--brain", default="rules")
+    selection.add_brain_arguments(parser)
+    assert selection.brain_options(parser.parse_args(["--no-cache"])) == {}  # rules: none
+    args = parser.parse_args(
+        ["--brain", "ollama", "--ollama-host", fake.url, "--model", "phi3:mini", "--no-cache"]
+    )
+    opts = selection.brain_options(args, timeframe="1m")
+    assert opts == {
+        "model": "phi3:mini",
+        "host": fake.url,
+        "cache": False,
+        "cache_mode": "exact",
+        "timeframe": "1m",
+    }
+    brain = make_brain("ollama", persona(), **opts)
+    assert isinstance(brain, OllamaBrain) and brain.timeframe_ns == 60_000_000_000
+    args = parser.parse_args(
+        [
+            "--brain",
+            "ollama",
+            "--ollama-host",
+            fake.url,
+            "--cache-mode",
+            "similar",
+            "--cache-path",
+            str(tmp_path / "s.db"),
+        ]
+    )
+    brain = make_brain("ollama", persona(), **selection.brain_options(args))
+    assert isinstance(brain, CachingBrain) and brain.mode == "similar"
+    assert brain.cache.path == tmp_path / "s.db"
