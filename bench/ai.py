@@ -11,7 +11,9 @@ rules-only run measured in the same process (medians of --repeat runs).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,13 +24,13 @@ sys.path.insert(0, str(ROOT))
 
 from engine.analysis import analyse  # noqa: E402
 from engine.backtest import BacktestConfig, BacktestEngine  # noqa: E402
-from engine.brain.cache import CachingBrain, DecisionCache  # noqa: E402
+from engine.brain.factory import make_brain  # noqa: E402
 from engine.brain.persona import load_persona  # noqa: E402
 from engine.brain.rules import RuleBrain  # noqa: E402
 from engine.data import load, select  # noqa: E402
+from engine.timeutil import to_iso  # noqa: E402
 
 BTC = ROOT.parent / "shared" / "data" / "real" / "btc-perp-20211231-20220201_1m.csv"
-MINUTE = 60_000_000_000
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -40,14 +42,34 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def cli_median(kind: str, cache_path: Path, args: argparse.Namespace) -> float:
+    env = {**os.environ, "TAPEDECK_CACHE_PATH": str(cache_path)}
+    cmd = [sys.executable, "-m", "engine.cli", "run", str(BTC), "--brain", kind]
+    cmd += ["--persona", args.persona, "--json", *window_args(args.candles)]
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def window_args(candles: int) -> list[str]:
+    series = load(BTC)
+    return [
+        "--start",
+        to_iso(int(series.open_time[0])),
+        "--end",
+        to_iso(int(series.open_time[candles])),
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--candles", type=int, default=240)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--persona", default="momentum")
     args = ap.parse_args()
-    from engine.brain.llamacpp_brain import LlamaCppBrain
-
     series = load(BTC)
     window = [select(series, end=int(series.open_time[args.candles]))]
     persona = load_persona(args.persona)
@@ -63,7 +85,8 @@ def main() -> int:
         cache_path = Path(tmp) / "cache.sqlite3"
 
         def llm_run():
-            brain = CachingBrain(LlamaCppBrain(timeframe_ns=MINUTE), DecisionCache(cache_path))
+            # built as the CLI builds it, so the CLI rerun below hits the same entries
+            brain = make_brain("llamacpp", persona, cache_path=cache_path)
             result = BacktestEngine(window, persona, brain, config).run()
             return result, brain
 
@@ -71,10 +94,13 @@ def main() -> int:
         cold, cold_brain = llm_run()
         cold_s = time.perf_counter() - start
         warm_s, (warm, warm_brain) = timed(llm_run, args.repeat)
+        cli_warm = cli_median("llamacpp", cache_path, args)
+        cli_rules = cli_median("rules", cache_path, args)
 
     st = cold_brain.inner.stats
     calls = cold.brain_stats["calls"]
-    valid = sum(1 for d in cold.decisions if not d.errors)
+    held = sum(1 for d in cold.decisions if d.errors and all(p.action == "hold" for p in d.plans))
+    first_try = sum(1 for d in cold.decisions if not d.errors)
     mean_call = cold_s / max(1, calls)
     print(f"window: {args.candles} candles of {BTC.name}, {steps} steps, persona {persona.name}")
     print(
@@ -87,9 +113,10 @@ def main() -> int:
         f"{mean_call:.1f} s per call; AI on every candle at that rate ~{steps * mean_call:.0f} s"
     )
     print(
-        f"model calls {int(st['calls'])} (retries included), valid answers "
-        f"{int(st['valid_answers'])}/{int(st['calls'])} = {st['valid_answers'] / st['calls']:.0%} "
-        f"of calls; decisions with a valid plan {valid}/{calls} = {valid / calls:.0%}"
+        f"valid-plan rate: {int(st['valid_answers'])}/{int(st['calls'])} model calls = "
+        f"{st['valid_answers'] / st['calls']:.0%} (retries included); decisions valid at the "
+        f"first try {first_try}/{calls}, after one retry {calls - held}/{calls}, "
+        f"holds for lack of a valid answer {held}"
     )
     print(
         f"tokens generated {int(st['tokens'])}, {st['tokens'] / st['gen_seconds']:.1f} tokens/s "
@@ -101,8 +128,12 @@ def main() -> int:
         f"{int(warm_brain.inner.stats['calls'])}"
     )
     print(
-        f"rules-only run: median {rules_s:.3f} s ({rules.brain_stats['calls']} calls); "
-        f"warm/rules ratio {warm_s / rules_s:.2f} (limit 1.5)"
+        f"rules-only run: median {rules_s:.4f} s ({rules.brain_stats['calls']} calls); "
+        f"in-process warm/rules ratio {warm_s / rules_s:.2f}"
+    )
+    print(
+        f"CLI `tapedeck run` wall, median of {args.repeat}: warm cache {cli_warm:.2f} s, "
+        f"rules {cli_rules:.2f} s, ratio {cli_warm / cli_rules:.2f} (limit 1.5)"
     )
     return 0
 

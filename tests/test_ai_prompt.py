@@ -44,7 +44,7 @@ def test_prompt_is_readable_and_has_no_dates_or_clock_times():
     text = prompt.text
     assert "Persona tester: You buy dips and cut losers fast." in text
     assert "- BTC: price 46210, ATR 35.200, -0.84% over 20 candles, rsi 27.9" in text
-    assert "- BTC rsi_oversold: long, strength 0.72, 1 candles ago" in text
+    assert "- BTC rsi_oversold: long, strength 0.72, 1 candle ago" in text
     assert "- BTC long from 46000, PnL +12.50, stop 45950, target 46100, held 12 candles" in text
     assert "Account: equity 10000.00, cash 10000.00, 1 open positions." in text
     assert text.rstrip().endswith(json.dumps(prompt.schema, separators=(",", ":")))

@@ -120,6 +120,7 @@ def test_cli_cache_stats_and_clear(tmp_path, capsys, fake):
     brain = CachingBrain(OllamaBrain(host=fake.url, timeout=3.0), DecisionCache(path))
     brain.decide(batch(), portfolio(), persona())
     brain.decide(batch(), portfolio(), persona())
+    brain.cache.close()  # hit counts are written in bunches, and at close or exit
     assert main(["cache", "stats", "--path", str(path)]) == 0
     out = capsys.readouterr().out
     assert "1 decisions, 1 hits" in out and "ollama phi3:mini@sha256:" in out

@@ -13,6 +13,7 @@ multiples: on a hit it is re-anchored to the current candle's price and ATR.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
@@ -71,6 +72,8 @@ class DecisionCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path).expanduser() if path else default_cache_path()
         self._lock = threading.Lock()
+        self._pending_hits: dict[str, int] = {}
+        self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
@@ -81,6 +84,7 @@ class DecisionCache:
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open the decision cache {self.path}: {exc}") from None
+        atexit.register(self.flush)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -88,13 +92,35 @@ class DecisionCache:
                 row = self._db.execute(
                     "SELECT answer, tokens, latency_s FROM decisions WHERE key = ?", (key,)
                 ).fetchone()
-                if row is None:
-                    return None
-                self._db.execute("UPDATE decisions SET hits = hits + 1 WHERE key = ?", (key,))
-                self._db.commit()
             except sqlite3.Error:
                 return None  # a broken cache is a miss, never a failed decision
+            if row is None:
+                return None
+            # Hit counts are written in bunches: a write per hit would make a warm
+            # rerun cost more than the rule brain.
+            self._pending_hits[key] = self._pending_hits.get(key, 0) + 1
+            if len(self._pending_hits) >= 256:
+                self._flush_hits()
         return {"answer": row[0], "tokens": row[1], "latency_s": row[2]}
+
+    def _flush_hits(self) -> None:
+        """Write the pending hit counts (the lock is held by the caller)."""
+        if not self._pending_hits:
+            return
+        try:
+            self._db.executemany(
+                "UPDATE decisions SET hits = hits + ? WHERE key = ?",
+                [(n, k) for k, n in self._pending_hits.items()],
+            )
+            self._db.commit()
+        except sqlite3.Error:
+            pass  # statistics only
+        self._pending_hits.clear()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._flush_hits()
 
     def put(
         self,
@@ -109,6 +135,7 @@ class DecisionCache:
         latency_s: float,
     ) -> None:
         with self._lock:
+            self._flush_hits()
             try:
                 self._db.execute(
                     "INSERT OR REPLACE INTO decisions (key, mode, backend, model, persona, "
@@ -133,6 +160,7 @@ class DecisionCache:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
+            self._flush_hits()
             total, hits = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(hits), 0) FROM decisions"
             ).fetchone()
@@ -155,6 +183,7 @@ class DecisionCache:
     def clear(self) -> int:
         """Delete every entry; returns how many there were."""
         with self._lock:
+            self._pending_hits.clear()
             (count,) = self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()
             self._db.execute("DELETE FROM decisions")
             self._db.commit()
@@ -163,7 +192,12 @@ class DecisionCache:
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
+            self._flush_hits()
+            self._closed = True
             self._db.close()
+        atexit.unregister(self.flush)
 
 
 # ----------------------------------------------------------------------------- keys
@@ -218,8 +252,25 @@ def _digest(parts: list[Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+_FINGERPRINTS: dict[int, tuple[TradingPersona, str]] = {}
+
+
+def _persona_fingerprint(persona: TradingPersona) -> str:
+    """persona.fingerprint(), remembered per persona object (it hashes the whole persona)."""
+    known = _FINGERPRINTS.get(id(persona))
+    if known is not None and known[0] is persona:
+        return known[1]
+    if len(_FINGERPRINTS) > 256:
+        _FINGERPRINTS.clear()
+    fp = persona.fingerprint()
+    _FINGERPRINTS[id(persona)] = (persona, fp)
+    return fp
+
+
 def exact_key(backend: str, model: str, persona: TradingPersona, prompt_text: str) -> str:
-    return _digest([backend, model, persona.fingerprint(), SCHEMA_VERSION, "exact", prompt_text])
+    return _digest(
+        [backend, model, _persona_fingerprint(persona), SCHEMA_VERSION, "exact", prompt_text]
+    )
 
 
 def similar_key(
@@ -230,7 +281,9 @@ def similar_key(
     portfolio: PortfolioState,
 ) -> str:
     fingerprint = market_fingerprint(batch, portfolio)
-    return _digest([backend, model, persona.fingerprint(), SCHEMA_VERSION, "similar", fingerprint])
+    return _digest(
+        [backend, model, _persona_fingerprint(persona), SCHEMA_VERSION, "similar", fingerprint]
+    )
 
 
 # ---------------------------------------------------------------------- the wrapper

@@ -8,6 +8,7 @@ shared by every brain in the process (personas side by side reuse it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import os
@@ -58,9 +59,9 @@ def default_model_path() -> Path:
     return Path(package.assemble())
 
 
-def _file_identity(path: Path) -> str:
+@functools.lru_cache(maxsize=8)
+def _file_identity(path: Path, size: int, mtime_ns: int) -> str:
     """Name, size and a hash of the file's head and tail: cheap and changes with the weights."""
-    size = path.stat().st_size
     digest = hashlib.sha256()
     with path.open("rb") as f:
         digest.update(f.read(1 << 20))
@@ -169,7 +170,8 @@ class LlamaCppBrain(LLMBrain):
 
     def identity(self) -> str:
         if self._identity is None:
-            self._identity = _file_identity(self.path)
+            stat = self.path.stat()
+            self._identity = _file_identity(self.path, stat.st_size, stat.st_mtime_ns)
         return self._identity
 
     def _complete(
