@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from engine.analysis import analyse  # noqa: E402
 from engine.backtest import BacktestConfig, BacktestEngine  # noqa: E402
 from engine.brain.factory import make_brain  # noqa: E402
+from engine.brain.llm import NO_ANSWER  # noqa: E402
 from engine.brain.persona import load_persona  # noqa: E402
 from engine.brain.rules import RuleBrain  # noqa: E402
 from engine.data import load, select  # noqa: E402
@@ -99,7 +100,7 @@ def main() -> int:
 
     st = cold_brain.inner.stats
     calls = cold.brain_stats["calls"]
-    held = sum(1 for d in cold.decisions if d.errors and all(p.action == "hold" for p in d.plans))
+    held = sum(1 for d in cold.decisions if d.reasoning == NO_ANSWER)
     first_try = sum(1 for d in cold.decisions if not d.errors)
     mean_call = cold_s / max(1, calls)
     print(f"window: {args.candles} candles of {BTC.name}, {steps} steps, persona {persona.name}")

@@ -97,3 +97,25 @@ def test_rerun_hits_the_cache_on_every_decision(replays):
     if len(valid) == len(cold.decisions):
         assert warm.trades == cold.trades
         assert [d.plans for d in warm.decisions] == [d.plans for d in cold.decisions]
+
+
+def test_prompt_over_the_context_is_a_hold_naming_num_ctx():
+    from tests.test_ai_support import batch, portfolio
+
+    brain = LlamaCppBrain(n_ctx=256, retries=2)
+    decision = brain.decide(batch(), portfolio(), persona())
+    assert all(p.action is Action.HOLD for p in decision.plans)
+    (error,) = decision.errors  # not retried: the same prompt cannot fit
+    assert "raise num_ctx (now 256)" in error
+
+
+def test_answer_cut_by_num_predict_is_a_hold():
+    from tests.test_ai_support import batch, portfolio
+
+    brain = LlamaCppBrain(retries=0)
+    short = persona(brain={"temperature": 0.0, "seed": 7, "num_predict": 12})
+    decision = brain.decide(batch(), portfolio(), short)
+    assert all(p.action is Action.HOLD for p in decision.plans)
+    (error,) = decision.errors
+    assert "done_reason length" in error and "num_predict (now 12)" in error
+    assert decision.tokens == 12

@@ -187,25 +187,33 @@ class LlamaCppBrain(LLMBrain):
         start = time.perf_counter()
         # One user turn: several chat templates (Gemma's among them) have no system role.
         messages = [{"role": "user", "content": prompt.text}]
-        with _GENERATE_LOCK:  # one llama context: one generation at a time
-            stream = self.llm.create_chat_completion(
-                messages=messages,
-                response_format={"type": "json_object", "schema": prompt.schema},
-                temperature=float(options["temperature"]),
-                seed=int(options["seed"]) if options.get("seed") is not None else None,
-                max_tokens=int(options["num_predict"]),
-                repeat_penalty=self.repeat_penalty,
-                stream=True,
-            )
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                piece = choice["delta"].get("content") or ""
-                if piece:
-                    tokens += 1
-                    parts.append(piece)
-                    on_text("".join(parts))
-                finish = choice.get("finish_reason") or finish
-                if time.monotonic() > deadline:
-                    stream.close()
-                    raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+        try:
+            with _GENERATE_LOCK:  # one llama context: one generation at a time
+                stream = self.llm.create_chat_completion(
+                    messages=messages,
+                    response_format={"type": "json_object", "schema": prompt.schema},
+                    temperature=float(options["temperature"]),
+                    seed=int(options["seed"]) if options.get("seed") is not None else None,
+                    max_tokens=int(options["num_predict"]),
+                    repeat_penalty=self.repeat_penalty,
+                    stream=True,
+                )
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    piece = choice["delta"].get("content") or ""
+                    if piece:
+                        tokens += 1
+                        parts.append(piece)
+                        on_text("".join(parts))
+                    finish = choice.get("finish_reason") or finish
+                    if time.monotonic() > deadline:
+                        stream.close()
+                        raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise LLMFault(
+                    f"prompt too long for the model: {exc}: raise num_ctx (now {self.n_ctx})",
+                    retry=False,
+                ) from None
+            raise
         return Completion("".join(parts), tokens, finish, time.perf_counter() - start)

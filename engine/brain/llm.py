@@ -34,6 +34,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "num_ctx": 4096,
 }
 OPTION_NAMES = tuple(DEFAULT_OPTIONS)
+NO_ANSWER = "No usable answer from the model: holding."  # the reasoning of a failed call
 
 
 class LLMFault(Exception):
@@ -237,7 +238,7 @@ class LLMBrain:
             brain=self.name,
             model=self.model,
             plans=hold_plans(batch),
-            reasoning="No usable answer from the model: holding.",
+            reasoning=NO_ANSWER,
             latency_s=time.perf_counter() - start,
             tokens=tokens,
             errors=tuple(errors) or ("no answer",),
