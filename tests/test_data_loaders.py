@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.data import DataError, DataReport, load, load_many
+from engine.data import DataError, DataReport, from_arrays, load, load_many
 from engine.data.names import parse_name
 from engine.data.readers import epoch_to_ns
 from engine.timeutil import parse_time, timeframe_to_ns
@@ -39,6 +39,15 @@ def _assert_rows(series: InstrumentSeries, step_ns: int = MIN) -> None:
         np.testing.assert_array_equal(getattr(series, name), [r[k] for r in ROWS])
     assert series.open_time.dtype == np.int64
     assert series.close.dtype == np.float64
+    for col in (
+        series.open_time,
+        series.open,
+        series.high,
+        series.low,
+        series.close,
+        series.volume,
+    ):
+        assert col.flags.writeable and col.flags.c_contiguous
     assert not series.filled.any()
     assert isinstance(series.report, DataReport)
     assert series.report.repairs == ()
@@ -175,6 +184,13 @@ def test_csv_extra_columns_and_other_order_and_semicolons(tmp_path: Path) -> Non
     _assert_rows(load(p, instrument="ABC"))
 
 
+def test_csv_with_bom_and_crlf(tmp_path: Path) -> None:
+    text = _csv_lines("timestamp,open,high,low,close,volume", ISO).replace("\n", "\r\n")
+    p = tmp_path / "X_USDT-1m.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    _assert_rows(load(p))
+
+
 def test_csv_gzip(tmp_path: Path) -> None:
     p = tmp_path / "X_USDT-1m.csv.gz"
     p.write_bytes(gzip.compress(_csv_lines("timestamp,open,high,low,close,volume", ISO).encode()))
@@ -251,6 +267,9 @@ def test_freqtrade_jsongz_and_json_objects(tmp_path: Path) -> None:
         )
     )
     _assert_rows(load(p))
+    r = tmp_path / "ETH_BTC-1m-iso.json"
+    r.write_text(json.dumps([[t, *row] for t, row in zip(ISO, ROWS, strict=True)]))
+    _assert_rows(load(r))
     q = tmp_path / "objects.json"
     q.write_text(_frame().assign(date=lambda d: d["date"].astype(str)).to_json(orient="records"))
     _assert_rows(load(q))
@@ -327,6 +346,21 @@ def test_timeframe_is_most_common_spacing_and_gaps_reported(tmp_path: Path) -> N
     assert (s.report.gap_count, s.report.largest_gap, s.report.missing_candles) == (2, 2, 3)
 
 
+def test_sparse_data_uses_a_timeframe_that_fits_every_spacing(tmp_path: Path) -> None:
+    s = load(_write(tmp_path, [0, 2, 4, 6, 8, 9, 11, 13]))  # mostly 2m apart, once 1m
+    assert s.timeframe == "1m"
+    assert s.report.gap_count == 6
+    assert any("some candles are closer: using 1m" in n for n in s.report.notes)
+
+
+def test_file_name_timeframe_wins_when_it_fits(tmp_path: Path) -> None:
+    s = load(_write(tmp_path, [0, 2, 4, 6, 7], name="A_B-1m.csv"))
+    assert (s.timeframe, s.report.gap_count) == ("1m", 3)
+    s = load(_write(tmp_path, [0, 1, 2, 3], name="A_B-5m.csv"))
+    assert s.timeframe == "1m"
+    assert any("file name says 5m" in n for n in s.report.notes)
+
+
 def test_timeframe_override(tmp_path: Path) -> None:
     p = _write(tmp_path, [0, 10, 20, 30])
     assert load(p).timeframe == "10m"
@@ -365,3 +399,28 @@ def test_fill_gaps_flat_zero_volume(tmp_path: Path) -> None:
     rep = s.report.repair("filled_gap")
     assert rep is not None and rep.times == (T0 + MIN, T0 + 2 * MIN)
     assert s.report.gap_count == 1
+
+
+def test_binance_kline_csv_with_header_row(tmp_path: Path) -> None:
+    header = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+        "taker_buy_volume,taker_buy_quote_volume,ignore"
+    )
+    p = tmp_path / "BTCUSDT-1m-2025-02.csv"
+    p.write_text(header + "\n" + _binance_lines(10**3))
+    s = load(p)
+    _assert_rows(s)
+    assert (s.instrument, s.report.format) == ("BTCUSDT", "csv")
+
+
+def test_from_arrays_validates_like_load() -> None:
+    times = np.array(
+        ["2022-01-01T00:02", "2022-01-01T00:00", "2022-01-01T00:01"], dtype="datetime64[ns]"
+    )
+    s = from_arrays("X", times, [3, 1, 2], [4, 2, 3], [2, 0.5, 1], [3.5, 1.5, -2.5], [1, 1, 1])
+    np.testing.assert_array_equal(s.open_time, [T0, T0 + 2 * MIN])
+    assert s.report.count("sorted") == 2
+    assert s.report.count("non_positive_price") == 1
+    assert (s.timeframe, s.report.gap_count, s.report.format) == ("2m", 0, "memory")
+    with pytest.raises(DataError, match=r"columns of different lengths"):
+        from_arrays("X", times, [1], [1], [1], [1], [1])

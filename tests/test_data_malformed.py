@@ -133,6 +133,18 @@ ERRORS: list[tuple[str, str, str | bytes | Callable[[Path], None], str]] = [
     ),
     ("json-invalid", "a.json", "[[1640995200000, 1, 2,", r"a\.json: line 1: invalid JSON"),
     ("json-empty-array", "a.json", "[]", r"empty JSON array"),
+    (
+        "json-null-timestamp",
+        "a.json",
+        json.dumps([[1640995200000, 1, 2, 0.5, 1.5, 3], [None, 1, 2, 0.5, 1.5, 3]]),
+        r"a\.json: row 2, column 'timestamp': empty timestamp",
+    ),
+    (
+        "json-text-number",
+        "a.json",
+        json.dumps([[1640995200000, 1, 2, 0.5, 1.5, 3], [1640995260000, 1, "two", 0.5, 1.5, 3]]),
+        r"a\.json: row 2, column 'high': cannot parse 'two' as a number",
+    ),
     ("feather-is-text", "a.feather", _write_feather_text, r"not a feather file"),
     ("feather-no-rows", "a.feather", _write_empty_feather, r"empty feather file \(0 rows\)"),
     ("parquet-booleans", "a.parquet", _write_bool_parquet, r"column 'high': booleans"),
@@ -241,6 +253,18 @@ def test_repair_is_reported(
     assert all(r.count == len(r.times) for r in s.report.repairs)
     assert s.report.rows_read == len(lines) + (2 if kept == [10, 11] else 0)
     assert s.report.rows == len(kept)
+
+
+def test_json_null_value_is_a_nan_repair(tmp_path: Path) -> None:
+    p = tmp_path / "X_BTC-1m.json"
+    p.write_text(
+        json.dumps(
+            [[1640995200000 + 60_000 * i, 1, 2, 0.5, 1.5, None if i == 1 else 3] for i in range(3)]
+        )
+    )
+    s = load(p)
+    assert s.report.repair("nan_or_inf").times == (T0 + MIN,)
+    np.testing.assert_array_equal(s.open_time, [T0, T0 + 2 * MIN])
 
 
 def test_repairs_keep_the_good_values(tmp_path: Path) -> None:

@@ -62,6 +62,15 @@ def _choose_timeframe(
         raise DataError(
             f"{source}: a single candle: cannot infer the timeframe; pass timeframe (e.g. 1m)"
         )
+    if min_gap is not None and min_gap < inferred:
+        # Candles closer than the most common spacing (sparse data): the largest
+        # timeframe that fits every spacing keeps candles from overlapping.
+        common = int(np.gcd.reduce(np.diff(times)))
+        notes.append(
+            f"most common spacing {_describe(inferred)}, but some candles are closer: "
+            f"using {_describe(common)}"
+        )
+        inferred = common
     try:
         ns_to_timeframe(inferred)
     except ValueError:
