@@ -25,6 +25,7 @@ candle processed at one merged step), and the speed ratio tapedeck / backtesting
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -49,7 +50,8 @@ from engine.types import Action, Decision, InstrumentSeries, TradePlan  # noqa: 
 DATA = ROOT.parent / "shared" / "data" / "real"
 BTC = DATA / "btc-perp-20211231-20220201_1m.csv"
 ALT = sorted((DATA / "binance-5m").glob("*_BTC-5m.feather"))
-FAST, SLOW, FRACTION, COMMISSION, CASH = 9, 21, 0.95, 0.001, 10_000.0
+COMMISSION, CASH = 0.0002, 10_000.0
+MA_SETTINGS = ((50, 200), (9, 21))
 
 
 class CrossBrain:
@@ -58,8 +60,8 @@ class CrossBrain:
     name = "cross"
     model = ""
 
-    def __init__(self) -> None:
-        self.size = FRACTION / (1.0 + COMMISSION)
+    def __init__(self, fraction: float) -> None:
+        self.size = fraction / (1.0 + COMMISSION)
 
     def decide(self, batch, portfolio, persona, on_reasoning=None) -> Decision:
         held = {p.instrument for p in portfolio.positions}
@@ -82,8 +84,9 @@ class CrossBrain:
 
 
 def tiled(series: InstrumentSeries, n: int) -> InstrumentSeries:
+    """The series repeated to ``n`` candles, each copy scaled to continue the last close."""
     reps = -(-n // len(series))
-    cols = {k: [] for k in ("open", "high", "low", "close", "volume")}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("open", "high", "low", "close", "volume")}
     scale = 1.0
     for _ in range(reps):
         for k in ("open", "high", "low", "close"):
@@ -102,12 +105,12 @@ def tiled(series: InstrumentSeries, n: int) -> InstrumentSeries:
     )
 
 
-def ma_config() -> BacktestConfig:
+def ma_config(fast: int, slow: int) -> BacktestConfig:
     base = default_signal_config()
     signal = replace(
         base,
         detectors=("ema",),
-        ema=replace(base.ema, fast=FAST, slow=SLOW, cooldown=0),
+        ema=replace(base.ema, fast=fast, slow=slow, cooldown=0),
         window=1,
         window_duration=None,
     )
@@ -124,21 +127,23 @@ def ma_config() -> BacktestConfig:
 MA_PERSONA = TradingPersona(name="ma", max_position_fraction=1.0, max_open_positions=8)
 
 
-def time_tapedeck(series_list, persona, brain_factory, config, repeat):
+def time_tapedeck(series_list, persona, make_brain, config, repeat):
     analyse_t, run_t, result = [], [], None
     for _ in range(repeat):
+        gc.collect()
         t0 = time.perf_counter()
         analysis = analyse(series_list, config.signal)
         t1 = time.perf_counter()
-        engine = BacktestEngine(series_list, persona, brain_factory(), config, analysis=analysis)
+        engine = BacktestEngine(series_list, persona, make_brain(), config, analysis=analysis)
         result = engine.run()
         t2 = time.perf_counter()
         analyse_t.append(t1 - t0)
         run_t.append(t2 - t1)
+        del analysis, engine
     return statistics.median(analyse_t), statistics.median(run_t), result
 
 
-def time_backtesting_py(series_list, repeat):
+def time_backtesting_py(series_list, fast, slow, fraction, repeat):
     from backtesting import Backtest, Strategy
     from backtesting.lib import FractionalBacktest, crossover
 
@@ -152,34 +157,26 @@ def time_backtesting_py(series_list, repeat):
     class MaCross(Strategy):
         def init(self) -> None:
             close = np.asarray(self.data.Close, dtype=np.float64)
-            self.fast = self.I(ema, close, FAST)
-            self.slow = self.I(ema, close, SLOW)
+            self.fast = self.I(ema, close, fast)
+            self.slow = self.I(ema, close, slow)
 
         def next(self) -> None:
             if crossover(self.fast, self.slow):
                 if not self.position:
-                    self.buy(size=FRACTION)
+                    self.buy(size=fraction)
             elif crossover(self.slow, self.fast) and self.position:
                 self.position.close()
 
-    frames = []
-    for s in series_list:
-        frames.append(
-            pd.DataFrame(
-                {
-                    "Open": s.open,
-                    "High": s.high,
-                    "Low": s.low,
-                    "Close": s.close,
-                    "Volume": s.volume,
-                },
-                index=pd.DatetimeIndex(pd.to_datetime(s.open_time, unit="ns")),
-            )
+    frames = [
+        pd.DataFrame(
+            {"Open": s.open, "High": s.high, "Low": s.low, "Close": s.close, "Volume": s.volume},
+            index=pd.DatetimeIndex(pd.to_datetime(s.open_time, unit="ns")),
         )
+        for s in series_list
+    ]
     times, trades = [], 0
     for _ in range(repeat):
-        total = 0.0
-        trades = 0
+        total, trades = 0.0, 0
         for frame in frames:
             if frame["Close"].iloc[0] > 1:  # BTC: trade in trillionths so units do not round
                 bt = FractionalBacktest(
@@ -187,6 +184,7 @@ def time_backtesting_py(series_list, repeat):
                 )
             else:  # altcoins at 0.0001 BTC: whole units are already fine-grained
                 bt = Backtest(frame, MaCross, cash=CASH, commission=COMMISSION)
+            gc.collect()
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -197,10 +195,10 @@ def time_backtesting_py(series_list, repeat):
     return statistics.median(times), trades
 
 
-def row(name, candles, steps, seconds, peer=None):
+def row(name: str, candles: int, seconds: float, peer: float | None = None) -> str:
     rate = candles / seconds
     ratio = f"{rate / peer:6.1f}x" if peer else ""
-    return f"{name:<44} {candles:>10,} {steps:>10,} {seconds:>9.3f} {rate:>14,.0f} {ratio}"
+    return f"{name:<40} {candles:>10,} {seconds:>9.3f} {rate:>12,.0f} {ratio}"
 
 
 def main() -> None:
@@ -208,44 +206,49 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bt-repeat", type=int, default=1)
+    parser.add_argument("--no-rules", action="store_true", help="skip the rule-persona rows")
     args = parser.parse_args()
     if not BTC.exists():
         sys.exit(f"real data not found at {DATA}")
-    btc = tiled(load(BTC), args.candles)
-    alts = load_many(ALT)
-    config = ma_config()
-    header = (
-        f"{'workload':<44} {'candles':>10} {'steps':>10} {'median s':>9} {'candles/s':>14} ratio"
-    )
-    lines = [header, "-" * len(header)]
-    for label, series_list in (("btc", [btc]), ("alt8", alts)):
+    workloads = (("btc", [tiled(load(BTC), args.candles)]), ("alt8", load_many(ALT)))
+    header = f"{'workload':<40} {'candles':>10} {'median s':>9} {'candles/s':>12} ratio"
+    print(header, "-" * len(header), sep="\n", flush=True)
+    for label, series_list in workloads:
         candles = sum(len(s) for s in series_list)
-        an, run, result = time_tapedeck(series_list, MA_PERSONA, CrossBrain, config, args.repeat)
-        bt_s, bt_trades = time_backtesting_py(series_list, args.bt_repeat)
-        peer = candles / bt_s
-        steps = result.steps
-        lines.append(row(f"{label}: backtesting.py EMA cross", candles, candles, bt_s))
-        total = an + run
-        lines.append(row(f"{label}: tapedeck EMA cross (analyse+run)", candles, steps, total, peer))
-        lines.append(row(f"{label}:   of which analyse", candles, steps, an))
-        lines.append(row(f"{label}:   of which run", candles, steps, run))
-        lines.append(
-            f"{'':<44} trades: tapedeck {len(result.trades)}, backtesting.py {bt_trades}; "
-            f"brain calls {result.brain_stats['calls']}"
-        )
+        # alt8 shares one wallet: each instrument gets 1/8 so cash never limits an entry
+        # and the trades are the ones backtesting.py makes per instrument with its own cash
+        fraction = 0.95 / len(series_list)
+        for fast, slow in MA_SETTINGS:
+            config = ma_config(fast, slow)
+            an, run, result = time_tapedeck(
+                series_list, MA_PERSONA, lambda f=fraction: CrossBrain(f), config, args.repeat
+            )
+            bt_s, bt_trades = time_backtesting_py(series_list, fast, slow, 0.95, args.bt_repeat)
+            peer = candles / bt_s
+            tag = f"{label} EMA {fast}/{slow}"
+            print(row(f"{tag}: backtesting.py", candles, bt_s))
+            print(row(f"{tag}: tapedeck analyse+run", candles, an + run, peer))
+            print(row(f"{tag}:   analyse", candles, an))
+            print(row(f"{tag}:   run", candles, run))
+            print(
+                f"{'':<4}trades tapedeck {len(result.trades)}, backtesting.py {bt_trades}; "
+                f"brain calls {result.brain_stats['calls']}; steps {result.steps:,}",
+                flush=True,
+            )
+        if args.no_rules:
+            continue
         for persona_name in ("scalper", "momentum"):
             persona = load_persona(persona_name)
             rconfig = BacktestConfig(signal=default_signal_config())
             an, run, result = time_tapedeck(
                 series_list, persona, lambda p=persona: RuleBrain(p), rconfig, args.repeat
             )
-            name = f"{label}: tapedeck rules/{persona_name} (analyse+run)"
-            lines.append(row(name, candles, steps, an + run))
-            lines.append(
-                f"{'':<44} run only {run:.3f} s; brain calls {result.brain_stats['calls']}, "
-                f"trades {len(result.trades)}"
+            print(row(f"{label} rules/{persona_name}: analyse+run", candles, an + run))
+            print(
+                f"{'':<4}run only {run:.3f} s; brain calls {result.brain_stats['calls']}, "
+                f"trades {len(result.trades)}",
+                flush=True,
             )
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

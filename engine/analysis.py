@@ -9,7 +9,9 @@ are precomputed as arrays or dicts keyed by step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +145,35 @@ def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) ->
     return out
 
 
+def _merge(series_list: list[InstrumentSeries]) -> MergedStream:
+    """``merge``, with a shortcut for one instrument: its close times are already sorted
+    and unique, and merge's set union (``np.unique``) costs about a second per million
+    candles on numpy 2.4. A test checks the shortcut against ``merge``."""
+    if len(series_list) != 1:
+        return merge(series_list)
+    s = series_list[0]
+    return MergedStream(
+        times=np.asarray(s.close_time, dtype=np.int64),
+        instruments=(s.instrument,),
+        series={s.instrument: s},
+        candle_index=np.arange(len(s), dtype=np.int64)[None, :],
+    )
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk work that allocates many small,
+    acyclic objects (signals, batches, fills): its repeated full scans cost more than the
+    work itself on large runs. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def analyse(
     series_list: Sequence[InstrumentSeries],
     signal_config: SignalConfig,
@@ -152,12 +183,13 @@ def analyse(
     """Merge the instruments, compute indicators and signals per instrument and the batches."""
     from engine.signals import batch_signals, detect_series
 
-    stream = stream if stream is not None else merge(list(series_list))
-    per_instrument = {
-        name: detect_series(stream.series[name], signal_config) for name in stream.instruments
-    }
-    batches = batch_signals(stream, per_instrument, signal_config)
-    return assemble_analysis(stream, signal_config, per_instrument, batches)
+    with gc_paused():
+        stream = stream if stream is not None else _merge(list(series_list))
+        per_instrument = {
+            name: detect_series(stream.series[name], signal_config) for name in stream.instruments
+        }
+        batches = batch_signals(stream, per_instrument, signal_config)
+        return assemble_analysis(stream, signal_config, per_instrument, batches)
 
 
 def assemble_analysis(

@@ -23,6 +23,7 @@ earliest.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import time as _time
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.analysis import MarketAnalysis, analyse
+from engine.analysis import MarketAnalysis, analyse, gc_paused
 from engine.brain.base import Brain, ReasoningCallback
 from engine.brain.persona import TradingPersona, load_persona
 from engine.brain.risk import RiskGuard
@@ -176,6 +177,12 @@ class BacktestEngine:
         self._rows = [analysis.arrays[name] for name in analysis.instruments]
         self._candle_index = analysis.stream.candle_index
         self._review_every = self.config.review_steps()
+        self._review = bool(self.config.review_positions)
+        self._names = list(analysis.instruments)
+        self._several = len(self._rows) > 1
+        n = self._n = len(analysis)
+        self._rows_dense = [(arr, len(arr.step_of_candle) == n) for arr in self._rows]
+        self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -199,11 +206,11 @@ class BacktestEngine:
 
     @property
     def total_steps(self) -> int:
-        return len(self.analysis)
+        return self._n
 
     @property
     def done(self) -> bool:
-        return self.step_index >= self.total_steps
+        return self.step_index >= self._n
 
     # ---------------------------------------------------------------- driving
     def step(self) -> StepEvent | None:
@@ -234,6 +241,16 @@ class BacktestEngine:
         t = self.step_index
         report_every = max(1, n // 200)
         next_report = t
+        with gc_paused():
+            t = self._fast_loop(t, stop, progress, report_every, next_report)
+        self.step_index = t
+        if progress is not None:
+            progress(t, n)
+
+    def _fast_loop(
+        self, t: int, stop: int, progress: ProgressCallback | None, every: int, next_report: int
+    ) -> int:
+        n = self.total_steps
         while t < stop:
             busy = min(self._next_busy_step(t), stop)
             if busy > t:
@@ -245,32 +262,36 @@ class BacktestEngine:
             t = busy + 1
             if progress is not None and t >= next_report:
                 progress(t, n)
-                next_report = t + report_every
-        self.step_index = t
-        if progress is not None:
-            progress(t, n)
+                next_report = t + every
+        return t
+
+    def _has_positions(self) -> bool:
+        has = self.broker.has_position
+        return any(has(name) for name in self._names)
 
     def _next_busy_step(self, t: int) -> int:
         """The first step >= t that must be processed in Python (the last step always is)."""
-        a = self.analysis
-        busy = self.total_steps - 1
-        j = int(np.searchsorted(a.batch_steps, t))
-        if j < len(a.batch_steps):
-            busy = min(busy, int(a.batch_steps[j]))
-        broker = self.broker
-        has_positions = bool(broker.positions()) if busy > t else False
-        if busy > t and self.config.review_positions and has_positions:
+        busy = self._n - 1
+        batches = self._batch_list
+        j = bisect.bisect_left(batches, t)
+        if j < len(batches) and batches[j] < busy:
+            busy = batches[j]
+        if busy > t and self._review and self._has_positions():
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
-        if busy > t and (has_positions or broker.orders()):
-            for arr in self._rows:
-                sc = arr.step_of_candle
-                lo = int(np.searchsorted(sc, t))
-                hi = int(np.searchsorted(sc, busy, "right"))
-                if lo >= hi:
-                    continue
-                e = int(broker.next_event_index(arr.name, arr.open, arr.high, arr.low, lo, hi))
+        if busy > t:
+            event_index = self.broker.next_event_index
+            for arr, dense in self._rows_dense:
+                if dense:  # a candle at every step: candle index == step
+                    lo, hi = t, busy + 1
+                else:
+                    sc = arr.step_of_candle
+                    lo = int(np.searchsorted(sc, t))
+                    hi = int(np.searchsorted(sc, busy, "right"))
+                    if lo >= hi:
+                        continue
+                e = int(event_index(arr.name, arr.open, arr.high, arr.low, lo, hi))
                 if e < hi:
-                    busy = min(busy, int(sc[e]))
+                    busy = min(busy, e if dense else int(arr.step_of_candle[e]))
                     if busy == t:
                         break
         return busy
@@ -282,14 +303,14 @@ class BacktestEngine:
         time = int(a.times[t])
         n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
         column = self._candle_index[:, t]
-        several = len(self._rows) > 1
+        several = self._several
         if several and t > 0:
             # value the other instruments at their last close before this step: in run()
             # the broker has not seen the candles skipped as quiet
             broker.mark(a.prices_at(t - 1))
         present = []
-        for arr in self._rows:
-            ci = int(column[arr.index])
+        for arr, dense in self._rows_dense:
+            ci = t if dense else int(column[arr.index])
             if ci < 0:
                 continue
             present.append((arr, ci))
@@ -323,7 +344,7 @@ class BacktestEngine:
             self.stats.reviews += 1
         if asked is not None:
             self._decide(asked, t)
-        if t == self.total_steps - 1 and self.config.close_at_end:
+        if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(time, a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
             self._refresh_equity_model(t)
@@ -353,28 +374,29 @@ class BacktestEngine:
 
     def _review_due(self, t: int) -> bool:
         return (
-            self.config.review_positions
+            self._review
             and t - self._last_brain_step >= self._review_every
-            and bool(self.broker.positions())
+            and self._has_positions()
         )
 
     # ---------------------------------------------------------------- equity
     def _refresh_equity_model(self, t: int) -> None:
-        """equity(closes) = const + sum(signed qty x close): exact while no fill happens."""
+        """equity(closes) = const + sum(signed qty x close): exact while no fill happens.
+
+        The broker's marks are the closes of step t here (see ``_process``)."""
         a = self.analysis
-        prices = a.prices_at(t)
-        coef: dict[str, float] = {}
-        for p in self.broker.positions(prices):
-            sign = 1.0 if p.side == "long" else -1.0
-            coef[p.instrument] = coef.get(p.instrument, 0.0) + sign * float(p.qty)
-        terms = [(a.arrays[name].index, c) for name, c in coef.items()]
+        broker = self.broker
+        terms = []
+        const = float(broker.equity())
+        for p in broker.positions():
+            coef = float(p.qty) if p.side == "long" else -float(p.qty)
+            row = a.arrays[p.instrument].index
+            terms.append((row, coef))
+            const -= coef * a.last_close[row, t]
         terms.sort()
-        const = float(self.broker.equity(prices))
-        for row, c in terms:
-            const -= c * a.last_close[row, t]
         self._eq_const = const
         self._eq_coef = terms
-        self._model_fills = len(self.broker.fills)
+        self._model_fills = len(broker.fills)
 
     def _quiet_equity(self, start: int, stop: int) -> None:
         values = np.full(stop - start, self._eq_const)
@@ -384,14 +406,14 @@ class BacktestEngine:
 
     # ---------------------------------------------------------------- brain
     def _portfolio(self, t: int) -> PortfolioState:
-        prices = self.analysis.prices_at(t)
+        broker = self.broker  # its marks are the closes of step t (see _process)
         return PortfolioState(
             time=int(self.analysis.times[t]),
             step=t,
-            cash=float(self.broker.cash),
-            equity=float(self.broker.equity(prices)),
-            positions=tuple(self.broker.positions(prices)),
-            pending_orders=tuple(self.broker.orders()),
+            cash=float(broker.cash),
+            equity=float(broker.equity()),
+            positions=broker.positions(),
+            pending_orders=broker.orders(),
             last_loss_step=self._last_loss_step,
         )
 
@@ -431,7 +453,13 @@ class BacktestEngine:
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue
-            outcome = self.broker.submit(plan, time, t, self.persona.max_position_fraction)
+            outcome = self.broker.submit(
+                plan,
+                time,
+                t,
+                self.persona.max_position_fraction,
+                max_holding_candles=self.persona.max_holding_candles,
+            )
             if isinstance(outcome, str):
                 self.stats.refused += 1
                 notes.append(f"broker refused {plan.action.value} {plan.instrument}: {outcome}")
@@ -443,17 +471,31 @@ class BacktestEngine:
 
     # ---------------------------------------------------------------- result
     def _metrics(
-        self, trades: tuple[Trade, ...], times: np.ndarray, values: np.ndarray
+        self,
+        trades: tuple[Trade, ...],
+        fills: tuple[Fill, ...],
+        times: np.ndarray,
+        values: np.ndarray,
     ) -> dict[str, Any]:
-        try:
-            from engine.metrics import compute_metrics
-        except ImportError:  # the metrics module lands separately (helper "broker")
-            return {}
+        from engine.metrics import compute_metrics
+
+        a = self.analysis
+        done = len(values)
+        bench: dict[str, np.ndarray] = {}
+        if done:
+            for name in a.instruments:  # buy and hold over the candles seen so far
+                last = a.last_candle(name, done - 1)
+                if last >= 0:
+                    bench[name] = a.arrays[name].close[: last + 1]
+        bar_ns = min(int(a.stream.series[n].timeframe_ns) for n in a.instruments)
         return compute_metrics(
-            trades=trades,
-            equity_times=times,
-            equity_values=values,
+            times,
+            values,
+            trades,
+            fills,
             initial_cash=self.config.initial_cash,
+            timeframe=bar_ns,
+            benchmark_close=bench,
         )
 
     def result(self) -> BacktestResult:
@@ -462,7 +504,7 @@ class BacktestEngine:
         values = self._equity[:done].copy()
         trades = tuple(self.broker.trades)
         fills = tuple(self.broker.fills)
-        metrics = self._metrics(trades, times, values)
+        metrics = self._metrics(trades, fills, times, values)
         return BacktestResult(
             persona=self.persona.name,
             brain=str(getattr(self.brain, "name", "")),

@@ -158,6 +158,8 @@ class Broker:
     """One account: a cash wallet shared by all instruments, at most one position and one
     pending entry order per instrument."""
 
+    search_window = 64  # first window of next_event_index (then 4x larger each time)
+
     def __init__(
         self, config: BrokerConfig | None = None, instruments: Iterable[str | InstrumentSeries] = ()
     ) -> None:
@@ -253,8 +255,8 @@ class Broker:
             why = self.apply_adjust(plan)
             if why is not None:
                 return self._reject(time, inst, 0, why)
-            side = self._positions[inst].side if inst in self._positions else Side.LONG
-            return Order(self._new_id(), inst, side, "adjust", int(time), plan)
+            target = self._positions.get(inst) or self._entries[inst].order
+            return Order(self._new_id(), inst, target.side, "adjust", int(time), plan)
         if plan.action == Action.CLOSE:
             return self._submit_close(plan, time)
         if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
@@ -387,12 +389,8 @@ class Broker:
             plan.take_profit <= last if long else plan.take_profit >= last
         ):
             return f"take profit {plan.take_profit} is on the wrong side of the price {last}"
-        if plan.stop_loss is not None:
-            pos.stop_loss = float(plan.stop_loss)
-        if plan.take_profit is not None:
-            pos.take_profit = float(plan.take_profit)
-        if plan.trailing is not None:
-            spec = plan.trailing
+        spec = plan.trailing
+        if spec is not None:
             if spec.mode == "atr" and spec.atr is None:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
@@ -400,6 +398,11 @@ class Broker:
             why = self._validate_entry(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
             if why is not None:
                 return why
+        if plan.stop_loss is not None:
+            pos.stop_loss = float(plan.stop_loss)
+        if plan.take_profit is not None:
+            pos.take_profit = float(plan.take_profit)
+        if spec is not None:
             # A new trail starts from the position's extreme so far (an explicit move by
             # the brain, so it may loosen the old trail).
             pos.trailing = spec
@@ -481,15 +484,21 @@ class Broker:
         time: int,
         price: float,
         atr: float,
+        market_price: float,
     ) -> Fill | str:
+        """Open a position at ``price`` (the fill price); ``market_price`` is the price
+        the market traded at (the open, before slippage), checked against stop/target."""
         order = pend.order
         plan = order.plan
         sign = 1.0 if order.side == Side.LONG else -1.0
         stop, target = plan.stop_loss, plan.take_profit
+        ref = market_price
+        if stop is not None and (ref <= stop if sign > 0 else ref >= stop):
+            return f"the market at {ref} is already beyond the stop {stop}"
+        if target is not None and (ref >= target if sign > 0 else ref <= target):
+            return f"the market at {ref} is already beyond the take profit {target}"
         if stop is not None and (price <= stop if sign > 0 else price >= stop):
-            return f"entry price {price} is already beyond the stop {stop}"
-        if target is not None and (price >= target if sign > 0 else price <= target):
-            return f"entry price {price} is already beyond the take profit {target}"
+            return f"the fill price {price} would be beyond the stop {stop}"
         equity = self.equity()
         if plan.size_mode == "risk":
             qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
@@ -570,6 +579,11 @@ class Broker:
                 and open_time >= pend.order.created_time
             ):
                 pend.first_index = index
+                exp = pend.order.plan.expiry_candles
+                if pend.order.kind == "limit" and exp is not None:
+                    # for display: the open time of the first candle it can no longer fill in
+                    expiry = int(open_time) + exp * (int(close_time) - int(open_time))
+                    pend.order = replace(pend.order, expiry_time=expiry)
 
         # 1. holding limit, 2. pending close, both at the open
         if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:
@@ -606,7 +620,7 @@ class Broker:
             else:
                 long = order.side == Side.LONG
                 price: float | None = None
-                when = open_time
+                when, market = open_time, o
                 if order.kind == "market":
                     price = self._slip(o, buy=long)
                 else:
@@ -614,10 +628,10 @@ class Broker:
                     if (o <= limit) if long else (o >= limit):
                         price = o
                     elif (lo <= limit) if long else (h >= limit):
-                        price, when, entered_inside = limit, close_time, True
+                        price, when, market, entered_inside = limit, close_time, limit, True
                 if price is not None:
                     del self._entries[instrument]
-                    result = self._open(pend, index, when, price, atr)
+                    result = self._open(pend, index, when, price, atr, market)
                     if isinstance(result, str):
                         self._reject(when, instrument, order.id, result)
                         entered_inside = False
@@ -725,34 +739,52 @@ class Broker:
         else ``stop``. Never later than the true event; may be earlier (then that candle
         simply does nothing). The arrays are the instrument's whole columns, indexed by
         candle index; candles before ``start`` must all have been processed or skipped as
-        quiet (the broker ratchets trailing stops over skipped candles from them)."""
+        quiet (the broker ratchets trailing stops over skipped candles from them).
+
+        The search runs over windows that grow 4x (64, 256, ...) so that frequent events
+        cost little and a long quiet stretch costs a few numpy passes."""
         self._arrays[instrument] = (high, low)
         start, stop = int(start), int(stop)
         if start >= stop:
             return stop
         if instrument in self._closes:
             return start
-        best = stop
         pend = self._entries.get(instrument)
         pos = self._positions.get(instrument)
-        if pend is not None and pos is None:
-            order = pend.order
-            if order.kind == "market" or pend.first_index is None:
-                return start
-            exp = order.plan.expiry_candles
-            if exp is not None:
-                best = min(best, max(start, pend.first_index + exp))
-            best = min(
-                best,
-                self._first_touch(
-                    order.side == Side.LONG, order.limit_price, high, low, start, best
-                ),
-            )
+        limit = stop
+        ext = 0.0
         if pos is not None:
             if pos.max_holding > 0:
-                best = min(best, max(start, pos.entry_index + pos.max_holding))
-            best = min(best, self._first_exit(pos, high, low, start, best))
-        return int(best)
+                limit = min(limit, max(start, pos.entry_index + pos.max_holding))
+            # extreme before ``start``, including skipped candles since the last processed
+            ext = pos.extreme
+            gap = (
+                high[pos.last_index + 1 : start]
+                if pos.sign > 0
+                else low[pos.last_index + 1 : start]
+            )
+            if len(gap):
+                ext = max(ext, float(gap.max())) if pos.sign > 0 else min(ext, float(gap.min()))
+        elif pend is not None:
+            if pend.order.kind == "market" or pend.first_index is None:
+                return start
+            exp = pend.order.plan.expiry_candles
+            if exp is not None:
+                limit = min(limit, max(start, pend.first_index + exp))
+        else:
+            return stop
+        a, width = start, self.search_window
+        while a < limit:
+            b = min(limit, a + width)
+            if pos is not None:
+                idx, ext = self._first_exit(pos, ext, high, low, a, b)
+            else:
+                order = pend.order  # type: ignore[union-attr]
+                idx = self._first_touch(order.side == Side.LONG, order.limit_price, high, low, a, b)
+            if idx < b:
+                return idx
+            a, width = b, width * 4
+        return limit
 
     @staticmethod
     def _first_touch(
@@ -765,52 +797,52 @@ class Broker:
         idx = np.flatnonzero(hit)
         return start + int(idx[0]) if idx.size else stop
 
+    @staticmethod
     def _first_exit(
-        self, pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int
-    ) -> int:
-        if start >= stop:
-            return stop
+        pos: _Pos, ext0: float, high: np.ndarray, low: np.ndarray, start: int, stop: int
+    ) -> tuple[int, float]:
+        """(first candle in [start, stop) that may exit, the extreme after ``stop - 1``),
+        given ``ext0``, the favourable extreme before ``start``."""
         long = pos.sign > 0
         hi = np.asarray(high[start:stop], dtype=np.float64)
         lo = np.asarray(low[start:stop], dtype=np.float64)
-        # extreme before each candle, including skipped candles since the last processed one
-        ext0 = pos.extreme
-        gap = high[pos.last_index + 1 : start] if long else low[pos.last_index + 1 : start]
-        if len(gap):
-            ext0 = max(ext0, float(gap.max())) if long else min(ext0, float(gap.min()))
+        fixed = pos.stop_loss if pos.stop_loss is not None else (-np.inf if long else np.inf)
+        stop_level: np.ndarray | float = fixed
         if long:
-            stop_level = np.full(hi.shape, -np.inf if pos.stop_loss is None else pos.stop_loss)
+            run = np.maximum.accumulate(hi)
+            ext_after = max(ext0, float(run[-1]))
         else:
-            stop_level = np.full(hi.shape, np.inf if pos.stop_loss is None else pos.stop_loss)
+            run = np.minimum.accumulate(lo)
+            ext_after = min(ext0, float(run[-1]))
         if pos.trailing is not None:
             spec = pos.trailing
+            prev = np.empty_like(run)
+            prev[0] = ext0
+            # same float operations as _trail_from_extreme, elementwise
             if long:
-                run = np.maximum.accumulate(hi)
-                prev = np.empty_like(hi)
-                prev[0] = ext0
                 prev[1:] = np.maximum(run[:-1], ext0)
                 act = pos.entry_price + spec.activation_price(pos.entry_price)
                 dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
                 trail = np.where(prev >= act, prev - dist, -np.inf)
                 if pos.trail_stop is not None:
                     trail = np.maximum(trail, pos.trail_stop)
-                stop_level = np.maximum(stop_level, trail)
+                stop_level = np.maximum(fixed, trail)
             else:
-                run = np.minimum.accumulate(lo)
-                prev = np.empty_like(lo)
-                prev[0] = ext0
                 prev[1:] = np.minimum(run[:-1], ext0)
                 act = pos.entry_price - spec.activation_price(pos.entry_price)
                 dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
                 trail = np.where(prev <= act, prev + dist, np.inf)
                 if pos.trail_stop is not None:
                     trail = np.minimum(trail, pos.trail_stop)
-                stop_level = np.minimum(stop_level, trail)
-        tol = _EVENT_TOL * np.abs(np.where(np.isfinite(stop_level), stop_level, 0.0))
-        hit = lo <= stop_level + tol if long else hi >= stop_level - tol
+                stop_level = np.minimum(fixed, trail)
+        level = np.asarray(stop_level, dtype=np.float64)
+        tol = _EVENT_TOL * np.abs(np.where(np.isfinite(level), level, 0.0))
+        hit = lo <= level + tol if long else hi >= level - tol
         if pos.take_profit is not None:
             t = pos.take_profit
             ttol = abs(t) * _EVENT_TOL
-            hit |= hi >= t - ttol if long else lo <= t + ttol
+            hit = hit | (hi >= t - ttol if long else lo <= t + ttol)
         idx = np.flatnonzero(hit)
-        return start + int(idx[0]) if idx.size else stop
+        if idx.size:
+            return start + int(idx[0]), ext_after
+        return stop, ext_after

@@ -15,6 +15,7 @@ from engine.errors import TapedeckError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.data",
+    "engine.commands.signals",
     "engine.commands.run",
     "engine.commands.cache",
 )

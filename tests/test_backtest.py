@@ -194,7 +194,7 @@ def test_broker_refusals_are_recorded_in_the_decision() -> None:
     ]
     engine = _engine(analysis, script, _config(review_positions=False))
     # the guard lets few plans through that the broker refuses; force one
-    engine.broker.submit = lambda plan, time, step, fraction: "market closed"
+    engine.broker.submit = lambda plan, time, step, fraction, **kw: "market closed"
     result = engine.run()
     (decision,) = result.decisions
     assert result.fills == ()
@@ -256,17 +256,30 @@ def _chaos_market(seed: int, n: int = 360):
     return injected_analysis([a, b, c], batches, atr=atr)
 
 
+LIMITED = TradingPersona(
+    name="limited",
+    risk_per_trade=0.02,
+    max_position_fraction=0.5,
+    max_open_positions=2,
+    max_holding_candles=7,
+    cooldown_after_loss=5,
+)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
-@pytest.mark.parametrize("intrabar", ["stop_first", "open_distance"])
-def test_stepping_equals_run_on_every_action(seed: int, intrabar: str) -> None:
+@pytest.mark.parametrize(
+    ("intrabar", "persona"),
+    [("stop_first", PERSONA), ("open_distance", PERSONA), ("stop_first", LIMITED)],
+)
+def test_stepping_equals_run_on_every_action(seed: int, intrabar: str, persona) -> None:
     analysis = _chaos_market(seed)
     config = _config(slippage_bps=5.0, review_interval=4, intrabar=intrabar)
-    stepped = _engine(analysis, chaos_script(seed), config)
+    stepped = _engine(analysis, chaos_script(seed), config, persona=persona)
     events = []
     while (event := stepped.step()) is not None:
         events.append(event)
     a = stepped.result()
-    b = _engine(analysis, chaos_script(seed), config).run()
+    b = _engine(analysis, chaos_script(seed), config, persona=persona).run()
     assert len(a.fills) > 10 and len(a.trades) > 5
     assert {t.exit_reason for t in a.trades} >= {ExitReason.STOP, ExitReason.SIGNAL}
     assert a.decisions == b.decisions
@@ -280,7 +293,10 @@ def test_stepping_equals_run_on_every_action(seed: int, intrabar: str) -> None:
     assert [d for e in events for d in e.decisions] == list(a.decisions)
     assert [t for e in events for t in e.trades] == list(a.trades)
     # the equity model agrees with the broker's own valuation
-    probe = _engine(analysis, chaos_script(seed), config)
+    if persona is LIMITED:
+        assert ExitReason.TIME_LIMIT in {t.exit_reason for t in a.trades}
+        assert any("cooling down" in c for d in a.decisions for c in d.corrections)
+    probe = _engine(analysis, chaos_script(seed), config, persona=persona)
     for _ in range(len(analysis)):
         event = probe.step()
         broker_equity = probe.broker.equity(analysis.prices_at(event.step))
@@ -359,3 +375,34 @@ def test_session_rejects_duplicate_personas() -> None:
             _config(),
             analysis=analysis,
         )
+
+
+def test_one_instrument_stream_shortcut_equals_merge() -> None:
+    from engine.analysis import _merge
+    from engine.data.stream import merge
+
+    walk = random_walk("AAA", 50, 3, drop=[5, 6, 30])
+    ours, theirs = _merge([walk]), merge([walk])
+    assert ours.instruments == theirs.instruments
+    assert np.array_equal(ours.times, theirs.times)
+    assert np.array_equal(ours.candle_index, theirs.candle_index)
+    assert ours.candle_index.dtype == theirs.candle_index.dtype
+    assert ours.series["AAA"] is walk
+
+
+def test_the_personas_holding_limit_reaches_the_broker() -> None:
+    walk = random_walk("AAA", 30, 6)
+    analysis = injected_analysis([walk], {2: ["AAA"]})
+    persona = TradingPersona(name="patient", max_position_fraction=0.5, max_holding_candles=4)
+
+    def script(batch, portfolio):
+        price = batch.context["AAA"].price
+        return [
+            TradePlan("AAA", Action.OPEN_LONG, size=0.2, size_mode="equity", stop_loss=price * 0.6)
+        ]
+
+    result = _engine(analysis, script, _config(review_positions=False), persona=persona).run()
+    (trade,) = result.trades
+    assert trade.exit_reason == ExitReason.TIME_LIMIT
+    # entered at candle 3's open, out at the open of candle 3 + 4
+    assert (trade.entry_time, trade.exit_time) == (int(walk.open_time[3]), int(walk.open_time[7]))

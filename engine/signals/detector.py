@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from engine.indicators import registry
+from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.strategies import (
     CANDLE_COLUMNS,
@@ -139,23 +140,96 @@ def _indicator_keys(values: Mapping[str, Any]) -> list[str]:
 # -- vectorised path -------------------------------------------------------------------
 
 
-def _fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
-    """(candle index, kind index) of each signal, after the gate and the cooldown."""
+class StrategyRunner:
+    """One strategy's gate state and cooldown, advanced candle by candle (step path)."""
+
+    __slots__ = ("last", "state", "strategy")
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        self.state = strategy.new_state()
+        self.last = _NEVER
+
+    def step(self, i: int, code: int) -> int:
+        """The kind index that fires at candle ``i`` given its raw event bits, or -1."""
+        if not code:
+            return -1
+        kind = self.strategy.gate(self.state, code)
+        if kind < 0 or i - self.last <= self.strategy.cooldown:
+            return -1
+        self.last = i
+        return kind
+
+
+def fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
+    """(candle index, kind index) of each signal over a whole series of raw event bits:
+    the step runner applied to the (sparse) candles that have any event."""
+    runner = StrategyRunner(strategy)
     idx = np.flatnonzero(codes)
-    state = strategy.new_state()
-    last = _NEVER
-    cooldown = strategy.cooldown
     fired: list[tuple[int, int]] = []
     for i, code in zip(idx.tolist(), codes[idx].tolist(), strict=True):
-        kind = strategy.gate(state, code)
-        if kind >= 0 and i - last > cooldown:
+        kind = runner.step(i, code)
+        if kind >= 0:
             fired.append((i, kind))
-            last = i
     return fired
+
+
+def fire_on_arrays(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Vectorised path of one strategy over given value arrays (candle columns and the
+    indicator keys it uses): (candle index, kind index) of each signal."""
+    v = {k: np.asarray(a, dtype=np.float64) for k, a in values.items()}
+    p = {k: _shift(a) for k, a in v.items()}
+    derived = strategy.derive(v, p)
+    v.update(derived)
+    p.update({k: _shift(a) for k, a in derived.items()})
+    return fire_series(strategy, np.asarray(strategy.events(v, p), dtype=np.int64))
+
+
+def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Step path of one strategy over the same arrays, one candle's floats at a time."""
+    runner = StrategyRunner(strategy)
+    keys = list(values)
+    n = len(next(iter(values.values())))
+    p: dict[str, float] = dict.fromkeys(keys, math.nan)
+    fired = []
+    for i in range(n):
+        v = {k: float(values[k][i]) for k in keys}
+        derived = strategy.derive(v, p)
+        if i == 0:
+            p.update(dict.fromkeys(derived, math.nan))
+        v.update(derived)
+        kind = runner.step(i, int(strategy.events(v, p)))
+        if kind >= 0:
+            fired.append((i, kind))
+        p = v
+    return fired
+
+
+class _Row(Mapping[str, float]):
+    """Candle ``j`` of gathered columns, read lazily (a describe reads a few keys)."""
+
+    __slots__ = ("cols", "j")
+
+    def __init__(self, cols: dict[str, list[float]], j: int) -> None:
+        self.cols, self.j = cols, j
+
+    def __getitem__(self, key: str) -> float:
+        return self.cols[key][self.j]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
 
 
 def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
     """Run every configured detector over a whole series at once."""
+    with gc_paused():
+        return _detect_series(series, config)
+
+
+def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> SeriesSignals:
     config = config or default_signal_config()
     strategies = build_strategies(config)
     values, prev = compute_values(series, config, strategies)
@@ -163,14 +237,21 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
     found: list[tuple[int, int, Signal]] = []
     for strategy in strategies:
         codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
-        for i, kind_index in _fire_series(strategy, codes):
-            v = {k: float(a[i]) for k, a in values.items()}
-            p = {k: float(a[i]) for k, a in prev.items()}
+        fired = fire_series(strategy, codes)
+        if not fired:
+            continue
+        # Gather the fired candles' values in bulk; .tolist() gives the same floats.
+        at = np.array([i for i, _ in fired], dtype=np.int64)
+        cur = {k: a[at].tolist() for k, a in values.items()}
+        before = {k: a[at].tolist() for k, a in prev.items()}
+        times = close_time[at].tolist()
+        for j, (i, kind_index) in enumerate(fired):
+            v, p = _Row(cur, j), _Row(before, j)
             kind = strategy.kinds[kind_index]
             direction, strength, evidence = strategy.describe(kind_index, v, p)
             signal = Signal(
                 instrument=series.instrument,
-                time=int(close_time[i]),
+                time=times[j],
                 kind=kind,
                 direction=direction,
                 strength=strength,
@@ -193,13 +274,17 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
 
 
 class _IncrementalUse:
-    __slots__ = ("keys", "multi", "obj", "sources", "started")
+    """An incremental indicator fed from the candle's value dict; it starts at the first
+    candle where all its sources are known (as the batch path does)."""
+
+    __slots__ = ("keys", "multi", "outputs", "sources", "started", "update_fn")
 
     def __init__(self, use: IndicatorUse) -> None:
         spec = registry.get(use.name)
-        self.obj = spec.incremental(**use.params)
+        self.update_fn = spec.make_incremental(**use.params).update
         self.sources = use.sources
-        self.keys = use.outputs
+        self.keys = [k for k in use.outputs if k]
+        self.outputs = [(pos, k) for pos, k in enumerate(use.outputs) if k]
         self.multi = len(spec.outputs) > 1
         self.started = False
 
@@ -208,17 +293,15 @@ class _IncrementalUse:
         if not self.started:
             if any(a != a for a in args):
                 for k in self.keys:
-                    if k:
-                        v[k] = math.nan
+                    v[k] = math.nan
                 return
             self.started = True
-        result = self.obj.update(*args)
+        result = self.update_fn(*args)
         if self.multi:
-            for k, r in zip(self.keys, result, strict=True):
-                if k:
-                    v[k] = float(r)
+            for pos, k in self.outputs:
+                v[k] = result[pos]
         else:
-            v[self.keys[0]] = float(result)
+            v[self.keys[0]] = result
 
 
 class SignalDetector:
@@ -236,8 +319,7 @@ class SignalDetector:
         self.config = config or default_signal_config()
         self._strategies = build_strategies(self.config)
         self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._strategies)]
-        self._states = [s.new_state() for s in self._strategies]
-        self._last = [_NEVER] * len(self._strategies)
+        self._runners = [StrategyRunner(s) for s in self._strategies]
         self._prev: dict[str, float] = {}
         self._index = -1
         self._lookback = context_lookback or self.config.context_lookback
@@ -278,14 +360,11 @@ class SignalDetector:
             if not self._prev:
                 p.update(dict.fromkeys(derived, math.nan))
         found: list[Signal] = []
-        for n, strategy in enumerate(self._strategies):
-            code = int(strategy.events(v, p))
-            if not code:
+        for runner in self._runners:
+            strategy = runner.strategy
+            kind_index = runner.step(i, int(strategy.events(v, p)))
+            if kind_index < 0:
                 continue
-            kind_index = strategy.gate(self._states[n], code)
-            if kind_index < 0 or i - self._last[n] <= strategy.cooldown:
-                continue
-            self._last[n] = i
             direction, strength, evidence = strategy.describe(kind_index, v, p)
             found.append(
                 Signal(
