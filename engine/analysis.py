@@ -68,6 +68,10 @@ class MarketAnalysis:
     def __len__(self) -> int:
         return len(self.stream)
 
+    def step_at(self, time: int) -> int:
+        """The first step closing at or after ``time`` (ns); ``len(self)`` if none does."""
+        return int(np.searchsorted(self.stream.times, int(time), "left"))
+
     def signals_at(self, step: int) -> tuple[Signal, ...]:
         return self.signals_by_step.get(step, self._empty)
 
@@ -138,6 +142,9 @@ def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) ->
     out = np.empty((len(stream.instruments), n), dtype=np.float64)
     for row, name in enumerate(stream.instruments):
         arr = arrays[name]
+        if len(arr.step_of_candle) == n:  # a candle at every step
+            out[row] = arr.close
+            continue
         # index of the last candle at or before each step; before the first candle the
         # value is never used for money (no position can exist), so take the first close
         last = np.searchsorted(arr.step_of_candle, np.arange(n), "right") - 1

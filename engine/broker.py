@@ -4,11 +4,15 @@ Rules (DESIGN.md, "Time and fills"):
 
 - A plan submitted at time ``t`` (the close of a candle) only fills in a candle whose
   ``open_time >= t``: market orders at that candle's open, limit orders when a later
-  candle trades through the limit (at the limit, or at the open when the candle opens
-  beyond it in the order's favour). Limit orders expire after ``expiry_candles`` candles
-  of their instrument (counted from the first candle they could fill in).
+  candle touches or trades through the limit (a buy limit when ``low <= limit``, as in
+  backtesting.py): at the limit, or at the open when the candle opens beyond it in the
+  order's favour. A new entry order on an instrument replaces a pending one; an entry
+  while a position is open there is refused unless a close is pending. Limit orders
+  expire after ``expiry_candles`` candles of their instrument (counted from the first
+  candle they could fill in).
 - Each candle of an instrument is processed in this order:
-  1. a position over its holding limit closes at the open (``time_limit``);
+  1. a position over its holding limit closes at the open (``time_limit``): entered in
+     candle ``k`` with a limit of ``N`` candles, it leaves at the open of ``k + N``;
   2. a pending close order closes the position at the open (``signal``);
   3. a pending entry order fills (market at the open; limit at the open or the limit);
      an entry whose candle opens already beyond its stop (or target) is refused;
@@ -33,6 +37,10 @@ Rules (DESIGN.md, "Time and fills"):
   ``notional / leverage`` of cash as margin; the position's value is
   ``margin + direction * (price - entry) * qty``. Equity is cash plus positions valued at
   the latest price the broker knows for each instrument (``mark``).
+
+Refusals at submission are returned as text; refusals, expiries and cancellations later
+on are recorded in ``Broker.rejections``. ``max_holding_candles`` comes from
+``BrokerConfig`` or, per order, from ``submit(..., max_holding_candles=...)``.
 
 Fill times: a fill at a candle's open carries the candle's ``open_time``; a fill inside
 the candle (limit, stop, target) carries its ``close_time``, when it had surely happened.

@@ -406,3 +406,36 @@ def test_the_personas_holding_limit_reaches_the_broker() -> None:
     assert trade.exit_reason == ExitReason.TIME_LIMIT
     # entered at candle 3's open, out at the open of candle 3 + 4
     assert (trade.entry_time, trade.exit_time) == (int(walk.open_time[3]), int(walk.open_time[7]))
+
+
+def test_step_at_maps_a_time_to_the_step_that_closes_then_or_next() -> None:
+    analysis = injected_analysis([_six()], {})
+    assert analysis.step_at(T0) == 0  # before the first close: the first step
+    assert analysis.step_at(T0 + MIN) == 0
+    assert analysis.step_at(T0 + MIN + 1) == 1
+    assert analysis.step_at(T0 + 6 * MIN) == 5
+    assert analysis.step_at(T0 + 7 * MIN) == 6 == len(analysis)
+
+
+def test_mixing_step_advance_and_run_gives_the_same_result() -> None:
+    analysis = _chaos_market(13)
+    config = _config(slippage_bps=5.0, review_interval=4)
+    whole = _engine(analysis, chaos_script(13), config).run()
+    mixed = _engine(analysis, chaos_script(13), config)
+    for _ in range(50):
+        mixed.step()
+    mixed.advance_to(150)
+    for _ in range(30):
+        mixed.step()
+    result = mixed.run()
+    assert result.decisions == whole.decisions
+    assert result.fills == whole.fills
+    assert np.array_equal(result.equity_values, whole.equity_values)
+    assert result.metrics["final_equity"] == whole.metrics["final_equity"]
+
+
+def test_config_errors_are_user_errors() -> None:
+    with pytest.raises(BacktestError, match="review_interval must be >= 0"):
+        _config(review_interval=-1)
+    with pytest.raises(ValueError, match="intrabar"):
+        _config(intrabar="sometimes")
