@@ -87,7 +87,9 @@ def main() -> int:
 
         def llm_run():
             # built as the CLI builds it, so the CLI rerun below hits the same entries
-            brain = make_brain("llamacpp", persona, cache_path=cache_path)
+            brain = make_brain(
+                "llamacpp", persona, cache_path=cache_path, timeframe=window[0].timeframe
+            )
             result = BacktestEngine(window, persona, brain, config).run()
             return result, brain
 
