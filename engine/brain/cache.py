@@ -34,6 +34,7 @@ from engine.types import Decision, PortfolioState, SignalBatch
 
 CACHE_ENV = "TAPEDECK_CACHE_PATH"
 MODES = ("exact", "similar")
+_HOLD_MARK = "hold:"  # an entry that remembers a failed answer (then its errors as JSON)
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -329,6 +330,16 @@ class CachingBrain:
         except Exception:  # the inner brain turns the same failure into a hold
             return self.inner.decide(batch, portfolio, persona, on_reasoning)
         stored = self.cache.get(key)
+        if stored is not None and stored["answer"].startswith(_HOLD_MARK):
+            self.stats["cache_hits"] += 1
+            errors = tuple(json.loads(stored["answer"][len(_HOLD_MARK) :]))
+            return self.inner.hold_decision(
+                batch,
+                errors,
+                prompt=prompt,
+                latency_s=time.perf_counter() - start,
+                cache_hit=True,
+            )
         if stored is not None:
             try:
                 answer = Answer.model_validate_json(stored["answer"])
@@ -350,16 +361,24 @@ class CachingBrain:
         self.stats["cache_misses"] += 1
         asked = self.inner.ask(batch, portfolio, persona, on_reasoning, prompt=prompt)
         if asked.answer is not None:
-            self.cache.put(
-                key,
-                mode=self.mode,
-                backend=self.name,
-                model=self._identity or self.inner.model,
-                persona=persona.name,
-                answer=asked.answer.model_dump_json(),
-                tokens=asked.decision.tokens,
-                latency_s=asked.decision.latency_s,
-            )
+            text = asked.answer.model_dump_json()
+        elif asked.repeatable_failure and self.mode == "exact":
+            # The model's own bad answer would come back the same: remember the hold, so
+            # a rerun of the window is free and identical. Faults of the connection are
+            # never remembered.
+            text = _HOLD_MARK + json.dumps(list(asked.decision.errors))
+        else:
+            return asked.decision
+        self.cache.put(
+            key,
+            mode=self.mode,
+            backend=self.name,
+            model=self._identity or self.inner.model,
+            persona=persona.name,
+            answer=text,
+            tokens=asked.decision.tokens,
+            latency_s=asked.decision.latency_s,
+        )
         return asked.decision
 
     def close(self) -> None:
