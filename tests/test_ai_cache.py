@@ -223,3 +223,33 @@ def test_stats_and_clear(fake, cache):
     ]
     assert cache.clear() == 1
     assert cache.stats()["entries"] == 0
+
+
+@pytest.mark.parametrize("behaviour", ["malformed", "out_of_range", "length"])
+def test_a_bad_answer_of_the_model_is_remembered_as_a_hold(fake, cache, behaviour):
+    fake.queue(behaviour, behaviour)
+    cold = cached(fake, cache).decide(batch(), portfolio(), persona())
+    assert cold.errors and not cold.cache_hit
+    calls = len(fake.requests)
+    warm = cached(fake, cache).decide(batch(), portfolio(), persona())
+    assert len(fake.requests) == calls  # the same seed would give the same bad answer
+    assert warm.cache_hit and warm.errors == cold.errors
+    assert warm.plans == cold.plans and all(p.action is Action.HOLD for p in warm.plans)
+    assert warm.reasoning == cold.reasoning
+
+
+@pytest.mark.parametrize("behaviour", ["http500", "truncated", "midstream_error", "hang"])
+def test_connection_faults_are_never_remembered(fake, cache, behaviour):
+    fake.queue(*[behaviour] * (1 if behaviour == "hang" else 2))  # a timeout is not retried
+    brain = CachingBrain(OllamaBrain(host=fake.url, timeout=0.5), cache)
+    assert brain.decide(batch(), portfolio(), persona()).errors
+    assert cache.stats()["entries"] == 0
+    again = brain.decide(batch(), portfolio(), persona())
+    assert again.errors == () and not again.cache_hit
+
+
+def test_similar_mode_does_not_remember_holds(fake, cache):
+    fake.queue("malformed", "malformed")
+    brain = cached(fake, cache, mode="similar")
+    assert brain.decide(batch(), portfolio(), persona()).errors
+    assert cache.stats()["entries"] == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from engine.brain import llamacpp_brain, selection
@@ -59,24 +61,21 @@ def test_explicit_llamacpp_with_a_missing_file_is_an_error(tmp_path):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python (extra 'llm') not installed")
     with pytest.raises(TapedeckError, match=r"GGUF model file not found"):
         make_brain("llamacpp", persona(), model=str(tmp_path / "none.gguf"))
+    text = tmp_path / "notes.gguf"
+    text.write_text("not a model")
+    with pytest.raises(TapedeckError, match=r"not a GGUF model file"):
+        make_brain("llamacpp", persona(), model=str(text), cache=False)
 
 
 def test_llamacpp_without_the_library_names_the_extra(monkeypatch, tmp_path):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_llama(name, *args, **kwargs):
-        if name == "llama_cpp":
-            raise ImportError("no llama_cpp")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_llama)
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as if not installed
+    assert not llamacpp_brain.llama_cpp_available()
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     with pytest.raises(TapedeckError, match=r"tapedeck\[llm\]"):
         llamacpp_brain.load_model(gguf, 512, None, 1)
-    assert not llamacpp_brain.llama_cpp_available()
+    with pytest.raises(TapedeckError, match=r"llama-cpp-python is not installed"):
+        make_brain("llamacpp", persona(), model=str(gguf))
 
 
 def test_auto_prefers_ollama_when_it_answers_and_has_the_model(fake, tmp_path):
@@ -121,6 +120,7 @@ def test_cli_cache_stats_and_clear(tmp_path, capsys, fake):
     brain = CachingBrain(OllamaBrain(host=fake.url, timeout=3.0), DecisionCache(path))
     brain.decide(batch(), portfolio(), persona())
     brain.decide(batch(), portfolio(), persona())
+    brain.cache.close()  # hit counts are written in bunches, and at close or exit
     assert main(["cache", "stats", "--path", str(path)]) == 0
     out = capsys.readouterr().out
     assert "1 decisions, 1 hits" in out and "ollama phi3:mini@sha256:" in out

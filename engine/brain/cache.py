@@ -13,6 +13,7 @@ multiples: on a hit it is re-anchored to the current candle's price and ATR.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
@@ -33,6 +34,7 @@ from engine.types import Decision, PortfolioState, SignalBatch
 
 CACHE_ENV = "TAPEDECK_CACHE_PATH"
 MODES = ("exact", "similar")
+_HOLD_MARK = "hold:"  # an entry that remembers a failed answer (then its errors as JSON)
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -71,13 +73,19 @@ class DecisionCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path).expanduser() if path else default_cache_path()
         self._lock = threading.Lock()
+        self._pending_hits: dict[str, int] = {}
+        self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            # WAL without a sync per commit: a lost last entry after a power cut is fine.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA_SQL)
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot open the decision cache {self.path}: {exc}") from None
+        atexit.register(self.flush)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -85,13 +93,35 @@ class DecisionCache:
                 row = self._db.execute(
                     "SELECT answer, tokens, latency_s FROM decisions WHERE key = ?", (key,)
                 ).fetchone()
-                if row is None:
-                    return None
-                self._db.execute("UPDATE decisions SET hits = hits + 1 WHERE key = ?", (key,))
-                self._db.commit()
             except sqlite3.Error:
                 return None  # a broken cache is a miss, never a failed decision
+            if row is None:
+                return None
+            # Hit counts are written in bunches: a write per hit would make a warm
+            # rerun cost more than the rule brain.
+            self._pending_hits[key] = self._pending_hits.get(key, 0) + 1
+            if len(self._pending_hits) >= 256:
+                self._flush_hits()
         return {"answer": row[0], "tokens": row[1], "latency_s": row[2]}
+
+    def _flush_hits(self) -> None:
+        """Write the pending hit counts (the lock is held by the caller)."""
+        if not self._pending_hits:
+            return
+        try:
+            self._db.executemany(
+                "UPDATE decisions SET hits = hits + ? WHERE key = ?",
+                [(n, k) for k, n in self._pending_hits.items()],
+            )
+            self._db.commit()
+        except sqlite3.Error:
+            pass  # statistics only
+        self._pending_hits.clear()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._flush_hits()
 
     def put(
         self,
@@ -106,6 +136,7 @@ class DecisionCache:
         latency_s: float,
     ) -> None:
         with self._lock:
+            self._flush_hits()
             try:
                 self._db.execute(
                     "INSERT OR REPLACE INTO decisions (key, mode, backend, model, persona, "
@@ -130,6 +161,7 @@ class DecisionCache:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
+            self._flush_hits()
             total, hits = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(hits), 0) FROM decisions"
             ).fetchone()
@@ -152,6 +184,7 @@ class DecisionCache:
     def clear(self) -> int:
         """Delete every entry; returns how many there were."""
         with self._lock:
+            self._pending_hits.clear()
             (count,) = self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()
             self._db.execute("DELETE FROM decisions")
             self._db.commit()
@@ -160,7 +193,12 @@ class DecisionCache:
 
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
+            self._flush_hits()
+            self._closed = True
             self._db.close()
+        atexit.unregister(self.flush)
 
 
 # ----------------------------------------------------------------------------- keys
@@ -215,8 +253,25 @@ def _digest(parts: list[Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+_FINGERPRINTS: dict[int, tuple[TradingPersona, str]] = {}
+
+
+def _persona_fingerprint(persona: TradingPersona) -> str:
+    """persona.fingerprint(), remembered per persona object (it hashes the whole persona)."""
+    known = _FINGERPRINTS.get(id(persona))
+    if known is not None and known[0] is persona:
+        return known[1]
+    if len(_FINGERPRINTS) > 256:
+        _FINGERPRINTS.clear()
+    fp = persona.fingerprint()
+    _FINGERPRINTS[id(persona)] = (persona, fp)
+    return fp
+
+
 def exact_key(backend: str, model: str, persona: TradingPersona, prompt_text: str) -> str:
-    return _digest([backend, model, persona.fingerprint(), SCHEMA_VERSION, "exact", prompt_text])
+    return _digest(
+        [backend, model, _persona_fingerprint(persona), SCHEMA_VERSION, "exact", prompt_text]
+    )
 
 
 def similar_key(
@@ -227,7 +282,9 @@ def similar_key(
     portfolio: PortfolioState,
 ) -> str:
     fingerprint = market_fingerprint(batch, portfolio)
-    return _digest([backend, model, persona.fingerprint(), SCHEMA_VERSION, "similar", fingerprint])
+    return _digest(
+        [backend, model, _persona_fingerprint(persona), SCHEMA_VERSION, "similar", fingerprint]
+    )
 
 
 # ---------------------------------------------------------------------- the wrapper
@@ -273,6 +330,16 @@ class CachingBrain:
         except Exception:  # the inner brain turns the same failure into a hold
             return self.inner.decide(batch, portfolio, persona, on_reasoning)
         stored = self.cache.get(key)
+        if stored is not None and stored["answer"].startswith(_HOLD_MARK):
+            self.stats["cache_hits"] += 1
+            errors = tuple(json.loads(stored["answer"][len(_HOLD_MARK) :]))
+            return self.inner.hold_decision(
+                batch,
+                errors,
+                prompt=prompt,
+                latency_s=time.perf_counter() - start,
+                cache_hit=True,
+            )
         if stored is not None:
             try:
                 answer = Answer.model_validate_json(stored["answer"])
@@ -294,16 +361,24 @@ class CachingBrain:
         self.stats["cache_misses"] += 1
         asked = self.inner.ask(batch, portfolio, persona, on_reasoning, prompt=prompt)
         if asked.answer is not None:
-            self.cache.put(
-                key,
-                mode=self.mode,
-                backend=self.name,
-                model=self._identity or self.inner.model,
-                persona=persona.name,
-                answer=asked.answer.model_dump_json(),
-                tokens=asked.decision.tokens,
-                latency_s=asked.decision.latency_s,
-            )
+            text = asked.answer.model_dump_json()
+        elif asked.repeatable_failure and self.mode == "exact":
+            # The model's own bad answer would come back the same: remember the hold, so
+            # a rerun of the window is free and identical. Faults of the connection are
+            # never remembered.
+            text = _HOLD_MARK + json.dumps(list(asked.decision.errors))
+        else:
+            return asked.decision
+        self.cache.put(
+            key,
+            mode=self.mode,
+            backend=self.name,
+            model=self._identity or self.inner.model,
+            persona=persona.name,
+            answer=text,
+            tokens=asked.decision.tokens,
+            latency_s=asked.decision.latency_s,
+        )
         return asked.decision
 
     def close(self) -> None:

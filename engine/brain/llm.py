@@ -8,6 +8,7 @@ never raises: every fault becomes a hold Decision with the reason in ``errors``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,15 +35,19 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "num_ctx": 4096,
 }
 OPTION_NAMES = tuple(DEFAULT_OPTIONS)
+NO_ANSWER = "No usable answer from the model: holding."  # the reasoning of a failed call
 
 
 class LLMFault(Exception):
     """One failed model call. ``retry`` says whether asking again may help."""
 
-    def __init__(self, reason: str, *, retry: bool) -> None:
+    def __init__(self, reason: str, *, retry: bool, model_output: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
+        # The model answered, badly: with the same seed it would answer the same again,
+        # so the decision cache may remember the hold (faults of the road, not).
+        self.model_output = model_output
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ class Asked:
     answer: Answer | None
     decision: Decision
     prompt: Prompt
+    repeatable_failure: bool = False  # every attempt failed on the model's own answer
 
 
 def model_options(persona: TradingPersona, overrides: Mapping[str, Any] | None = None) -> dict:
@@ -143,6 +149,7 @@ class LLMBrain:
             return Asked(None, decision, Prompt("", "", {}))
         options = model_options(persona, self.options)
         tokens = 0
+        repeatable = True
         for attempt in range(self.retries + 1):
             opts = dict(options)
             if attempt and opts.get("seed") is not None:
@@ -166,20 +173,23 @@ class LLMBrain:
                         f"answer cut off after {completion.tokens} tokens "
                         f"(done_reason length): raise num_predict (now {opts['num_predict']})",
                         retry=False,
+                        model_output=True,
                     )
                 try:
                     answer = parse_answer(completion.text)
                     check_answer(answer, batch, portfolio)
                 except AnswerError as exc:
                     self.stats["invalid_answers"] += 1
-                    raise LLMFault(str(exc), retry=True) from None
+                    raise LLMFault(str(exc), retry=True, model_output=True) from None
             except LLMFault as fault:
+                repeatable = repeatable and fault.model_output
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {fault.reason}")
                 if not fault.retry:
                     break
                 continue
             except Exception as exc:  # never let a backend surprise stop the replay
+                repeatable = False
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {type(exc).__name__}: {exc}")
                 continue
@@ -196,7 +206,8 @@ class LLMBrain:
                 errors=tuple(errors),
             )
             return Asked(answer, decision, prompt)
-        return Asked(None, self._hold(batch, errors, start, prompt, tokens), prompt)
+        hold = self._hold(batch, errors, start, prompt, tokens)
+        return Asked(None, hold, prompt, repeatable_failure=repeatable)
 
     def decision_from_answer(
         self,
@@ -224,6 +235,28 @@ class LLMBrain:
             prompt=prompt.text if prompt is not None else None,
         )
 
+    def hold_decision(
+        self,
+        batch: SignalBatch,
+        errors: tuple[str, ...],
+        *,
+        prompt: Prompt | None,
+        latency_s: float = 0.0,
+        cache_hit: bool = False,
+    ) -> Decision:
+        """The hold a failed call decides (also what a cached failure replays)."""
+        return Decision(
+            time=batch.time,
+            brain=self.name,
+            model=self.model,
+            plans=hold_plans(batch),
+            reasoning=NO_ANSWER,
+            latency_s=latency_s,
+            cache_hit=cache_hit,
+            errors=errors or ("no answer",),
+            prompt=prompt.text if prompt is not None else None,
+        )
+
     def _hold(
         self,
         batch: SignalBatch,
@@ -232,17 +265,10 @@ class LLMBrain:
         prompt: Prompt | None,
         tokens: int = 0,
     ) -> Decision:
-        return Decision(
-            time=batch.time,
-            brain=self.name,
-            model=self.model,
-            plans=hold_plans(batch),
-            reasoning="No usable answer from the model: holding.",
-            latency_s=time.perf_counter() - start,
-            tokens=tokens,
-            errors=tuple(errors) or ("no answer",),
-            prompt=prompt.text if prompt is not None else None,
+        decision = self.hold_decision(
+            batch, tuple(errors), prompt=prompt, latency_s=time.perf_counter() - start
         )
+        return dataclasses.replace(decision, tokens=tokens)
 
     def close(self) -> None:
         """Release the backend's resources (connections, model memory)."""

@@ -7,13 +7,12 @@ prompts (the decision cache keys on the prompt).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from engine.brain.persona import TradingPersona
-from engine.brain.schema import SIZE_TIERS, answer_schema
+from engine.brain.schema import SIZE_TIERS, answer_schema_text, shared_answer_schema
 from engine.types import PortfolioState, SignalBatch
 
 SYSTEM_TEXT = (
@@ -73,7 +72,7 @@ def _fmt_num(value: float) -> str:
 def _age(now: int, then: int, timeframe_ns: int | None) -> str:
     if timeframe_ns:
         n = max(0, round((now - then) / timeframe_ns))
-        return "this candle" if n == 0 else f"{n} candles ago"
+        return "this candle" if n == 0 else f"{n} candle{'s' if n > 1 else ''} ago"
     minutes = max(0, round((now - then) / 60e9))
     return "just now" if minutes == 0 else f"{minutes} min ago"
 
@@ -93,7 +92,7 @@ def build_prompt(
 ) -> Prompt:
     """The prompt for one batch. ``timeframe_ns`` lets ages be counted in candles."""
     instruments = tuple(sorted(batch.context))
-    schema = answer_schema(instruments)
+    schema = shared_answer_schema(instruments)  # read-only, shared between prompts
     lines: list[str] = []
     style = persona.style or persona.description or "You trade carefully."
     lines.append(f"Persona {persona.name}: {style}")
@@ -149,5 +148,5 @@ def build_prompt(
         "or hold. stop_atr and target_atr are distances from the price in ATRs "
         f"(e.g. 1.5). Size: {tiers}. Reasoning: one or two short sentences first."
     )
-    lines.append("JSON schema: " + json.dumps(schema, separators=(",", ":")))
+    lines.append("JSON schema: " + answer_schema_text(instruments))
     return Prompt(SYSTEM_TEXT, "\n".join(lines), schema)
