@@ -1,0 +1,112 @@
+"""Runs engine steps off the UI thread and hands the events back as one message.
+
+The engine's ``step()`` may call a brain that takes seconds (an LLM), so it never runs
+on Textual's event loop. A daemon thread (not a Textual worker) is used so that quitting
+the app never waits for a model that is still answering.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+StepFn = Callable[[], Any]  # returns an event (or a dict of events), None/empty when done
+
+
+@dataclass
+class StepBatch:
+    events: list[Any] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    ticket: int = 0
+
+
+class StepsDone(Message):
+    """Posted by the runner thread when a batch of steps has finished."""
+
+    def __init__(self, batch: StepBatch) -> None:
+        super().__init__()
+        self.batch = batch
+
+
+class StepRunner:
+    """At most one batch in flight; ``ticket`` lets the screen ignore stale batches."""
+
+    def __init__(self, target: MessagePump) -> None:
+        self._target = target
+        self._thread: threading.Thread | None = None
+        self._in_flight = False
+        self.started_at = 0.0
+        self.ticket = 0
+        self.cancel_requested = False
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at if self.busy else 0.0
+
+    def invalidate(self) -> None:
+        """Forget the batch in flight (after a restart): its result will be ignored."""
+        self.ticket += 1
+
+    def start(
+        self,
+        step: StepFn,
+        max_steps: int,
+        *,
+        budget: float | None = None,
+        until: Callable[[Any], bool] | None = None,
+    ) -> bool:
+        if self.busy or max_steps <= 0:
+            return False
+        self.cancel_requested = False
+        self._in_flight = True
+        self.started_at = time.monotonic()
+        ticket = self.ticket
+        self._thread = threading.Thread(
+            target=self._run, args=(step, max_steps, budget, until, ticket), daemon=True
+        )
+        self._thread.start()
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(
+        self,
+        step: StepFn,
+        max_steps: int,
+        budget: float | None,
+        until: Callable[[Any], bool] | None,
+        ticket: int,
+    ) -> None:
+        batch = StepBatch(ticket=ticket)
+        t0 = time.perf_counter()
+        try:
+            for _ in range(max_steps):
+                ev = step()
+                if not ev:
+                    batch.done = True
+                    break
+                batch.events.append(ev)
+                if until is not None and until(ev):
+                    break
+                if self.cancel_requested:
+                    break
+                if budget is not None and time.perf_counter() - t0 >= budget:
+                    break
+        except Exception as exc:  # an engine fault must reach the screen, not kill the thread
+            batch.error = f"{type(exc).__name__}: {exc}"
+        batch.seconds = time.perf_counter() - t0
+        self._in_flight = False
+        self._target.post_message(StepsDone(batch))
