@@ -279,6 +279,8 @@ class PortfolioState:
     equity: float
     positions: tuple[Position, ...]
     pending_orders: tuple[Order, ...] = ()
+    # merged-stream step at which the latest losing trade closed (persona cooldown)
+    last_loss_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

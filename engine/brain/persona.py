@@ -47,6 +47,24 @@ from engine.errors import TapedeckError
 
 BUILTIN_PACKAGE = "engine.brain.personas"
 
+SIGNAL_KINDS: tuple[str, ...] = (
+    "rsi_oversold",
+    "rsi_overbought",
+    "macd_cross_up",
+    "macd_cross_down",
+    "ema_cross_up",
+    "ema_cross_down",
+    "bb_breakout_up",
+    "bb_breakout_down",
+    "bb_touch_lower",
+    "bb_touch_upper",
+    "atr_expansion",
+    "volume_spike",
+)
+"""The signal kinds a persona may weight (the signals layer's vocabulary)."""
+
+MAX_ABS_WEIGHT = 10.0
+
 
 class PersonaError(TapedeckError, ValueError):
     """A persona file that cannot be used; the message names the file and the field."""
@@ -150,31 +168,48 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
             kwargs[fld] = v
     if "allowed_directions" in data:
         dirs = data["allowed_directions"]
-        if (
-            not isinstance(dirs, list)
-            or not dirs
-            or any(d not in ("long", "short") for d in dirs)
-        ):
+        if not isinstance(dirs, list) or not dirs or any(d not in ("long", "short") for d in dirs):
             raise _err(source, "allowed_directions", f"expected a list of long/short, got {dirs!r}")
         kwargs["allowed_directions"] = tuple(dict.fromkeys(dirs))
     if "signal_weights" in data:
         weights = data["signal_weights"]
         if not isinstance(weights, Mapping):
             raise _err(source, "signal_weights", "expected a table of signal kind = weight")
-        kwargs["signal_weights"] = {
-            str(k): _number(source, f"signal_weights.{k}", v) for k, v in weights.items()
-        }
+        parsed: dict[str, float] = {}
+        for k, v in weights.items():
+            if k not in SIGNAL_KINDS:
+                raise _err(
+                    source,
+                    f"signal_weights.{k}",
+                    f"unknown signal kind (known: {', '.join(SIGNAL_KINDS)})",
+                )
+            w = _number(source, f"signal_weights.{k}", v)
+            if abs(w) > MAX_ABS_WEIGHT:
+                raise _err(
+                    source,
+                    f"signal_weights.{k}",
+                    f"{w} is outside [-{MAX_ABS_WEIGHT}, {MAX_ABS_WEIGHT}]",
+                )
+            parsed[str(k)] = w
+        kwargs["signal_weights"] = parsed
     if "trailing" in data:
         t = data["trailing"]
         if not isinstance(t, Mapping):
             raise _err(source, "trailing", "expected a table with mode, distance, activation")
+        extra = sorted(set(t) - {"mode", "distance", "activation"})
+        if extra:
+            raise _err(
+                source, f"trailing.{extra[0]}", "unknown field (known: mode, distance, activation)"
+            )
         mode = t.get("mode", "atr")
         if mode not in ("atr", "percent"):
             raise _err(source, "trailing.mode", f"expected 'atr' or 'percent', got {mode!r}")
         dist = _number(source, "trailing.distance", t.get("distance", 1.0))
         act = _number(source, "trailing.activation", t.get("activation", 0.0))
-        if dist <= 0 or act < 0:
-            raise _err(source, "trailing", "distance must be > 0 and activation >= 0")
+        if dist <= 0:
+            raise _err(source, "trailing.distance", f"must be > 0, got {dist}")
+        if act < 0:
+            raise _err(source, "trailing.activation", f"must be >= 0, got {act}")
         kwargs["trailing"] = TrailingConfig(mode, dist, act)
     if "brain" in data:
         if not isinstance(data["brain"], Mapping):
@@ -202,13 +237,26 @@ def builtin_persona_names() -> list[str]:
 
 
 def load_persona(name_or_path: str | Path) -> TradingPersona:
-    """A built-in persona by name, or any TOML file by path."""
+    """A built-in persona by name (``mean-reversion`` and ``mean_reversion`` both name
+    the file ``mean_reversion.toml``), or any TOML file by path."""
     text = str(name_or_path)
-    if text.endswith(".toml") or "/" in text or Path(text).exists():
+    builtins = builtin_persona_names()
+    key = text.strip().lower().replace("-", "_")
+    # A built-in name wins over a same-named directory in the working folder; anything
+    # that looks like a path (or is an existing file) is read as a file.
+    looks_like_path = text.endswith(".toml") or "/" in text or "\\" in text
+    if looks_like_path or (key not in builtins and Path(text).is_file()):
         return load_persona_file(text)
-    if text not in builtin_persona_names():
-        known = ", ".join(builtin_persona_names())
-        raise PersonaError(f"unknown persona {text!r}: built-in personas are {known}, or give a .toml path")
-    resource = resources.files(BUILTIN_PACKAGE) / f"{text}.toml"
+    if key not in builtins:
+        known = ", ".join(builtins)
+        raise PersonaError(
+            f"unknown persona {text!r}: built-in personas are {known}, or give a .toml path"
+        )
+    resource = resources.files(BUILTIN_PACKAGE) / f"{key}.toml"
     with resources.as_file(resource) as p:
         return load_persona_file(p)
+
+
+def builtin_personas() -> list[TradingPersona]:
+    """Every built-in persona, in file-name order."""
+    return [load_persona(name) for name in builtin_persona_names()]

@@ -1,0 +1,386 @@
+"""RiskGuard: every plan of every brain is checked here before it reaches the broker.
+
+A plan that can be repaired sensibly is repaired (a size over the persona's cap is
+clamped, a stop on the wrong side of the entry is recomputed from the ATR, ...); one
+that cannot is turned into hold. Every change is recorded as one readable line in
+``Decision.corrections``, so a user sees exactly what the brain asked for and why it
+was not done as asked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from engine.brain.persona import TradingPersona
+from engine.brain.rules import fmt_price
+from engine.types import (
+    Action,
+    Decision,
+    InstrumentContext,
+    PortfolioState,
+    Position,
+    Side,
+    SignalBatch,
+    TradePlan,
+    TrailingSpec,
+)
+
+SIZE_MODES = ("risk", "equity")
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _positive(x: object) -> bool:
+    return _finite(x) and x > 0  # type: ignore[operator]
+
+
+class _Refused(Exception):
+    """The plan cannot be repaired: it becomes hold with this reason."""
+
+
+@dataclass
+class _Ledger:
+    """What the decision has used so far (slots, instruments), as plans are checked."""
+
+    positions: dict[str, Position]
+    pending: set[str]
+    open_count: int
+    acted: set[str]
+
+
+class RiskGuard:
+    """Validates Decisions against the known instruments and the persona's limits.
+
+    ``max_entry_distance_atr`` / ``max_entry_distance_pct``: a limit entry further
+    from the market than both of these (ATR multiples, fraction of price) is refused.
+    ``max_stop_distance_pct``: a stop further than this fraction of the entry is
+    treated as nonsense and recomputed; ``max_target_distance_pct`` likewise.
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[str],
+        persona: TradingPersona,
+        *,
+        max_entry_distance_atr: float = 10.0,
+        max_entry_distance_pct: float = 0.05,
+        max_stop_distance_pct: float = 0.5,
+        max_target_distance_pct: float = 1.0,
+    ) -> None:
+        self.instruments = frozenset(instruments)
+        self.persona = persona
+        self.max_entry_distance_atr = max_entry_distance_atr
+        self.max_entry_distance_pct = max_entry_distance_pct
+        self.max_stop_distance_pct = max_stop_distance_pct
+        self.max_target_distance_pct = max_target_distance_pct
+
+    def validate(
+        self,
+        decision: Decision,
+        portfolio: PortfolioState,
+        context: SignalBatch | Mapping[str, InstrumentContext] | None = None,
+    ) -> Decision:
+        """The decision with every plan valid for the broker, corrections appended."""
+        contexts: Mapping[str, InstrumentContext] = (
+            context.context if isinstance(context, SignalBatch) else context or {}
+        )
+        positions = {p.instrument: p for p in portfolio.positions}
+        pending = {o.instrument for o in portfolio.pending_orders}
+        ledger = _Ledger(
+            positions, pending, len(positions) + len(pending - positions.keys()), set()
+        )
+        plans: list[TradePlan] = []
+        notes: list[str] = []
+        for plan in decision.plans:
+            checked, plan_notes = self._check(plan, portfolio, contexts, ledger)
+            plans.append(checked)
+            notes += plan_notes
+        if not notes and tuple(plans) == decision.plans:
+            return decision
+        return replace(decision, plans=tuple(plans), corrections=(*decision.corrections, *notes))
+
+    # -- one plan -------------------------------------------------------------------
+
+    def _check(
+        self,
+        plan: TradePlan,
+        portfolio: PortfolioState,
+        contexts: Mapping[str, InstrumentContext],
+        ledger: _Ledger,
+    ) -> tuple[TradePlan, list[str]]:
+        inst = str(plan.instrument)
+        try:
+            action = Action(plan.action)
+        except ValueError:
+            return _to_hold(plan, f"unknown action {plan.action!r}")
+        label = f"{inst} {action.value}"
+        if inst not in self.instruments:
+            known = ", ".join(sorted(self.instruments))
+            return _to_hold(plan, f"unknown instrument {inst!r} (known: {known})", action)
+        if action is Action.HOLD:
+            return plan, []
+        if inst in ledger.acted:
+            return _to_hold(plan, "a second plan for the same instrument in one decision", action)
+        notes: list[str] = []
+        try:
+            if action is Action.CLOSE:
+                if inst not in ledger.positions:
+                    raise _Refused("no open position to close")
+                checked = replace(plan, action=action)
+            elif action is Action.ADJUST:
+                checked = self._adjust(plan, contexts.get(inst), ledger, notes)
+            else:
+                checked = self._open(plan, action, portfolio, contexts.get(inst), ledger, notes)
+        except _Refused as why:
+            return _to_hold(plan, str(why), action)
+        checked = self._common(checked, notes)
+        ledger.acted.add(inst)
+        return checked, [f"{label}: {n}" for n in notes]
+
+    def _open(
+        self,
+        plan: TradePlan,
+        action: Action,
+        portfolio: PortfolioState,
+        ctx: InstrumentContext | None,
+        ledger: _Ledger,
+        notes: list[str],
+    ) -> TradePlan:
+        persona, inst = self.persona, plan.instrument
+        direction = "long" if action is Action.OPEN_LONG else "short"
+        if not persona.allows(direction):
+            allowed = "/".join(persona.allowed_directions)
+            raise _Refused(
+                f"{direction} is not allowed for persona {persona.name} ({allowed} only)"
+            )
+        if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
+            left = persona.cooldown_after_loss - (portfolio.step - portfolio.last_loss_step)
+            if left > 0:
+                raise _Refused(f"cooling down after a loss ({left} more step(s))")
+        if inst in ledger.positions:
+            side = Side(ledger.positions[inst].side).value
+            raise _Refused(f"a {side} position is already open (close it first)")
+        if inst in ledger.pending:
+            raise _Refused("an entry order is already pending")
+        if ledger.open_count >= persona.max_open_positions:
+            raise _Refused(
+                f"would exceed the persona's {persona.max_open_positions} open position(s)"
+            )
+        if ctx is None or not _positive(ctx.price):
+            raise _Refused("no market price for the instrument at this time")
+        price = float(ctx.price)
+        atr = float(ctx.atr) if _positive(ctx.atr) else None
+        sign = 1.0 if direction == "long" else -1.0
+
+        entry = plan.entry_price
+        if entry is not None:
+            if not _positive(entry):
+                notes.append(f"entry {entry!r} is not a valid price; placed at market instead")
+                entry = None
+            else:
+                limit = max(
+                    self.max_entry_distance_pct * price,
+                    self.max_entry_distance_atr * (atr or 0.0),
+                )
+                if abs(entry - price) > limit:
+                    raise _Refused(
+                        f"entry {fmt_price(entry)} is too far from the market {fmt_price(price)} "
+                        f"(more than {fmt_price(limit)})"
+                    )
+                entry = float(entry)
+        ref = entry if entry is not None else price
+
+        size_mode, size = plan.size_mode, plan.size
+        if size_mode not in SIZE_MODES:
+            notes.append(f"size mode {size_mode!r} unknown; using risk {persona.risk_per_trade:g}")
+            size_mode, size = "risk", persona.risk_per_trade
+        cap = persona.risk_per_trade if size_mode == "risk" else persona.max_position_fraction
+        what = "risk per trade" if size_mode == "risk" else "max position fraction"
+        if not _positive(size):
+            notes.append(
+                f"size {size!r} is not a positive number; set to the persona's {what} {cap:g}"
+            )
+            size = cap
+        elif size > cap:
+            notes.append(f"size {size:g} over the persona's {what} {cap:g}; clamped")
+            size = cap
+
+        stop = plan.stop_loss
+        problem = None
+        if stop is None:
+            problem = "missing stop"
+        elif not _positive(stop):
+            problem = f"stop {stop!r} is not a valid price"
+        elif sign * (ref - stop) <= 0:
+            problem = f"stop {fmt_price(stop)} on the wrong side of entry {fmt_price(ref)}"
+        elif abs(ref - stop) > self.max_stop_distance_pct * ref:
+            problem = f"stop {fmt_price(stop)} absurdly far from entry {fmt_price(ref)}"
+        if problem:
+            new_stop = ref - sign * persona.stop_atr * atr if atr else None
+            if new_stop is None or new_stop <= 0:
+                raise _Refused(f"{problem} and no ATR to recompute it")
+            notes.append(
+                f"{problem}; recomputed as {fmt_price(new_stop)} ({persona.stop_atr:g} ATR)"
+            )
+            stop = new_stop
+
+        target = plan.take_profit
+        problem = None
+        if target is not None:
+            if not _positive(target):
+                problem = f"target {target!r} is not a valid price"
+            elif sign * (target - ref) <= 0:
+                problem = f"target {fmt_price(target)} on the wrong side of entry {fmt_price(ref)}"
+            elif abs(target - ref) > self.max_target_distance_pct * ref:
+                problem = f"target {fmt_price(target)} absurdly far from entry {fmt_price(ref)}"
+        if problem:
+            new_target = ref + sign * persona.target_atr * atr if atr else None
+            if new_target is not None and new_target > 0:
+                notes.append(
+                    f"{problem}; recomputed as {fmt_price(new_target)} ({persona.target_atr:g} ATR)"
+                )
+            else:
+                notes.append(f"{problem}; removed (no ATR to recompute it)")
+                new_target = None
+            target = new_target
+
+        trailing = self._trailing(plan.trailing, atr, ref, notes)
+        ledger.open_count += 1
+        return replace(
+            plan,
+            action=action,
+            entry_price=entry,
+            size=float(size),
+            size_mode=size_mode,
+            stop_loss=float(stop),
+            take_profit=None if target is None else float(target),
+            trailing=trailing,
+        )
+
+    def _adjust(
+        self,
+        plan: TradePlan,
+        ctx: InstrumentContext | None,
+        ledger: _Ledger,
+        notes: list[str],
+    ) -> TradePlan:
+        pos = ledger.positions.get(plan.instrument)
+        if pos is None:
+            raise _Refused("no open position to adjust")
+        price = float(ctx.price) if ctx is not None and _positive(ctx.price) else pos.last_price
+        atr = float(ctx.atr) if ctx is not None and _positive(ctx.atr) else None
+        sign = 1.0 if Side(pos.side) is Side.LONG else -1.0
+        # None keeps the position's current value, so the broker always gets all three.
+        stop = pos.stop_loss if plan.stop_loss is None else plan.stop_loss
+        if stop is not None and stop != pos.stop_loss:
+            if not _positive(stop):
+                notes.append(f"stop {stop!r} is not a valid price; kept {fmt_price(pos.stop_loss)}")
+                stop = pos.stop_loss
+            elif sign * (price - stop) <= 0:
+                notes.append(
+                    f"stop {fmt_price(stop)} on the wrong side of the price {fmt_price(price)}; "
+                    f"kept {fmt_price(pos.stop_loss)}"
+                )
+                stop = pos.stop_loss
+        target = pos.take_profit if plan.take_profit is None else plan.take_profit
+        if target is not None and target != pos.take_profit:
+            if not _positive(target):
+                notes.append(
+                    f"target {target!r} is not a valid price; kept {fmt_price(pos.take_profit)}"
+                )
+                target = pos.take_profit
+            elif sign * (target - price) <= 0:
+                notes.append(
+                    f"target {fmt_price(target)} on the wrong side of the price "
+                    f"{fmt_price(price)}; "
+                    f"kept {fmt_price(pos.take_profit)}"
+                )
+                target = pos.take_profit
+        trailing = pos.trailing
+        if plan.trailing is not None and plan.trailing != pos.trailing:
+            trailing = self._trailing(plan.trailing, atr, price, notes, fallback=pos.trailing)
+        if notes and (stop, target, trailing) == (pos.stop_loss, pos.take_profit, pos.trailing):
+            raise _Refused("nothing valid left to adjust")
+        return replace(
+            plan, action=Action.ADJUST, stop_loss=stop, take_profit=target, trailing=trailing
+        )
+
+    def _trailing(
+        self,
+        spec: TrailingSpec | None,
+        atr: float | None,
+        price: float,
+        notes: list[str],
+        fallback: TrailingSpec | None = None,
+    ) -> TrailingSpec | None:
+        if spec is None:
+            return None
+        if fallback is None and self.persona.trailing is not None:
+            t = self.persona.trailing
+            if t.mode == "percent" or atr:
+                fallback = TrailingSpec(
+                    t.mode, t.distance, t.activation, atr if t.mode == "atr" else None
+                )
+        instead = "the persona's trailing" if fallback is not None else "no trailing"
+        if spec.mode not in ("atr", "percent"):
+            notes.append(f"trailing mode {spec.mode!r} unknown; using {instead}")
+            return fallback
+        if not _positive(spec.distance):
+            notes.append(f"trailing distance {spec.distance!r} invalid; using {instead}")
+            return fallback
+        if spec.mode == "percent" and spec.distance >= self.max_stop_distance_pct:
+            notes.append(f"trailing distance {spec.distance:g} of price is absurd; using {instead}")
+            return fallback
+        activation = spec.activation
+        if not _finite(activation) or activation < 0:
+            notes.append(f"trailing activation {activation!r} invalid; set to 0")
+            activation = 0.0
+        spec_atr = spec.atr
+        if spec.mode == "atr":
+            if not _positive(spec_atr):
+                if not atr:
+                    notes.append(f"trailing in ATR without a valid ATR; using {instead}")
+                    return fallback if fallback is not None and fallback.mode == "percent" else None
+                spec_atr = atr
+            if spec.distance * float(spec_atr) >= self.max_stop_distance_pct * price:
+                notes.append(f"trailing distance {spec.distance:g} ATR is absurd; using {instead}")
+                return fallback
+        if activation == spec.activation and spec_atr == spec.atr:
+            return spec
+        return replace(spec, activation=float(activation), atr=spec_atr)
+
+    def _common(self, plan: TradePlan, notes: list[str]) -> TradePlan:
+        conf = plan.confidence
+        if not _finite(conf):
+            notes.append(f"confidence {conf!r} invalid; set to 0")
+            conf = 0.0
+        elif not 0.0 <= conf <= 1.0:
+            clamped = min(max(float(conf), 0.0), 1.0)
+            notes.append(f"confidence {conf:g} outside 0..1; clamped to {clamped:g}")
+            conf = clamped
+        expiry = plan.expiry_candles
+        if expiry is not None and (
+            isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0
+        ):
+            notes.append(f"expiry {expiry!r} is not a positive whole number of candles; removed")
+            expiry = None
+        if conf == plan.confidence and expiry == plan.expiry_candles:
+            return plan
+        return replace(plan, confidence=float(conf), expiry_candles=expiry)
+
+
+def _to_hold(
+    plan: TradePlan, why: str, action: Action | None = None
+) -> tuple[TradePlan, list[str]]:
+    label = f"{plan.instrument} {action.value if action else plan.action}"
+    hold = TradePlan(
+        str(plan.instrument),
+        Action.HOLD,
+        confidence=min(max(float(plan.confidence), 0.0), 1.0) if _finite(plan.confidence) else 0.0,
+        rationale=f"refused by risk guard: {why}",
+    )
+    return hold, [f"{label}: {why}; turned into hold"]

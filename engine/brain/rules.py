@@ -1,0 +1,365 @@
+"""RuleBrain: deterministic, persona-weighted scoring of a batch's signals.
+
+For each instrument every signal contributes ``strength × weight × count`` (the weight
+from the persona, 0 for kinds it does not list). A long signal with a positive weight
+adds to the long pressure, a short one to the short pressure; a negative weight turns
+a signal against its own direction (a mean-reversion persona fades breakouts).
+Neutral signals (volatility, volume) confirm whichever side leads: their sum is added
+to the lead's size (or taken from it when their weight is negative), never creating a
+direction by themselves. So::
+
+    net   = long − short
+    score = sign(net) × max(0, |net| + neutral)
+
+Opposite signals therefore cancel each other in proportion to their weight rather than
+being ignored. ``|score| >= entry_threshold`` opens in the score's direction when the
+persona allows that direction, the instrument has no position or pending order, the
+persona's position limit and cooldown allow. An open position facing an opposite score
+of at least the threshold is closed; one of at least half the threshold has its stop
+tightened to half the persona's stop distance from the price.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from engine.brain.base import ReasoningCallback
+from engine.brain.persona import TradingPersona
+from engine.types import (
+    Action,
+    Decision,
+    Direction,
+    InstrumentContext,
+    PortfolioState,
+    Position,
+    Side,
+    Signal,
+    SignalBatch,
+    TradePlan,
+    TrailingSpec,
+)
+
+_SIGN = {Direction.LONG: 1.0, Direction.SHORT: -1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One signal's part in a score: ``value = strength × weight × count``."""
+
+    kind: str
+    strength: float
+    weight: float
+    count: int
+    value: float
+
+    def text(self) -> str:
+        count = f"×{self.count}" if self.count != 1 else ""
+        return f"{self.kind} {self.strength:.2f}×{self.weight:g}{count}"
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The weighted view of one instrument's signals in one batch."""
+
+    instrument: str
+    long_terms: tuple[Term, ...]
+    short_terms: tuple[Term, ...]
+    neutral_terms: tuple[Term, ...]
+    ignored: tuple[str, ...]  # kinds the persona gives no weight
+    long: float
+    short: float
+    neutral: float
+    net: float
+    score: float
+
+    @property
+    def agreement(self) -> float:
+        """1 when all weighted directional evidence agrees, 0 when it cancels out."""
+        total = self.long + self.short
+        return abs(self.net) / total if total > 0 else 1.0
+
+    def explain(self) -> str:
+        parts = [
+            f"long {self.long:.2f}" + _terms(self.long_terms),
+            f"short {self.short:.2f}" + _terms(self.short_terms),
+            f"net {self.net:+.2f}",
+        ]
+        if self.neutral_terms:
+            parts.append(f"confirm {self.neutral:+.2f}" + _terms(self.neutral_terms))
+        text = f"{self.instrument}: " + "; ".join(parts) + f" → score {self.score:+.2f}"
+        if self.ignored:
+            text += f" (weight 0: {', '.join(self.ignored)})"
+        return text
+
+
+def _terms(terms: Sequence[Term]) -> str:
+    return f" = {' + '.join(t.text() for t in terms)}" if terms else ""
+
+
+def score_signals(
+    instrument: str, signals: Iterable[Signal], weights: Mapping[str, float]
+) -> Score:
+    """Score one instrument's signals with the persona's weights (see the module doc)."""
+    long_terms: list[Term] = []
+    short_terms: list[Term] = []
+    neutral_terms: list[Term] = []
+    ignored: list[str] = []
+    for sig in signals:
+        weight = float(weights.get(sig.kind, 0.0))
+        strength = float(sig.strength)
+        if not math.isfinite(strength):
+            strength = 0.0
+        strength = min(max(strength, 0.0), 1.0)
+        count = max(int(sig.count), 1)
+        value = strength * weight * count
+        if weight == 0.0:
+            ignored.append(sig.kind)
+            continue
+        sign = _SIGN.get(sig.direction)  # None for neutral (or unknown) directions
+        if sign is None:
+            neutral_terms.append(Term(sig.kind, strength, weight, count, value))
+        elif sign * weight > 0:
+            long_terms.append(Term(sig.kind, strength, weight, count, abs(value)))
+        else:
+            short_terms.append(Term(sig.kind, strength, weight, count, abs(value)))
+    long = sum(t.value for t in long_terms)
+    short = sum(t.value for t in short_terms)
+    neutral = sum(t.value for t in neutral_terms)
+    net = long - short
+    score = math.copysign(max(0.0, abs(net) + neutral), net) if net != 0 else 0.0
+    return Score(
+        instrument,
+        tuple(long_terms),
+        tuple(short_terms),
+        tuple(neutral_terms),
+        tuple(dict.fromkeys(ignored)),
+        long,
+        short,
+        neutral,
+        net,
+        score,
+    )
+
+
+def fmt_price(x: float | None) -> str:
+    """Six significant digits, fixed point: 42000.0 -> '42000.0', 1.234e-05 -> '0.0000123400'."""
+    if x is None or not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    decimals = max(1, 5 - math.floor(math.log10(abs(x))))
+    return f"{x:.{decimals}f}"
+
+
+def _passes(score: float, threshold: float) -> bool:
+    return score != 0.0 and abs(score) >= threshold
+
+
+def _context_ok(ctx: InstrumentContext | None) -> bool:
+    return (
+        ctx is not None
+        and math.isfinite(ctx.price)
+        and ctx.price > 0
+        and math.isfinite(ctx.atr)
+        and ctx.atr > 0
+    )
+
+
+class RuleBrain:
+    """The deterministic baseline brain (see the module doc for the arithmetic)."""
+
+    name = "rules"
+    model = ""
+
+    def __init__(self, persona: TradingPersona | None = None) -> None:
+        self.persona = persona
+
+    def decide(
+        self,
+        batch: SignalBatch,
+        portfolio: PortfolioState,
+        persona: TradingPersona | None = None,
+        on_reasoning: ReasoningCallback | None = None,
+    ) -> Decision:
+        persona = persona or self.persona
+        if persona is None:
+            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        plans, lines = _decide(batch, portfolio, persona)
+        reasoning = "\n".join(lines)
+        if on_reasoning is not None:
+            on_reasoning(reasoning)
+        # latency stays 0: the run log must be byte-identical between runs
+        return Decision(batch.time, self.name, self.model, tuple(plans), reasoning)
+
+
+def _decide(
+    batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
+) -> tuple[list[TradePlan], list[str]]:
+    threshold = persona.entry_threshold
+    positions: dict[str, Position] = {p.instrument: p for p in portfolio.positions}
+    pending = {o.instrument for o in portfolio.pending_orders}
+    open_count = len(positions) + len(pending - positions.keys())
+
+    by_instrument: dict[str, list[Signal]] = {}
+    for sig in batch.signals:
+        by_instrument.setdefault(sig.instrument, []).append(sig)
+    instruments = sorted(set(by_instrument) | set(positions))
+    scores = {
+        inst: score_signals(inst, by_instrument.get(inst, ()), persona.signal_weights)
+        for inst in instruments
+    }
+
+    cooldown_left = 0
+    if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
+        elapsed = batch.step - portfolio.last_loss_step
+        cooldown_left = max(0, persona.cooldown_after_loss - elapsed)
+
+    outcome: dict[str, tuple[TradePlan, str]] = {}
+    # Entries compete for position slots: the strongest score goes first, then by name.
+    ranked = sorted(instruments, key=lambda i: (-abs(scores[i].score), i))
+    for inst in ranked:
+        sc = scores[inst]
+        ctx = batch.context.get(inst)
+        if inst in positions:
+            outcome[inst] = _review(positions[inst], sc, ctx, persona)
+            continue
+        plan, line = _entry(sc, ctx, persona, inst in pending, cooldown_left, open_count)
+        if plan.action is not Action.HOLD:
+            open_count += 1
+        outcome[inst] = (plan, line)
+
+    lines = [
+        f"{persona.name}: threshold {threshold:g}, "
+        f"{len(positions)} open / {persona.max_open_positions} max, "
+        f"{len(batch.signals)} signal(s) on {len(by_instrument)} instrument(s)"
+    ]
+    if cooldown_left:
+        lines[0] += f", cooling down {cooldown_left} more step(s) after a loss"
+    for conflict in batch.conflicts:
+        lines.append(f"conflict ({conflict.kind}): {conflict.detail}")
+    plans: list[TradePlan] = []
+    for inst in instruments:
+        plan, line = outcome[inst]
+        lines.append(scores[inst].explain())
+        lines.append(f"  {line}")
+        plans.append(plan)
+    return plans, lines
+
+
+def _confidence(sc: Score, threshold: float) -> float:
+    conviction = min(1.0, abs(sc.score) / (2 * threshold)) if threshold > 0 else 1.0
+    return round(conviction * sc.agreement, 4)
+
+
+def _hold(inst: str, why: str, confidence: float = 0.0) -> tuple[TradePlan, str]:
+    return TradePlan(inst, Action.HOLD, confidence=confidence, rationale=why), f"hold: {why}"
+
+
+def _entry(
+    sc: Score,
+    ctx: InstrumentContext | None,
+    persona: TradingPersona,
+    has_pending: bool,
+    cooldown_left: int,
+    open_count: int,
+) -> tuple[TradePlan, str]:
+    inst, threshold = sc.instrument, persona.entry_threshold
+    if not _passes(sc.score, threshold):
+        return _hold(inst, f"|{sc.score:+.2f}| below threshold {threshold:g}")
+    direction = "long" if sc.score > 0 else "short"
+    conf = _confidence(sc, threshold)
+    if not persona.allows(direction):
+        return _hold(
+            inst,
+            f"{direction} signal but persona trades {'/'.join(persona.allowed_directions)} only",
+            conf,
+        )
+    if has_pending:
+        return _hold(inst, "an entry order is already pending", conf)
+    if cooldown_left:
+        return _hold(inst, f"{direction} score passes but cooling down after a loss", conf)
+    if open_count >= persona.max_open_positions:
+        return _hold(
+            inst,
+            f"{direction} score passes but {persona.max_open_positions} position(s) max reached",
+            conf,
+        )
+    if not _context_ok(ctx):
+        return _hold(inst, "no valid price/ATR to place a stop", conf)
+    assert ctx is not None
+    sign = 1.0 if direction == "long" else -1.0
+    price, atr = ctx.price, ctx.atr
+    stop = price - sign * persona.stop_atr * atr
+    target = price + sign * persona.target_atr * atr
+    trailing = None
+    trail_text = ""
+    if persona.trailing is not None:
+        t = persona.trailing
+        unit = " ATR" if t.mode == "atr" else "%"
+        scale = 1.0 if t.mode == "atr" else 100.0
+        trailing = TrailingSpec(t.mode, t.distance, t.activation, atr if t.mode == "atr" else None)
+        trail_text = f", trailing {t.distance * scale:g}{unit}" + (
+            f" after {t.activation * scale:g}{unit}" if t.activation else ""
+        )
+    rationale = (
+        f"score {sc.score:+.2f} >= {threshold:g}: {direction} at market, "
+        f"stop {persona.stop_atr:g} ATR, target {persona.target_atr:g} ATR"
+    )
+    plan = TradePlan(
+        inst,
+        Action.OPEN_LONG if direction == "long" else Action.OPEN_SHORT,
+        entry_price=None,
+        size=persona.risk_per_trade,
+        size_mode="risk",
+        stop_loss=stop,
+        take_profit=target,
+        trailing=trailing,
+        confidence=conf,
+        rationale=rationale,
+    )
+    line = (
+        f"|{sc.score:+.2f}| >= {threshold:g} → open {direction} at market ~{fmt_price(price)}: "
+        f"stop {fmt_price(stop)} ({persona.stop_atr:g} ATR of {fmt_price(atr)}), "
+        f"target {fmt_price(target)} ({persona.target_atr:g} ATR){trail_text}, "
+        f"risk {persona.risk_per_trade:.2%}"
+    )
+    return plan, line
+
+
+def _review(
+    pos: Position, sc: Score, ctx: InstrumentContext | None, persona: TradingPersona
+) -> tuple[TradePlan, str]:
+    inst, threshold = pos.instrument, persona.entry_threshold
+    side = Side(pos.side)
+    sign = 1.0 if side is Side.LONG else -1.0
+    against = -sign * sc.score  # > 0 when the score points against the position
+    conf = _confidence(sc, threshold)
+    if against > 0 and _passes(against, threshold):
+        why = f"opposite score {sc.score:+.2f} reaches threshold {threshold:g}"
+        plan = TradePlan(inst, Action.CLOSE, confidence=conf, rationale=why)
+        return plan, f"{why} → close {side.value}"
+    if against > 0 and threshold > 0 and against >= threshold / 2 and _context_ok(ctx):
+        assert ctx is not None
+        new_stop = ctx.price - sign * 0.5 * persona.stop_atr * ctx.atr
+        current = [s for s in (pos.stop_loss, pos.trail_stop) if s is not None]
+        tighter = not current or (
+            new_stop > max(current) if side is Side.LONG else new_stop < min(current)
+        )
+        if tighter:
+            why = (
+                f"opposite score {sc.score:+.2f} >= half threshold {threshold / 2:g}: "
+                f"tighten stop to {fmt_price(new_stop)} ({0.5 * persona.stop_atr:g} ATR)"
+            )
+            plan = TradePlan(
+                inst,
+                Action.ADJUST,
+                stop_loss=new_stop,
+                take_profit=pos.take_profit,
+                trailing=pos.trailing,
+                confidence=conf,
+                rationale=why,
+            )
+            return plan, why
+    return _hold(inst, f"keep {side.value} (score {sc.score:+.2f})", conf)

@@ -1,0 +1,816 @@
+"""The simulated broker: orders, fills, positions, stops, trailing, one shared cash wallet.
+
+Rules (DESIGN.md, "Time and fills"):
+
+- A plan submitted at time ``t`` (the close of a candle) only fills in a candle whose
+  ``open_time >= t``: market orders at that candle's open, limit orders when a later
+  candle trades through the limit (at the limit, or at the open when the candle opens
+  beyond it in the order's favour). Limit orders expire after ``expiry_candles`` candles
+  of their instrument (counted from the first candle they could fill in).
+- Each candle of an instrument is processed in this order:
+  1. a position over its holding limit closes at the open (``time_limit``);
+  2. a pending close order closes the position at the open (``signal``);
+  3. a pending entry order fills (market at the open; limit at the open or the limit);
+     an entry whose candle opens already beyond its stop (or target) is refused;
+  4. stop / trailing stop / take profit are checked against the candle: a gap through a
+     stop or target fills at the open; otherwise a stop fills at the stop price and a
+     target at the target price. When one candle touches both, ``intrabar="stop_first"``
+     takes the stop; ``"open_distance"`` assumes the extreme nearer the open came first
+     (ties: stop). Both cases mark the exit ``ambiguous``. A position entered inside the
+     candle at its limit price checks only its stop in that candle (price reached the
+     stop after the fill for certain; whether it reached the target after the fill is
+     unknowable);
+  5. the trailing stop ratchets from the candle's extreme (high for long, low for
+     short; the close for a position entered inside the candle), once the extreme has
+     moved ``activation`` in the position's favour; it never moves back.
+- Fees: ``fees_bps`` of notional on every fill. Slippage: ``slippage_bps`` against the
+  trader on market fills (entries, closes, time limit, end of data) and stop / trailing
+  fills; none on limit entries and take profits.
+- Sizing at fill time, with the fill price as entry: ``size_mode="risk"``:
+  ``qty = equity * size / |entry - stop|``; ``"equity"``: ``qty = equity * size / entry``;
+  capped by ``max_position_fraction * equity / entry`` and by the cash available:
+  ``qty * entry * (1 / leverage + fee_rate) <= cash``. Longs and shorts both lock
+  ``notional / leverage`` of cash as margin; the position's value is
+  ``margin + direction * (price - entry) * qty``. Equity is cash plus positions valued at
+  the latest price the broker knows for each instrument (``mark``).
+
+Fill times: a fill at a candle's open carries the candle's ``open_time``; a fill inside
+the candle (limit, stop, target) carries its ``close_time``, when it had surely happened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from engine.types import (
+    Action,
+    ExitReason,
+    Fill,
+    InstrumentSeries,
+    Order,
+    Position,
+    Side,
+    Trade,
+    TradePlan,
+    TrailingSpec,
+)
+
+INTRABAR_POLICIES = ("stop_first", "open_distance")
+# Relative tolerance that makes the vectorised event search conservative: a candle within
+# this distance of a trigger is reported as an event and then checked exactly.
+_EVENT_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    initial_cash: float = 10_000.0
+    fees_bps: float = 10.0
+    slippage_bps: float = 5.0
+    intrabar: str = "stop_first"  # or "open_distance"
+    leverage: float = 1.0
+    max_holding_candles: int = 0  # default holding limit for orders; 0 = none
+
+    def __post_init__(self) -> None:
+        if self.intrabar not in INTRABAR_POLICIES:
+            raise ValueError(f"intrabar must be one of {INTRABAR_POLICIES}, got {self.intrabar!r}")
+        for name in ("initial_cash", "fees_bps", "slippage_bps", "leverage"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.leverage <= 0:
+            raise ValueError(f"leverage must be > 0, got {self.leverage!r}")
+        if self.max_holding_candles < 0:
+            raise ValueError("max_holding_candles must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An order the broker refused or dropped, and why."""
+
+    time: int
+    instrument: str
+    order_id: int  # 0 when refused at submission (no order was created)
+    reason: str
+
+
+@dataclass(slots=True)
+class _Pending:
+    order: Order
+    is_close: bool
+    max_position_fraction: float
+    max_holding: int
+    first_index: int | None = None  # first candle index the order could fill in
+
+
+@dataclass(slots=True)
+class _Pos:
+    instrument: str
+    side: Side
+    sign: float
+    qty: float
+    entry_price: float
+    entry_time: int
+    entry_index: int
+    order_id: int
+    margin: float
+    entry_fee: float
+    stop_loss: float | None
+    take_profit: float | None
+    trailing: TrailingSpec | None
+    trail_stop: float | None
+    extreme: float  # most favourable price seen (high for long, low for short)
+    max_holding: int
+    last_index: int
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, int | float) and math.isfinite(x)
+
+
+def _pos_plan_stub(pos: _Pos) -> TradePlan:
+    """A plan equivalent to an open position, for validating adjustments."""
+    action = Action.OPEN_LONG if pos.sign > 0 else Action.OPEN_SHORT
+    return TradePlan(pos.instrument, action, size=1.0, size_mode="equity")
+
+
+def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
+    """The trailing level implied by ``extreme``, or None while not yet activated.
+
+    next_event_index repeats these float operations on arrays, in the same order.
+    """
+    spec = pos.trailing
+    if spec is None:
+        return None
+    if pos.sign > 0:
+        if extreme < pos.entry_price + spec.activation_price(pos.entry_price):
+            return None
+        return extreme - spec.distance_price(extreme)
+    if extreme > pos.entry_price - spec.activation_price(pos.entry_price):
+        return None
+    return extreme + spec.distance_price(extreme)
+
+
+class Broker:
+    """One account: a cash wallet shared by all instruments, at most one position and one
+    pending entry order per instrument."""
+
+    def __init__(
+        self, config: BrokerConfig | None = None, instruments: Iterable[str | InstrumentSeries] = ()
+    ) -> None:
+        self.config = config or BrokerConfig()
+        names = [i.instrument if isinstance(i, InstrumentSeries) else str(i) for i in instruments]
+        self.instruments: tuple[str, ...] = tuple(sorted(set(names)))
+        self.fee_rate = self.config.fees_bps / 10_000.0
+        self.slip_rate = self.config.slippage_bps / 10_000.0
+        self.cash: float = float(self.config.initial_cash)
+        self.trades: list[Trade] = []
+        self.fills: list[Fill] = []
+        self.rejections: list[Rejection] = []
+        self._positions: dict[str, _Pos] = {}
+        self._entries: dict[str, _Pending] = {}
+        self._closes: dict[str, _Pending] = {}
+        self._marks: dict[str, float] = {}
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._next_id = 1
+
+    # ------------------------------------------------------------------ state
+    def mark(self, prices: Mapping[str, float]) -> None:
+        """Tell the broker the latest prices (used to value positions for equity/sizing)."""
+        for name, price in prices.items():
+            if _finite(price):
+                self._marks[name] = float(price)
+
+    def _value(self, pos: _Pos) -> float:
+        price = self._marks.get(pos.instrument, pos.entry_price)
+        return pos.margin + pos.sign * (price - pos.entry_price) * pos.qty
+
+    def equity(self, prices: Mapping[str, float] | None = None) -> float:
+        """Cash plus every open position valued at ``prices`` (or the latest known marks)."""
+        if prices:
+            self.mark(prices)
+        return self.cash + sum(self._value(p) for p in self._positions.values())
+
+    def positions(self, prices: Mapping[str, float] | None = None) -> tuple[Position, ...]:
+        if prices:
+            self.mark(prices)
+        out = []
+        for name in sorted(self._positions):
+            p = self._positions[name]
+            last = self._marks.get(name, p.entry_price)
+            out.append(
+                Position(
+                    instrument=name,
+                    side=p.side,
+                    qty=p.qty,
+                    entry_price=p.entry_price,
+                    entry_time=p.entry_time,
+                    stop_loss=p.stop_loss,
+                    take_profit=p.take_profit,
+                    trailing=p.trailing,
+                    trail_stop=p.trail_stop,
+                    last_price=last,
+                    unrealized_pnl=p.sign * (last - p.entry_price) * p.qty,
+                    fees_paid=p.entry_fee,
+                )
+            )
+        return tuple(out)
+
+    def orders(self) -> tuple[Order, ...]:
+        """Pending orders (entries and closes), in id order."""
+        pend = [*self._entries.values(), *self._closes.values()]
+        return tuple(sorted((p.order for p in pend), key=lambda o: o.id))
+
+    def has_position(self, instrument: str) -> bool:
+        return instrument in self._positions
+
+    # ------------------------------------------------------------------ orders
+    def _reject(self, time: int, instrument: str, order_id: int, reason: str) -> str:
+        self.rejections.append(Rejection(int(time), instrument, order_id, reason))
+        return reason
+
+    def submit(
+        self,
+        plan: TradePlan,
+        time: int,
+        step: int = 0,
+        max_position_fraction: float = 1.0,
+        *,
+        max_holding_candles: int | None = None,
+    ) -> Order | str:
+        """Accept a plan decided at ``time`` (a candle's close). Returns the order, or the
+        reason it was refused. ``adjust`` applies at once (returns an order record of kind
+        "adjust" that is never pending); ``close`` fills at the instrument's next open."""
+        inst = plan.instrument
+        if inst not in self.instruments:
+            return self._reject(time, inst, 0, f"unknown instrument {inst!r}")
+        if plan.action == Action.HOLD:
+            return self._reject(time, inst, 0, "hold: nothing to submit")
+        if plan.action == Action.ADJUST:
+            why = self.apply_adjust(plan)
+            if why is not None:
+                return self._reject(time, inst, 0, why)
+            side = self._positions[inst].side if inst in self._positions else Side.LONG
+            return Order(self._new_id(), inst, side, "adjust", int(time), plan)
+        if plan.action == Action.CLOSE:
+            return self._submit_close(plan, time)
+        if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
+            return self._reject(time, inst, 0, f"unknown action {plan.action!r}")
+        why = self._validate_entry(plan, max_position_fraction)
+        if why is not None:
+            return self._reject(time, inst, 0, why)
+        if inst in self._positions and inst not in self._closes:
+            return self._reject(time, inst, 0, f"a position on {inst} is already open")
+        side = Side.LONG if plan.action == Action.OPEN_LONG else Side.SHORT
+        holding = (
+            self.config.max_holding_candles if max_holding_candles is None else max_holding_candles
+        )
+        replaced = self._entries.pop(inst, None)
+        if replaced is not None:
+            self._reject(time, inst, replaced.order.id, "replaced by a newer order")
+        kind = "market" if plan.entry_price is None else "limit"
+        order = Order(
+            id=self._new_id(),
+            instrument=inst,
+            side=side,
+            kind=kind,
+            created_time=int(time),
+            plan=plan,
+            limit_price=None if plan.entry_price is None else float(plan.entry_price),
+        )
+        self._entries[inst] = _Pending(order, False, float(max_position_fraction), int(holding))
+        return order
+
+    def _new_id(self) -> int:
+        oid = self._next_id
+        self._next_id += 1
+        return oid
+
+    def _validate_entry(self, plan: TradePlan, max_fraction: float) -> str | None:
+        long = plan.action == Action.OPEN_LONG
+        if not _finite(plan.size) or plan.size <= 0:
+            return f"size must be a positive number, got {plan.size!r}"
+        if plan.size_mode not in ("risk", "equity"):
+            return f"size_mode must be 'risk' or 'equity', got {plan.size_mode!r}"
+        if not _finite(max_fraction) or max_fraction <= 0:
+            return f"max_position_fraction must be positive, got {max_fraction!r}"
+        for name in ("stop_loss", "take_profit", "entry_price"):
+            v = getattr(plan, name)
+            if v is not None and (not _finite(v) or v <= 0):
+                return f"{name} must be a positive price, got {v!r}"
+        if plan.size_mode == "risk" and plan.stop_loss is None:
+            return "risk sizing needs a stop_loss"
+        if plan.trailing is not None:
+            t = plan.trailing
+            if t.mode not in ("percent", "atr") or not _finite(t.distance) or t.distance <= 0:
+                return f"trailing must have mode percent/atr and a positive distance, got {t!r}"
+            if t.mode == "percent" and t.distance >= 1:
+                return f"a percent trailing distance must be below 1, got {t.distance!r}"
+            if not _finite(t.activation) or t.activation < 0:
+                return f"trailing activation must be >= 0, got {t.activation!r}"
+        if plan.expiry_candles is not None and plan.expiry_candles < 1:
+            return f"expiry_candles must be >= 1, got {plan.expiry_candles!r}"
+        ref = plan.entry_price
+        if ref is not None:
+            if plan.stop_loss is not None and (
+                plan.stop_loss >= ref if long else plan.stop_loss <= ref
+            ):
+                return f"stop {plan.stop_loss} is on the wrong side of the limit {ref}"
+            if plan.take_profit is not None and (
+                plan.take_profit <= ref if long else plan.take_profit >= ref
+            ):
+                return f"take profit {plan.take_profit} is on the wrong side of the limit {ref}"
+        if (
+            plan.stop_loss is not None
+            and plan.take_profit is not None
+            and (plan.stop_loss >= plan.take_profit if long else plan.stop_loss <= plan.take_profit)
+        ):
+            return f"stop {plan.stop_loss} and take profit {plan.take_profit} are inverted"
+        return None
+
+    def _submit_close(self, plan: TradePlan, time: int) -> Order | str:
+        inst = plan.instrument
+        cancelled = self._entries.pop(inst, None)
+        if cancelled is not None:
+            self._reject(time, inst, cancelled.order.id, "cancelled by a close plan")
+        if inst not in self._positions:
+            msg = f"no open position on {inst}"
+            if cancelled is not None:
+                msg += f"; pending order {cancelled.order.id} cancelled"
+            return self._reject(time, inst, 0, msg)
+        pos = self._positions[inst]
+        order = Order(self._new_id(), inst, pos.side, "market", int(time), plan)
+        self._closes[inst] = _Pending(order, True, 1.0, 0)
+        return order
+
+    def apply_adjust(self, plan: TradePlan) -> str | None:
+        """Move the stop / target / trailing of the open position (or of the pending entry
+        order) on ``plan.instrument``; a None field is left as it is. Returns the reason
+        when refused (wrong side of the latest price, no position), else None."""
+        inst = plan.instrument
+        pos = self._positions.get(inst)
+        for name in ("stop_loss", "take_profit"):
+            v = getattr(plan, name)
+            if v is not None and (not _finite(v) or v <= 0):
+                return f"{name} must be a positive price, got {v!r}"
+        if pos is None:
+            pend = self._entries.get(inst)
+            if pend is None:
+                return f"no open position or pending order on {inst} to adjust"
+            new_plan = replace(
+                pend.order.plan,
+                stop_loss=plan.stop_loss
+                if plan.stop_loss is not None
+                else pend.order.plan.stop_loss,
+                take_profit=(
+                    plan.take_profit
+                    if plan.take_profit is not None
+                    else pend.order.plan.take_profit
+                ),
+                trailing=plan.trailing if plan.trailing is not None else pend.order.plan.trailing,
+            )
+            why = self._validate_entry(new_plan, pend.max_position_fraction)
+            if why is not None:
+                return why
+            pend.order = replace(pend.order, plan=new_plan)
+            return None
+        last = self._marks.get(inst, pos.entry_price)
+        long = pos.sign > 0
+        if plan.stop_loss is not None and (
+            plan.stop_loss >= last if long else plan.stop_loss <= last
+        ):
+            return f"stop {plan.stop_loss} is on the wrong side of the price {last}"
+        if plan.take_profit is not None and (
+            plan.take_profit <= last if long else plan.take_profit >= last
+        ):
+            return f"take profit {plan.take_profit} is on the wrong side of the price {last}"
+        if plan.stop_loss is not None:
+            pos.stop_loss = float(plan.stop_loss)
+        if plan.take_profit is not None:
+            pos.take_profit = float(plan.take_profit)
+        if plan.trailing is not None:
+            spec = plan.trailing
+            if spec.mode == "atr" and spec.atr is None:
+                if pos.trailing is None or pos.trailing.atr is None:
+                    return "an ATR trailing stop needs its atr value to adjust a position"
+                spec = replace(spec, atr=pos.trailing.atr)
+            why = self._validate_entry(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
+            if why is not None:
+                return why
+            # A new trail starts from the position's extreme so far (an explicit move by
+            # the brain, so it may loosen the old trail).
+            pos.trailing = spec
+            pos.trail_stop = _trail_from_extreme(pos, pos.extreme)
+        return None
+
+    # ------------------------------------------------------------------ fills
+    def _slip(self, price: float, buy: bool) -> float:
+        return price * (1.0 + self.slip_rate) if buy else price * (1.0 - self.slip_rate)
+
+    def _exit(
+        self, pos: _Pos, time: int, price: float, reason: ExitReason, ambiguous: bool, order_id: int
+    ) -> Fill:
+        fee = pos.qty * price * self.fee_rate
+        gross = pos.sign * (price - pos.entry_price) * pos.qty
+        self.cash += pos.margin + gross - fee
+        fill = Fill(
+            time=int(time),
+            instrument=pos.instrument,
+            order_id=order_id,
+            side="sell" if pos.sign > 0 else "buy",
+            qty=pos.qty,
+            price=price,
+            fee=fee,
+            reason=reason.value,
+            ambiguous=ambiguous,
+        )
+        self.fills.append(fill)
+        self.trades.append(
+            Trade(
+                instrument=pos.instrument,
+                side=pos.side,
+                entry_time=pos.entry_time,
+                entry_price=pos.entry_price,
+                exit_time=int(time),
+                exit_price=price,
+                qty=pos.qty,
+                pnl=gross - pos.entry_fee - fee,
+                fees=pos.entry_fee + fee,
+                exit_reason=reason,
+                ambiguous=ambiguous,
+            )
+        )
+        del self._positions[pos.instrument]
+        self._closes.pop(pos.instrument, None)
+        return fill
+
+    def close_position(
+        self, instrument: str, time: int, price: float, reason: str | ExitReason = "signal"
+    ) -> Fill | None:
+        """Close now at ``price`` (a market fill: slippage applies). None if flat."""
+        pos = self._positions.get(instrument)
+        if pos is None:
+            return None
+        self._marks[instrument] = float(price)
+        fill_price = self._slip(float(price), buy=pos.sign < 0)
+        return self._exit(pos, time, fill_price, ExitReason(reason), False, pos.order_id)
+
+    def close_all(
+        self, time: int, prices: Mapping[str, float], reason: str | ExitReason = "end_of_data"
+    ) -> list[Fill]:
+        """Cancel every pending order and close every position (in instrument order)."""
+        for pend in [*self._entries.values(), *self._closes.values()]:
+            self._reject(time, pend.order.instrument, pend.order.id, f"cancelled: {reason}")
+        self._entries.clear()
+        self._closes.clear()
+        out = []
+        for name in sorted(self._positions):
+            price = prices.get(name, self._marks.get(name, self._positions[name].entry_price))
+            fill = self.close_position(name, time, float(price), reason)
+            if fill is not None:
+                out.append(fill)
+        return out
+
+    def _open(
+        self,
+        pend: _Pending,
+        index: int,
+        time: int,
+        price: float,
+        atr: float,
+    ) -> Fill | str:
+        order = pend.order
+        plan = order.plan
+        sign = 1.0 if order.side == Side.LONG else -1.0
+        stop, target = plan.stop_loss, plan.take_profit
+        if stop is not None and (price <= stop if sign > 0 else price >= stop):
+            return f"entry price {price} is already beyond the stop {stop}"
+        if target is not None and (price >= target if sign > 0 else price <= target):
+            return f"entry price {price} is already beyond the take profit {target}"
+        equity = self.equity()
+        if plan.size_mode == "risk":
+            qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
+        else:
+            qty = equity * plan.size / price
+        qty = min(qty, pend.max_position_fraction * equity / price)
+        per_unit = price * (1.0 / self.config.leverage + self.fee_rate)
+        qty = min(qty, self.cash / per_unit)
+        if not math.isfinite(qty) or qty <= 0:
+            return f"no cash to open (cash {self.cash:.2f}, equity {equity:.2f})"
+        trailing = plan.trailing
+        if trailing is not None and trailing.mode == "atr" and trailing.atr is None:
+            if not _finite(atr) or atr <= 0:
+                return "an ATR trailing stop needs an ATR value at fill time"
+            trailing = replace(trailing, atr=float(atr))
+        notional = qty * price
+        fee = notional * self.fee_rate
+        margin = notional / self.config.leverage
+        self.cash -= margin + fee
+        pos = _Pos(
+            instrument=order.instrument,
+            side=order.side,
+            sign=sign,
+            qty=qty,
+            entry_price=price,
+            entry_time=int(time),
+            entry_index=index,
+            order_id=order.id,
+            margin=margin,
+            entry_fee=fee,
+            stop_loss=None if stop is None else float(stop),
+            take_profit=None if target is None else float(target),
+            trailing=trailing,
+            trail_stop=None,
+            extreme=price,
+            max_holding=pend.max_holding,
+            last_index=index,
+        )
+        self._positions[order.instrument] = pos
+        fill = Fill(
+            time=int(time),
+            instrument=order.instrument,
+            order_id=order.id,
+            side="buy" if sign > 0 else "sell",
+            qty=qty,
+            price=price,
+            fee=fee,
+            reason="entry",
+        )
+        self.fills.append(fill)
+        return fill
+
+    def on_candle(
+        self,
+        instrument: str,
+        index: int,
+        open_time: int,
+        close_time: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        atr: float = math.nan,
+    ) -> list[Fill]:
+        """Process one candle of ``instrument`` (its candle ``index``); returns its fills."""
+        fills: list[Fill] = []
+        o, h, lo, c = float(open), float(high), float(low), float(close)
+        self._marks[instrument] = o
+        pos = self._positions.get(instrument)
+        if pos is not None:
+            self._catch_up(pos, index)
+
+        for book in (self._closes, self._entries):
+            pend = book.get(instrument)
+            if (
+                pend is not None
+                and pend.first_index is None
+                and open_time >= pend.order.created_time
+            ):
+                pend.first_index = index
+
+        # 1. holding limit, 2. pending close, both at the open
+        if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:
+            fills.append(
+                self._exit(
+                    pos,
+                    open_time,
+                    self._slip(o, pos.sign < 0),
+                    ExitReason.TIME_LIMIT,
+                    False,
+                    pos.order_id,
+                )
+            )
+            pos = None
+        pend = self._closes.get(instrument)
+        if pend is not None and pend.first_index is not None:
+            del self._closes[instrument]
+            if pos is not None:
+                price = self._slip(o, pos.sign < 0)
+                fills.append(
+                    self._exit(pos, open_time, price, ExitReason.SIGNAL, False, pend.order.id)
+                )
+                pos = None
+
+        # 3. pending entry
+        entered_inside = False
+        pend = self._entries.get(instrument)
+        if pend is not None and pend.first_index is not None and pos is None:
+            order = pend.order
+            exp = order.plan.expiry_candles
+            if order.kind == "limit" and exp is not None and index >= pend.first_index + exp:
+                del self._entries[instrument]
+                self._reject(open_time, instrument, order.id, f"expired after {exp} candles")
+            else:
+                long = order.side == Side.LONG
+                price: float | None = None
+                when = open_time
+                if order.kind == "market":
+                    price = self._slip(o, buy=long)
+                else:
+                    limit = float(order.limit_price)  # type: ignore[arg-type]
+                    if (o <= limit) if long else (o >= limit):
+                        price = o
+                    elif (lo <= limit) if long else (h >= limit):
+                        price, when, entered_inside = limit, close_time, True
+                if price is not None:
+                    del self._entries[instrument]
+                    result = self._open(pend, index, when, price, atr)
+                    if isinstance(result, str):
+                        self._reject(when, instrument, order.id, result)
+                        entered_inside = False
+                    else:
+                        fills.append(result)
+                        pos = self._positions[instrument]
+
+        # 4. exit checks, 5. trailing ratchet
+        if pos is not None:
+            fill = self._check_exits(pos, o, h, lo, open_time, close_time, entered_inside)
+            if fill is not None:
+                fills.append(fill)
+            else:
+                ext = c if entered_inside else (h if pos.sign > 0 else lo)
+                self._ratchet(pos, ext)
+                pos.last_index = index
+        self._marks[instrument] = c
+        return fills
+
+    def _ratchet(self, pos: _Pos, extreme: float) -> None:
+        pos.extreme = max(pos.extreme, extreme) if pos.sign > 0 else min(pos.extreme, extreme)
+        level = _trail_from_extreme(pos, pos.extreme)
+        if level is not None:
+            if pos.trail_stop is None:
+                pos.trail_stop = level
+            elif pos.sign > 0:
+                pos.trail_stop = max(pos.trail_stop, level)
+            else:
+                pos.trail_stop = min(pos.trail_stop, level)
+
+    def _catch_up(self, pos: _Pos, index: int) -> None:
+        """Ratchet over candles the engine skipped (quiet by next_event_index)."""
+        if index <= pos.last_index + 1:
+            return
+        arrays = self._arrays.get(pos.instrument)
+        if arrays is None:
+            return
+        high, low = arrays
+        seg = high[pos.last_index + 1 : index] if pos.sign > 0 else low[pos.last_index + 1 : index]
+        if len(seg):
+            self._ratchet(pos, float(seg.max() if pos.sign > 0 else seg.min()))
+        pos.last_index = index - 1
+
+    def _check_exits(
+        self,
+        pos: _Pos,
+        o: float,
+        h: float,
+        lo: float,
+        open_time: int,
+        close_time: int,
+        entered_inside: bool,
+    ) -> Fill | None:
+        long = pos.sign > 0
+        stop, reason = pos.stop_loss, ExitReason.STOP
+        if pos.trail_stop is not None and (
+            stop is None or (pos.trail_stop > stop if long else pos.trail_stop < stop)
+        ):
+            stop, reason = pos.trail_stop, ExitReason.TRAILING
+        target = None if entered_inside else pos.take_profit
+        if not entered_inside:
+            if stop is not None and (o <= stop if long else o >= stop):
+                return self._exit(
+                    pos, open_time, self._slip(o, not long), reason, False, pos.order_id
+                )
+            if target is not None and (o >= target if long else o <= target):
+                return self._exit(pos, open_time, o, ExitReason.TAKE_PROFIT, False, pos.order_id)
+        stop_hit = stop is not None and (lo <= stop if long else h >= stop)
+        target_hit = target is not None and (h >= target if long else lo <= target)
+        if stop_hit and target_hit:
+            take_target = False
+            if self.config.intrabar == "open_distance":
+                to_target = (h - o) if long else (o - lo)
+                to_stop = (o - lo) if long else (h - o)
+                take_target = to_target < to_stop
+            if take_target:
+                return self._exit(
+                    pos, close_time, float(target), ExitReason.TAKE_PROFIT, True, pos.order_id
+                )
+            return self._exit(
+                pos, close_time, self._slip(float(stop), not long), reason, True, pos.order_id
+            )
+        if stop_hit:
+            return self._exit(
+                pos, close_time, self._slip(float(stop), not long), reason, False, pos.order_id
+            )
+        if target_hit:
+            return self._exit(
+                pos, close_time, float(target), ExitReason.TAKE_PROFIT, False, pos.order_id
+            )
+        return None
+
+    # ------------------------------------------------------------------ event search
+    def next_event_index(
+        self,
+        instrument: str,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        start: int,
+        stop: int,
+    ) -> int:
+        """The first candle index in ``[start, stop)`` at which ``on_candle`` could do
+        anything for ``instrument`` (fill, expire, trigger an exit, hit the holding limit),
+        else ``stop``. Never later than the true event; may be earlier (then that candle
+        simply does nothing). The arrays are the instrument's whole columns, indexed by
+        candle index; candles before ``start`` must all have been processed or skipped as
+        quiet (the broker ratchets trailing stops over skipped candles from them)."""
+        self._arrays[instrument] = (high, low)
+        start, stop = int(start), int(stop)
+        if start >= stop:
+            return stop
+        if instrument in self._closes:
+            return start
+        best = stop
+        pend = self._entries.get(instrument)
+        pos = self._positions.get(instrument)
+        if pend is not None and pos is None:
+            order = pend.order
+            if order.kind == "market" or pend.first_index is None:
+                return start
+            exp = order.plan.expiry_candles
+            if exp is not None:
+                best = min(best, max(start, pend.first_index + exp))
+            best = min(
+                best,
+                self._first_touch(
+                    order.side == Side.LONG, order.limit_price, high, low, start, best
+                ),
+            )
+        if pos is not None:
+            if pos.max_holding > 0:
+                best = min(best, max(start, pos.entry_index + pos.max_holding))
+            best = min(best, self._first_exit(pos, high, low, start, best))
+        return int(best)
+
+    @staticmethod
+    def _first_touch(
+        buy: bool, limit: float | None, high: np.ndarray, low: np.ndarray, start: int, stop: int
+    ) -> int:
+        if limit is None or start >= stop:
+            return stop
+        tol = abs(limit) * _EVENT_TOL
+        hit = low[start:stop] <= limit + tol if buy else high[start:stop] >= limit - tol
+        idx = np.flatnonzero(hit)
+        return start + int(idx[0]) if idx.size else stop
+
+    def _first_exit(
+        self, pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int
+    ) -> int:
+        if start >= stop:
+            return stop
+        long = pos.sign > 0
+        hi = np.asarray(high[start:stop], dtype=np.float64)
+        lo = np.asarray(low[start:stop], dtype=np.float64)
+        # extreme before each candle, including skipped candles since the last processed one
+        ext0 = pos.extreme
+        gap = high[pos.last_index + 1 : start] if long else low[pos.last_index + 1 : start]
+        if len(gap):
+            ext0 = max(ext0, float(gap.max())) if long else min(ext0, float(gap.min()))
+        if long:
+            stop_level = np.full(hi.shape, -np.inf if pos.stop_loss is None else pos.stop_loss)
+        else:
+            stop_level = np.full(hi.shape, np.inf if pos.stop_loss is None else pos.stop_loss)
+        if pos.trailing is not None:
+            spec = pos.trailing
+            if long:
+                run = np.maximum.accumulate(hi)
+                prev = np.empty_like(hi)
+                prev[0] = ext0
+                prev[1:] = np.maximum(run[:-1], ext0)
+                act = pos.entry_price + spec.activation_price(pos.entry_price)
+                dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
+                trail = np.where(prev >= act, prev - dist, -np.inf)
+                if pos.trail_stop is not None:
+                    trail = np.maximum(trail, pos.trail_stop)
+                stop_level = np.maximum(stop_level, trail)
+            else:
+                run = np.minimum.accumulate(lo)
+                prev = np.empty_like(lo)
+                prev[0] = ext0
+                prev[1:] = np.minimum(run[:-1], ext0)
+                act = pos.entry_price - spec.activation_price(pos.entry_price)
+                dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
+                trail = np.where(prev <= act, prev + dist, np.inf)
+                if pos.trail_stop is not None:
+                    trail = np.minimum(trail, pos.trail_stop)
+                stop_level = np.minimum(stop_level, trail)
+        tol = _EVENT_TOL * np.abs(np.where(np.isfinite(stop_level), stop_level, 0.0))
+        hit = lo <= stop_level + tol if long else hi >= stop_level - tol
+        if pos.take_profit is not None:
+            t = pos.take_profit
+            ttol = abs(t) * _EVENT_TOL
+            hit |= hi >= t - ttol if long else lo <= t + ttol
+        idx = np.flatnonzero(hit)
+        return start + int(idx[0]) if idx.size else stop

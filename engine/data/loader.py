@@ -1,0 +1,146 @@
+"""``load``: one file -> a validated InstrumentSeries with its DataReport."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from engine.data import report as rep
+from engine.data.errors import DataError
+from engine.data.names import parse_name
+from engine.data.readers import read_raw
+from engine.data.validate import clean, infer_timeframe_ns
+from engine.data.validate import fill_gaps as _fill
+from engine.timeutil import ns_to_timeframe, timeframe_to_ns, to_iso
+from engine.types import InstrumentSeries
+
+PathArg = str | PathLike[str]
+
+
+def _timeframe_ns(source: str, timeframe: str) -> int:
+    try:
+        return timeframe_to_ns(timeframe)
+    except ValueError as exc:
+        raise DataError(f"{source}: {exc}") from None
+
+
+def _choose_timeframe(
+    source: str, times: np.ndarray, explicit: str | None, from_name: str | None
+) -> tuple[int, list[str]]:
+    notes: list[str] = []
+    inferred = infer_timeframe_ns(times)
+    min_gap = int(np.diff(times).min()) if times.shape[0] > 1 else None
+    if explicit is not None:
+        tf = _timeframe_ns(source, explicit)
+        if min_gap is not None and min_gap < tf:
+            i = int(np.argmin(np.diff(times)))
+            raise DataError(
+                f"{source}: timeframe {explicit} is longer than the spacing of the candles at "
+                f"{to_iso(int(times[i]))} and {to_iso(int(times[i + 1]))}; "
+                "load at the file's own timeframe and resample"
+            )
+        return tf, notes
+    if from_name is not None:
+        try:
+            tf = timeframe_to_ns(from_name)
+        except ValueError:
+            tf = None
+        if tf is not None and (min_gap is None or min_gap >= tf):
+            if inferred is not None and inferred != tf:
+                notes.append(
+                    f"timeframe {from_name} from the file name; the most common spacing is "
+                    f"{_describe(inferred)}"
+                )
+            return tf, notes
+        if tf is not None:
+            notes.append(f"file name says {from_name}, but candles are closer: name ignored")
+    if inferred is None:
+        raise DataError(
+            f"{source}: a single candle: cannot infer the timeframe; pass timeframe (e.g. 1m)"
+        )
+    try:
+        ns_to_timeframe(inferred)
+    except ValueError:
+        raise DataError(
+            f"{source}: the most common spacing ({inferred} ns) is not a whole number of "
+            "seconds; expected candles of a fixed timeframe"
+        ) from None
+    return inferred, notes
+
+
+def _describe(ns: int) -> str:
+    try:
+        return ns_to_timeframe(ns)
+    except ValueError:
+        return f"{ns} ns"
+
+
+def load(
+    path: PathArg,
+    *,
+    instrument: str | None = None,
+    timeframe: str | None = None,
+    fill_gaps: bool = False,
+) -> InstrumentSeries:
+    """Load a candle file (CSV, Binance kline CSV, freqtrade feather/json, Parquet).
+
+    The format is detected from the content and the extension; the instrument and
+    timeframe come from the arguments, else the file name, else (timeframe) the most
+    common spacing. Repairs and gaps are listed in ``series.report``.
+    """
+    p = Path(path)
+    source = str(path)
+    raw = read_raw(p)
+    rows_read = int(raw.times.shape[0])
+    cleaned = clean(source, raw)
+    name_instrument, name_tf = parse_name(p)
+    tf_ns, notes = _choose_timeframe(source, cleaned.times, timeframe, name_tf)
+    times, values = cleaned.times, cleaned.values
+    repairs = list(cleaned.repairs)
+    diffs = np.diff(times)
+    misaligned = int(np.count_nonzero(diffs % tf_ns))
+    if misaligned:
+        notes.append(f"{misaligned} spacings are not a multiple of the timeframe")
+    gaps = rep.find_gaps(times, tf_ns)
+    filled = np.zeros(times.shape[0], dtype=bool)
+    if fill_gaps and gaps:
+        times, values, filled = _fill(times, values, tf_ns)
+        repairs.append(rep.make_repair(rep.FILLED, times[filled]))
+    report = rep.DataReport(
+        source=source,
+        format=raw.format,
+        timeframe_ns=tf_ns,
+        rows_read=rows_read,
+        rows=int(times.shape[0]),
+        repairs=tuple(repairs),
+        gaps=gaps,
+        notes=tuple(notes),
+    )
+    return InstrumentSeries(
+        instrument=instrument or name_instrument,
+        timeframe=ns_to_timeframe(tf_ns),
+        timeframe_ns=tf_ns,
+        open_time=times,
+        open=values["open"],
+        high=values["high"],
+        low=values["low"],
+        close=values["close"],
+        volume=values["volume"],
+        filled=filled,
+        report=report,
+        source=source,
+    )
+
+
+def load_many(
+    paths: Iterable[PathArg],
+    *,
+    instrument: str | None = None,
+    timeframe: str | None = None,
+    fill_gaps: bool = False,
+) -> list[InstrumentSeries]:
+    """``load`` for each path, in order."""
+    return [load(p, instrument=instrument, timeframe=timeframe, fill_gaps=fill_gaps) for p in paths]

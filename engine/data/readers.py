@@ -1,0 +1,394 @@
+"""Format detection and readers: each file becomes raw columns (times in ns, five floats).
+
+Readers only parse. They raise DataError for what cannot be parsed, naming the file,
+the line (CSV) or row (other formats, counting from 1), the column and what was
+expected. Repairs are the job of ``engine.data.validate``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.feather as pafeather
+import pyarrow.parquet as paparquet
+
+from engine.data.errors import DataError
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
+# Accepted names of the time column, in order of preference.
+TIME_ALIASES = ("timestamp", "open_time", "date", "time", "datetime")
+BINANCE_KLINE_COLUMNS = 12
+
+# Epoch magnitudes: below 1e11 is seconds (until year 5138), then ms, us, ns.
+_EPOCH_LIMITS = (1e11, 1e14, 1e17)
+_EPOCH_SCALE = (1_000_000_000, 1_000_000, 1_000, 1)
+
+Locate = Callable[[int], str]
+
+
+@dataclass
+class RawFrame:
+    """Parsed rows in file order: ``times`` int64 ns UTC and float64 value columns."""
+
+    format: str
+    times: np.ndarray
+    values: dict[str, np.ndarray]
+    locate: Locate  # data row index (0-based) -> "line 17" / "row 17"
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _open_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: corrupt gzip file ({exc})") from None
+    return raw
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    """'feather', 'parquet', 'json' or 'csv', from the content first, then the extension."""
+    if head[:6] == b"ARROW1":
+        return "feather"
+    if head[:4] == b"PAR1":
+        return "parquet"
+    text = head.lstrip()
+    if text[:1] in (b"[", b"{"):
+        return "json"
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".feather" in suffixes or ".arrow" in suffixes or ".ftr" in suffixes:
+        raise DataError(f"{path}: not a feather file (no ARROW1 magic bytes)")
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        raise DataError(f"{path}: not a parquet file (no PAR1 magic bytes)")
+    if ".json" in suffixes or ".jsongz" in suffixes:
+        raise DataError(f"{path}: line 1: expected a JSON array of candles")
+    return "csv"
+
+
+def read_raw(path: Path) -> RawFrame:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a data file")
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head[:2] == b"\x1f\x8b":
+        data = _open_bytes(path)
+        fmt = detect_format(path, data[:16])
+        if fmt in ("feather", "parquet"):
+            raise DataError(f"{path}: compressed {fmt} files are not supported; decompress it")
+    else:
+        data = None
+        fmt = detect_format(path, head)
+    if fmt == "feather":
+        return _read_arrow_file(path, "feather")
+    if fmt == "parquet":
+        return _read_arrow_file(path, "parquet")
+    if data is None:
+        data = path.read_bytes()
+    if not data.strip():
+        raise DataError(f"{path}: empty file, expected candles")
+    if fmt == "json":
+        return _read_json(path, data)
+    return _read_csv(path, data)
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.splitlines()
+
+
+def _csv_locator(data: bytes, header: bool) -> Locate:
+    """Map a data row to its physical line; computed only when a message needs it."""
+    cache: list[int] = []
+
+    def locate(row: int) -> str:
+        if not cache:
+            numbers = [n for n, line in enumerate(_lines(data), 1) if line.strip()]
+            cache.extend(numbers[1:] if header else numbers)
+        return f"line {cache[row]}" if 0 <= row < len(cache) else f"row {row + 1}"
+
+    return locate
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.strip().strip('"'))
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: Path, data: bytes) -> RawFrame:
+    first_line = next((ln for ln in _lines(data) if ln.strip()), b"").decode("utf-8", "replace")
+    delimiter = _sniff_delimiter(first_line)
+    fields = [f.strip().strip('"') for f in first_line.split(delimiter)]
+    header = not all(_is_number(f) for f in fields if f) or not any(fields)
+    locate = _csv_locator(data, header)
+    if header:
+        names = [f.lower() for f in fields]
+        fmt = "csv"
+        read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1)
+    else:
+        if len(fields) == BINANCE_KLINE_COLUMNS:
+            fmt = "binance-csv"
+        elif len(fields) == 6:
+            fmt = "csv-no-header"
+        else:
+            raise DataError(
+                f"{path}: line 1: no header row and {len(fields)} columns; expected a header "
+                "naming timestamp, open, high, low, close, volume, 6 unnamed columns in that "
+                f"order, or Binance's {BINANCE_KLINE_COLUMNS}-column kline layout"
+            )
+        names = ["timestamp", *VALUE_COLUMNS] + [f"extra{i}" for i in range(len(fields) - 6)]
+        read_opts = pacsv.ReadOptions(column_names=names)
+    if header and not _has_data_row(data):
+        raise DataError(f"{path}: no data rows (only a header), expected candles")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=read_opts,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(_csv_parse_message(path, data, delimiter, len(names), exc)) from None
+    frame = _frame_from_table(path, table, fmt, locate, header_line=header)
+    return frame
+
+
+def _has_data_row(data: bytes) -> bool:
+    return sum(1 for ln in _lines(data) if ln.strip()) > 1
+
+
+def _csv_parse_message(
+    path: Path, data: bytes, delimiter: str, expected: int, exc: Exception
+) -> str:
+    sep = delimiter.encode()
+    for number, line in enumerate(_lines(data), 1):
+        if line.strip() and line.count(sep) + 1 != expected:
+            return f"{path}: line {number}: expected {expected} columns, got {line.count(sep) + 1}"
+    return f"{path}: cannot parse CSV: {str(exc).splitlines()[0]}"
+
+
+# ---------------------------------------------------------------- feather / parquet / json
+
+
+def _row_locator(row: int) -> str:
+    return f"row {row + 1}"
+
+
+def _read_arrow_file(path: Path, fmt: str) -> RawFrame:
+    try:
+        if fmt == "feather":
+            table = pafeather.read_table(str(path))
+        else:
+            table = paparquet.read_table(str(path))
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read {fmt} file: {str(exc).splitlines()[0]}") from None
+    table = table.rename_columns([str(n).lower().strip() for n in table.column_names])
+    if table.num_rows == 0:
+        raise DataError(f"{path}: empty {fmt} file (0 rows), expected candles")
+    return _frame_from_table(path, table, fmt, _row_locator, header_line=False)
+
+
+def _read_json(path: Path, data: bytes) -> RawFrame:
+    try:
+        doc = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", "?")
+        raise DataError(f"{path}: line {line}: invalid JSON ({exc})") from None
+    if not isinstance(doc, list):
+        raise DataError(f"{path}: expected a JSON array of candles, got {type(doc).__name__}")
+    if not doc:
+        raise DataError(f"{path}: empty JSON array, expected candles")
+    if all(isinstance(r, dict) for r in doc):
+        frame = pd.DataFrame(doc)
+        frame.columns = [str(c).lower().strip() for c in frame.columns]
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return _frame_from_table(path, table, "json", _row_locator, header_line=False)
+    for i, row in enumerate(doc):
+        if not isinstance(row, list) or len(row) < 6:
+            raise DataError(
+                f"{path}: row {i + 1}: expected [timestamp, open, high, low, close, volume], "
+                f"got {json.dumps(row)[:60]}"
+            )
+    columns = list(zip(*(r[:6] for r in doc), strict=True))
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(col, dtype=object)
+            for name, col in zip(("timestamp", *VALUE_COLUMNS), columns, strict=True)
+        }
+    )
+    return _frame_from_pandas(path, frame, "json", _row_locator)
+
+
+# ---------------------------------------------------------------- columns
+
+
+def _pick_columns(path: Path, names: list[str], header_line: bool) -> tuple[str, list[str]]:
+    where = "line 1 (header): " if header_line else ""
+    present = set(names)
+    time_col = next((a for a in TIME_ALIASES if a in present), None)
+    missing = [c for c in VALUE_COLUMNS if c not in present]
+    if time_col is None:
+        missing.insert(0, "timestamp")
+    if missing:
+        found = ", ".join(names) if names else "none"
+        which = ", ".join(repr(m) for m in missing)
+        raise DataError(
+            f"{path}: {where}missing column {which} (found: {found}); expected a time column "
+            f"({'/'.join(TIME_ALIASES)}) and open, high, low, close, volume"
+        )
+    assert time_col is not None
+    return time_col, list(VALUE_COLUMNS)
+
+
+def _frame_from_table(
+    path: Path, table: pa.Table, fmt: str, locate: Locate, *, header_line: bool
+) -> RawFrame:
+    names = list(table.column_names)
+    time_col = next((a for a in TIME_ALIASES if a in names), None)
+    if time_col is None:
+        # A pandas index written without a name (e.g. "__index_level_0__") of timestamps.
+        time_col = next(
+            (n for n, t in zip(names, table.schema.types, strict=True) if pa.types.is_timestamp(t)),
+            None,
+        )
+        if time_col is not None:
+            names = [n if n != time_col else "timestamp" for n in names]
+            table = table.rename_columns(names)
+    time_col, value_cols = _pick_columns(path, names, header_line)
+    wanted = [time_col, *value_cols]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1} & set(wanted))
+        if dupes:
+            raise DataError(f"{path}: column {dupes[0]!r} appears more than once")
+    index = {n: i for i, n in enumerate(names)}
+    columns = {}
+    for name in wanted:
+        col = table.column(index[name])
+        if pa.types.is_date(col.type):
+            col = col.cast(pa.timestamp("ns"))
+        columns[name] = col.to_pandas()
+    frame = pd.DataFrame({"timestamp": columns[time_col], **{c: columns[c] for c in value_cols}})
+    return _frame_from_pandas(path, frame, fmt, locate, time_name=time_col)
+
+
+def _frame_from_pandas(
+    path: Path, frame: pd.DataFrame, fmt: str, locate: Locate, *, time_name: str = "timestamp"
+) -> RawFrame:
+    times = convert_times(path, frame["timestamp"], locate, time_name)
+    values = {c: _convert_numbers(path, frame[c], locate, c) for c in VALUE_COLUMNS}
+    return RawFrame(fmt, times, values, locate)
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def epoch_to_ns(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers in s, ms, us or ns (each value by its magnitude) -> int64 ns."""
+    mag = np.abs(values)
+    scale = np.select(
+        [mag < _EPOCH_LIMITS[0], mag < _EPOCH_LIMITS[1], mag < _EPOCH_LIMITS[2]],
+        _EPOCH_SCALE[:3],
+        _EPOCH_SCALE[3],
+    ).astype(np.int64)
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64) * scale
+    whole = np.floor(values)
+    frac = values - whole
+    return whole.astype(np.int64) * scale + np.rint(frac * scale).astype(np.int64)
+
+
+def convert_times(path: Path, col: pd.Series, locate: Locate, name: str) -> np.ndarray:
+    where = f"column {name!r}"
+    dtype = col.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        if getattr(dtype, "tz", None) is not None:
+            col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+        nat = col.isna().to_numpy()
+        if nat.any():
+            row = _first_bad(nat)
+            raise DataError(f"{path}: {locate(row)}, {where}: empty timestamp")
+        return col.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if pd.api.types.is_bool_dtype(dtype):
+        raise DataError(f"{path}: {where}: booleans, expected timestamps")
+    if pd.api.types.is_numeric_dtype(dtype):
+        arr = col.to_numpy(dtype=np.float64 if col.hasnans else None)
+        bad = ~np.isfinite(arr.astype(np.float64))
+        if bad.any():
+            row = _first_bad(bad)
+            raise DataError(
+                f"{path}: {locate(row)}, {where}: empty or non-finite timestamp {col.iloc[row]!r}"
+            )
+        return epoch_to_ns(arr)
+    # Text: epoch numbers written as text, or ISO 8601 (naive = UTC).
+    text = col.astype(object)
+    missing = text.isna().to_numpy()
+    if missing.any():
+        row = _first_bad(missing)
+        raise DataError(f"{path}: {locate(row)}, {where}: empty timestamp")
+    numeric = pd.to_numeric(text, errors="coerce")
+    if not numeric.isna().any():
+        return convert_times(path, numeric, locate, name)
+    parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = _first_bad(bad)
+        raise DataError(
+            f"{path}: {locate(row)}, {where}: cannot parse {text.iloc[row]!r} as a timestamp; "
+            "expected ISO 8601 text (e.g. 2022-01-01 00:00:00, UTC if no offset) or epoch "
+            "seconds/milliseconds/microseconds"
+        )
+    return convert_times(path, parsed, locate, name)
+
+
+def _convert_numbers(path: Path, col: pd.Series, locate: Locate, name: str) -> np.ndarray:
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise DataError(f"{path}: column {name!r}: booleans, expected numbers")
+    if pd.api.types.is_numeric_dtype(dtype):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        raise DataError(f"{path}: column {name!r}: timestamps, expected numbers")
+    obj = col.astype(object)
+    parsed = pd.to_numeric(obj, errors="coerce")
+    bad = (
+        parsed.isna() & obj.notna() & ~obj.map(_nan_like, na_action="ignore").fillna(False)
+    ).to_numpy(dtype=bool)
+    if bad.any():
+        row = _first_bad(bad)
+        raise DataError(
+            f"{path}: {locate(row)}, column {name!r}: cannot parse {obj.iloc[row]!r} as a number"
+        )
+    return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+_NAN_TEXT = re.compile(r"^\s*[-+]?(nan|null|none|n/a|na)?\s*$", re.IGNORECASE)
+
+
+def _nan_like(value: object) -> bool:
+    return isinstance(value, str) and bool(_NAN_TEXT.match(value))

@@ -1,0 +1,91 @@
+"""Several instruments merged into steps by candle close time.
+
+Columnar: ``times`` and ``candle_index`` are numpy arrays built with searchsorted, so
+a headless run never creates a Candle per step; ``steps()`` serves the TUI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.data.errors import DataError
+from engine.types import Candle, InstrumentSeries
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the merged stream: the candles that close at ``time``, by instrument name."""
+
+    index: int
+    time: int
+    candles: tuple[Candle, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class MergedStream:
+    """``times``: sorted unique close times. ``candle_index[i, s]``: the candle of
+    ``instruments[i]`` that closes at step ``s``, or -1 when it has none there."""
+
+    times: np.ndarray
+    instruments: tuple[str, ...]
+    series: dict[str, InstrumentSeries]
+    candle_index: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+    def step(self, index: int) -> Step:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"step {index} out of range for {len(self)} steps")
+        index %= len(self)
+        column = self.candle_index[:, index]
+        candles = tuple(
+            self.series[name].candle(int(k))
+            for name, k in zip(self.instruments, column.tolist(), strict=True)
+            if k >= 0
+        )
+        return Step(index, int(self.times[index]), candles)
+
+    def steps(self, start: int = 0, stop: int | None = None) -> Iterator[Step]:
+        """Steps ``start`` to ``stop`` (exclusive), in time order."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for index in range(max(start, 0), stop):
+            yield self.step(index)
+
+    def present(self, instrument: str) -> np.ndarray:
+        """Boolean mask of the steps at which ``instrument`` has a candle."""
+        return self.candle_index[self.instruments.index(instrument)] >= 0
+
+    def step_of(self, instrument: str) -> np.ndarray:
+        """For each candle of ``instrument``, the step at which it closes."""
+        row = self.candle_index[self.instruments.index(instrument)]
+        return np.flatnonzero(row >= 0)
+
+
+def merge(series_list: Sequence[InstrumentSeries]) -> MergedStream:
+    """Merge by close time; at equal times instruments come in name order."""
+    if not series_list:
+        raise DataError("nothing to merge: no instruments given")
+    by_name: dict[str, InstrumentSeries] = {}
+    for s in series_list:
+        if s.instrument in by_name:
+            raise DataError(
+                f"instrument {s.instrument!r} given twice ({by_name[s.instrument].source or '?'}"
+                f" and {s.source or '?'}); expected one series per instrument"
+            )
+        by_name[s.instrument] = s
+    names = tuple(sorted(by_name))
+    closes = [by_name[n].close_time for n in names]
+    times = np.unique(np.concatenate(closes)) if closes else np.empty(0, np.int64)
+    index = np.full((len(names), times.shape[0]), -1, dtype=np.int64)
+    for row, close in enumerate(closes):
+        index[row, np.searchsorted(times, close)] = np.arange(close.shape[0], dtype=np.int64)
+    return MergedStream(
+        times=times.astype(np.int64, copy=False),
+        instruments=names,
+        series={n: by_name[n] for n in names},
+        candle_index=index,
+    )

@@ -1,0 +1,119 @@
+"""Validation: sort, drop bad rows, drop exact duplicates, refuse conflicting ones.
+
+Every change is recorded as a Repair with the open times it touched; structural
+problems (conflicting duplicate timestamps, nothing left) raise DataError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.data import report as rep
+from engine.data.errors import DataError
+from engine.data.readers import PRICE_COLUMNS, VALUE_COLUMNS, RawFrame
+from engine.timeutil import to_iso
+
+
+@dataclass
+class Cleaned:
+    times: np.ndarray
+    values: dict[str, np.ndarray]
+    repairs: list[rep.Repair]
+
+
+def clean(source: str, raw: RawFrame) -> Cleaned:
+    times = raw.times
+    values = raw.values
+    rows = np.arange(times.shape[0], dtype=np.int64)
+    repairs: list[rep.Repair] = []
+
+    if times.shape[0] > 1 and bool(np.any(times[1:] < times[:-1])):
+        prior_max = np.maximum.accumulate(times)
+        late = np.concatenate(([False], times[1:] < prior_max[:-1]))
+        repairs.append(rep.make_repair(rep.SORTED, times[late]))
+        order = np.argsort(times, kind="stable")
+        times = times[order]
+        values = {k: v[order] for k, v in values.items()}
+        rows = rows[order]
+
+    o, h, lo, c, v = (values[k] for k in VALUE_COLUMNS)
+    stacked = np.column_stack([o, h, lo, c, v])
+    dropped = np.zeros(times.shape[0], dtype=bool)
+    checks = (
+        (rep.NAN, ~np.isfinite(stacked).all(axis=1)),
+        (rep.NON_POSITIVE, (np.column_stack([values[k] for k in PRICE_COLUMNS]) <= 0).any(axis=1)),
+        (rep.INCONSISTENT, (h < np.maximum(o, c)) | (lo > np.minimum(o, c))),
+        (rep.NEGATIVE_VOLUME, v < 0),
+    )
+    with np.errstate(invalid="ignore"):
+        for kind, mask in checks:
+            new = mask & ~dropped
+            if new.any():
+                repairs.append(rep.make_repair(kind, times[new]))
+                dropped |= new
+    if dropped.any():
+        keep = ~dropped
+        times, rows, stacked = times[keep], rows[keep], stacked[keep]
+
+    if times.shape[0] > 1:
+        same = times[1:] == times[:-1]
+        if same.any():
+            first = np.flatnonzero(same)
+            differ = (stacked[first] != stacked[first + 1]).any(axis=1)
+            if differ.any():
+                i = int(first[np.flatnonzero(differ)[0]])
+                col = VALUE_COLUMNS[int(np.flatnonzero(stacked[i] != stacked[i + 1])[0])]
+                raise DataError(
+                    f"{source}: conflicting duplicate timestamp {to_iso(int(times[i]))}: "
+                    f"{raw.locate(int(rows[i]))} and {raw.locate(int(rows[i + 1]))} differ in "
+                    f"column {col!r} ({stacked[i, VALUE_COLUMNS.index(col)]!r} vs "
+                    f"{stacked[i + 1, VALUE_COLUMNS.index(col)]!r}); expected one candle per time"
+                )
+            dup = np.concatenate(([False], same))
+            repairs.append(rep.make_repair(rep.DUPLICATE, times[dup]))
+            times, stacked = times[~dup], stacked[~dup]
+
+    if times.shape[0] == 0:
+        detail = ", ".join(f"{r.count} {r.kind}" for r in repairs)
+        raise DataError(f"{source}: no valid candles left: every row was dropped ({detail})")
+    out = {k: np.ascontiguousarray(stacked[:, i]) for i, k in enumerate(VALUE_COLUMNS)}
+    return Cleaned(np.ascontiguousarray(times), out, repairs)
+
+
+def infer_timeframe_ns(times: np.ndarray) -> int | None:
+    """The most common spacing between consecutive open times (the smallest on a tie)."""
+    if times.shape[0] < 2:
+        return None
+    spacings, counts = np.unique(np.diff(times), return_counts=True)
+    return int(spacings[int(np.argmax(counts))])
+
+
+def fill_gaps(
+    times: np.ndarray, values: dict[str, np.ndarray], timeframe_ns: int
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Insert flat zero-volume candles at the previous close over every gap (aligned slots)."""
+    n = times.shape[0]
+    steps = np.ones(n, dtype=np.int64)
+    if n > 1:
+        steps[1:] = np.maximum(np.diff(times) // timeframe_ns, 1)
+    if int(steps.sum()) == n:
+        return times, values, np.zeros(n, dtype=bool)
+    position = np.cumsum(steps) - 1  # where each real candle lands in the filled arrays
+    total = int(position[-1]) + 1
+    filled = np.ones(total, dtype=bool)
+    filled[position] = False
+    # For every slot, the real candle at or before it.
+    owner = np.cumsum(~filled) - 1
+    offset = np.arange(total, dtype=np.int64) - position[owner]
+    new_times = times[owner] + offset * timeframe_ns
+    close = values["close"][owner]
+    out = {}
+    for k in VALUE_COLUMNS:
+        if k == "volume":
+            col = np.where(filled, 0.0, values[k][owner])
+        else:
+            col = np.where(filled, close, values[k][owner])
+        out[k] = col
+    return new_times, out, filled
