@@ -9,6 +9,7 @@ run of equal style) and cached until the data, the size or the theme changes;
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -92,7 +93,9 @@ def palette_from_variables(variables: dict[str, str], background: str | None = N
     return styles
 
 
-def _put_text(chars: np.ndarray, styles: np.ndarray, row: int, col: int, text: str, slot: int) -> None:
+def _put_text(
+    chars: np.ndarray, styles: np.ndarray, row: int, col: int, text: str, slot: int
+) -> None:
     width = chars.shape[1]
     if not 0 <= row < chars.shape[0] or col >= width:
         return
@@ -213,7 +216,14 @@ def render_chart(
         price = p_hi - (row * 2 + 0.5) / scale
         _put_text(chars, styles, row, ax, f"{price:,.{decimals}f}", AXIS)
     for row, kind_name, price in line_rows:
-        _put_text(chars, styles, row, ax, f"{kind_name[0].upper()} {price:,.{decimals}f}", LINE_SLOTS[kind_name])
+        _put_text(
+            chars,
+            styles,
+            row,
+            ax,
+            f"{kind_name[0].upper()} {price:,.{decimals}f}",
+            LINE_SLOTS[kind_name],
+        )
 
     # Time axis: a clock label every 16 columns, the date at the left.
     times = data.open_time[start:end]
@@ -234,9 +244,7 @@ def _to_strips(chars: np.ndarray, styles: np.ndarray, palette: list[Style]) -> l
         s = styles[r]
         cuts = np.flatnonzero(s[1:] != s[:-1]) + 1
         bounds = [0, *cuts.tolist(), width]
-        segments = [
-            Segment(text[a:b], palette[s[a]]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
+        segments = [Segment(text[a:b], palette[s[a]]) for a, b in itertools.pairwise(bounds)]
         strips.append(Strip(segments, width))
     return strips
 
@@ -248,7 +256,9 @@ class CandleChart(Widget):
     CandleChart { height: 1fr; min-height: 8; }
     """
 
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None):
+    def __init__(
+        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+    ):
         super().__init__(name=name, id=id, classes=classes)
         self._data = ChartData.empty()
         self._offset = 0

@@ -40,7 +40,7 @@ def colour(variables: Mapping[str, str], name: str, fallback: str = "") -> str:
 
 
 def zone_of(name: str, value: float) -> str | None:
-    """"high" / "low" when an oscillator is in its overbought / oversold zone."""
+    """ "high" / "low" when an oscillator is in its overbought / oversold zone."""
     if not math.isfinite(value):
         return None
     key = name.lower()
@@ -92,7 +92,9 @@ def signal_line(sig: Signal, variables: Mapping[str, str]) -> Text:
     return line
 
 
-def render_signals(model: ReplayModel, variables: Mapping[str, str], limit: int = 30) -> Group | Text:
+def render_signals(
+    model: ReplayModel, variables: Mapping[str, str], limit: int = 30
+) -> Group | Text:
     if not model.signals:
         return Text("no signals yet", style="dim")
     recent = list(model.signals)[-limit:]
@@ -100,7 +102,9 @@ def render_signals(model: ReplayModel, variables: Mapping[str, str], limit: int 
     return Group(*(signal_line(s, variables) for s in recent))
 
 
-def render_indicators(model: ReplayModel, instrument: str, variables: Mapping[str, str]) -> Table | Text:
+def render_indicators(
+    model: ReplayModel, instrument: str, variables: Mapping[str, str]
+) -> Table | Text:
     hist = model.history.get(instrument)
     if hist is None or not hist.indicators:
         return Text("waiting for data", style="dim")
@@ -172,7 +176,10 @@ def render_reasoning(
     if thinking is not None:
         frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
         parts.append(
-            Text(f"{frame} {brain_label} thinking… {thinking:.1f}s", style=colour(variables, "accent"))
+            Text(
+                f"{frame} {brain_label} thinking… {thinking:.1f}s",
+                style=colour(variables, "accent"),
+            )
         )
         if streamed:
             parts.append(Text(streamed.strip(), style="italic"))
@@ -220,12 +227,16 @@ def render_positions(model: ReplayModel, variables: Mapping[str, str]) -> Table 
     return table
 
 
-def render_trades(model: ReplayModel, variables: Mapping[str, str], limit: int = 12) -> Table | Text:
+def render_trades(
+    model: ReplayModel, variables: Mapping[str, str], limit: int = 12
+) -> Table | Text:
     if not model.trades:
         return Text("no closed trades yet", style="dim")
     table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
     for col in ("exit", "", "inst", "entry", "exit px", "pnl", "why"):
-        table.add_column(col, justify="right" if col in ("entry", "exit px", "pnl") else "left", no_wrap=True)
+        table.add_column(
+            col, justify="right" if col in ("entry", "exit px", "pnl") else "left", no_wrap=True
+        )
     for t in reversed(model.trades[-limit:]):
         style = colour(variables, "signal-long" if t.pnl >= 0 else "signal-short")
         table.add_row(
@@ -253,7 +264,10 @@ def render_stats(stats: Mapping[str, float], variables: Mapping[str, str]) -> Ta
     table.add_row("equity", fmt_money(stats.get("equity", math.nan)))
     table.add_row(
         "return",
-        Text(pct("return_pct"), style=colour(variables, "signal-long" if ret >= 0 else "signal-short")),
+        Text(
+            pct("return_pct"),
+            style=colour(variables, "signal-long" if ret >= 0 else "signal-short"),
+        ),
     )
     dd = stats.get("max_drawdown_pct")
     table.add_row("max dd", "-" if dd is None else f"{dd:.2f}%")
@@ -315,10 +329,14 @@ class HeaderBar(Static):
         busy: str = "",
     ) -> None:
         v = self.app.theme_variables
-        state = Text("▶ playing", style=colour(v, "success")) if playing else Text("❚❚ paused", style="dim")
+        state = (
+            Text("▶ playing", style=colour(v, "success"))
+            if playing
+            else Text("❚❚ paused", style="dim")
+        )
         pct = steps_done / total * 100.0 if total else 0.0
         bar_w = 24
-        filled = int(round(bar_w * pct / 100.0))
+        filled = round(bar_w * pct / 100.0)
         line1 = Text.assemble(
             ("tapedeck ", "bold " + colour(v, "primary")),
             ("data ", "dim"),
@@ -377,7 +395,9 @@ class InstrumentsTable(DataTable):
                     direction_text(str(pos.side), v) if pos else Text("-", style="dim"),
                     Text(
                         fmt_signed(pos.unrealized_pnl),
-                        style=colour(v, "signal-long" if pos.unrealized_pnl >= 0 else "signal-short"),
+                        style=colour(
+                            v, "signal-long" if pos.unrealized_pnl >= 0 else "signal-short"
+                        ),
                     )
                     if pos
                     else Text("-", style="dim"),

@@ -279,4 +279,6 @@ class PlaybackScreen(Screen):
         if reached or (batch is not None and batch.error):
             self._jump_target = None
             return
-        self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS * 3, until=self._jump_reached)
+        self.runner.start(
+            self.source.step, 1_000_000, budget=FRAME_SECONDS * 3, until=self._jump_reached
+        )

@@ -17,7 +17,19 @@ from engine.timeutil import ns_to_timeframe, parse_time
 from engine.types import InstrumentSeries, StepEvent
 
 BRAIN_KINDS: tuple[str, ...] = ("rules", "auto", "ollama", "llamacpp")
-PREFERRED_PERSONA = "balanced"
+PREFERRED_PERSONA = "momentum"
+
+
+def persona_choices() -> list[tuple[str, str]]:
+    """(name, description) of every built-in persona."""
+    out = []
+    for name in builtin_persona_names():
+        try:
+            persona = load_persona(name)
+            out.append((persona.name, persona.description))
+        except TapedeckError as exc:
+            out.append((name, f"(cannot load: {exc})"))
+    return out
 
 
 def default_persona() -> str:
@@ -55,7 +67,9 @@ def load_window(spec: ReplaySpec) -> list[InstrumentSeries]:
         series = [select(s, start=start, end=end) for s in series]
         empty = [s.instrument for s in series if len(s) == 0]
         if empty:
-            raise TapedeckError(f"no candles of {empty[0]} in the window {spec.start} .. {spec.end}")
+            raise TapedeckError(
+                f"no candles of {empty[0]} in the window {spec.start} .. {spec.end}"
+            )
     return series
 
 
@@ -100,13 +114,16 @@ class ReplaySource:
         self.series = list(series)
         self.config = backtest.BacktestConfig()
         self._on_reasoning = on_reasoning
-        self.analysis = backtest.analyse(self.series, self.config.signal) if hasattr(
-            backtest, "analyse"
-        ) else _analyse(self.series, self.config)
+        self.analysis = _analyse(self.series, self.config)
         self.persona: TradingPersona
         self.brain_kind = brain
         self.engine: Any = None
         self.switch(persona, brain)
+
+    def set_reasoning_callback(self, callback: Callable[[str], None] | None) -> None:
+        self._on_reasoning = callback
+        if self.engine is not None:
+            self.engine.on_reasoning = callback
 
     def switch(self, persona: str, brain: str) -> None:
         backtest, factory = _engine_modules()
@@ -119,9 +136,8 @@ class ReplaySource:
 
     @property
     def brain_label(self) -> str:
-        b = self.engine.brain if hasattr(self.engine, "brain") else None
-        name = getattr(b, "name", self.brain_kind)
-        model = getattr(b, "model", "")
+        name = getattr(self.engine.brain, "name", self.brain_kind)
+        model = getattr(self.engine.brain, "model", "")
         return f"{name}/{model}" if model else str(name)
 
     @property
@@ -149,7 +165,11 @@ class CompareSource:
     """Several personas over the same window, one engine each, through a Session."""
 
     def __init__(
-        self, series: Sequence[InstrumentSeries], personas: Sequence[str], brain: str
+        self,
+        series: Sequence[InstrumentSeries],
+        personas: Sequence[str],
+        brain: str,
+        analysis: Any = None,
     ) -> None:
         if not 2 <= len(personas) <= 4:
             raise TapedeckError(f"compare takes 2 to 4 personas, got {len(personas)}")
@@ -159,13 +179,18 @@ class CompareSource:
         self.brain_kind = brain
         self.config = backtest.BacktestConfig()
         loaded = [load_persona(p) for p in personas]
+        self.persona_names = [p.name for p in loaded]
         self.session = backtest.Session(
-            self.series, loaded, lambda persona: factory.make_brain(brain, persona), self.config
+            self.series,
+            loaded,
+            lambda persona: factory.make_brain(brain, persona),
+            self.config,
+            analysis=analysis,
         )
 
     @property
     def total_steps(self) -> int:
-        return int(next(iter(self.session.engines.values())).total_steps)
+        return int(self.session.total_steps)
 
     @property
     def initial_cash(self) -> float:
@@ -176,9 +201,8 @@ class CompareSource:
         return events or None
 
     def reset(self) -> None:
-        reset = getattr(self.session, "reset", None)
-        if reset is not None:
-            reset()
-        else:
-            for eng in self.session.engines.values():
-                eng.reset()
+        self.session.reset()
+
+    def metrics(self, persona: str) -> dict[str, Any]:
+        """The engine's metrics for the steps run so far (at the end: headless compare's)."""
+        return dict(self.session.engines[persona].result().metrics)

@@ -1,0 +1,214 @@
+"""The compare screen: 2-4 personas over the same window through one Session."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Static
+
+from tui.format import fmt_money, fmt_time
+from tui.model import ReplayModel
+from tui.panes import HeaderBar, decision_block, plot_lines, render_positions
+from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
+from tui.sources import CompareSource, candle_seconds, describe_data, describe_window
+
+PLOT_SECONDS = 0.25
+PERSONA_COLOURS = ("chart-ma-1", "chart-ma-2", "chart-ma-3", "primary")
+PLOT_COLOURS = ("orange", "cyan", "magenta", "blue")
+
+METRIC_ROWS: tuple[tuple[str, str], ...] = (
+    ("final equity", "final_equity"),
+    ("return %", "total_return_pct"),
+    ("max drawdown %", "max_drawdown_pct"),
+    ("trades", "trades"),
+    ("win rate %", "win_rate_pct"),
+    ("profit factor", "profit_factor"),
+    ("sharpe", "sharpe"),
+    ("fees", "fees"),
+)
+
+
+def fmt_metric(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞"
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:,.2f}"
+    return str(value)
+
+
+class CompareScreen(PlaybackScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *TRANSPORT_BINDINGS,
+        Binding("escape,c", "back", "Back to replay", id="compare.back"),
+    ]
+
+    def __init__(self, source: CompareSource, speed: str = "10x") -> None:
+        super().__init__(speed=speed, candle_seconds=candle_seconds(source.series))
+        self.source = source
+        self.models = self._new_models()
+        self._last_plot = 0.0
+        self._plot_version = -1
+        w0, w1 = describe_window(source.series)
+        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
+        self._data_label = describe_data(source.series)
+
+    def _new_models(self) -> dict[str, ReplayModel]:
+        instruments = tuple(s.instrument for s in self.source.series)
+        return {
+            name: ReplayModel(instruments=instruments, initial_equity=self.source.initial_cash)
+            for name in self.source.persona_names
+        }
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="compare-top"):
+            yield Static(id="compare-equity")
+            yield Static(id="compare-metrics")
+        with Horizontal(id="compare-cards"):
+            for i in range(len(self.source.persona_names)):
+                with VerticalScroll(id=f"card-{i}", classes="card"):
+                    yield Static(id=f"card-body-{i}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#compare-equity").border_title = "Equity · all personas"
+        self.query_one("#compare-metrics").border_title = "Metrics"
+        for i, name in enumerate(self.source.persona_names):
+            self.query_one(f"#card-{i}").border_title = name
+        self.draw()
+
+    # -- events ---------------------------------------------------------------------
+    def apply_events(self, events: list[Any]) -> None:
+        for step_events in events:
+            for name, ev in step_events.items():
+                self.models[name].apply(ev)
+
+    def reset_view(self) -> None:
+        self.models = self._new_models()
+        self._plot_version = -1
+
+    def event_step(self, ev: Any) -> int:
+        return next(iter(ev.values())).step
+
+    def event_time(self, ev: Any) -> int:
+        return next(iter(ev.values())).time
+
+    @property
+    def steps_done(self) -> int:
+        return next(iter(self.models.values())).steps_done
+
+    def _current_time(self) -> int | None:
+        m = next(iter(self.models.values()))
+        return m.time if m.steps_done else None
+
+    # -- drawing --------------------------------------------------------------------
+    def metrics(self) -> dict[str, Mapping[str, Any]]:
+        """Each persona's metrics, as the engine computes them for the steps so far."""
+        return {name: self.source.metrics(name) for name in self.models}
+
+    def metrics_table(self, variables: Mapping[str, str]) -> Table:
+        table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+        table.add_column("metric", style="dim", no_wrap=True)
+        names = self.source.persona_names
+        for i, name in enumerate(names):
+            table.add_column(
+                Text(name, style=variables.get(PERSONA_COLOURS[i], "")),
+                justify="right",
+                no_wrap=True,
+            )
+        all_metrics = self.metrics()
+        for label, key in METRIC_ROWS:
+            table.add_row(label, *(fmt_metric(all_metrics[n].get(key)) for n in names))
+        return table
+
+    def card(self, name: str, variables: Mapping[str, str]) -> Group:
+        m = self.models[name]
+        parts: list[Any] = [
+            Text.assemble(
+                ("equity ", "dim"),
+                fmt_money(m.equity),
+                ("  trades ", "dim"),
+                str(len(m.trades)),
+                ("  decisions ", "dim"),
+                str(m.decision_count),
+            )
+        ]
+        parts.append(render_positions(m, variables))
+        if m.decisions:
+            parts.append(Text(""))
+            parts.append(decision_block(m.decisions[-1], variables))
+        else:
+            parts.append(Text("no decision yet", style="dim"))
+        return Group(*parts)
+
+    def draw(self) -> None:
+        v = self.app.theme_variables
+        first = next(iter(self.models.values()))
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=" vs ".join(self.source.persona_names),
+            brain=self.source.brain_kind,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=first.time if first.steps_done else None,
+            steps_done=first.steps_done,
+            total=self.source.total_steps,
+        )
+        self.query_one("#compare-metrics", Static).update(self.metrics_table(v))
+        for i, name in enumerate(self.source.persona_names):
+            self.query_one(f"#card-body-{i}", Static).update(self.card(name, v))
+        now = time.monotonic()
+        if first.version != self._plot_version and (
+            not self.playing or now - self._last_plot >= PLOT_SECONDS
+        ):
+            self._last_plot, self._plot_version = now, first.version
+            eq = self.query_one("#compare-equity", Static)
+            size = eq.content_size
+            eq.update(
+                plot_lines(
+                    [(n, m.equity_values) for n, m in self.models.items()],
+                    size.width,
+                    size.height,
+                    colors=list(PLOT_COLOURS),
+                )
+            )
+
+    def draw_busy(self, seconds: float) -> None:
+        first = next(iter(self.models.values()))
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=" vs ".join(self.source.persona_names),
+            brain=self.source.brain_kind,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=first.time if first.steps_done else None,
+            steps_done=first.steps_done,
+            total=self.source.total_steps,
+            busy=f"brains thinking {seconds:.1f}s (esc: pause)",
+        )
+
+    def action_back(self) -> None:
+        self.playing = False
+        self.runner.invalidate()
+        self.runner.cancel_requested = True
+        self.app.pop_screen()
