@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pathlib import Path
+from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType

@@ -110,7 +110,7 @@ def _put_text(
 def render_chart(
     data: ChartData, width: int, height: int, palette: list[Style], offset: int = 0
 ) -> list[Strip]:
-    """Strips for a ``width`` x ``height`` chart of the candles ending ``offset`` before the last."""
+    """Strips for a ``width`` x ``height`` chart; the window ends ``offset`` before the last."""
     width, height = max(width, 1), max(height, 1)
     chars = np.full((height, width), SP, dtype="<u4")
     styles = np.zeros((height, width), dtype=np.uint8)

@@ -181,7 +181,7 @@ class ReplayModel:
                 if order.instrument == instrument and order.limit_price is not None:
                     lines.append(("entry", order.limit_price))
                     break
-        return hist.chart(lines, instrument)
+        return hist.chart(lines, "")
 
     def stats(self) -> dict[str, float]:
         """Key figures of the run so far, read off the events (no trading logic)."""

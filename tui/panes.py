@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from rich.console import Group
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import DataTable, Static
@@ -194,37 +195,55 @@ def render_reasoning(
     return Group(*parts)
 
 
-def render_positions(model: ReplayModel, variables: Mapping[str, str]) -> Table | Text:
+def short_name(instrument: str) -> str:
+    """The base asset ("BTC" of "BTC/USDT") for compact tables."""
+    return instrument.split("/")[0].split("-")[0] or instrument
+
+
+def render_positions(model: ReplayModel, variables: Mapping[str, str]) -> Group | Text:
     if not model.positions and not model.orders:
         return Text("no open positions or orders", style="dim")
-    table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
-    for col in ("", "inst", "qty", "entry", "stop", "target", "trail", "uPnL"):
-        table.add_column(col, justify="left" if col in ("", "inst") else "right", no_wrap=True)
+    parts: list = []
     for p in model.positions:
         pnl_style = colour(variables, "signal-long" if p.unrealized_pnl >= 0 else "signal-short")
-        table.add_row(
-            direction_text("long" if str(p.side) == "long" else "short", variables),
-            p.instrument,
-            fmt_qty(p.qty),
-            fmt_price(p.entry_price),
-            fmt_price(p.stop_loss),
-            fmt_price(p.take_profit),
-            fmt_price(p.trail_stop),
-            Text(fmt_signed(p.unrealized_pnl), style=pnl_style),
+        parts.append(
+            Text.assemble(
+                direction_text("long" if str(p.side) == "long" else "short", variables),
+                (f" {p.instrument}", "bold"),
+                ("  qty ", "dim"),
+                fmt_qty(p.qty),
+                ("  entry ", "dim"),
+                fmt_price(p.entry_price),
+                ("  uPnL ", "dim"),
+                (fmt_signed(p.unrealized_pnl), pnl_style),
+            )
+        )
+        parts.append(
+            Text.assemble(
+                ("   stop ", "dim"),
+                (fmt_price(p.stop_loss), colour(variables, "chart-stop")),
+                ("  target ", "dim"),
+                (fmt_price(p.take_profit), colour(variables, "chart-target")),
+                ("  trail ", "dim"),
+                (fmt_price(p.trail_stop), colour(variables, "chart-trail")),
+            )
         )
     for o in model.orders:
         plan = o.plan
-        table.add_row(
-            Text("◇", style="dim"),
-            o.instrument,
-            Text(f"{o.kind} {o.side}", style="dim"),
-            fmt_price(o.limit_price) if o.limit_price is not None else "market",
-            fmt_price(plan.stop_loss),
-            fmt_price(plan.take_profit),
-            "trail" if plan.trailing else "-",
-            Text("pending", style="dim"),
+        parts.append(
+            Text.assemble(
+                ("◇ ", "dim"),
+                (f"{o.instrument} {o.kind} {o.side}", ""),
+                ("  at ", "dim"),
+                fmt_price(o.limit_price) if o.limit_price is not None else "next open",
+                ("  stop ", "dim"),
+                fmt_price(plan.stop_loss),
+                ("  target ", "dim"),
+                fmt_price(plan.take_profit),
+                ("  pending", "dim"),
+            )
         )
-    return table
+    return Group(*parts)
 
 
 def render_trades(
@@ -232,17 +251,20 @@ def render_trades(
 ) -> Table | Text:
     if not model.trades:
         return Text("no closed trades yet", style="dim")
-    table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+    table = Table.grid(padding=(0, 1))
     for col in ("exit", "", "inst", "entry", "exit px", "pnl", "why"):
         table.add_column(
             col, justify="right" if col in ("entry", "exit px", "pnl") else "left", no_wrap=True
         )
+    table.add_row(
+        *(Text(h, style="dim") for h in ("exit", "", "inst", "entry", "exit", "pnl", "why"))
+    )
     for t in reversed(model.trades[-limit:]):
         style = colour(variables, "signal-long" if t.pnl >= 0 else "signal-short")
         table.add_row(
             fmt_clock(t.exit_time),
             direction_text(str(t.side), variables),
-            t.instrument,
+            short_name(t.instrument),
             fmt_price(t.entry_price),
             fmt_price(t.exit_price),
             Text(fmt_signed(t.pnl), style=style),
@@ -280,33 +302,52 @@ def render_stats(stats: Mapping[str, float], variables: Mapping[str, str]) -> Ta
     return table
 
 
+PLOT_AXIS_COLOURS = {0, 7, 8, 12, 15}  # plotext's frame/axis colours: drawn in the pane's own
+
+
+def _downsample(values: list[float], points: int) -> tuple[list[int], list[float]]:
+    n = len(values)
+    if n <= points:
+        return list(range(1, n + 1)), list(values)
+    step = n / points
+    idx = sorted({min(n - 1, int(i * step)) for i in range(points)} | {n - 1})
+    return [i + 1 for i in idx], [values[i] for i in idx]
+
+
 def plot_lines(
     series: list[tuple[str, list[float]]], width: int, height: int, colors: list[str] | None = None
 ) -> Text:
-    """A plotext line plot of one or more series (low rate only: ~40 ms a frame)."""
+    """A plotext line plot of one or more series (low rate only: it costs milliseconds)."""
     import plotext as plt
 
-    width, height = max(width, 10), max(height, 4)
-    plt.clf()
-    plt.plotsize(width, height)
-    plt.theme("clear")
-    plt.frame(False)
-    plt.xaxes(False, False)
-    plt.yaxes(True, False)
-    plotted = False
-    for i, (label, values) in enumerate(series):
-        if len(values) < 2:
-            continue
-        kwargs = {"marker": "braille"}
-        if colors:
-            kwargs["color"] = colors[i % len(colors)]
-        if len(series) > 1:
-            kwargs["label"] = label
-        plt.plot(list(range(len(values))), values, **kwargs)
-        plotted = True
-    if not plotted:
-        return Text("equity curve appears after a few steps", style="dim")
-    return Text.from_ansi(plt.build())
+    width, height = max(width, 12), max(height, 4)
+    drawable = [(label, values) for label, values in series if len(values) >= 2]
+    if not drawable:
+        return Text("the equity curve appears after a few steps", style="dim")
+    fig = plt.figure
+    fig.clear()
+    fig.plot_size(width, height)
+    fig.theme("clear")
+    for i, (label, values) in enumerate(drawable):
+        x, y = _downsample(values, width * 2)
+        colour_name = colors[i % len(colors)] if colors else None
+        sig = fig.signal(x, y, marker=plt.marker("braille", colour_name))
+        sig.lines()
+        if len(drawable) > 1:
+            sig.label(label)
+        fig.draw(sig)
+    return _keep_series_colours(Text.from_ansi(str(fig.build())))
+
+
+def _keep_series_colours(text: Text) -> Text:
+    """Drop plotext's background and frame colours so the plot takes the theme's."""
+    out = Text(text.plain, no_wrap=True, overflow="crop")
+    for span in text.spans:
+        style = span.style if isinstance(span.style, Style) else Style.parse(str(span.style))
+        color = style.color
+        if color is not None and color.number not in PLOT_AXIS_COLOURS:
+            out.stylize(Style(color=color), span.start, span.end)
+    return out
 
 
 class HeaderBar(Static):
@@ -373,7 +414,11 @@ class InstrumentsTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = False
-        self.add_columns("inst", "last", "chg%", "pos", "uPnL")
+        self.cell_padding = 0
+        self.add_column("inst", width=10, key="inst")
+        self.add_column(Text("last", justify="right"), width=12, key="last")
+        self.add_column(Text("chg%", justify="right"), width=7, key="chg")
+        self.add_column(Text("  uPnL", justify="left"), width=9, key="pos")
 
     def show(self, model: ReplayModel) -> None:
         v = self.app.theme_variables
@@ -382,25 +427,25 @@ class InstrumentsTable(DataTable):
             hist = model.history[name]
             pos = model.position(name)
             chg = hist.change_pct
+            if pos is not None:
+                side = "long" if str(pos.side) == "long" else "short"
+                pnl_style = colour(v, "signal-long" if pos.unrealized_pnl >= 0 else "signal-short")
+                pos_text = Text.assemble(
+                    " ", direction_text(side, v), " ", (fmt_signed(pos.unrealized_pnl), pnl_style)
+                )
+            else:
+                pos_text = Text("   -", style="dim")
+            chg_style = colour(v, "signal-long" if chg >= 0 else "signal-short")
             rows.append(
                 (
                     name,
-                    fmt_price(hist.last),
+                    Text(fmt_price(hist.last), justify="right"),
                     Text(
-                        fmt_signed(chg),
-                        style=colour(v, "signal-long" if chg >= 0 else "signal-short")
-                        if math.isfinite(chg)
-                        else "",
+                        fmt_signed(chg, 1),
+                        style=chg_style if math.isfinite(chg) else "",
+                        justify="right",
                     ),
-                    direction_text(str(pos.side), v) if pos else Text("-", style="dim"),
-                    Text(
-                        fmt_signed(pos.unrealized_pnl),
-                        style=colour(
-                            v, "signal-long" if pos.unrealized_pnl >= 0 else "signal-short"
-                        ),
-                    )
-                    if pos
-                    else Text("-", style="dim"),
+                    pos_text,
                 )
             )
         if self.row_count != len(rows):
