@@ -37,6 +37,16 @@ METRIC_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
+def metric_rows(metrics: Any) -> list[tuple[str, str]]:
+    """The well-known metrics first, then whatever else the engine reports (scalars only)."""
+    keys: list[str] = []
+    for m in metrics:
+        keys += [k for k, v in m.items() if k not in keys and isinstance(v, int | float | str)]
+    known = [(label, key) for label, key in METRIC_ROWS if key in keys]
+    taken = {key for _, key in known}
+    return known + [(k.replace("_", " "), k) for k in keys if k not in taken]
+
+
 def fmt_metric(value: Any) -> str:
     if value is None:
         return "-"
@@ -55,7 +65,7 @@ def fmt_metric(value: Any) -> str:
 
 class CompareScreen(PlaybackScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        *TRANSPORT_BINDINGS,
+        *(b for b in TRANSPORT_BINDINGS if b.action != "cancel"),
         Binding("escape,c", "back", "Back to replay", id="compare.back"),
     ]
 
@@ -135,7 +145,7 @@ class CompareScreen(PlaybackScreen):
                 no_wrap=True,
             )
         all_metrics = self.metrics()
-        for label, key in METRIC_ROWS:
+        for label, key in metric_rows(all_metrics.values()):
             table.add_row(label, *(fmt_metric(all_metrics[n].get(key)) for n in names))
         return table
 

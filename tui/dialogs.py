@@ -67,7 +67,7 @@ class ModalBase(ModalScreen):
     DEFAULT_CSS = """
     ModalBase { align: center middle; }
     ModalBase > Vertical {
-        width: auto; max-width: 90%; height: auto; max-height: 90%;
+        width: 72; max-width: 95%; height: auto; max-height: 95%;
         border: round $primary; background: $surface; padding: 1 2;
     }
     ModalBase .title { text-style: bold; color: $primary; margin-bottom: 1; }
@@ -89,7 +89,7 @@ class HelpScreen(ModalBase):
     def compose(self) -> ComposeResult:
         with Vertical(id="help"):
             yield Label("tapedeck · keys", classes="title")
-            yield Static(help_table())
+            yield Static(help_table(), id="help-keys")
             yield Static(HELP_TEXT, classes="hint")
 
 
@@ -119,8 +119,10 @@ class PersonaPicker(ModalBase):
     """Choose a persona and a brain; the result reruns the same window from its start."""
 
     DEFAULT_CSS = """
-    PersonaPicker OptionList { width: 52; height: auto; max-height: 14; }
-    PersonaPicker #brains { width: 18; margin-left: 1; }
+    PersonaPicker > Vertical { width: 80; }
+    PersonaPicker .lists { height: auto; width: 100%; }
+    PersonaPicker #personas { width: 1fr; height: auto; max-height: 20; }
+    PersonaPicker #brains { width: 16; height: auto; margin-left: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Close", id="picker.close"),
@@ -177,7 +179,10 @@ class PersonaPicker(ModalBase):
 class CompareSetup(ModalBase):
     """Pick 2 to 4 personas to compare."""
 
-    DEFAULT_CSS = "CompareSetup SelectionList { width: 50; height: auto; max-height: 12; }"
+    DEFAULT_CSS = """
+    CompareSetup > Vertical { width: 60; }
+    CompareSetup SelectionList { width: 100%; height: auto; max-height: 12; }
+    """
 
     def __init__(self, personas: Sequence[str], selected: Sequence[str]) -> None:
         super().__init__()
@@ -206,7 +211,10 @@ class CompareSetup(ModalBase):
 class PromptScreen(ModalBase):
     """The prompt a brain was given for the latest decision."""
 
-    DEFAULT_CSS = "PromptScreen VerticalScroll { width: 100; height: 30; }"
+    DEFAULT_CSS = """
+    PromptScreen > Vertical { width: 110; height: 40; }
+    PromptScreen VerticalScroll { height: 1fr; }
+    """
 
     def __init__(self, title: str, prompt: str) -> None:
         super().__init__()

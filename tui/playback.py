@@ -82,6 +82,10 @@ class PlaybackScreen(Screen):
     def on_mount(self) -> None:
         self._timer = self.set_interval(FRAME_SECONDS, self._tick, pause=True, name="playback")
 
+    def on_unmount(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+
     def _timer_needed(self) -> bool:
         return self.playing or self.runner.busy
 

@@ -31,6 +31,7 @@ from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import ReplaySource, candle_seconds, describe_data, describe_window
 
 PLOT_SECONDS = 0.25  # the plotext equity curve is redrawn at most 4 times a second
+ERROR_TOAST_SECONDS = 5.0
 
 
 class ReplayScreen(PlaybackScreen):
@@ -55,6 +56,8 @@ class ReplayScreen(PlaybackScreen):
         self._stream_lock = threading.Lock()
         self._last_plot = 0.0
         self._plot_version = -1
+        self._brain_error: tuple[int, str] | None = None
+        self._notified_error = 0.0
         self._data_label = describe_data(source.series)
         w0, w1 = describe_window(source.series)
         self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
@@ -116,6 +119,9 @@ class ReplayScreen(PlaybackScreen):
     def apply_events(self, events: list[Any]) -> None:
         for ev in events:
             self.model.apply(ev)
+            for dec in ev.decisions:
+                if dec.errors:
+                    self._brain_error = (self.model.decision_count, dec.errors[0])
         with self._stream_lock:
             self._streamed = ""
 
@@ -160,9 +166,20 @@ class ReplayScreen(PlaybackScreen):
             )
         )
 
+    def _notify_brain_error(self) -> None:
+        """A brain fault becomes a toast (at most one every few seconds); the replay goes on."""
+        if self._brain_error is None:
+            return
+        now = time.monotonic()
+        if now - self._notified_error >= ERROR_TOAST_SECONDS:
+            self._notified_error = now
+            self.notify(f"brain error: {self._brain_error[1]}", severity="warning", timeout=6)
+            self._brain_error = None
+
     def draw(self) -> None:
         v = self.app.theme_variables
         m = self.model
+        self._notify_brain_error()
         self._header()
         self.query_one(InstrumentsTable).show(m)
         chart = self.query_one(CandleChart)

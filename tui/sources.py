@@ -109,12 +109,14 @@ class ReplaySource:
         persona: str,
         brain: str,
         on_reasoning: Callable[[str], None] | None = None,
+        *,
+        analysis: Any = None,
     ) -> None:
         backtest, _ = _engine_modules()
         self.series = list(series)
         self.config = backtest.BacktestConfig()
         self._on_reasoning = on_reasoning
-        self.analysis = _analyse(self.series, self.config)
+        self.analysis = analysis if analysis is not None else _analyse(self.series, self.config)
         self.persona: TradingPersona
         self.brain_kind = brain
         self.engine: Any = None
