@@ -22,8 +22,7 @@ from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import CompareSource, candle_seconds, describe_data, describe_window
 
 PLOT_SECONDS = 0.25
-PERSONA_COLOURS = ("chart-ma-1", "chart-ma-2", "chart-ma-3", "primary")
-PLOT_COLOURS = ("orange", "cyan", "magenta", "blue")
+PLOT_COLOURS = ("cyan", "magenta", "yellow", "blue")  # ANSI names plotext and Rich share
 
 METRIC_ROWS: tuple[tuple[str, str], ...] = (
     ("final equity", "final_equity"),
@@ -102,7 +101,7 @@ class CompareScreen(PlaybackScreen):
         self.query_one("#compare-equity").border_title = "Equity · all personas"
         self.query_one("#compare-metrics").border_title = "Metrics"
         for i, name in enumerate(self.source.persona_names):
-            self.query_one(f"#card-{i}").border_title = name
+            self.query_one(f"#card-{i}").border_title = f"[{PLOT_COLOURS[i]}]━━[/] {name}"
         self.draw()
 
     # -- events ---------------------------------------------------------------------
@@ -140,7 +139,7 @@ class CompareScreen(PlaybackScreen):
         names = self.source.persona_names
         for i, name in enumerate(names):
             table.add_column(
-                Text(name, style=variables.get(PERSONA_COLOURS[i], "")),
+                Text(name, style=PLOT_COLOURS[i]),
                 justify="right",
                 no_wrap=True,
             )
@@ -175,7 +174,7 @@ class CompareScreen(PlaybackScreen):
         self.query_one(HeaderBar).show(
             data=self._data_label,
             window=self._window_label,
-            persona=" vs ".join(self.source.persona_names),
+            persona=" · ".join(self.source.persona_names),
             brain=self.source.brain_kind,
             speed=self.clock.speed,
             playing=self.playing,
@@ -207,7 +206,7 @@ class CompareScreen(PlaybackScreen):
         self.query_one(HeaderBar).show(
             data=self._data_label,
             window=self._window_label,
-            persona=" vs ".join(self.source.persona_names),
+            persona=" · ".join(self.source.persona_names),
             brain=self.source.brain_kind,
             speed=self.clock.speed,
             playing=self.playing,

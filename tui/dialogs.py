@@ -154,9 +154,12 @@ class PersonaPicker(ModalBase):
 
     def on_mount(self) -> None:
         personas = self.query_one("#personas", OptionList)
+        from tui.sources import same_persona
+
         names = [n for n, _ in self._personas]
-        if self._current in names:
-            personas.highlighted = names.index(self._current)
+        for i, name in enumerate(names):
+            if same_persona(name, self._current):
+                personas.highlighted = i
         brains = self.query_one("#brains", OptionList)
         if self._brain in self._brains:
             brains.highlighted = self._brains.index(self._brain)

@@ -328,13 +328,11 @@ def plot_lines(
     fig.clear()
     fig.plot_size(width, height)
     fig.theme("clear")
-    for i, (label, values) in enumerate(drawable):
+    for i, (_label, values) in enumerate(drawable):
         x, y = _downsample(values, width * 2)
         colour_name = colors[i % len(colors)] if colors else None
         sig = fig.signal(x, y, marker=plt.marker("braille", colour_name))
-        sig.lines()
-        if len(drawable) > 1:
-            sig.label(label)
+        sig.lines()  # no legend: the colours are named in the panes' titles
         fig.draw(sig)
     return _keep_series_colours(Text.from_ansi(str(fig.build())))
 
@@ -403,6 +401,8 @@ class HeaderBar(Static):
         )
         if busy:
             line2.append("  " + busy, style=colour(v, "accent"))
+        for line in (line1, line2):
+            line.no_wrap, line.overflow = True, "ellipsis"
         self.update(Group(line1, line2))
 
 

@@ -283,10 +283,10 @@ class ReplayScreen(PlaybackScreen):
 
     def action_compare(self) -> None:
         from tui.dialogs import CompareSetup
-        from tui.sources import persona_choices
+        from tui.sources import persona_choices, same_persona
 
         names = [n for n, _ in persona_choices()]
-        current = self.source.persona.name
+        current = next((n for n in names if same_persona(n, self.source.persona.name)), names[0])
         preselected = [current, *[n for n in names if n != current]][:3]
         self.app.push_screen(CompareSetup(names, preselected), self._open_compare)
 

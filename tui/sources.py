@@ -21,15 +21,19 @@ PREFERRED_PERSONA = "momentum"
 
 
 def persona_choices() -> list[tuple[str, str]]:
-    """(name, description) of every built-in persona."""
+    """(name, description) of every built-in persona; the name is the loadable file stem."""
     out = []
     for name in builtin_persona_names():
         try:
-            persona = load_persona(name)
-            out.append((persona.name, persona.description))
+            out.append((name, load_persona(name).description))
         except TapedeckError as exc:
             out.append((name, f"(cannot load: {exc})"))
     return out
+
+
+def same_persona(a: str, b: str) -> bool:
+    """``mean-reversion`` (a persona's name) is the file ``mean_reversion``."""
+    return a.replace("-", "_").lower() == b.replace("-", "_").lower()
 
 
 def default_persona() -> str:

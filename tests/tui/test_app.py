@@ -7,10 +7,8 @@ import threading
 import time
 
 import pytest
-
-pytestmark = pytest.mark.anyio
-
 from engine.backtest import BacktestConfig, BacktestEngine, Session
+
 from engine.brain.factory import make_brain, register_brain
 from engine.brain.persona import load_persona
 from tests.tui.conftest import SIZE, settle, text_of
@@ -20,6 +18,8 @@ from tui.dialogs import PersonaPicker
 from tui.format import fmt_money, fmt_price, fmt_time
 from tui.panes import HeaderBar, InstrumentsTable, fmt_indicator
 from tui.replay import ReplayScreen
+
+pytestmark = pytest.mark.anyio
 
 
 def headless_events(series, analysis, persona: str, n: int) -> list:
