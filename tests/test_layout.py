@@ -33,5 +33,7 @@ def test_importing_the_engine_cli_loads_no_ui_module() -> None:
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'tui')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

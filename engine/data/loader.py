@@ -7,11 +7,12 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from engine.data import report as rep
 from engine.data.errors import DataError
 from engine.data.names import parse_name
-from engine.data.readers import read_raw
+from engine.data.readers import VALUE_COLUMNS, RawFrame, read_raw
 from engine.data.validate import clean, infer_timeframe_ns
 from engine.data.validate import fill_gaps as _fill
 from engine.timeutil import ns_to_timeframe, timeframe_to_ns, to_iso
@@ -61,6 +62,15 @@ def _choose_timeframe(
         raise DataError(
             f"{source}: a single candle: cannot infer the timeframe; pass timeframe (e.g. 1m)"
         )
+    if min_gap is not None and min_gap < inferred:
+        # Candles closer than the most common spacing (sparse data): the largest
+        # timeframe that fits every spacing keeps candles from overlapping.
+        common = int(np.gcd.reduce(np.diff(times)))
+        notes.append(
+            f"most common spacing {_describe(inferred)}, but some candles are closer: "
+            f"using {_describe(common)}"
+        )
+        inferred = common
     try:
         ns_to_timeframe(inferred)
     except ValueError:
@@ -92,11 +102,52 @@ def load(
     common spacing. Repairs and gaps are listed in ``series.report``.
     """
     p = Path(path)
-    source = str(path)
-    raw = read_raw(p)
+    name_instrument, name_tf = parse_name(p)
+    return _build(
+        str(path), read_raw(p), instrument or name_instrument, name_tf, timeframe, fill_gaps
+    )
+
+
+def from_arrays(
+    instrument: str,
+    open_time: ArrayLike,
+    open: ArrayLike,
+    high: ArrayLike,
+    low: ArrayLike,
+    close: ArrayLike,
+    volume: ArrayLike,
+    *,
+    timeframe: str | None = None,
+    fill_gaps: bool = False,
+    source: str = "",
+) -> InstrumentSeries:
+    """An InstrumentSeries from in-memory columns, validated and repaired exactly as ``load``.
+
+    ``open_time`` is int ns UTC (or anything ``numpy.datetime64`` converts).
+    """
+    times = np.asarray(open_time)
+    if np.issubdtype(times.dtype, np.datetime64):
+        times = times.astype("datetime64[ns]").view(np.int64)
+    columns = (open, high, low, close, volume)
+    values = {k: np.array(v, dtype=np.float64) for k, v in zip(VALUE_COLUMNS, columns, strict=True)}
+    if times.shape[0] == 0:
+        raise DataError(f"{source or instrument}: no candles")
+    if any(v.shape != times.shape for v in values.values()):
+        raise DataError(f"{source or instrument}: columns of different lengths")
+    raw = RawFrame("memory", times.astype(np.int64), values, lambda i: f"row {i + 1}")
+    return _build(source or instrument, raw, instrument, None, timeframe, fill_gaps)
+
+
+def _build(
+    source: str,
+    raw: RawFrame,
+    instrument: str,
+    name_tf: str | None,
+    timeframe: str | None,
+    fill_gaps: bool,
+) -> InstrumentSeries:
     rows_read = int(raw.times.shape[0])
     cleaned = clean(source, raw)
-    name_instrument, name_tf = parse_name(p)
     tf_ns, notes = _choose_timeframe(source, cleaned.times, timeframe, name_tf)
     times, values = cleaned.times, cleaned.values
     repairs = list(cleaned.repairs)
@@ -120,7 +171,7 @@ def load(
         notes=tuple(notes),
     )
     return InstrumentSeries(
-        instrument=instrument or name_instrument,
+        instrument=instrument,
         timeframe=ns_to_timeframe(tf_ns),
         timeframe_ns=tf_ns,
         open_time=times,

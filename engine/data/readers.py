@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.feather as pafeather
 import pyarrow.parquet as paparquet
@@ -100,7 +101,7 @@ def read_raw(path: Path) -> RawFrame:
         return _read_arrow_file(path, "parquet")
     if data is None:
         data = path.read_bytes()
-    if not data.strip():
+    if not re.search(rb"\S", data):
         raise DataError(f"{path}: empty file, expected candles")
     if fmt == "json":
         return _read_json(path, data)
@@ -142,10 +143,15 @@ def _is_number(text: str) -> bool:
 
 
 def _read_csv(path: Path, data: bytes) -> RawFrame:
-    first_line = next((ln for ln in _lines(data) if ln.strip()), b"").decode("utf-8", "replace")
+    first = re.search(rb"\S", data)
+    start = first.start() if first else 0
+    end = data.find(b"\n", start)
+    first_line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+    first_line = first_line.lstrip("\ufeff").strip()  # a byte-order mark is not part of a name
     delimiter = _sniff_delimiter(first_line)
     fields = [f.strip().strip('"') for f in first_line.split(delimiter)]
-    header = not all(_is_number(f) for f in fields if f) or not any(fields)
+    # A data row is mostly numbers (its time may be ISO text); a header row is mostly names.
+    header = sum(_is_number(f) for f in fields) * 2 < len(fields)
     locate = _csv_locator(data, header)
     if header:
         names = [f.lower() for f in fields]
@@ -164,8 +170,6 @@ def _read_csv(path: Path, data: bytes) -> RawFrame:
             )
         names = ["timestamp", *VALUE_COLUMNS] + [f"extra{i}" for i in range(len(fields) - 6)]
         read_opts = pacsv.ReadOptions(column_names=names)
-    if header and not _has_data_row(data):
-        raise DataError(f"{path}: no data rows (only a header), expected candles")
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -174,12 +178,9 @@ def _read_csv(path: Path, data: bytes) -> RawFrame:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(_csv_parse_message(path, data, delimiter, len(names), exc)) from None
-    frame = _frame_from_table(path, table, fmt, locate, header_line=header)
-    return frame
-
-
-def _has_data_row(data: bytes) -> bool:
-    return sum(1 for ln in _lines(data) if ln.strip()) > 1
+    if table.num_rows == 0:
+        raise DataError(f"{path}: no data rows (only a header), expected candles")
+    return _frame_from_table(path, table, fmt, locate, header_line=header)
 
 
 def _csv_parse_message(
@@ -234,6 +235,16 @@ def _read_json(path: Path, data: bytes) -> RawFrame:
                 f"{path}: row {i + 1}: expected [timestamp, open, high, low, close, volume], "
                 f"got {json.dumps(row)[:60]}"
             )
+    try:  # the usual freqtrade layout: numbers only
+        block = np.array([r[:6] for r in doc], dtype=np.float64)
+    except (TypeError, ValueError):
+        block = None
+    if block is not None and np.isfinite(block[:, 0]).all():
+        stamps = block[:, 0]
+        whole = stamps == np.floor(stamps)
+        times = epoch_to_ns(stamps.astype(np.int64) if whole.all() else stamps)
+        values = {c: np.ascontiguousarray(block[:, i + 1]) for i, c in enumerate(VALUE_COLUMNS)}
+        return RawFrame("json", times, values, _row_locator)
     columns = list(zip(*(r[:6] for r in doc), strict=True))
     frame = pd.DataFrame(
         {
@@ -286,6 +297,9 @@ def _frame_from_table(
         if dupes:
             raise DataError(f"{path}: column {dupes[0]!r} appears more than once")
     index = {n: i for i, n in enumerate(names)}
+    fast = _fast_columns(table, index, time_col, value_cols)
+    if fast is not None:
+        return RawFrame(fmt, fast[0], fast[1], locate)
     columns = {}
     for name in wanted:
         col = table.column(index[name])
@@ -294,6 +308,35 @@ def _frame_from_table(
         columns[name] = col.to_pandas()
     frame = pd.DataFrame({"timestamp": columns[time_col], **{c: columns[c] for c in value_cols}})
     return _frame_from_pandas(path, frame, fmt, locate, time_name=time_col)
+
+
+def _fast_columns(
+    table: pa.Table, index: dict[str, int], time_col: str, value_cols: list[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """The common case straight from Arrow: a null-free timestamp column and numbers.
+
+    Anything else (text, epochs, nulls in the time column) takes the pandas path,
+    which knows how to explain what is wrong.
+    """
+    tcol = table.column(index[time_col])
+    if tcol.null_count or not (pa.types.is_timestamp(tcol.type) or pa.types.is_integer(tcol.type)):
+        return None
+    if any(
+        not (pa.types.is_floating(t) or pa.types.is_integer(t))
+        for t in (table.column(index[c]).type for c in value_cols)
+    ):
+        return None
+    if pa.types.is_integer(tcol.type):
+        times = epoch_to_ns(pc.cast(tcol, pa.int64()).to_numpy())
+    else:
+        times = pc.cast(tcol, pa.timestamp("ns", tcol.type.tz)).cast(pa.int64()).to_numpy()
+    values = {}
+    for c in value_cols:
+        col = pc.cast(table.column(index[c]), pa.float64())
+        if col.null_count:
+            col = pc.fill_null(col, np.nan)
+        values[c] = col.to_numpy()
+    return times, values
 
 
 def _frame_from_pandas(

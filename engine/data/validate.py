@@ -12,7 +12,7 @@ import numpy as np
 
 from engine.data import report as rep
 from engine.data.errors import DataError
-from engine.data.readers import PRICE_COLUMNS, VALUE_COLUMNS, RawFrame
+from engine.data.readers import VALUE_COLUMNS, RawFrame
 from engine.timeutil import to_iso
 
 
@@ -39,47 +39,59 @@ def clean(source: str, raw: RawFrame) -> Cleaned:
         rows = rows[order]
 
     o, h, lo, c, v = (values[k] for k in VALUE_COLUMNS)
-    stacked = np.column_stack([o, h, lo, c, v])
     dropped = np.zeros(times.shape[0], dtype=bool)
-    checks = (
-        (rep.NAN, ~np.isfinite(stacked).all(axis=1)),
-        (rep.NON_POSITIVE, (np.column_stack([values[k] for k in PRICE_COLUMNS]) <= 0).any(axis=1)),
-        (rep.INCONSISTENT, (h < np.maximum(o, c)) | (lo > np.minimum(o, c))),
-        (rep.NEGATIVE_VOLUME, v < 0),
-    )
     with np.errstate(invalid="ignore"):
-        for kind, mask in checks:
-            new = mask & ~dropped
-            if new.any():
-                repairs.append(rep.make_repair(kind, times[new]))
-                dropped |= new
+        finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
+        finite &= np.isfinite(v)
+        checks = (
+            (rep.NAN, ~finite),
+            (rep.NON_POSITIVE, (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)),
+            (rep.INCONSISTENT, (h < np.maximum(o, c)) | (lo > np.minimum(o, c))),
+            (rep.NEGATIVE_VOLUME, v < 0),
+        )
+    for kind, mask in checks:
+        new = mask & ~dropped
+        if new.any():
+            repairs.append(rep.make_repair(kind, times[new]))
+            dropped |= new
     if dropped.any():
         keep = ~dropped
-        times, rows, stacked = times[keep], rows[keep], stacked[keep]
+        times, rows = times[keep], rows[keep]
+        values = {k: col[keep] for k, col in values.items()}
 
     if times.shape[0] > 1:
         same = times[1:] == times[:-1]
         if same.any():
             first = np.flatnonzero(same)
-            differ = (stacked[first] != stacked[first + 1]).any(axis=1)
+            pairs = np.column_stack([values[k][first] for k in VALUE_COLUMNS])
+            seconds = np.column_stack([values[k][first + 1] for k in VALUE_COLUMNS])
+            differ = (pairs != seconds).any(axis=1)
             if differ.any():
-                i = int(first[np.flatnonzero(differ)[0]])
-                col = VALUE_COLUMNS[int(np.flatnonzero(stacked[i] != stacked[i + 1])[0])]
+                at = int(np.flatnonzero(differ)[0])
+                i = int(first[at])
+                j = int(np.flatnonzero(pairs[at] != seconds[at])[0])
+                a, b = float(pairs[at, j]), float(seconds[at, j])
                 raise DataError(
                     f"{source}: conflicting duplicate timestamp {to_iso(int(times[i]))}: "
                     f"{raw.locate(int(rows[i]))} and {raw.locate(int(rows[i + 1]))} differ in "
-                    f"column {col!r} ({stacked[i, VALUE_COLUMNS.index(col)]!r} vs "
-                    f"{stacked[i + 1, VALUE_COLUMNS.index(col)]!r}); expected one candle per time"
+                    f"column {VALUE_COLUMNS[j]!r} ({a!r} vs {b!r}); expected one candle per time"
                 )
             dup = np.concatenate(([False], same))
             repairs.append(rep.make_repair(rep.DUPLICATE, times[dup]))
-            times, stacked = times[~dup], stacked[~dup]
+            times = times[~dup]
+            values = {k: col[~dup] for k, col in values.items()}
 
     if times.shape[0] == 0:
         detail = ", ".join(f"{r.count} {r.kind}" for r in repairs)
         raise DataError(f"{source}: no valid candles left: every row was dropped ({detail})")
-    out = {k: np.ascontiguousarray(stacked[:, i]) for i, k in enumerate(VALUE_COLUMNS)}
-    return Cleaned(np.ascontiguousarray(times), out, repairs)
+    # Own, writable, contiguous arrays: Arrow may hand out read-only zero-copy views.
+    out = {k: _owned(values[k], np.float64) for k in VALUE_COLUMNS}
+    return Cleaned(_owned(times, np.int64), out, repairs)
+
+
+def _owned(a: np.ndarray, dtype: type) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable and a.flags.owndata else a.copy()
 
 
 def infer_timeframe_ns(times: np.ndarray) -> int | None:
