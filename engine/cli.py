@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from engine.errors import TapedeckError
 
-COMMAND_MODULES: tuple[str, ...] = ("engine.commands.data",)
+COMMAND_MODULES: tuple[str, ...] = ("engine.commands.data", "engine.commands.run")
 
 EXIT_USAGE = 2
 

@@ -77,7 +77,7 @@ def make_persona(**overrides: Any) -> TradingPersona:
         "trailing": {"mode": "atr", "distance": 1.0, "activation": 0.5},
     }
     data.update(overrides)
-    return persona_from_dict(data)
+    return persona_from_dict({k: v for k, v in data.items() if v is not None})
 
 
 def sig(inst: str, kind: str, strength: float, count: int = 1, time: int = T0) -> Signal:

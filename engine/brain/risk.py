@@ -122,7 +122,10 @@ class RiskGuard:
             known = ", ".join(sorted(self.instruments))
             return _to_hold(plan, f"unknown instrument {inst!r} (known: {known})", action)
         if action is Action.HOLD:
-            return plan, []
+            notes = []
+            return self._common(replace(plan, action=action), notes), [
+                f"{label}: {n}" for n in notes
+            ]
         if inst in ledger.acted:
             return _to_hold(plan, "a second plan for the same instrument in one decision", action)
         notes: list[str] = []
@@ -136,7 +139,8 @@ class RiskGuard:
             else:
                 checked = self._open(plan, action, portfolio, contexts.get(inst), ledger, notes)
         except _Refused as why:
-            return _to_hold(plan, str(why), action)
+            hold, refusal = _to_hold(plan, str(why), action)
+            return hold, [*(f"{label}: {n}" for n in notes), *refusal]
         checked = self._common(checked, notes)
         ledger.acted.add(inst)
         return checked, [f"{label}: {n}" for n in notes]

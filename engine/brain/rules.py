@@ -88,6 +88,8 @@ class Score:
         ]
         if self.neutral_terms:
             parts.append(f"confirm {self.neutral:+.2f}" + _terms(self.neutral_terms))
+            if self.net == 0:
+                parts[-1] += " (no side leads, nothing to confirm)"
         text = f"{self.instrument}: " + "; ".join(parts) + f" → score {self.score:+.2f}"
         if self.ignored:
             text += f" (weight 0: {', '.join(self.ignored)})"

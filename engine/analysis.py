@@ -1,0 +1,213 @@
+"""Market analysis computed once per window: merged stream, indicators, signals, batches.
+
+A :class:`MarketAnalysis` holds everything about the market that does not depend on a
+persona or a brain. A Session computes it once and every persona's engine shares it.
+Everything here is columnar; the per-step lookups the engine needs (which signals fired
+at a step, which batch closed there, the last close of each instrument at every step)
+are precomputed as arrays or dicts keyed by step.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.data.stream import MergedStream, merge
+from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatch
+
+if TYPE_CHECKING:
+    from engine.signals import SeriesSignals, SignalConfig
+
+CONTEXT_LOOKBACK = 60  # candles a review batch measures change_pct over, unless configured
+
+
+@dataclass(eq=False)
+class InstrumentArrays:
+    """One instrument's columns plus the maps between its candles and merged steps."""
+
+    name: str
+    index: int  # row in the stream's candle_index
+    series: InstrumentSeries
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    open_time: np.ndarray
+    close_time: np.ndarray
+    atr: np.ndarray
+    indicators: Mapping[str, np.ndarray]
+    step_of_candle: np.ndarray  # candle index -> merged step index
+
+
+@dataclass(eq=False)
+class MarketAnalysis:
+    stream: MergedStream
+    signal_config: SignalConfig
+    per_instrument: Mapping[str, SeriesSignals]
+    batches: tuple[SignalBatch, ...]
+    arrays: Mapping[str, InstrumentArrays]
+    signals_by_step: Mapping[int, tuple[Signal, ...]]
+    batch_by_step: Mapping[int, SignalBatch]
+    batch_steps: np.ndarray  # sorted steps whose batch holds at least one signal
+    last_close: np.ndarray  # (n_instruments, n_steps): last known close at each step
+    _empty: tuple[Signal, ...] = field(default=(), repr=False)
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        return tuple(self.stream.instruments)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.stream.times
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def signals_at(self, step: int) -> tuple[Signal, ...]:
+        return self.signals_by_step.get(step, self._empty)
+
+    def present(self, step: int) -> list[InstrumentArrays]:
+        """Instruments with a candle at ``step``, in the stream's (tie-break) order."""
+        ci = self.stream.candle_index[:, step]
+        return [self.arrays[name] for name, c in zip(self.instruments, ci, strict=True) if c >= 0]
+
+    def indicator_values(self, instrument: str, candle: int) -> dict[str, float]:
+        arrays = self.arrays[instrument]
+        return {name: float(values[candle]) for name, values in arrays.indicators.items()}
+
+    def prices_at(self, step: int) -> dict[str, float]:
+        """Last known close of every instrument that has had a candle by ``step``."""
+        col = self.last_close[:, step]
+        return {
+            name: float(col[i])
+            for i, name in enumerate(self.instruments)
+            if self.arrays[name].step_of_candle[0] <= step
+        }
+
+    def last_candle(self, instrument: str, step: int) -> int:
+        """Index of the instrument's last candle at or before ``step`` (-1 if none)."""
+        return int(np.searchsorted(self.arrays[instrument].step_of_candle, step, "right")) - 1
+
+    def context_at(
+        self, step: int, lookback: int = CONTEXT_LOOKBACK
+    ) -> dict[str, InstrumentContext]:
+        """Market context at ``step`` for a brain asked without signals (position review)."""
+        out: dict[str, InstrumentContext] = {}
+        for name in self.instruments:
+            ci = self.last_candle(name, step)
+            if ci >= 0:
+                # the aggregator's own arithmetic, so a review sees what a batch would
+                out[name] = self.per_instrument[name].context(ci, lookback)
+        return out
+
+
+def _instrument_arrays(stream: MergedStream, row: int, name: str, signals: Any) -> InstrumentArrays:
+    series = stream.series[name]
+    indicators = {
+        k: np.asarray(v, dtype=np.float64)
+        for k, v in signals.indicators.items()
+        if np.ndim(v) == 1 and len(v) == len(series)
+    }
+    atr = indicators.get("atr")
+    if atr is None:
+        atr = np.full(len(series), np.nan)
+    steps = np.flatnonzero(stream.candle_index[row] >= 0).astype(np.int64)
+    return InstrumentArrays(
+        name=name,
+        index=row,
+        series=series,
+        open=np.ascontiguousarray(series.open, dtype=np.float64),
+        high=np.ascontiguousarray(series.high, dtype=np.float64),
+        low=np.ascontiguousarray(series.low, dtype=np.float64),
+        close=np.ascontiguousarray(series.close, dtype=np.float64),
+        open_time=np.asarray(series.open_time, dtype=np.int64),
+        close_time=np.asarray(series.close_time, dtype=np.int64),
+        atr=atr,
+        indicators=indicators,
+        step_of_candle=steps,
+    )
+
+
+def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) -> np.ndarray:
+    n = len(stream)
+    out = np.empty((len(stream.instruments), n), dtype=np.float64)
+    for row, name in enumerate(stream.instruments):
+        arr = arrays[name]
+        # index of the last candle at or before each step; before the first candle the
+        # value is never used for money (no position can exist), so take the first close
+        last = np.searchsorted(arr.step_of_candle, np.arange(n), "right") - 1
+        out[row] = arr.close[np.maximum(last, 0)]
+    return out
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk work that allocates many small,
+    acyclic objects (signals, batches, fills): its repeated full scans cost more than the
+    work itself on large runs. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def analyse(
+    series_list: Sequence[InstrumentSeries],
+    signal_config: SignalConfig,
+    *,
+    stream: MergedStream | None = None,
+) -> MarketAnalysis:
+    """Merge the instruments, compute indicators and signals per instrument and the batches."""
+    from engine.signals import batch_signals, detect_series
+
+    with gc_paused():
+        stream = stream if stream is not None else merge(list(series_list))
+        per_instrument = {
+            name: detect_series(stream.series[name], signal_config) for name in stream.instruments
+        }
+        batches = batch_signals(stream, per_instrument, signal_config)
+        return assemble_analysis(stream, signal_config, per_instrument, batches)
+
+
+def assemble_analysis(
+    stream: MergedStream,
+    signal_config: SignalConfig,
+    per_instrument: Mapping[str, SeriesSignals],
+    batches: Sequence[SignalBatch],
+) -> MarketAnalysis:
+    """Build the per-step lookups from signals and batches computed elsewhere."""
+    arrays = {
+        name: _instrument_arrays(stream, row, name, per_instrument[name])
+        for row, name in enumerate(stream.instruments)
+    }
+    by_step: dict[int, list[Signal]] = {}
+    for name in stream.instruments:
+        sigs = per_instrument[name].signals
+        if not sigs:
+            continue
+        times = np.fromiter((s.time for s in sigs), dtype=np.int64, count=len(sigs))
+        steps = np.searchsorted(stream.times, times)
+        for step, sig in zip(steps.tolist(), sigs, strict=True):
+            by_step.setdefault(step, []).append(sig)
+    signals_by_step = {k: tuple(v) for k, v in sorted(by_step.items())}
+    batch_by_step = {b.step: b for b in batches}
+    batch_steps = np.array(sorted(b.step for b in batches if b.signals), dtype=np.int64)
+    return MarketAnalysis(
+        stream=stream,
+        signal_config=signal_config,
+        per_instrument=per_instrument,
+        batches=tuple(batches),
+        arrays=arrays,
+        signals_by_step=signals_by_step,
+        batch_by_step=batch_by_step,
+        batch_steps=batch_steps,
+        last_close=_last_close(stream, arrays),
+    )

@@ -1,0 +1,188 @@
+"""Batch indicators: numpy float64 arrays in, arrays of the same length out.
+
+Every function matches TA-Lib with its default settings (unstable period 0, default
+compatibility): the same values (to rounding) and the same first valid index; the
+warm-up is NaN. Conventions, pinned because peers differ:
+
+- EMA is seeded with the simple mean of the first ``period`` values; period 1 copies.
+- RSI and ATR use Wilder smoothing seeded with simple means; ATR's true range starts
+  at the second bar, so ATR's first value is at index ``period``. RSI is 0 on a window
+  with no movement at all (TA-Lib's convention).
+- MACD's fast and slow EMA seeds both end on bar ``slow - 1``; the three outputs start
+  together at ``slow + signal - 2``.
+- Bollinger bands use the population standard deviation (divide by ``period``).
+- Stochastic %K is 0 on a flat window (highest high == lowest low).
+
+NaN in the input (as TA-Lib's Python wrapper does): leading bars where any input is
+NaN are skipped and the warm-up starts after them. A NaN after that enters the
+arithmetic like any number: in running sums and recursive filters (SMA, EMA, WMA,
+RSI, MACD, ATR, ADX, BBANDS, OBV's close comparisons, VWAP) it makes every later value
+NaN; in window functions without state (TRANGE, ROC) only the bars that read it.
+
+Inputs are never modified. Parameters out of range raise ``ValueError``. An input
+shorter than the warm-up gives all NaN.
+
+The compiled kernels (numba) are imported on the first call, not at import time, so
+importing this module costs nothing; see ``bench/indicators.py`` for start-up figures.
+"""
+
+from __future__ import annotations
+
+import numbers
+from types import ModuleType
+
+import numpy as np
+
+MAX_PERIOD = 100_000
+
+_kernels: ModuleType | None = None
+
+
+def _k() -> ModuleType:
+    global _kernels
+    if _kernels is None:
+        from engine.indicators import _kernels as kernels
+
+        _kernels = kernels
+    return _kernels
+
+
+def _array(x: object, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got {a.ndim} dimensions")
+    return np.ascontiguousarray(a)
+
+
+def _arrays(**columns: object) -> list[np.ndarray]:
+    arrays = [_array(v, k) for k, v in columns.items()]
+    lengths = {a.shape[0] for a in arrays}
+    if len(lengths) > 1:
+        detail = ", ".join(f"{k}={a.shape[0]}" for k, a in zip(columns, arrays, strict=True))
+        raise ValueError(f"inputs must have the same length, got {detail}")
+    return arrays
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int = MAX_PERIOD) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if not minimum <= v <= maximum:
+        raise ValueError(f"{name} must be between {minimum} and {maximum}, got {v}")
+    return v
+
+
+def check_float(name: str, value: object, minimum: float, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not minimum <= v <= maximum:  # also rejects NaN
+        raise ValueError(f"{name} must be between {minimum} and {maximum}, got {v}")
+    return v
+
+
+def sma(x: np.ndarray, period: int) -> np.ndarray:
+    """Simple moving average (TA-Lib SMA); first value at index ``period - 1``."""
+    p = check_int("period", period, 1)
+    return _k().sma(_array(x, "x"), p)
+
+
+def ema(x: np.ndarray, period: int) -> np.ndarray:
+    """Exponential moving average, k = 2 / (period + 1), seeded by the SMA (TA-Lib EMA)."""
+    p = check_int("period", period, 1)
+    return _k().ema(_array(x, "x"), p)
+
+
+def wma(x: np.ndarray, period: int) -> np.ndarray:
+    """Linearly weighted moving average, newest weight ``period`` (TA-Lib WMA)."""
+    p = check_int("period", period, 1)
+    return _k().wma(_array(x, "x"), p)
+
+
+def rsi(close: np.ndarray, period: int = 14) -> np.ndarray:
+    """Wilder's relative strength index (TA-Lib RSI); first value at index ``period``."""
+    p = check_int("period", period, 2)
+    return _k().rsi(_array(close, "close"), p)
+
+
+def macd(
+    close: np.ndarray, fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MACD line, signal line, histogram (TA-Lib MACD); all start at ``slow + signal - 2``."""
+    f = check_int("fast", fast, 2)
+    s = check_int("slow", slow, 2)
+    g = check_int("signal", signal, 1)
+    if f > s:
+        raise ValueError(f"fast must not exceed slow, got fast={f} slow={s}")
+    return _k().macd(_array(close, "close"), f, s, g)
+
+
+def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """True range (TA-Lib TRANGE); first value at index 1 (it needs the previous close)."""
+    h, lo, c = _arrays(high=high, low=low, close=close)
+    return _k().true_range(h, lo, c)
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+    """Wilder's average true range (TA-Lib ATR); first value at index ``period``."""
+    p = check_int("period", period, 1)
+    h, lo, c = _arrays(high=high, low=low, close=close)
+    return _k().atr(h, lo, c, p)
+
+
+def bbands(
+    close: np.ndarray, period: int = 20, nbdev: float = 2.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bollinger bands (upper, middle, lower): SMA +- nbdev population std devs."""
+    p = check_int("period", period, 2)
+    d = check_float("nbdev", nbdev, 0.0, 1e6)
+    return _k().bbands(_array(close, "close"), p, d)
+
+
+def stoch(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    fastk: int = 14,
+    slowk: int = 3,
+    slowd: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slow stochastic (%K smoothed by an SMA of ``slowk``, %D = SMA ``slowd`` of %K)."""
+    fk = check_int("fastk", fastk, 1)
+    sk = check_int("slowk", slowk, 1)
+    sd = check_int("slowd", slowd, 1)
+    h, lo, c = _arrays(high=high, low=low, close=close)
+    return _k().stoch(h, lo, c, fk, sk, sd)
+
+
+def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
+    """Wilder's average directional index (TA-Lib ADX); first value at ``2 * period - 1``."""
+    p = check_int("period", period, 2)
+    h, lo, c = _arrays(high=high, low=low, close=close)
+    return _k().adx(h, lo, c, p)
+
+
+def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """On-balance volume (TA-Lib OBV): starts at the first bar's volume."""
+    c, v = _arrays(close=close, volume=volume)
+    return _k().obv(c, v)
+
+
+def roc(x: np.ndarray, period: int = 10) -> np.ndarray:
+    """Rate of change in percent, (x / x[-period] - 1) * 100; 0 where x[-period] is 0."""
+    p = check_int("period", period, 1)
+    return _k().roc(_array(x, "x"), p)
+
+
+def vwap(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int
+) -> np.ndarray:
+    """Rolling volume-weighted average price over ``period`` bars (TA-Lib has none).
+
+    Price is the typical price (high + low + close) / 3. The value at bar i is
+    sum(typical * volume) / sum(volume) over bars i - period + 1 .. i; first value at
+    index ``period - 1``; NaN where the window holds no volume at all.
+    """
+    p = check_int("period", period, 1)
+    h, lo, c, v = _arrays(high=high, low=low, close=close, volume=volume)
+    return _k().vwap(h, lo, c, v, p)

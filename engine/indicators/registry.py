@@ -1,0 +1,273 @@
+"""Indicators by name: what each takes, its parameters (default and range), its outputs.
+
+Signals, personas and the TUI select indicators through this table, never by importing
+functions one by one::
+
+    spec = registry.get("rsi")
+    spec.params["period"].default          # 14
+    registry.compute("bbands", series, period=20)   # {"upper": ..., "middle": ..., "lower": ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from engine.indicators import batch, incremental
+from engine.types import InstrumentSeries
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter: its default and inclusive range; ``kind`` is int or float."""
+
+    name: str
+    default: int | float | None
+    minimum: int | float
+    maximum: int | float
+    kind: type = int
+
+    def check(self, value: object) -> int | float:
+        if self.kind is int:
+            return batch.check_int(self.name, value, int(self.minimum), int(self.maximum))
+        return batch.check_float(self.name, value, float(self.minimum), float(self.maximum))
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorSpec:
+    name: str
+    title: str
+    func: Callable[..., Any]
+    inputs: tuple[str, ...]
+    params: Mapping[str, Param]
+    outputs: tuple[str, ...]
+    incremental: type
+    _warmup: Callable[..., int]
+
+    def resolve(self, **params: Any) -> dict[str, Any]:
+        """All parameters, defaults filled in, each checked against its range."""
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise ValueError(
+                f"{self.name} has no parameter {', '.join(sorted(unknown))}; "
+                f"it takes {', '.join(self.params) or 'none'}"
+            )
+        out: dict[str, Any] = {}
+        for name, p in self.params.items():
+            if name in params:
+                out[name] = p.check(params[name])
+            elif p.default is None:
+                raise ValueError(f"{self.name} needs parameter {name}")
+            else:
+                out[name] = p.default
+        return out
+
+    def warmup(self, **params: Any) -> int:
+        """Index of the first non-NaN value on input without NaN (all outputs start there)."""
+        return self._warmup(**self.resolve(**params))
+
+    def make_incremental(self, **params: Any) -> Any:
+        return self.incremental(**self.resolve(**params))
+
+
+def _p(name: str, default: int | float | None, minimum: int | float, maximum: int | float) -> Param:
+    kind = float if isinstance(minimum, float) else int
+    return Param(name, default, minimum, maximum, kind)
+
+
+_MAX = batch.MAX_PERIOD
+_SPECS: dict[str, IndicatorSpec] = {}
+
+
+def _add(
+    name: str,
+    title: str,
+    func: Callable[..., Any],
+    inputs: tuple[str, ...],
+    params: tuple[Param, ...],
+    outputs: tuple[str, ...],
+    inc: type,
+    warmup: Callable[..., int],
+) -> None:
+    _SPECS[name] = IndicatorSpec(
+        name,
+        title,
+        func,
+        inputs,
+        MappingProxyType({p.name: p for p in params}),
+        outputs,
+        inc,
+        warmup,
+    )
+
+
+_add(
+    "sma",
+    "Simple moving average",
+    batch.sma,
+    ("close",),
+    (_p("period", 20, 1, _MAX),),
+    ("sma",),
+    incremental.SMA,
+    lambda period: period - 1,
+)
+_add(
+    "ema",
+    "Exponential moving average",
+    batch.ema,
+    ("close",),
+    (_p("period", 20, 1, _MAX),),
+    ("ema",),
+    incremental.EMA,
+    lambda period: period - 1,
+)
+_add(
+    "wma",
+    "Weighted moving average",
+    batch.wma,
+    ("close",),
+    (_p("period", 20, 1, _MAX),),
+    ("wma",),
+    incremental.WMA,
+    lambda period: period - 1,
+)
+_add(
+    "rsi",
+    "Relative strength index (Wilder)",
+    batch.rsi,
+    ("close",),
+    (_p("period", 14, 2, _MAX),),
+    ("rsi",),
+    incremental.RSI,
+    lambda period: period,
+)
+_add(
+    "macd",
+    "MACD",
+    batch.macd,
+    ("close",),
+    (_p("fast", 12, 2, _MAX), _p("slow", 26, 2, _MAX), _p("signal", 9, 1, _MAX)),
+    ("macd", "signal", "hist"),
+    incremental.MACD,
+    lambda fast, slow, signal: slow + signal - 2,
+)
+_add(
+    "true_range",
+    "True range",
+    batch.true_range,
+    ("high", "low", "close"),
+    (),
+    ("true_range",),
+    incremental.TrueRange,
+    lambda: 1,
+)
+_add(
+    "atr",
+    "Average true range (Wilder)",
+    batch.atr,
+    ("high", "low", "close"),
+    (_p("period", 14, 1, _MAX),),
+    ("atr",),
+    incremental.ATR,
+    lambda period: period,
+)
+_add(
+    "bbands",
+    "Bollinger bands",
+    batch.bbands,
+    ("close",),
+    (_p("period", 20, 2, _MAX), _p("nbdev", 2.0, 0.0, 1e6)),
+    ("upper", "middle", "lower"),
+    incremental.BBands,
+    lambda period, nbdev: period - 1,
+)
+_add(
+    "stoch",
+    "Stochastic oscillator (slow)",
+    batch.stoch,
+    ("high", "low", "close"),
+    (_p("fastk", 14, 1, _MAX), _p("slowk", 3, 1, _MAX), _p("slowd", 3, 1, _MAX)),
+    ("k", "d"),
+    incremental.Stoch,
+    lambda fastk, slowk, slowd: fastk + slowk + slowd - 3,
+)
+_add(
+    "adx",
+    "Average directional index (Wilder)",
+    batch.adx,
+    ("high", "low", "close"),
+    (_p("period", 14, 2, _MAX),),
+    ("adx",),
+    incremental.ADX,
+    lambda period: 2 * period - 1,
+)
+_add(
+    "obv",
+    "On-balance volume",
+    batch.obv,
+    ("close", "volume"),
+    (),
+    ("obv",),
+    incremental.OBV,
+    lambda: 0,
+)
+_add(
+    "roc",
+    "Rate of change (%)",
+    batch.roc,
+    ("close",),
+    (_p("period", 10, 1, _MAX),),
+    ("roc",),
+    incremental.ROC,
+    lambda period: period,
+)
+_add(
+    "vwap",
+    "Rolling volume-weighted average price",
+    batch.vwap,
+    ("high", "low", "close", "volume"),
+    (_p("period", 20, 1, _MAX),),
+    ("vwap",),
+    incremental.VWAP,
+    lambda period: period - 1,
+)
+
+
+def names() -> tuple[str, ...]:
+    """Every registered indicator name, sorted."""
+    return tuple(sorted(_SPECS))
+
+
+def get(name: str) -> IndicatorSpec:
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise KeyError(f"unknown indicator {name!r}; known: {', '.join(names())}") from None
+
+
+def _column(columns: Mapping[str, np.ndarray] | InstrumentSeries, name: str) -> np.ndarray:
+    if isinstance(columns, InstrumentSeries):
+        return getattr(columns, name)
+    try:
+        return columns[name]
+    except KeyError:
+        raise ValueError(f"input column {name!r} is missing") from None
+
+
+def compute(
+    name: str, columns: Mapping[str, np.ndarray] | InstrumentSeries, **params: Any
+) -> dict[str, np.ndarray]:
+    """Run indicator ``name`` on the columns it needs; returns output name -> array."""
+    spec = get(name)
+    resolved = spec.resolve(**params)
+    args = [_column(columns, c) for c in spec.inputs]
+    result = spec.func(*args, **resolved)
+    if len(spec.outputs) == 1:
+        return {spec.outputs[0]: result}
+    return dict(zip(spec.outputs, result, strict=True))

@@ -1,0 +1,347 @@
+"""Batching signals by time window across instruments, step by step
+(:class:`SignalAggregator`) or over a whole merged stream at once (:func:`batch_signals`),
+with the identical result.
+
+Windows
+    By count (``window=N``): steps ``[kN, (k+1)N)`` of the merged stream form a window,
+    emitted at its last step; ``N=1`` is immediate. By duration (``duration_ns=D``): a
+    window holds the steps whose close time falls in ``((k-1)D, kD]`` (aligned to the
+    epoch) and is emitted at the step whose time is exactly ``kD``; when data has a gap
+    there and the next step already lies in a later window, the pending window is
+    emitted at that next step, together with that step's own signals (they are known
+    at that close too). The last, partial window is emitted by ``flush()``.
+    A window without signals emits nothing unless ``emit_empty``.
+
+Merging
+    Signals of the same kind on the same instrument inside one window become one: the
+    strongest (the first of equals) with ``count`` = how many were merged. A batch's
+    signals are ordered by (time, instrument, kind).
+
+Conflicts (flagged, never resolved)
+    ``same_instrument``: an instrument has both long and short signals in the batch.
+    ``correlated``: two instruments with one-sided, opposite views (one only long, the
+    other only short) whose simple returns over the last ``correlation_lookback`` steps
+    of the merged stream (last close carried over steps where an instrument has no
+    candle) have a Pearson correlation >= ``correlation_threshold``; at least half of
+    those returns must be known for both, and neither may be flat.
+
+Context
+    Every batch carries an ``InstrumentContext`` for each instrument seen so far: as of
+    its latest candle at or before the batch's step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from engine.signals.config import SignalConfig, default_signal_config
+from engine.signals.detector import SeriesSignals
+from engine.signals.strategies import SIGNAL_KINDS
+from engine.types import Conflict, Direction, InstrumentContext, Signal, SignalBatch
+
+_KIND_ORDER = {k: i for i, k in enumerate(SIGNAL_KINDS)}
+
+
+def return_correlation(a: np.ndarray, b: np.ndarray, min_periods: int) -> float | None:
+    """Pearson correlation of the simple returns of two aligned price rows, over the
+    returns known for both; None when too few are known or one side is flat."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ra = a[1:] / a[:-1] - 1.0
+        rb = b[1:] / b[:-1] - 1.0
+    ok = np.isfinite(ra) & np.isfinite(rb)
+    if int(ok.sum()) < max(min_periods, 2):
+        return None
+    x = ra[ok] - ra[ok].mean()
+    y = rb[ok] - rb[ok].mean()
+    den = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
+    if not den > 0:
+        return None
+    return float((x * y).sum()) / den
+
+
+def merge_signals(signals: Iterable[Signal]) -> tuple[Signal, ...]:
+    """One signal per (instrument, kind): the strongest, first of equals, with the count."""
+    best: dict[tuple[str, str], Signal] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for s in signals:
+        key = (s.instrument, s.kind)
+        counts[key] = counts.get(key, 0) + s.count
+        if key not in best or s.strength > best[key].strength:
+            best[key] = s
+    out = []
+    for key, s in best.items():
+        n = counts[key]
+        out.append(s if s.count == n else _with_count(s, n))
+    out.sort(key=lambda s: (s.time, s.instrument, _KIND_ORDER.get(s.kind, len(_KIND_ORDER))))
+    return tuple(out)
+
+
+def _with_count(s: Signal, count: int) -> Signal:
+    return Signal(s.instrument, s.time, s.kind, s.direction, s.strength, s.price, s.evidence, count)
+
+
+def find_conflicts(
+    signals: Sequence[Signal],
+    price_rows: Mapping[str, np.ndarray],
+    *,
+    threshold: float,
+    lookback: int,
+) -> tuple[Conflict, ...]:
+    """The conflicts of one batch (see the module docs); ``price_rows`` gives each
+    instrument's last ``lookback + 1`` carried-over closes, aligned by step."""
+    longs: dict[str, list[str]] = {}
+    shorts: dict[str, list[str]] = {}
+    for s in signals:
+        if s.direction == Direction.LONG:
+            longs.setdefault(s.instrument, []).append(s.kind)
+        elif s.direction == Direction.SHORT:
+            shorts.setdefault(s.instrument, []).append(s.kind)
+    conflicts: list[Conflict] = []
+    for name in sorted(set(longs) & set(shorts)):
+        conflicts.append(
+            Conflict(
+                "same_instrument",
+                (name,),
+                f"{name}: long ({', '.join(longs[name])}) vs short ({', '.join(shorts[name])})",
+            )
+        )
+    view = {n: "long" for n in longs if n not in shorts}
+    view.update({n: "short" for n in shorts if n not in longs})
+    names = sorted(view)
+    min_periods = lookback // 2
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if view[a] == view[b] or a not in price_rows or b not in price_rows:
+                continue
+            corr = return_correlation(price_rows[a], price_rows[b], min_periods)
+            if corr is not None and corr >= threshold:
+                conflicts.append(
+                    Conflict(
+                        "correlated",
+                        (a, b),
+                        f"{a} {view[a]} vs {b} {view[b]}; return correlation {corr:.2f} "
+                        f"over the last {len(price_rows[a]) - 1} steps",
+                    )
+                )
+    return tuple(conflicts)
+
+
+class SignalAggregator:
+    """Collects each step's signals and emits a :class:`SignalBatch` when a window closes.
+
+    Call ``add`` once per merged-stream step, in order, with the signals fired at that
+    step and the contexts of the instruments that had a candle there; ``flush`` at the
+    end for the last, partial window.
+    """
+
+    def __init__(
+        self,
+        window: int = 1,
+        *,
+        duration_ns: int | None = None,
+        instruments: Iterable[str] = (),
+        correlation_lookback: int = 120,
+        correlation_threshold: float = 0.5,
+        emit_empty: bool = False,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1 step, got {window}")
+        if duration_ns is not None and duration_ns <= 0:
+            raise ValueError(f"window duration must be positive, got {duration_ns} ns")
+        self.window = int(window)
+        self.duration_ns = duration_ns
+        self.correlation_lookback = int(correlation_lookback)
+        self.correlation_threshold = float(correlation_threshold)
+        self.emit_empty = emit_empty
+        self._contexts: dict[str, InstrumentContext] = {}
+        self._prices: dict[str, deque[float]] = {}
+        self._steps_seen = 0
+        for name in instruments:
+            self._track(name)
+        self._pending: list[Signal] = []
+        self._pending_steps = 0
+        self._window_start = 0
+        self._last_step = -1
+        self._last_time = 0
+        self._prev_w: int | None = None
+        self._prev_closed = False
+
+    @classmethod
+    def from_config(
+        cls, config: SignalConfig | None = None, instruments: Iterable[str] = ()
+    ) -> SignalAggregator:
+        config = config or default_signal_config()
+        return cls(
+            config.window,
+            duration_ns=config.window_ns,
+            instruments=instruments,
+            correlation_lookback=config.correlation_lookback,
+            correlation_threshold=config.correlation_threshold,
+            emit_empty=config.emit_empty,
+        )
+
+    def _track(self, name: str) -> None:
+        if name not in self._prices:
+            size = min(self._steps_seen, self.correlation_lookback + 1)
+            self._prices[name] = deque([math.nan] * size, maxlen=self.correlation_lookback + 1)
+
+    def _closes(self, step: int, time: int) -> bool:
+        if self.duration_ns is None:
+            return (step + 1) % self.window == 0
+        d = self.duration_ns
+        w = -(-time // d)
+        boundary = time % d == 0
+        closed = boundary or (
+            self._prev_w is not None and w > self._prev_w and not self._prev_closed
+        )
+        self._prev_w, self._prev_closed = w, closed
+        return closed
+
+    def add(
+        self,
+        step: int,
+        time: int,
+        signals: Sequence[Signal],
+        context: Mapping[str, InstrumentContext],
+    ) -> SignalBatch | None:
+        """Record one step; return a batch if this step closes a window worth emitting."""
+        for name, ctx in context.items():
+            self._track(name)
+            self._contexts[name] = ctx
+        for name, row in self._prices.items():
+            ctx = self._contexts.get(name)
+            row.append(ctx.price if ctx is not None else math.nan)
+        self._steps_seen += 1
+        if self._pending_steps == 0:
+            self._window_start = time
+        self._pending.extend(signals)
+        self._pending_steps += 1
+        self._last_step, self._last_time = step, time
+        if self._closes(step, time):
+            return self._emit()
+        return None
+
+    def flush(self) -> SignalBatch | None:
+        """Emit the last, partial window (if it holds anything to emit)."""
+        return self._emit() if self._pending_steps else None
+
+    def _emit(self) -> SignalBatch | None:
+        signals, self._pending = self._pending, []
+        self._pending_steps = 0
+        if not signals and not self.emit_empty:
+            return None
+        merged = merge_signals(signals)
+        rows = {n: np.array(r, dtype=np.float64) for n, r in self._prices.items()}
+        return SignalBatch(
+            time=self._last_time,
+            window_start=self._window_start,
+            step=self._last_step,
+            signals=merged,
+            context={n: self._contexts[n] for n in sorted(self._contexts)},
+            conflicts=find_conflicts(
+                merged,
+                rows,
+                threshold=self.correlation_threshold,
+                lookback=self.correlation_lookback,
+            ),
+        )
+
+
+# -- vectorised ------------------------------------------------------------------------
+
+
+def window_closes(times: np.ndarray, window: int, duration_ns: int | None) -> np.ndarray:
+    """For each step, whether a window closes there (the last step always closes)."""
+    n = times.shape[0]
+    if duration_ns is None:
+        closes = (np.arange(n) + 1) % window == 0
+    else:
+        d = np.int64(duration_ns)
+        w = -(-times // d)
+        closes = times % d == 0
+        for s in (np.flatnonzero(w[1:] > w[:-1]) + 1).tolist():
+            if not closes[s - 1]:
+                closes[s] = True
+    if n:
+        closes[-1] = True
+    return closes
+
+
+def _carried_index(row: np.ndarray) -> np.ndarray:
+    """For each step, the instrument's latest candle index at or before it (-1: none)."""
+    steps = np.where(row >= 0, np.arange(row.shape[0]), -1)
+    latest_step = np.maximum.accumulate(steps)
+    return np.where(latest_step >= 0, row[np.maximum(latest_step, 0)], -1)
+
+
+def batch_signals(
+    stream: object,
+    per_instrument: Mapping[str, SeriesSignals],
+    config: SignalConfig | None = None,
+) -> list[SignalBatch]:
+    """The batches a :class:`SignalAggregator` fed step by step from ``per_instrument``
+    (signals at their steps, contexts at each candle) would emit, computed at once.
+
+    ``stream`` is an ``engine.data.stream.MergedStream`` of the same series."""
+    config = config or default_signal_config()
+    times = np.asarray(stream.times, dtype=np.int64)  # type: ignore[attr-defined]
+    names: tuple[str, ...] = tuple(stream.instruments)  # type: ignore[attr-defined]
+    candle_index = np.asarray(stream.candle_index)  # type: ignore[attr-defined]
+    n = times.shape[0]
+    if n == 0:
+        return []
+    closes = window_closes(times, config.window, config.window_ns)
+    close_steps = np.flatnonzero(closes)
+    window_of_step = np.cumsum(closes) - closes
+
+    # Signals in arrival order: step, then instrument (the stream's order), then kind.
+    by_window: dict[int, list[tuple[int, int, int, Signal]]] = {}
+    for row, name in enumerate(names):
+        ss = per_instrument[name]
+        if not ss.signals:
+            continue
+        step_of_candle = np.flatnonzero(candle_index[row] >= 0)
+        steps = step_of_candle[ss.signal_index]
+        wins = window_of_step[steps]
+        for k, (s, w, sig) in enumerate(
+            zip(steps.tolist(), wins.tolist(), ss.signals, strict=True)
+        ):
+            by_window.setdefault(w, []).append((s, row, k, sig))
+
+    windows = range(close_steps.shape[0]) if config.emit_empty else sorted(by_window)
+    carried = np.stack([_carried_index(candle_index[r]) for r in range(len(names))])
+    lookback = config.correlation_lookback
+    batches: list[SignalBatch] = []
+    for w in windows:
+        items = sorted(by_window.get(w, []), key=lambda t: (t[0], t[1], t[2]))
+        end = int(close_steps[w])
+        first = int(close_steps[w - 1]) + 1 if w > 0 else 0
+        merged = merge_signals(s for *_, s in items)
+        context: dict[str, InstrumentContext] = {}
+        rows: dict[str, np.ndarray] = {}
+        lo = max(0, end - lookback)
+        for r, name in enumerate(names):
+            idx = int(carried[r, end])
+            if idx < 0:
+                continue
+            ss = per_instrument[name]
+            context[name] = ss.context(idx, config.context_lookback)
+            seg = carried[r, lo : end + 1]
+            rows[name] = np.where(seg >= 0, ss.close[np.maximum(seg, 0)], np.nan)
+        batches.append(
+            SignalBatch(
+                time=int(times[end]),
+                window_start=int(times[first]),
+                step=end,
+                signals=merged,
+                context=dict(sorted(context.items())),
+                conflicts=find_conflicts(
+                    merged, rows, threshold=config.correlation_threshold, lookback=lookback
+                ),
+            )
+        )
+    return batches

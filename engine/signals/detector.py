@@ -1,0 +1,312 @@
+"""Detectors over one instrument: vectorised (``detect_series``) and step by step
+(``SignalDetector``). Both run the rules of ``engine.signals.strategies``; indicator
+values come from the indicator layer's registry (batch functions for the first path,
+incremental classes for the second).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.indicators import registry
+from engine.signals.config import SignalConfig, default_signal_config
+from engine.signals.strategies import (
+    CANDLE_COLUMNS,
+    SIGNAL_KINDS,
+    IndicatorUse,
+    Strategy,
+    all_uses,
+    build_strategies,
+)
+from engine.types import Candle, InstrumentContext, InstrumentSeries, Signal
+
+_KIND_ORDER = {k: i for i, k in enumerate(SIGNAL_KINDS)}
+_NEVER = -(2**62)  # "last fired" before any candle: no cooldown applies
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesSignals:
+    """The vectorised result for one instrument.
+
+    ``signals``: in time order (same candle: in the order of ``SIGNAL_KINDS``).
+    ``signal_index``: the candle index of each signal. ``indicators``: every value the
+    detectors used (and "atr" always), aligned with the series, NaN in warm-ups.
+    """
+
+    instrument: str
+    signals: list[Signal]
+    signal_index: np.ndarray
+    indicators: dict[str, np.ndarray]
+    close: np.ndarray = field(repr=False)
+    close_time: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.close.shape[0])
+
+    def values_at(self, index: int) -> dict[str, float]:
+        """The indicator values at candle ``index`` (what ``SignalDetector.values`` says
+        after that candle)."""
+        return {k: float(a[index]) for k, a in self.indicators.items()}
+
+    def context(self, index: int, lookback: int) -> InstrumentContext:
+        """The brain's view of this instrument at the close of candle ``index``."""
+        back = min(lookback, index)
+        return make_context(
+            self.instrument,
+            float(self.close[index]),
+            float(self.close[index - back]),
+            back,
+            self.values_at(index),
+        )
+
+
+def make_context(
+    instrument: str, price: float, price_then: float, lookback: int, values: Mapping[str, float]
+) -> InstrumentContext:
+    """Shared by both paths so that their contexts are built by the same arithmetic."""
+    change = (price / price_then - 1.0) * 100.0 if price_then > 0 else 0.0
+    return InstrumentContext(
+        instrument=instrument,
+        price=price,
+        atr=float(values.get("atr", math.nan)),
+        change_pct=change,
+        lookback=lookback,
+        indicators={k: v for k, v in values.items() if v == v},
+    )
+
+
+# -- indicator values ------------------------------------------------------------------
+
+
+def _shift(a: np.ndarray) -> np.ndarray:
+    out = np.empty_like(a, dtype=np.float64)
+    out[:1] = np.nan
+    out[1:] = a[:-1]
+    return out
+
+
+def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) -> dict:
+    spec = registry.get(use.name)
+    sources = [np.asarray(values[s], dtype=np.float64) for s in use.sources]
+    # An indicator of an indicator (SMA of ATR) starts where its input becomes valid,
+    # exactly as the incremental path starts feeding it there.
+    valid = np.ones(n, dtype=bool)
+    for s in sources:
+        valid &= ~np.isnan(s)
+    first = int(np.argmax(valid)) if valid.any() else n
+    columns = {name: s[first:] for name, s in zip(spec.inputs, sources, strict=True)}
+    result = registry.compute(use.name, columns, **use.params) if first < n else {}
+    out = {}
+    for name, key in zip(spec.outputs, use.outputs, strict=True):
+        if not key:
+            continue
+        full = np.full(n, np.nan)
+        if first < n:
+            full[first:] = result[name]
+        out[key] = full
+    return out
+
+
+def compute_values(
+    series: InstrumentSeries, config: SignalConfig, strategies: list[Strategy]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(values, previous values) over the whole series: candle columns, indicators and
+    derived values, each an array aligned with the series."""
+    n = len(series)
+    values: dict[str, np.ndarray] = {
+        c: np.asarray(getattr(series, c), dtype=np.float64) for c in CANDLE_COLUMNS
+    }
+    for use in all_uses(config, strategies):
+        values.update(_compute_use(use, values, n))
+    prev = {k: _shift(a) for k, a in values.items()}
+    for strategy in strategies:
+        derived = strategy.derive(values, prev)
+        values.update(derived)
+        prev.update({k: _shift(a) for k, a in derived.items()})
+    return values, prev
+
+
+def _indicator_keys(values: Mapping[str, Any]) -> list[str]:
+    return [k for k in values if k not in CANDLE_COLUMNS]
+
+
+# -- vectorised path -------------------------------------------------------------------
+
+
+def _fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
+    """(candle index, kind index) of each signal, after the gate and the cooldown."""
+    idx = np.flatnonzero(codes)
+    state = strategy.new_state()
+    last = _NEVER
+    cooldown = strategy.cooldown
+    fired: list[tuple[int, int]] = []
+    for i, code in zip(idx.tolist(), codes[idx].tolist(), strict=True):
+        kind = strategy.gate(state, code)
+        if kind >= 0 and i - last > cooldown:
+            fired.append((i, kind))
+            last = i
+    return fired
+
+
+def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
+    """Run every configured detector over a whole series at once."""
+    config = config or default_signal_config()
+    strategies = build_strategies(config)
+    values, prev = compute_values(series, config, strategies)
+    close_time = series.close_time
+    found: list[tuple[int, int, Signal]] = []
+    for strategy in strategies:
+        codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
+        for i, kind_index in _fire_series(strategy, codes):
+            v = {k: float(a[i]) for k, a in values.items()}
+            p = {k: float(a[i]) for k, a in prev.items()}
+            kind = strategy.kinds[kind_index]
+            direction, strength, evidence = strategy.describe(kind_index, v, p)
+            signal = Signal(
+                instrument=series.instrument,
+                time=int(close_time[i]),
+                kind=kind,
+                direction=direction,
+                strength=strength,
+                price=v["close"],
+                evidence=evidence,
+            )
+            found.append((i, _KIND_ORDER[kind], signal))
+    found.sort(key=lambda t: (t[0], t[1]))
+    return SeriesSignals(
+        instrument=series.instrument,
+        signals=[s for _, _, s in found],
+        signal_index=np.array([i for i, _, _ in found], dtype=np.int64),
+        indicators={k: values[k] for k in _indicator_keys(values)},
+        close=values["close"],
+        close_time=close_time,
+    )
+
+
+# -- step-by-step path -----------------------------------------------------------------
+
+
+class _IncrementalUse:
+    __slots__ = ("keys", "multi", "obj", "sources", "started")
+
+    def __init__(self, use: IndicatorUse) -> None:
+        spec = registry.get(use.name)
+        self.obj = spec.incremental(**use.params)
+        self.sources = use.sources
+        self.keys = use.outputs
+        self.multi = len(spec.outputs) > 1
+        self.started = False
+
+    def update(self, v: dict[str, float]) -> None:
+        args = [v[s] for s in self.sources]
+        if not self.started:
+            if any(a != a for a in args):
+                for k in self.keys:
+                    if k:
+                        v[k] = math.nan
+                return
+            self.started = True
+        result = self.obj.update(*args)
+        if self.multi:
+            for k, r in zip(self.keys, result, strict=True):
+                if k:
+                    v[k] = float(r)
+        else:
+            v[self.keys[0]] = float(result)
+
+
+class SignalDetector:
+    """One instrument's detectors, fed one candle at a time; the same signals as
+    :func:`detect_series` on the same candles."""
+
+    def __init__(
+        self,
+        instrument: str,
+        config: SignalConfig | None = None,
+        *,
+        context_lookback: int | None = None,
+    ) -> None:
+        self.instrument = instrument
+        self.config = config or default_signal_config()
+        self._strategies = build_strategies(self.config)
+        self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._strategies)]
+        self._states = [s.new_state() for s in self._strategies]
+        self._last = [_NEVER] * len(self._strategies)
+        self._prev: dict[str, float] = {}
+        self._index = -1
+        self._lookback = context_lookback or self.config.context_lookback
+        self._closes: deque[float] = deque(maxlen=self._lookback + 1)
+        self._values: dict[str, float] = {}
+
+    @property
+    def index(self) -> int:
+        """Index of the last candle seen (-1 before the first)."""
+        return self._index
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The latest indicator values (NaN in warm-ups); "atr" is always there."""
+        return {k: v for k, v in self._values.items() if k not in CANDLE_COLUMNS}
+
+    def update(self, candle: Candle) -> list[Signal]:
+        """Take the next candle (at its close) and return the signals it fires."""
+        if candle.instrument != self.instrument:
+            raise ValueError(
+                f"detector for {self.instrument!r} was given a candle of {candle.instrument!r}"
+            )
+        self._index += 1
+        i = self._index
+        v: dict[str, float] = {
+            "open": candle.open,
+            "high": candle.high,
+            "low": candle.low,
+            "close": candle.close,
+            "volume": candle.volume,
+        }
+        for use in self._uses:
+            use.update(v)
+        p = self._prev or dict.fromkeys(v, math.nan)
+        for strategy in self._strategies:
+            derived = strategy.derive(v, p)
+            v.update(derived)
+            if not self._prev:
+                p.update(dict.fromkeys(derived, math.nan))
+        found: list[Signal] = []
+        for n, strategy in enumerate(self._strategies):
+            code = int(strategy.events(v, p))
+            if not code:
+                continue
+            kind_index = strategy.gate(self._states[n], code)
+            if kind_index < 0 or i - self._last[n] <= strategy.cooldown:
+                continue
+            self._last[n] = i
+            direction, strength, evidence = strategy.describe(kind_index, v, p)
+            found.append(
+                Signal(
+                    instrument=self.instrument,
+                    time=candle.close_time,
+                    kind=strategy.kinds[kind_index],
+                    direction=direction,
+                    strength=strength,
+                    price=candle.close,
+                    evidence=evidence,
+                )
+            )
+        found.sort(key=lambda s: _KIND_ORDER[s.kind])
+        self._prev = v
+        self._values = v
+        self._closes.append(candle.close)
+        return found
+
+    def context(self) -> InstrumentContext | None:
+        """The brain's view of this instrument after the last candle (None before any)."""
+        if self._index < 0:
+            return None
+        back = len(self._closes) - 1
+        return make_context(self.instrument, self._closes[-1], self._closes[0], back, self.values)
