@@ -13,7 +13,11 @@ from collections.abc import Sequence
 
 from engine.errors import TapedeckError
 
-COMMAND_MODULES: tuple[str, ...] = ("engine.commands.data", "engine.commands.run")
+COMMAND_MODULES: tuple[str, ...] = (
+    "engine.commands.data",
+    "engine.commands.run",
+    "engine.commands.signals",
+)
 
 EXIT_USAGE = 2
 

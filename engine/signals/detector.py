@@ -139,18 +139,68 @@ def _indicator_keys(values: Mapping[str, Any]) -> list[str]:
 # -- vectorised path -------------------------------------------------------------------
 
 
-def _fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
-    """(candle index, kind index) of each signal, after the gate and the cooldown."""
+class StrategyRunner:
+    """One strategy's gate state and cooldown, advanced candle by candle (step path)."""
+
+    __slots__ = ("last", "state", "strategy")
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        self.state = strategy.new_state()
+        self.last = _NEVER
+
+    def step(self, i: int, code: int) -> int:
+        """The kind index that fires at candle ``i`` given its raw event bits, or -1."""
+        if not code:
+            return -1
+        kind = self.strategy.gate(self.state, code)
+        if kind < 0 or i - self.last <= self.strategy.cooldown:
+            return -1
+        self.last = i
+        return kind
+
+
+def fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
+    """(candle index, kind index) of each signal over a whole series of raw event bits:
+    the step runner applied to the (sparse) candles that have any event."""
+    runner = StrategyRunner(strategy)
     idx = np.flatnonzero(codes)
-    state = strategy.new_state()
-    last = _NEVER
-    cooldown = strategy.cooldown
     fired: list[tuple[int, int]] = []
     for i, code in zip(idx.tolist(), codes[idx].tolist(), strict=True):
-        kind = strategy.gate(state, code)
-        if kind >= 0 and i - last > cooldown:
+        kind = runner.step(i, code)
+        if kind >= 0:
             fired.append((i, kind))
-            last = i
+    return fired
+
+
+def fire_on_arrays(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Vectorised path of one strategy over given value arrays (candle columns and the
+    indicator keys it uses): (candle index, kind index) of each signal."""
+    v = {k: np.asarray(a, dtype=np.float64) for k, a in values.items()}
+    p = {k: _shift(a) for k, a in v.items()}
+    derived = strategy.derive(v, p)
+    v.update(derived)
+    p.update({k: _shift(a) for k, a in derived.items()})
+    return fire_series(strategy, np.asarray(strategy.events(v, p), dtype=np.int64))
+
+
+def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Step path of one strategy over the same arrays, one candle's floats at a time."""
+    runner = StrategyRunner(strategy)
+    keys = list(values)
+    n = len(next(iter(values.values())))
+    p: dict[str, float] = dict.fromkeys(keys, math.nan)
+    fired = []
+    for i in range(n):
+        v = {k: float(values[k][i]) for k in keys}
+        derived = strategy.derive(v, p)
+        if i == 0:
+            p.update(dict.fromkeys(derived, math.nan))
+        v.update(derived)
+        kind = runner.step(i, int(strategy.events(v, p)))
+        if kind >= 0:
+            fired.append((i, kind))
+        p = v
     return fired
 
 
@@ -163,7 +213,7 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
     found: list[tuple[int, int, Signal]] = []
     for strategy in strategies:
         codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
-        for i, kind_index in _fire_series(strategy, codes):
+        for i, kind_index in fire_series(strategy, codes):
             v = {k: float(a[i]) for k, a in values.items()}
             p = {k: float(a[i]) for k, a in prev.items()}
             kind = strategy.kinds[kind_index]
@@ -197,7 +247,7 @@ class _IncrementalUse:
 
     def __init__(self, use: IndicatorUse) -> None:
         spec = registry.get(use.name)
-        self.obj = spec.incremental(**use.params)
+        self.obj = spec.make_incremental(**use.params)
         self.sources = use.sources
         self.keys = use.outputs
         self.multi = len(spec.outputs) > 1
@@ -236,8 +286,7 @@ class SignalDetector:
         self.config = config or default_signal_config()
         self._strategies = build_strategies(self.config)
         self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._strategies)]
-        self._states = [s.new_state() for s in self._strategies]
-        self._last = [_NEVER] * len(self._strategies)
+        self._runners = [StrategyRunner(s) for s in self._strategies]
         self._prev: dict[str, float] = {}
         self._index = -1
         self._lookback = context_lookback or self.config.context_lookback
@@ -278,14 +327,11 @@ class SignalDetector:
             if not self._prev:
                 p.update(dict.fromkeys(derived, math.nan))
         found: list[Signal] = []
-        for n, strategy in enumerate(self._strategies):
-            code = int(strategy.events(v, p))
-            if not code:
+        for runner in self._runners:
+            strategy = runner.strategy
+            kind_index = runner.step(i, int(strategy.events(v, p)))
+            if kind_index < 0:
                 continue
-            kind_index = strategy.gate(self._states[n], code)
-            if kind_index < 0 or i - self._last[n] <= strategy.cooldown:
-                continue
-            self._last[n] = i
             direction, strength, evidence = strategy.describe(kind_index, v, p)
             found.append(
                 Signal(
