@@ -16,6 +16,7 @@ from engine.indicators.batch import (
     stoch,
     true_range,
     vwap,
+    warm_up,
     wma,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "stoch",
     "true_range",
     "vwap",
+    "warm_up",
     "wma",
 ]

@@ -14,12 +14,31 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.ir as llvm_ir
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 NAN = np.nan
 # TA-Lib's relative dead-zone for "is this difference zero?" (TA_IS_ZERO_SCALED).
 EPS = 1e-14
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """Fused multiply-add a * b + c with one rounding (TA-Lib 0.8 uses it in places)."""
+    sig = types.float64(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        d = llvm_ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], llvm_ir.FunctionType(d, [d, d, d]))
+        vals = [
+            context.cast(builder, v, t, types.float64)
+            for v, t in zip(args, signature.args, strict=True)
+        ]
+        return builder.call(fn, vals)
+
+    return sig, codegen
 
 
 @njit(cache=True)
@@ -65,14 +84,15 @@ def _fill_nan(out, stop):
 
 
 @njit(cache=True)
-def sma_into(x, begin, period, out):
-    """TA_MA(SMA): running total; period 1 copies (as TA_MA does)."""
+def sma_into(x, begin, period, out, copy_one=True):
+    """TA_INT_SMA's running total. Period 1 copies when ``copy_one`` (TA_MA, used inside
+    STOCH); TA_SMA itself runs the total even then, so a NaN stays in it for good."""
     n = x.shape[0]
     start = begin + period - 1
     _fill_nan(out, start)
     if start >= n:
         return
-    if period == 1:
+    if period == 1 and copy_one:
         for i in range(begin, n):
             out[i] = x[i]
         return
@@ -94,14 +114,14 @@ def sma_into(x, begin, period, out):
 @njit(cache=True)
 def sma(x, period):
     out = np.empty(x.shape[0])
-    sma_into(x, first_valid1(x), period, out)
+    sma_into(x, first_valid1(x), period, out, False)
     return out
 
 
 @njit(cache=True)
 def ema_into(x, begin, period, k, seed_end, out):
     """TA_INT_EMA: seeded by the simple mean of the ``period`` values ending at
-    ``seed_end`` (the first output), then prev + (x - prev) * k."""
+    ``seed_end`` (the first output), then fma(x - prev, k, prev) as TA-Lib 0.8 does."""
     n = x.shape[0]
     _fill_nan(out, seed_end)
     if seed_end >= n:
@@ -114,7 +134,7 @@ def ema_into(x, begin, period, k, seed_end, out):
     prev = total / period
     out[seed_end] = prev
     while today < n:
-        prev = ((x[today] - prev) * k) + prev
+        prev = fma(x[today] - prev, k, prev)
         out[today] = prev
         today += 1
 
@@ -156,11 +176,24 @@ def wma(x, period):
         idx += 1
     trailing_value = 0.0
     trailing = begin
+    resync = 8 * period
     while idx < n:
-        tmp = x[idx]
-        period_sub += tmp
-        period_sub -= trailing_value
-        period_sum += tmp * period
+        if (idx - start + 1) % resync == 0:
+            # TA-Lib 0.8 recomputes both sums from the window every 8 * period bars,
+            # so rounding drift (and a NaN that has left the window) does not persist
+            period_sub = 0.0
+            period_sum = 0.0
+            w = 1
+            for j in range(trailing, idx + 1):
+                tmp = x[j]
+                period_sub += tmp
+                period_sum += tmp * w
+                w += 1
+        else:
+            tmp = x[idx]
+            period_sub += tmp
+            period_sub -= trailing_value
+            period_sum += tmp * period
         trailing_value = x[trailing]
         trailing += 1
         out[idx] = period_sum / divider
@@ -171,8 +204,9 @@ def wma(x, period):
 
 @njit(cache=True)
 def _rsi_value(gain, loss):
+    # TA-Lib 0.8: no movement at all (or a NaN that has entered the averages) reads 0
     total = gain + loss
-    if not (total > -EPS and total < EPS):
+    if total > 0.0:
         return 100.0 * (gain / total)
     return 0.0
 
@@ -281,8 +315,6 @@ def atr(high, low, close, period):
     begin = first_valid3(high, low, close)
     tr = np.empty(n)
     true_range_into(high, low, close, begin, tr)
-    if period == 1:
-        return tr
     start = begin + period
     _fill_nan(out, start)
     if start >= n:
@@ -468,11 +500,11 @@ def adx(high, low, close, period):
             plus_dm += diff_p
         tr_sum = tr_sum - (tr_sum / period) + _true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
-        if not (tr_sum > -EPS and tr_sum < EPS):
+        if tr_sum > 0.0:
             minus_di = 100.0 * (minus_dm / tr_sum)
             plus_di = 100.0 * (plus_dm / tr_sum)
             t = minus_di + plus_di
-            if not (t > -EPS and t < EPS):
+            if t > 0.0:
                 sum_dx += 100.0 * (abs(minus_di - plus_di) / t)
     prev_adx = sum_dx / period
     out[today] = prev_adx
@@ -492,11 +524,11 @@ def adx(high, low, close, period):
             plus_dm += diff_p
         tr_sum = tr_sum - (tr_sum / period) + _true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
-        if not (tr_sum > -EPS and tr_sum < EPS):
+        if tr_sum > 0.0:
             minus_di = 100.0 * (minus_dm / tr_sum)
             plus_di = 100.0 * (plus_dm / tr_sum)
             t = minus_di + plus_di
-            if not (t > -EPS and t < EPS):
+            if t > 0.0:
                 t = 100.0 * (abs(minus_di - plus_di) / t)
                 prev_adx = ((prev_adx * (period - 1)) + t) / period
         out[today] = prev_adx

@@ -7,17 +7,28 @@ warm-up is NaN. Conventions, pinned because peers differ:
 - EMA is seeded with the simple mean of the first ``period`` values; period 1 copies.
 - RSI and ATR use Wilder smoothing seeded with simple means; ATR's true range starts
   at the second bar, so ATR's first value is at index ``period``. RSI is 0 on a window
-  with no movement at all (TA-Lib's convention).
+  with no movement at all (TA-Lib's convention). EMA and MACD use a fused
+  multiply-add in the recursion, as TA-Lib 0.8 does, so they agree to the last bit.
 - MACD's fast and slow EMA seeds both end on bar ``slow - 1``; the three outputs start
   together at ``slow + signal - 2``.
 - Bollinger bands use the population standard deviation (divide by ``period``).
-- Stochastic %K is 0 on a flat window (highest high == lowest low).
+- Stochastic %K is 0 on a flat window (range within 1e-14 of the prices, TA-Lib 0.8).
+- Bollinger bands' standard deviation is computed without cancellation (TA-Lib 0.8
+  does so too; 0.4's E[x^2] - E[x]^2 loses every digit at BTC prices), and is exactly 0
+  on a window of identical values.
 
-NaN in the input (as TA-Lib's Python wrapper does): leading bars where any input is
-NaN are skipped and the warm-up starts after them. A NaN after that enters the
-arithmetic like any number: in running sums and recursive filters (SMA, EMA, WMA,
-RSI, MACD, ATR, ADX, BBANDS, OBV's close comparisons, VWAP) it makes every later value
-NaN; in window functions without state (TRANGE, ROC) only the bars that read it.
+NaN in the input behaves as in TA-Lib 0.8 (its Python wrapper and C code; the parity
+tests pin each case):
+
+- Leading bars where any input is NaN are skipped; the warm-up starts after them.
+- A NaN after that enters the arithmetic. Running sums and recursive filters keep it
+  for good: SMA, EMA, MACD, BBANDS, ATR, VWAP and STOCH (through a NaN close) are NaN
+  from that bar on. WMA recomputes its sums every ``8 * period`` bars, so it recovers
+  at the first recomputation after the NaN has left its window.
+- RSI reads a NaN average as "no movement": 0.0 from that bar on.
+- ADX skips a bar whose directional movement cannot be computed: it holds its value.
+- TRANGE and ROC are NaN only on the bars that read the NaN. OBV ignores a NaN close
+  (comparisons with NaN are false) and keeps a NaN volume for good.
 
 Inputs are never modified. Parameters out of range raise ``ValueError``. An input
 shorter than the warm-up gives all NaN.
@@ -186,3 +197,31 @@ def vwap(
     p = check_int("period", period, 1)
     h, lo, c, v = _arrays(high=high, low=low, close=close, volume=volume)
     return _k().vwap(h, lo, c, v, p)
+
+
+def warm_up() -> float:
+    """Load (or compile, the first time after install) every kernel; returns seconds.
+
+    The kernels are cached on disk, so this costs about 0.3 s (mostly importing numba)
+    once the cache exists and about 5 s on the very first run. An application can call
+    it in a background thread at start-up so the first real computation is instant.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    x = np.linspace(1.0, 2.0, 64)
+    h, lo, v = x + 0.5, x - 0.5, np.ones_like(x)
+    sma(x, 3)
+    ema(x, 3)
+    wma(x, 3)
+    rsi(x, 3)
+    macd(x, 3, 5, 2)
+    true_range(h, lo, x)
+    atr(h, lo, x, 3)
+    bbands(x, 3, 2.0)
+    stoch(h, lo, x, 3, 2, 2)
+    adx(h, lo, x, 3)
+    obv(x, v)
+    roc(x, 3)
+    vwap(h, lo, x, v, 3)
+    return time.perf_counter() - t0

@@ -11,8 +11,13 @@ Pure Python with ``__slots__``: no compile step, a few hundred thousand updates 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import sys
 from collections import deque
+from collections.abc import Callable
+from fractions import Fraction
 
 from engine.indicators.batch import check_float, check_int
 
@@ -20,21 +25,57 @@ NAN = math.nan
 _isnan = math.isnan
 
 
+def _fma_exact(a: float, b: float, c: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+def _load_fma() -> Callable[[float, float, float], float]:
+    """A correctly rounded fused multiply-add, as the batch kernels use (TA-Lib 0.8's EMA).
+
+    math.fma exists from Python 3.13; before that the C library's fma through ctypes;
+    an exact rational fallback where neither is available.
+    """
+    fma = getattr(math, "fma", None)
+    if fma is not None:
+        return fma
+    for name in (ctypes.util.find_library("m"), ctypes.util.find_library("c"), "ucrtbase"):
+        if not name and sys.platform != "win32":
+            continue
+        try:
+            f = ctypes.CDLL(name).fma
+        except (OSError, AttributeError, TypeError):
+            continue
+        f.restype = ctypes.c_double
+        f.argtypes = (ctypes.c_double, ctypes.c_double, ctypes.c_double)
+        if f(0.1, 10.0, -1.0) == _fma_exact(0.1, 10.0, -1.0):
+            return f
+    return _fma_exact
+
+
+_fma = _load_fma()
+
+
 class _RunSMA:
-    """TA-Lib's running-total SMA from the first value it is given (NaN or not)."""
+    """TA-Lib's running-total SMA from the first value it is given (NaN or not).
 
-    __slots__ = ("_buf", "_count", "_total", "period")
+    Period 1 copies its input when ``copy_one`` (TA_MA, inside STOCH); TA_SMA runs the
+    total even then, so a NaN stays in it."""
 
-    def __init__(self, period: int) -> None:
+    __slots__ = ("_buf", "_copy", "_count", "_total", "period")
+
+    def __init__(self, period: int, copy_one: bool = True) -> None:
         self.period = period
+        self._copy = copy_one and period == 1
         self._buf = [0.0] * period
         self._count = 0
         self._total = 0.0
 
     def update(self, x: float) -> float:
-        p = self.period
-        if p == 1:
+        if self._copy:
             return x
+        p = self.period
         c = self._count
         self._count = c + 1
         buf = self._buf
@@ -54,7 +95,7 @@ class SMA:
 
     def __init__(self, period: int) -> None:
         self.period = check_int("period", period, 1)
-        self._run = _RunSMA(self.period)
+        self._run = _RunSMA(self.period, copy_one=False)
         self._started = False
 
     def update(self, x: float) -> float:
@@ -87,7 +128,7 @@ class EMA:
             self._count = 1
             return x
         if c >= p:
-            self._prev = ((x - self._prev) * self._k) + self._prev
+            self._prev = _fma(x - self._prev, self._k, self._prev)
             return self._prev
         self._count = c + 1
         self._total += x
@@ -112,7 +153,7 @@ class _SeedEMA:
     def update(self, x: float) -> float:
         c = self._count
         if c >= self.period:
-            self._prev = ((x - self._prev) * self._k) + self._prev
+            self._prev = _fma(x - self._prev, self._k, self._prev)
             return self._prev
         self._count = c + 1
         self._total += x
@@ -151,9 +192,20 @@ class WMA:
             self._sub += x
             self._sum += x * (c + 1)
             return NAN
-        sub = self._sub + x
-        sub -= self._trailing
-        s = self._sum + x * p
+        if (c - p + 2) % (8 * p) == 0:
+            # the batch kernel's periodic recomputation from the window (TA-Lib 0.8)
+            sub = 0.0
+            s = 0.0
+            w = 1
+            for j in range(c - p + 1, c + 1):
+                v = buf[j % p]
+                sub += v
+                s += v * w
+                w += 1
+        else:
+            sub = self._sub + x
+            sub -= self._trailing
+            s = self._sum + x * p
         self._trailing = buf[(c + 1) % p]  # the oldest bar of this window
         self._sum = s - sub
         self._sub = sub
@@ -175,7 +227,7 @@ class RSI:
     @staticmethod
     def _value(gain: float, loss: float) -> float:
         total = gain + loss
-        if not (-1e-14 < total < 1e-14):
+        if total > 0.0:
             return 100.0 * (gain / total)
         return 0.0
 
@@ -304,8 +356,6 @@ class ATR:
         if not self._tr._started:
             return NAN
         p = self.period
-        if p == 1:
-            return tr
         c = self._count
         self._count = c + 1
         if c == 0:
@@ -550,12 +600,12 @@ class ADX:
         self._pc = close
         self._mdm, self._pdm, self._tr = mdm, pdm, tr
         dx = NAN
-        has_dx = False  # TA-Lib skips a bar whose DI sum is zero; a NaN DX still counts
-        if not (-1e-14 < tr < 1e-14):
+        has_dx = False  # TA-Lib skips a bar with no range or no direction (or NaN)
+        if tr > 0.0:
             minus_di = 100.0 * (mdm / tr)
             plus_di = 100.0 * (pdm / tr)
             t = minus_di + plus_di
-            if not (-1e-14 < t < 1e-14):
+            if t > 0.0:
                 dx = 100.0 * (abs(minus_di - plus_di) / t)
                 has_dx = True
         if c < 2 * p - 1:
