@@ -158,6 +158,8 @@ class Broker:
     """One account: a cash wallet shared by all instruments, at most one position and one
     pending entry order per instrument."""
 
+    search_window = 64  # first window of next_event_index (then 4x larger each time)
+
     def __init__(
         self, config: BrokerConfig | None = None, instruments: Iterable[str | InstrumentSeries] = ()
     ) -> None:
@@ -570,6 +572,11 @@ class Broker:
                 and open_time >= pend.order.created_time
             ):
                 pend.first_index = index
+                exp = pend.order.plan.expiry_candles
+                if pend.order.kind == "limit" and exp is not None:
+                    # for display: the open time of the first candle it can no longer fill in
+                    expiry = int(open_time) + exp * (int(close_time) - int(open_time))
+                    pend.order = replace(pend.order, expiry_time=expiry)
 
         # 1. holding limit, 2. pending close, both at the open
         if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:
@@ -725,34 +732,52 @@ class Broker:
         else ``stop``. Never later than the true event; may be earlier (then that candle
         simply does nothing). The arrays are the instrument's whole columns, indexed by
         candle index; candles before ``start`` must all have been processed or skipped as
-        quiet (the broker ratchets trailing stops over skipped candles from them)."""
+        quiet (the broker ratchets trailing stops over skipped candles from them).
+
+        The search runs over windows that grow 4x (64, 256, ...) so that frequent events
+        cost little and a long quiet stretch costs a few numpy passes."""
         self._arrays[instrument] = (high, low)
         start, stop = int(start), int(stop)
         if start >= stop:
             return stop
         if instrument in self._closes:
             return start
-        best = stop
         pend = self._entries.get(instrument)
         pos = self._positions.get(instrument)
-        if pend is not None and pos is None:
-            order = pend.order
-            if order.kind == "market" or pend.first_index is None:
-                return start
-            exp = order.plan.expiry_candles
-            if exp is not None:
-                best = min(best, max(start, pend.first_index + exp))
-            best = min(
-                best,
-                self._first_touch(
-                    order.side == Side.LONG, order.limit_price, high, low, start, best
-                ),
-            )
+        limit = stop
+        ext = 0.0
         if pos is not None:
             if pos.max_holding > 0:
-                best = min(best, max(start, pos.entry_index + pos.max_holding))
-            best = min(best, self._first_exit(pos, high, low, start, best))
-        return int(best)
+                limit = min(limit, max(start, pos.entry_index + pos.max_holding))
+            # extreme before ``start``, including skipped candles since the last processed
+            ext = pos.extreme
+            gap = (
+                high[pos.last_index + 1 : start]
+                if pos.sign > 0
+                else low[pos.last_index + 1 : start]
+            )
+            if len(gap):
+                ext = max(ext, float(gap.max())) if pos.sign > 0 else min(ext, float(gap.min()))
+        elif pend is not None:
+            if pend.order.kind == "market" or pend.first_index is None:
+                return start
+            exp = pend.order.plan.expiry_candles
+            if exp is not None:
+                limit = min(limit, max(start, pend.first_index + exp))
+        else:
+            return stop
+        a, width = start, self.search_window
+        while a < limit:
+            b = min(limit, a + width)
+            if pos is not None:
+                idx, ext = self._first_exit(pos, ext, high, low, a, b)
+            else:
+                order = pend.order  # type: ignore[union-attr]
+                idx = self._first_touch(order.side == Side.LONG, order.limit_price, high, low, a, b)
+            if idx < b:
+                return idx
+            a, width = b, width * 4
+        return limit
 
     @staticmethod
     def _first_touch(
@@ -765,52 +790,52 @@ class Broker:
         idx = np.flatnonzero(hit)
         return start + int(idx[0]) if idx.size else stop
 
+    @staticmethod
     def _first_exit(
-        self, pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int
-    ) -> int:
-        if start >= stop:
-            return stop
+        pos: _Pos, ext0: float, high: np.ndarray, low: np.ndarray, start: int, stop: int
+    ) -> tuple[int, float]:
+        """(first candle in [start, stop) that may exit, the extreme after ``stop - 1``),
+        given ``ext0``, the favourable extreme before ``start``."""
         long = pos.sign > 0
         hi = np.asarray(high[start:stop], dtype=np.float64)
         lo = np.asarray(low[start:stop], dtype=np.float64)
-        # extreme before each candle, including skipped candles since the last processed one
-        ext0 = pos.extreme
-        gap = high[pos.last_index + 1 : start] if long else low[pos.last_index + 1 : start]
-        if len(gap):
-            ext0 = max(ext0, float(gap.max())) if long else min(ext0, float(gap.min()))
+        fixed = pos.stop_loss if pos.stop_loss is not None else (-np.inf if long else np.inf)
+        stop_level: np.ndarray | float = fixed
         if long:
-            stop_level = np.full(hi.shape, -np.inf if pos.stop_loss is None else pos.stop_loss)
+            run = np.maximum.accumulate(hi)
+            ext_after = max(ext0, float(run[-1]))
         else:
-            stop_level = np.full(hi.shape, np.inf if pos.stop_loss is None else pos.stop_loss)
+            run = np.minimum.accumulate(lo)
+            ext_after = min(ext0, float(run[-1]))
         if pos.trailing is not None:
             spec = pos.trailing
+            prev = np.empty_like(run)
+            prev[0] = ext0
+            # same float operations as _trail_from_extreme, elementwise
             if long:
-                run = np.maximum.accumulate(hi)
-                prev = np.empty_like(hi)
-                prev[0] = ext0
                 prev[1:] = np.maximum(run[:-1], ext0)
                 act = pos.entry_price + spec.activation_price(pos.entry_price)
                 dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
                 trail = np.where(prev >= act, prev - dist, -np.inf)
                 if pos.trail_stop is not None:
                     trail = np.maximum(trail, pos.trail_stop)
-                stop_level = np.maximum(stop_level, trail)
+                stop_level = np.maximum(fixed, trail)
             else:
-                run = np.minimum.accumulate(lo)
-                prev = np.empty_like(lo)
-                prev[0] = ext0
                 prev[1:] = np.minimum(run[:-1], ext0)
                 act = pos.entry_price - spec.activation_price(pos.entry_price)
                 dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
                 trail = np.where(prev <= act, prev + dist, np.inf)
                 if pos.trail_stop is not None:
                     trail = np.minimum(trail, pos.trail_stop)
-                stop_level = np.minimum(stop_level, trail)
-        tol = _EVENT_TOL * np.abs(np.where(np.isfinite(stop_level), stop_level, 0.0))
-        hit = lo <= stop_level + tol if long else hi >= stop_level - tol
+                stop_level = np.minimum(fixed, trail)
+        level = np.asarray(stop_level, dtype=np.float64)
+        tol = _EVENT_TOL * np.abs(np.where(np.isfinite(level), level, 0.0))
+        hit = lo <= level + tol if long else hi >= level - tol
         if pos.take_profit is not None:
             t = pos.take_profit
             ttol = abs(t) * _EVENT_TOL
-            hit |= hi >= t - ttol if long else lo <= t + ttol
+            hit = hit | (hi >= t - ttol if long else lo <= t + ttol)
         idx = np.flatnonzero(hit)
-        return start + int(idx[0]) if idx.size else stop
+        if idx.size:
+            return start + int(idx[0]), ext_after
+        return stop, ext_after

@@ -1,0 +1,195 @@
+"""next_event_index: processing only the candles it returns gives exactly the fills,
+trades and refusals of processing every candle (the engine's fast path relies on it)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.broker import Broker, BrokerConfig
+from engine.types import Action, TradePlan, TrailingSpec
+
+X = "XUSD"
+
+
+@st.composite
+def candles(draw):
+    n = draw(st.integers(10, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    # half-unit prices make exact touches of stops and limits common
+    close = 100.0 + 0.5 * np.cumsum(rng.integers(-4, 5, n))
+    opens = np.concatenate([[100.0], close[:-1]]) + 0.5 * rng.integers(-2, 3, n)
+    hi = np.maximum(opens, close) + 0.5 * rng.integers(0, 4, n)
+    lo = np.minimum(opens, close) - 0.5 * rng.integers(0, 4, n)
+    return opens, hi, lo, close
+
+
+@st.composite
+def plans(draw, n: int):
+    schedule = {}
+    for idx in draw(st.lists(st.integers(0, n - 1), max_size=12, unique=True)):
+        action = draw(
+            st.sampled_from([Action.OPEN_LONG, Action.OPEN_SHORT, Action.CLOSE, Action.ADJUST])
+        )
+        sign = 1 if action == Action.OPEN_LONG else -1
+        off = lambda: 0.5 * draw(st.integers(1, 12))  # noqa: E731
+        ref = 100.0
+        limit = draw(st.one_of(st.none(), st.just(ref - sign * off())))
+        base = limit if limit is not None else ref
+        trailing = draw(
+            st.one_of(
+                st.none(),
+                st.builds(
+                    TrailingSpec,
+                    st.just("percent"),
+                    st.sampled_from([0.01, 0.02, 0.05]),
+                    st.sampled_from([0.0, 0.01, 0.03]),
+                ),
+                st.builds(
+                    TrailingSpec,
+                    st.just("atr"),
+                    st.sampled_from([1.0, 2.0]),
+                    st.sampled_from([0.0, 1.0]),
+                    st.sampled_from([None, 1.5]),
+                ),
+            )
+        )
+        stop = draw(st.one_of(st.none(), st.just(base - sign * off())))
+        target = draw(st.one_of(st.none(), st.just(base + sign * off())))
+        if action == Action.ADJUST:
+            plan = TradePlan(X, action, stop_loss=None, take_profit=None, trailing=trailing)
+        elif action == Action.CLOSE:
+            plan = TradePlan(X, action)
+        else:
+            plan = TradePlan(
+                X,
+                action,
+                entry_price=limit,
+                size=0.3,
+                size_mode="equity",
+                stop_loss=stop,
+                take_profit=target,
+                trailing=trailing,
+                expiry_candles=draw(st.one_of(st.none(), st.integers(1, 5))),
+            )
+        schedule[idx] = (plan, draw(st.sampled_from([0, 0, 3, 7])))
+    return schedule
+
+
+def _submit(b: Broker, i: int, close: np.ndarray, schedule: dict) -> None:
+    plan, holding = schedule[i]
+    b.mark({X: float(close[i])})
+    b.submit(plan, 60 * (i + 1), i, 0.9, max_holding_candles=holding)
+
+
+def _feed(b: Broker, i: int, o, h, lo, c) -> None:
+    b.on_candle(X, i, 60 * i, 60 * (i + 1), o[i], h[i], lo[i], c[i], 1.0 + 0.1 * (i % 5))
+
+
+def _run_stepping(cfg, data, schedule):
+    o, h, lo, c = data
+    b = Broker(cfg, [X])
+    for i in range(len(o)):
+        _feed(b, i, o, h, lo, c)
+        if i in schedule:
+            _submit(b, i, c, schedule)
+    b.close_all(60 * len(o), {X: float(c[-1])})
+    return b
+
+
+def _run_skipping(cfg, data, schedule, window=64):
+    o, h, lo, c = data
+    n = len(o)
+    b = Broker(cfg, [X])
+    b.search_window = window
+    processed = []
+    i = 0
+    while i < n:
+        s = min((k for k in schedule if k >= i), default=n)
+        bound = min(s + 1, n)
+        e = b.next_event_index(X, o, h, lo, i, bound)
+        assert i <= e <= bound
+        if e < bound:
+            _feed(b, e, o, h, lo, c)
+            processed.append(e)
+            if e == s:
+                _submit(b, s, c, schedule)
+            i = e + 1
+        elif s < n:
+            _submit(b, s, c, schedule)
+            i = s + 1
+        else:
+            break
+    b.close_all(60 * n, {X: float(c[-1])})
+    return b, processed
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    data=candles(),
+    seed=st.data(),
+    intrabar=st.sampled_from(["stop_first", "open_distance"]),
+    window=st.sampled_from([1, 3, 64]),
+)
+def test_skipping_quiet_candles_gives_identical_results(data, seed, intrabar, window):
+    schedule = seed.draw(plans(len(data[0])))
+    cfg = BrokerConfig(fees_bps=7.0, slippage_bps=3.0, intrabar=intrabar)
+    full = _run_stepping(cfg, data, schedule)
+    fast, _ = _run_skipping(cfg, data, schedule, window)
+    assert fast.fills == full.fills
+    assert fast.trades == full.trades
+    assert fast.rejections == full.rejections
+    assert fast.cash == full.cash
+
+
+def test_event_search_skips_quiet_candles():
+    # a long with stop 90 and target 120 over candles ranging 95..105: nothing happens
+    n = 1000
+    o = np.full(n, 100.0)
+    h = np.full(n, 105.0)
+    lo = np.full(n, 95.0)
+    lo[700] = 89.0
+    b = Broker(BrokerConfig(fees_bps=0, slippage_bps=0), [X])
+    b.submit(
+        TradePlan(
+            X, Action.OPEN_LONG, size=0.5, size_mode="equity", stop_loss=90.0, take_profit=120.0
+        ),
+        60,
+    )
+    assert b.next_event_index(X, o, h, lo, 1, n) == 1  # a pending market order: at once
+    b.on_candle(X, 1, 60, 120, 100, 105, 95, 100)
+    assert b.next_event_index(X, o, h, lo, 2, n) == 700
+    assert b.next_event_index(X, o, h, lo, 2, 500) == 500
+
+
+def test_event_search_trailing_uses_running_extreme():
+    # long entered at 100 with a 5% trail; highs climb to 120 at candle 10, then the low
+    # of candle 12 is 114.5 >= 120 * 0.95 = 114 (quiet) and candle 13's low 113.9 hits
+    n = 20
+    o = np.full(n, 100.0)
+    h = np.full(n, 101.0)
+    lo = np.full(n, 99.0)
+    h[2:11] = np.linspace(104, 120, 9)
+    lo[2:11] = h[2:11] - 4.0  # always above the trail of the previous high
+    o[2:11] = h[2:11] - 2.0
+    h[11:] = 116.0
+    o[11:] = 115.0
+    lo[11:13] = 114.5
+    lo[13:] = 113.9
+    b = Broker(BrokerConfig(fees_bps=0, slippage_bps=0), [X])
+    b.submit(
+        TradePlan(
+            X,
+            Action.OPEN_LONG,
+            size=0.5,
+            size_mode="equity",
+            trailing=TrailingSpec("percent", 0.05),
+        ),
+        60,
+    )
+    b.on_candle(X, 1, 60, 120, o[1], h[1], lo[1], 100.0)
+    e = b.next_event_index(X, o, h, lo, 2, n)
+    assert e == 13
+    (fill,) = b.on_candle(X, 13, 780, 840, o[13], h[13], lo[13], 115.0)
+    assert fill.reason == "trailing" and fill.price == 120.0 - 0.05 * 120.0
