@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.data",
     "engine.commands.run",
     "engine.commands.signals",
+    "engine.commands.cache",
 )
 
 EXIT_USAGE = 2

