@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
 from tui.format import fmt_money, fmt_time
@@ -28,22 +28,21 @@ METRIC_ROWS: tuple[tuple[str, str], ...] = (
     ("final equity", "final_equity"),
     ("return %", "total_return_pct"),
     ("max drawdown %", "max_drawdown_pct"),
-    ("trades", "trades"),
+    ("trades", "n_trades"),
     ("win rate %", "win_rate_pct"),
     ("profit factor", "profit_factor"),
+    ("expectancy", "expectancy"),
     ("sharpe", "sharpe"),
-    ("fees", "fees"),
+    ("sortino", "sortino"),
+    ("exposure %", "exposure_pct"),
+    ("fees", "fees_paid"),
 )
 
 
 def metric_rows(metrics: Any) -> list[tuple[str, str]]:
-    """The well-known metrics first, then whatever else the engine reports (scalars only)."""
-    keys: list[str] = []
-    for m in metrics:
-        keys += [k for k, v in m.items() if k not in keys and isinstance(v, int | float | str)]
-    known = [(label, key) for label, key in METRIC_ROWS if key in keys]
-    taken = {key for _, key in known}
-    return known + [(k.replace("_", " "), k) for k in keys if k not in taken]
+    """The key metrics the engine reports (headless ``compare`` prints the full set)."""
+    keys = {k for m in metrics for k in m}
+    return [(label, key) for label, key in METRIC_ROWS if key in keys]
 
 
 def fmt_metric(value: Any) -> str:
@@ -92,8 +91,7 @@ class CompareScreen(PlaybackScreen):
             yield Static(id="compare-metrics")
         with Horizontal(id="compare-cards"):
             for i in range(len(self.source.persona_names)):
-                with VerticalScroll(id=f"card-{i}", classes="card"):
-                    yield Static(id=f"card-body-{i}")
+                yield Static(id=f"card-{i}", classes="card")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -182,14 +180,15 @@ class CompareScreen(PlaybackScreen):
             steps_done=first.steps_done,
             total=self.source.total_steps,
         )
-        self.query_one("#compare-metrics", Static).update(self.metrics_table(v))
         for i, name in enumerate(self.source.persona_names):
-            self.query_one(f"#card-body-{i}", Static).update(self.card(name, v))
+            self.query_one(f"#card-{i}", Static).update(self.card(name, v), layout=False)
         now = time.monotonic()
         if first.version != self._plot_version and (
             not self.playing or now - self._last_plot >= PLOT_SECONDS
         ):
             self._last_plot, self._plot_version = now, first.version
+            # The engine computes the metrics over the whole run so far: low rate too.
+            self.query_one("#compare-metrics", Static).update(self.metrics_table(v), layout=False)
             eq = self.query_one("#compare-equity", Static)
             size = eq.content_size
             eq.update(
@@ -198,7 +197,8 @@ class CompareScreen(PlaybackScreen):
                     size.width,
                     size.height,
                     colors=list(PLOT_COLOURS),
-                )
+                ),
+                layout=False,
             )
 
     def draw_busy(self, seconds: float) -> None:

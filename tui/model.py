@@ -34,6 +34,7 @@ class InstrumentHistory:
     fills: list[tuple[int, str]] = field(default_factory=list)
     signals: list[tuple[int, str]] = field(default_factory=list)
     _arrays: tuple[int, ChartData] | None = None
+    _seen_keys: int = -1
 
     def __len__(self) -> int:
         return len(self.close)
@@ -56,16 +57,15 @@ class InstrumentHistory:
         self.high.append(candle.high)
         self.low.append(candle.low)
         self.close.append(candle.close)
-        self.indicators = dict(indicators)
-        for key, value in indicators.items():
-            if OVERLAY_PATTERN.match(key):
-                series = self.overlays.get(key)
-                if series is None:
-                    series = self.overlays[key] = [math.nan] * n
-                series.append(float(value) if value is not None else math.nan)
-        for series in self.overlays.values():
-            if len(series) < n + 1:
-                series.append(math.nan)
+        self.indicators = indicators
+        if len(indicators) != self._seen_keys:
+            self._seen_keys = len(indicators)
+            for key in indicators:
+                if key not in self.overlays and OVERLAY_PATTERN.match(key):
+                    self.overlays[key] = [math.nan] * n
+        for key, series in self.overlays.items():
+            value = indicators.get(key)
+            series.append(math.nan if value is None else float(value))
 
     def chart(self, lines: list[tuple[str, float]], title: str) -> ChartData:
         n = len(self.close)
@@ -115,6 +115,9 @@ class ReplayModel:
     equity_times: list[int] = field(default_factory=list)
     equity_values: list[float] = field(default_factory=list)
     signal_count: int = 0
+    equity_peak: float = -math.inf
+    max_drawdown_pct: float = 0.0
+    fees: float = 0.0
     decision_count: int = 0
     version: int = 0
     last_event: StepEvent | None = None
@@ -134,7 +137,7 @@ class ReplayModel:
             if hist is None:
                 hist = self.history[candle.instrument] = InstrumentHistory(candle.instrument)
                 self.instruments = (*self.instruments, candle.instrument)
-            hist.add_candle(candle, dict(ev.indicators.get(candle.instrument, {})))
+            hist.add_candle(candle, ev.indicators.get(candle.instrument, {}))
         for sig in ev.signals:
             self.signals.append(sig)
             hist = self.history.get(sig.instrument)
@@ -156,6 +159,13 @@ class ReplayModel:
             self.initial_equity = ev.equity
         self.equity_times.append(ev.time)
         self.equity_values.append(ev.equity)
+        if ev.equity > self.equity_peak:
+            self.equity_peak = ev.equity
+        elif self.equity_peak > 0:
+            self.max_drawdown_pct = max(
+                self.max_drawdown_pct, (self.equity_peak - ev.equity) / self.equity_peak * 100.0
+            )
+        self.fees += sum(f.fee for f in ev.fills)
         self.last_event = ev
         self.version += 1
 
@@ -185,12 +195,10 @@ class ReplayModel:
 
     def stats(self) -> dict[str, float]:
         """Key figures of the run so far, read off the events (no trading logic)."""
-        eq = np.asarray(self.equity_values, dtype=np.float64)
         out: dict[str, float] = {"equity": self.equity, "cash": self.cash}
-        if eq.size:
-            peak = np.maximum.accumulate(eq)
-            out["return_pct"] = (eq[-1] / self.initial_equity - 1.0) * 100.0
-            out["max_drawdown_pct"] = float(np.max((peak - eq) / peak)) * 100.0
+        if self.equity_values:
+            out["return_pct"] = (self.equity / self.initial_equity - 1.0) * 100.0
+            out["max_drawdown_pct"] = self.max_drawdown_pct
         pnl = np.asarray([t.pnl for t in self.trades], dtype=np.float64)
         out["trades"] = float(pnl.size)
         if pnl.size:
@@ -198,5 +206,5 @@ class ReplayModel:
             gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
             out["profit_factor"] = float(gains / losses) if losses > 0 else math.inf
             out["net_pnl"] = float(pnl.sum())
-        out["fees"] = float(sum(f.fee for f in self.fills))
+        out["fees"] = self.fees
         return out

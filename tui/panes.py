@@ -403,7 +403,7 @@ class HeaderBar(Static):
             line2.append("  " + busy, style=colour(v, "accent"))
         for line in (line1, line2):
             line.no_wrap, line.overflow = True, "ellipsis"
-        self.update(Group(line1, line2))
+        self.update(Group(line1, line2), layout=False)
 
 
 class InstrumentsTable(DataTable):

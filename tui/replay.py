@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static
 
 from engine.errors import TapedeckError
@@ -75,39 +75,36 @@ class ReplayScreen(PlaybackScreen):
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield InstrumentsTable(id="instruments")
-                with VerticalScroll(id="indicators-box"):
-                    yield Static(id="indicators")
+                yield Static(id="indicators", classes="pane")
             with Vertical(id="center"):
                 yield CandleChart(id="chart")
                 with Horizontal(id="equity-row"):
-                    yield Static(id="equity")
-                    yield Static(id="stats")
+                    yield Static(id="equity", classes="pane")
+                    yield Static(id="stats", classes="pane")
             with Vertical(id="right"):
-                with VerticalScroll(id="signals-box"):
-                    yield Static(id="signals")
-                with VerticalScroll(id="reasoning-box"):
-                    yield Static(id="reasoning")
-                with VerticalScroll(id="positions-box"):
-                    yield Static(id="positions")
-                with VerticalScroll(id="trades-box"):
-                    yield Static(id="trades")
+                # Fixed-size panes showing the latest items: no relayout per frame.
+                yield Static(id="signals", classes="pane")
+                yield Static(id="reasoning", classes="pane")
+                yield Static(id="positions", classes="pane")
+                yield Static(id="trades", classes="pane")
         yield Footer()
 
     def on_mount(self) -> None:
         super().on_mount()
         titles = {
             "#instruments": "Instruments",
-            "#indicators-box": "Indicators",
+            "#indicators": "Indicators",
             "#chart": "Chart",
             "#equity": "Equity",
             "#stats": "Stats",
-            "#signals-box": "Signals",
-            "#reasoning-box": "Brain",
-            "#positions-box": "Plans & positions",
-            "#trades-box": "Closed trades",
+            "#signals": "Signals",
+            "#reasoning": "Brain",
+            "#positions": "Plans & positions",
+            "#trades": "Closed trades",
         }
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
+        self._panes = {w.id: w for w in self.query(".pane").results(Static) if w.id}
         self.draw()
 
     # -- events ---------------------------------------------------------------------
@@ -163,7 +160,8 @@ class ReplayScreen(PlaybackScreen):
                 thinking=seconds,
                 streamed=streamed,
                 brain_label=self.source.brain_label,
-            )
+            ),
+            layout=False,
         )
 
     def _notify_brain_error(self) -> None:
@@ -185,23 +183,28 @@ class ReplayScreen(PlaybackScreen):
         chart = self.query_one(CandleChart)
         chart.set_data(m.chart_data(self.focus_instrument))
         chart.border_title = f"Chart · {self.focus_instrument}"
-        self.query_one("#indicators", Static).update(render_indicators(m, self.focus_instrument, v))
-        self.query_one("#signals", Static).update(render_signals(m, v))
-        self.query_one("#signals-box").border_title = f"Signals · {m.signal_count}"
-        self.query_one("#reasoning", Static).update(render_reasoning(m, v))
-        self.query_one("#reasoning-box").border_title = f"Brain · {m.decision_count} decisions"
-        self.query_one("#positions", Static).update(render_positions(m, v))
-        self.query_one("#trades", Static).update(render_trades(m, v))
-        self.query_one("#trades-box").border_title = f"Closed trades · {len(m.trades)}"
-        self.query_one("#stats", Static).update(render_stats(m.stats(), v))
+        panes = self._panes
+        panes["indicators"].update(render_indicators(m, self.focus_instrument, v), layout=False)
+        rows = max(1, panes["signals"].content_size.height)
+        panes["signals"].update(render_signals(m, v, limit=rows // 2 + 1), layout=False)
+        panes["signals"].border_title = f"Signals · {m.signal_count}"
+        panes["reasoning"].update(render_reasoning(m, v, limit=2), layout=False)
+        panes["reasoning"].border_title = f"Brain · {m.decision_count} decisions"
+        panes["positions"].update(render_positions(m, v), layout=False)
+        rows = max(1, panes["trades"].content_size.height)
+        panes["trades"].update(render_trades(m, v, limit=rows), layout=False)
+        panes["trades"].border_title = f"Closed trades · {len(m.trades)}"
+        panes["stats"].update(render_stats(m.stats(), v), layout=False)
         now = time.monotonic()
         if m.version != self._plot_version and (
             not self.playing or now - self._last_plot >= PLOT_SECONDS
         ):
             self._last_plot, self._plot_version = now, m.version
-            eq = self.query_one("#equity", Static)
+            eq = panes["equity"]
             size = eq.content_size
-            eq.update(plot_lines([("equity", m.equity_values)], size.width, size.height))
+            eq.update(
+                plot_lines([("equity", m.equity_values)], size.width, size.height), layout=False
+            )
 
     # -- actions --------------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
