@@ -106,6 +106,10 @@ class PlaybackScreen(Screen):
         elapsed, self._last_tick = now - self._last_tick, now
         if self.runner.busy:
             if self.runner.elapsed() >= SLOW_BATCH_SECONDS:
+                early = self.runner.drain()
+                if early:
+                    self.apply_events(early)
+                    self._draw_now()
                 self.draw_busy(self.runner.elapsed())
             return
         if self._dirty:
@@ -276,11 +280,9 @@ class PlaybackScreen(Screen):
         if self._jump_target is None:
             return
         kind, value = self._jump_target
-        reached = (
-            batch is not None
-            and (batch.done or (batch.events and self._jump_reached(batch.events[-1])))
-        ) or (kind == "step" and self.steps_done >= value)
-        if reached or (batch is not None and batch.error):
+        now = self._current_time()
+        reached = self.steps_done >= value if kind == "step" else now is not None and now >= value
+        if reached or (batch is not None and (batch.done or batch.error)):
             self._jump_target = None
             return
         self.runner.start(

@@ -114,13 +114,16 @@ class ReplayScreen(PlaybackScreen):
             self._streamed = text
 
     def apply_events(self, events: list[Any]) -> None:
+        decided = False
         for ev in events:
             self.model.apply(ev)
             for dec in ev.decisions:
+                decided = True
                 if dec.errors:
                     self._brain_error = (self.model.decision_count, dec.errors[0])
-        with self._stream_lock:
-            self._streamed = ""
+        if decided:  # the streamed text belonged to a decision that is now recorded
+            with self._stream_lock:
+                self._streamed = ""
 
     def reset_view(self) -> None:
         self.model = self._new_model()

@@ -43,6 +43,9 @@ class StepRunner:
         self._target = target
         self._thread: threading.Thread | None = None
         self._in_flight = False
+        self._lock = threading.Lock()
+        self._events: list[Any] = []  # steps done in the batch in flight, not yet handed over
+        self._running_ticket = 0
         self.started_at = 0.0
         self.ticket = 0
         self.cancel_requested = False
@@ -53,6 +56,13 @@ class StepRunner:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at if self.busy else 0.0
+
+    def drain(self) -> list[Any]:
+        """Events of the batch in flight so far (so that a slow step, such as a brain
+        call, does not hide the steps before it). Empty if that batch was invalidated."""
+        with self._lock:
+            events, self._events = self._events, []
+        return events if self._running_ticket == self.ticket else []
 
     def invalidate(self) -> None:
         """Forget the batch in flight (after a restart): its result will be ignored."""
@@ -71,7 +81,7 @@ class StepRunner:
         self.cancel_requested = False
         self._in_flight = True
         self.started_at = time.monotonic()
-        ticket = self.ticket
+        ticket = self._running_ticket = self.ticket
         self._thread = threading.Thread(
             target=self._run, args=(step, max_steps, budget, until, ticket), daemon=True
         )
@@ -98,8 +108,10 @@ class StepRunner:
                 if not ev:
                     batch.done = True
                     break
-                batch.events.append(ev)
-                if until is not None and until(ev):
+                with self._lock:
+                    self._events.append(ev)
+                last = ev
+                if until is not None and until(last):
                     break
                 if self.cancel_requested:
                     break
@@ -108,5 +120,7 @@ class StepRunner:
         except Exception as exc:  # an engine fault must reach the screen, not kill the thread
             batch.error = f"{type(exc).__name__}: {exc}"
         batch.seconds = time.perf_counter() - t0
+        with self._lock:
+            batch.events, self._events = self._events, []
         self._in_flight = False
         self._target.post_message(StepsDone(batch))

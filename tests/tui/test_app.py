@@ -7,8 +7,8 @@ import threading
 import time
 
 import pytest
-from engine.backtest import BacktestConfig, BacktestEngine, Session
 
+from engine.backtest import BacktestConfig, BacktestEngine, Session
 from engine.brain.factory import make_brain, register_brain
 from engine.brain.persona import load_persona
 from tests.tui.conftest import SIZE, settle, text_of
@@ -20,6 +20,14 @@ from tui.panes import HeaderBar, InstrumentsTable, fmt_indicator
 from tui.replay import ReplayScreen
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def scratch_brains(monkeypatch):
+    """Brain kinds registered by a test vanish after it (the picker lists every kind)."""
+    from engine.brain import factory
+
+    monkeypatch.setattr(factory, "_registered", dict(factory._registered))
 
 
 def headless_events(series, analysis, persona: str, n: int) -> list:
@@ -187,7 +195,9 @@ class FlakyBrain:
         return self._inner.decide(batch, portfolio, persona, on_reasoning)
 
 
-async def test_a_brain_fault_shows_its_message_and_the_replay_continues(make_app) -> None:
+async def test_a_brain_fault_shows_its_message_and_the_replay_continues(
+    make_app, scratch_brains
+) -> None:
     register_brain("flaky", FlakyBrain)
     app = make_app(brain="flaky")
     async with app.run_test(size=SIZE) as pilot:
@@ -222,7 +232,9 @@ class SlowBrain:
         return self._inner.decide(batch, portfolio, persona, on_reasoning)
 
 
-async def test_while_a_brain_thinks_time_waits_the_spinner_shows_and_keys_work(make_app) -> None:
+async def test_while_a_brain_thinks_time_waits_the_spinner_shows_and_keys_work(
+    make_app, scratch_brains
+) -> None:
     brains: list[SlowBrain] = []
 
     def build(persona):
