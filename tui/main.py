@@ -37,7 +37,6 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_replay(args: argparse.Namespace) -> int:
     from engine.data.sample import SAMPLE_PATHS
-
     from tui.clock import parse_speed
     from tui.sources import ReplaySource, ReplaySpec, default_persona, load_window
 
@@ -50,6 +49,9 @@ def run_replay(args: argparse.Namespace) -> int:
         end=args.end,
     )
     # Everything that can fail on the user's input fails here, before the screen opens.
+    from engine.brain.persona import load_persona
+
+    load_persona(spec.persona)
     source = ReplaySource(load_window(spec), spec.persona, spec.brain)
     from tui.app import TapedeckApp
 
