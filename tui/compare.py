@@ -95,7 +95,6 @@ class CompareScreen(PlaybackScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one("#compare-equity").border_title = "Equity · all personas"
         self.query_one("#compare-metrics").border_title = "Metrics"
         for i, name in enumerate(self.source.persona_names):

@@ -50,7 +50,6 @@ class PlaybackScreen(Screen):
         self.playing = False
         self.runner = StepRunner(self)
         self._timer: Timer | None = None
-        self._timer_running = False
         self._last_tick = time.monotonic()
         self._last_draw = 0.0
         self._dirty = False
@@ -79,27 +78,27 @@ class PlaybackScreen(Screen):
         raise NotImplementedError
 
     # -- clock ----------------------------------------------------------------------
-    def on_mount(self) -> None:
-        self._timer = self.set_interval(FRAME_SECONDS, self._tick, pause=True, name="playback")
-
     def on_unmount(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+            self._timer = None
 
     def _timer_needed(self) -> bool:
         return self.playing or self.runner.busy
 
+    @property
+    def _timer_running(self) -> bool:
+        return self._timer is not None
+
     def _sync_timer(self) -> None:
-        if self._timer is None:
-            return
+        """The interval exists only while playing or while a batch is in flight."""
         if self._timer_needed():
-            if not self._timer_running:
+            if self._timer is None:
                 self._last_tick = time.monotonic()
-                self._timer.resume()
-                self._timer_running = True
-        elif self._timer_running:
-            self._timer.pause()
-            self._timer_running = False
+                self._timer = self.set_interval(FRAME_SECONDS, self._tick, name="playback")
+        elif self._timer is not None:
+            self._timer.stop()
+            self._timer = None
 
     def _tick(self) -> None:
         now = time.monotonic()

@@ -90,7 +90,6 @@ class ReplayScreen(PlaybackScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         titles = {
             "#instruments": "Instruments",
             "#indicators": "Indicators",
