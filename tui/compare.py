@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -17,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from tui.format import fmt_money, fmt_time
 from tui.model import ReplayModel
-from tui.panes import HeaderBar, decision_block, plot_lines, render_positions
+from tui.panes import SPINNER, HeaderBar, decision_block, plot_lines, render_positions
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import CompareSource, candle_seconds, describe_data, describe_window
 
@@ -76,6 +77,13 @@ class CompareScreen(PlaybackScreen):
         w0, w1 = describe_window(source.series)
         self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
         self._data_label = describe_data(source.series)
+        self._streamed: dict[str, str] = {}
+        self._stream_lock = threading.Lock()
+        source.set_reasoning_callback(self._on_reasoning)
+
+    def _on_reasoning(self, persona: str, text: str) -> None:
+        with self._stream_lock:  # called from the runner thread
+            self._streamed[persona] = text
 
     def _new_models(self) -> dict[str, ReplayModel]:
         instruments = tuple(s.instrument for s in self.source.series)
@@ -106,6 +114,9 @@ class CompareScreen(PlaybackScreen):
         for step_events in events:
             for name, ev in step_events.items():
                 self.models[name].apply(ev)
+                if ev.decisions:
+                    with self._stream_lock:
+                        self._streamed.pop(name, None)
 
     def reset_view(self) -> None:
         self.models = self._new_models()
@@ -145,7 +156,7 @@ class CompareScreen(PlaybackScreen):
             table.add_row(label, *(fmt_metric(all_metrics[n].get(key)) for n in names))
         return table
 
-    def card(self, name: str, variables: Mapping[str, str]) -> Group:
+    def card(self, name: str, variables: Mapping[str, str], thinking: float | None = None) -> Group:
         m = self.models[name]
         parts: list[Any] = [
             Text.assemble(
@@ -158,6 +169,14 @@ class CompareScreen(PlaybackScreen):
             )
         ]
         parts.append(render_positions(m, variables))
+        with self._stream_lock:
+            streamed = self._streamed.get(name, "")
+        if thinking is not None and streamed:
+            frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
+            parts.append(
+                Text(f"{frame} thinking… {thinking:.1f}s", style=variables.get("accent", ""))
+            )
+            parts.append(Text(streamed.strip(), style="italic"))
         if m.decisions:
             parts.append(Text(""))
             parts.append(decision_block(m.decisions[-1], variables))
@@ -212,8 +231,12 @@ class CompareScreen(PlaybackScreen):
             sim_time=first.time if first.steps_done else None,
             steps_done=first.steps_done,
             total=self.source.total_steps,
-            busy=f"brains thinking {seconds:.1f}s (esc: pause)",
+            busy=f"brains thinking {seconds:.1f}s (space: pause)",
         )
+        v = self.app.theme_variables
+        for i, name in enumerate(self.source.persona_names):
+            card = self.card(name, v, thinking=seconds)
+            self.query_one(f"#card-{i}", Static).update(card, layout=False)
 
     def action_back(self) -> None:
         self.playing = False

@@ -176,6 +176,7 @@ class CompareSource:
         personas: Sequence[str],
         brain: str,
         analysis: Any = None,
+        on_reasoning: Callable[[str, str], None] | None = None,
     ) -> None:
         if not 2 <= len(personas) <= 4:
             raise TapedeckError(f"compare takes 2 to 4 personas, got {len(personas)}")
@@ -192,7 +193,16 @@ class CompareSource:
             lambda persona: factory.make_brain(brain, persona),
             self.config,
             analysis=analysis,
+            on_reasoning=lambda name, text: self._reasoning(name, text),
         )
+        self._on_reasoning = on_reasoning
+
+    def _reasoning(self, persona: str, text: str) -> None:
+        if self._on_reasoning is not None:
+            self._on_reasoning(persona, text)
+
+    def set_reasoning_callback(self, callback: Callable[[str, str], None] | None) -> None:
+        self._on_reasoning = callback
 
     @property
     def total_steps(self) -> int:

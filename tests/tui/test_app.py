@@ -285,3 +285,106 @@ async def test_help_screen_lists_the_transport_keys(make_app, key) -> None:
         await pilot.pause()
         text = text_of(app.screen.query_one("#help-keys"))
         assert "play / pause" in text and "speed 1x, 10x, 100x, 1000x, max" in text
+
+
+async def test_restart_replays_the_window_from_its_first_candle(
+    make_app, sample_series, sample_analysis
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.jump_to("250")
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert screen.steps_done == 0 and screen.model.trades == []
+        assert len(screen.query_one(CandleChart).data) == 0
+        await pilot.press("s")
+        await settle(pilot)
+        first = headless_events(sample_series, sample_analysis, "momentum", 1)[0]
+        assert screen.model.steps_done == 1 and screen.model.time == first.time
+        assert screen.model.equity == first.equity
+
+
+async def test_jump_to_a_time(make_app, sample_series, sample_analysis) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        events = headless_events(sample_series, sample_analysis, "momentum", 300)
+        target = events[299].time
+        screen.jump_to(fmt_time(target))  # minutes: the step closing at that time
+        await settle(pilot)
+        assert screen.model.time == target and screen.steps_done == 300
+        screen.jump_to("100")  # backwards: rerun from the start, stop at step 100
+        await settle(pilot)
+        assert screen.steps_done == 100 and screen.model.time == events[99].time
+
+
+async def test_choosing_an_instrument_focuses_the_chart(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.jump_to("50")
+        await settle(pilot)
+        names = list(screen.model.instruments)
+        assert screen.focus_instrument == names[0]
+        await pilot.press("n")
+        await pilot.pause()
+        assert screen.focus_instrument == names[1]
+        chart = screen.query_one(CandleChart)
+        closes = screen.model.history[names[1]].close
+        assert chart.data.close.tolist() == closes
+        assert names[1] in str(chart.border_title)
+        await pilot.press("b", "b")
+        await pilot.pause()
+        assert screen.focus_instrument == names[-1]
+
+
+async def test_command_palette_sets_speed_and_persona(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Speed: max")
+        await asyncio.sleep(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.clock.speed == "max"
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Persona: scalper")
+        await asyncio.sleep(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.source.persona.name == "scalper"
+
+
+async def test_compare_streams_each_personas_reasoning_while_it_thinks(
+    make_app, scratch_brains
+) -> None:
+    brains: list[SlowBrain] = []
+
+    def build(persona):
+        brains.append(SlowBrain(persona))
+        return brains[-1]
+
+    register_brain("slow", build)
+    app = make_app(brain="slow", speed="max")
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen._open_compare(["momentum", "scalper"])
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.press("space")
+        deadline = time.monotonic() + 10
+        while "Looking at the RSI first" not in text_of(screen.query_one("#card-0")):
+            assert time.monotonic() < deadline, "no streamed reasoning in the card"
+            await asyncio.sleep(0.05)
+        assert "brains thinking" in text_of(screen.query_one(HeaderBar))
+        await pilot.press("space")
+        assert not screen.playing
+        for brain in brains:
+            brain.release.set()
+        await settle(pilot)
+        assert screen.models["momentum"].decision_count >= 1
