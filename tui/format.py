@@ -44,6 +44,8 @@ def fmt_signed(value: float, decimals: int = 2, suffix: str = "") -> str:
 def fmt_qty(value: float) -> str:
     if value == 0 or not math.isfinite(value):
         return "0"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f}M"
     d = min(8, max(0, 3 - math.floor(math.log10(abs(value)))))
     return f"{value:,.{d}f}"
 

@@ -209,10 +209,9 @@ def render_positions(model: ReplayModel, variables: Mapping[str, str]) -> Group 
         parts.append(
             Text.assemble(
                 direction_text("long" if str(p.side) == "long" else "short", variables),
-                (f" {p.instrument}", "bold"),
-                ("  qty ", "dim"),
+                (f" {p.instrument} ", "bold"),
                 fmt_qty(p.qty),
-                ("  entry ", "dim"),
+                (" @ ", "dim"),
                 fmt_price(p.entry_price),
                 ("  uPnL ", "dim"),
                 (fmt_signed(p.unrealized_pnl), pnl_style),
@@ -334,6 +333,12 @@ def plot_lines(
         sig = fig.signal(x, y, marker=plt.marker("braille", colour_name))
         sig.lines()  # no legend: the colours are named in the panes' titles
         fig.draw(sig)
+    lo = min(min(v) for _, v in drawable)
+    hi = max(max(v) for _, v in drawable)
+    ticks = [lo + (hi - lo) * i / 3 for i in range(4)] if hi > lo else [lo]
+    decimals = 0 if hi - lo >= 30 else 2
+    fig.ruler("y", 0).ticks(ticks, labels=[f"{t:,.{decimals}f}" for t in ticks])
+    fig.ruler("x", 0).ticks([], labels=[])  # the step axis says nothing the header does not
     return _keep_series_colours(Text.from_ansi(str(fig.build())))
 
 
@@ -418,7 +423,7 @@ class InstrumentsTable(DataTable):
         self.add_column("inst", width=10, key="inst")
         self.add_column(Text("last", justify="right"), width=12, key="last")
         self.add_column(Text("chg%", justify="right"), width=7, key="chg")
-        self.add_column(Text("  uPnL", justify="left"), width=9, key="pos")
+        self.add_column(Text("  uPnL", justify="left"), width=11, key="pos")
 
     def show(self, model: ReplayModel) -> None:
         v = self.app.theme_variables
