@@ -1,25 +1,34 @@
 """Benchmark the headless backtest engine against backtesting.py 0.6.6, in the same run.
 
-    python bench/engine.py [--candles 1000000] [--repeat 3] [--bt-repeat 1]
+    python bench/engine.py [--candles 1000000] [--repeat 3] [--bt-repeat 1] [--no-rules]
 
 Workloads (real data from ../shared/data/real):
 
 1. ``btc``: the 45,031 one-minute BTC candles tiled to ``--candles`` (each copy scaled to
    continue from the previous close, times continuous), one instrument;
-2. ``alt8``: the eight 5-minute altcoin files merged (8 instruments, 5,760 steps).
+2. ``alt8``: the eight 5-minute altcoin files merged (8 instruments, 5,760 steps,
+   46,031 candles).
 
-Strategy measured on both engines: EMA 9/21 crossover, long-only (enter on a cross up
-at the next open with 95 % of equity, close on a cross down), 10 bps commission, the
-configuration of tests/test_crosscheck.py. tapedeck's time includes everything from the
-loaded columns to the result: indicators, signals, batches (``analyse``) and the replay
-(``run``), split in the table. backtesting.py's time is ``Backtest.run`` (it computes its
-indicators inside); the alt8 figure is the sum of eight single-instrument runs.
+Strategy on both engines: EMA crossover, long-only (enter at the next open on a cross
+up, close at the next open on a cross down), 2 bps commission (so that equity does not
+melt to nothing over 20,000 trades and backtesting.py keeps trading whole units), the
+configuration of tests/test_crosscheck.py otherwise. Two settings: EMA 50/200 (a cross
+every ~130 one-minute candles) and EMA 9/21 (a cross every ~20 candles). On alt8 each
+instrument gets 1/8 of the equity, so the shared wallet never limits an entry and the
+trades are exactly backtesting.py's (eight separate runs, whose times are summed).
+The script prints both engines' trade counts: they must agree.
 
-Also reported (no peer): rule-brain runs with built-in personas on the default signal
-set, where the brain is asked far more often.
+tapedeck's time is everything from the loaded columns to the result: indicators,
+signals and batches (``analyse``) plus the replay (``run``), both shown.
+backtesting.py's time is ``Backtest.run`` (its indicators are computed inside).
 
-Printed: median seconds, candles per second (candle-steps for tapedeck: one instrument's
-candle processed at one merged step), and the speed ratio tapedeck / backtesting.py.
+tapedeck's replay costs per event (brain call, fill), backtesting.py's per candle, so the
+ratio depends on how often the strategy acts: that is why both settings are reported.
+Also reported (no peer): rule-brain runs with two built-in personas on the default
+signal set, where the brain is asked about every 12 candles.
+
+Printed: median seconds, candles per second (candle-steps for tapedeck: one
+instrument's candle processed at one merged step), and the speed ratio.
 """
 
 from __future__ import annotations

@@ -68,6 +68,10 @@ class MarketAnalysis:
     def __len__(self) -> int:
         return len(self.stream)
 
+    def step_at(self, time: int) -> int:
+        """The first step closing at or after ``time`` (ns); ``len(self)`` if none does."""
+        return int(np.searchsorted(self.stream.times, int(time), "left"))
+
     def signals_at(self, step: int) -> tuple[Signal, ...]:
         return self.signals_by_step.get(step, self._empty)
 
@@ -138,11 +142,29 @@ def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) ->
     out = np.empty((len(stream.instruments), n), dtype=np.float64)
     for row, name in enumerate(stream.instruments):
         arr = arrays[name]
+        if len(arr.step_of_candle) == n:  # a candle at every step
+            out[row] = arr.close
+            continue
         # index of the last candle at or before each step; before the first candle the
         # value is never used for money (no position can exist), so take the first close
         last = np.searchsorted(arr.step_of_candle, np.arange(n), "right") - 1
         out[row] = arr.close[np.maximum(last, 0)]
     return out
+
+
+def _merge(series_list: list[InstrumentSeries]) -> MergedStream:
+    """``merge``, with a shortcut for one instrument: its close times are already sorted
+    and unique, and merge's set union (``np.unique``) costs about a second per million
+    candles on numpy 2.4. A test checks the shortcut against ``merge``."""
+    if len(series_list) != 1:
+        return merge(series_list)
+    s = series_list[0]
+    return MergedStream(
+        times=np.asarray(s.close_time, dtype=np.int64),
+        instruments=(s.instrument,),
+        series={s.instrument: s},
+        candle_index=np.arange(len(s), dtype=np.int64)[None, :],
+    )
 
 
 @contextmanager
@@ -169,7 +191,7 @@ def analyse(
     from engine.signals import batch_signals, detect_series
 
     with gc_paused():
-        stream = stream if stream is not None else merge(list(series_list))
+        stream = stream if stream is not None else _merge(list(series_list))
         per_instrument = {
             name: detect_series(stream.series[name], signal_config) for name in stream.instruments
         }

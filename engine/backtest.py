@@ -1,24 +1,28 @@
 """The backtest engine: one persona, one brain, one broker over a merged market stream.
 
-One code path serves both ways of driving it:
+One code path serves both ways of driving it (``_process`` handles one step):
 
 - ``step()`` processes the next merged step and returns a :class:`StepEvent` (the TUI);
 - ``run()`` processes only the steps where something can happen and fills the rest in
   with numpy: a step must be processed in Python when a batch with signals closes there,
   when an open position is due for review, or when the broker says (``next_event_index``)
-  that one of its candles can fill an order or touch a stop, target or trail. On every
-  other step the broker would do nothing and the equity is a linear function of the
-  closes, so it is computed for the whole quiet range at once.
+  that one of its candles can fill an order, expire it, hit a holding limit or touch a
+  stop, target or trail. On every other step the broker would do nothing (it ratchets
+  trails over skipped candles itself) and the equity is a linear function of the closes,
+  so it is computed for the whole quiet range at once.
 
-Both give the same decisions, fills and trades (a test proves it) and the same equity
-samples bit for bit, because the equity model (cash + sum of signed quantity x close)
-is refreshed at the same steps in both modes: whenever the broker's fills change.
+Both give the same decisions, fills and trades and the same equity samples bit for bit
+(tests prove it): the equity model ``cash-like constant + sum(signed qty x close)`` is
+refreshed at the same steps in both modes, whenever the broker's fills change, and the
+broker values instruments with the same marks in both (see ``_process``).
 
-Rules of time: at step t the broker first sees the step's candles (fills of orders
-decided earlier happen at these opens, stops and targets are checked); then the signals
-of t are known, the brain decides at the close of t, RiskGuard validates, and the
-orders reach the broker, which can fill them at the instrument's next open at the
-earliest.
+Rules of time at step t: the broker first sees the step's candles (orders decided
+earlier fill at these opens; stops and targets are checked); then the signals of t are
+known, the brain decides at the close of t, RiskGuard validates every Decision, and the
+orders reach the broker, which fills them at the instrument's next open at the
+earliest. A brain that raises becomes a hold Decision with the error; the replay goes
+on. The brain is asked for batches holding signals, and (``review_positions``) every
+``review_interval`` steps while a position is open, with a batch of no signals.
 """
 
 from __future__ import annotations
@@ -91,6 +95,15 @@ class BacktestConfig:
     review_interval: int = 0
     close_at_end: bool = True
 
+    def __post_init__(self) -> None:
+        if isinstance(self.review_interval, bool) or not isinstance(self.review_interval, int):
+            raise BacktestError(
+                f"review_interval must be a whole number, got {self.review_interval!r}"
+            )
+        if self.review_interval < 0:
+            raise BacktestError(f"review_interval must be >= 0, got {self.review_interval}")
+        self.broker_config()  # the broker's own checks, at configuration time
+
     def broker_config(self) -> BrokerConfig:
         return BrokerConfig(
             initial_cash=self.initial_cash,
@@ -132,6 +145,7 @@ class BrainStats:
     batches: int = 0  # of which for a batch with signals
     reviews: int = 0  # of which for a position review
     cache_hits: int = 0
+    tokens: int = 0
     latency_s: float = 0.0  # wall clock, summed
     corrections: int = 0
     errors: int = 0
@@ -143,6 +157,7 @@ class BrainStats:
             "batches": self.batches,
             "reviews": self.reviews,
             "cache_hits": self.cache_hits,
+            "tokens": self.tokens,
             "mean_latency_s": self.latency_s / self.calls if self.calls else 0.0,
             "corrections": self.corrections,
             "errors": self.errors,
@@ -180,9 +195,11 @@ class BacktestEngine:
         self._review = bool(self.config.review_positions)
         self._names = list(analysis.instruments)
         self._several = len(self._rows) > 1
-        n = len(analysis)
+        n = self._n = len(analysis)
         self._rows_dense = [(arr, len(arr.step_of_candle) == n) for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
+        self._batch_set = set(self._batch_list)
+        self._eventful: set[int] = set()
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -206,11 +223,11 @@ class BacktestEngine:
 
     @property
     def total_steps(self) -> int:
-        return len(self.analysis)
+        return self._n
 
     @property
     def done(self) -> bool:
-        return self.step_index >= self.total_steps
+        return self.step_index >= self._n
 
     # ---------------------------------------------------------------- driving
     def step(self) -> StepEvent | None:
@@ -258,7 +275,18 @@ class BacktestEngine:
             if busy >= stop:
                 t = stop
                 break
-            self._process(busy, record=False)
+            only = None
+            if (
+                self._several
+                and busy not in self._batch_set
+                and busy != n - 1
+                and not (self._review and busy - self._last_brain_step >= self._review_every)
+            ):
+                # nobody looks at the broker's state at this step but the broker itself:
+                # only the instruments with an event need their candle (the others are
+                # quiet, as on skipped steps)
+                only = self._eventful
+            self._process(busy, record=False, only=only)
             t = busy + 1
             if progress is not None and t >= next_report:
                 progress(t, n)
@@ -271,13 +299,14 @@ class BacktestEngine:
 
     def _next_busy_step(self, t: int) -> int:
         """The first step >= t that must be processed in Python (the last step always is)."""
-        busy = self.total_steps - 1
+        busy = self._n - 1
         batches = self._batch_list
         j = bisect.bisect_left(batches, t)
         if j < len(batches) and batches[j] < busy:
             busy = batches[j]
         if busy > t and self._review and self._has_positions():
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
+        events: dict[int, int] = {}
         if busy > t:
             event_index = self.broker.next_event_index
             for arr, dense in self._rows_dense:
@@ -291,29 +320,38 @@ class BacktestEngine:
                         continue
                 e = int(event_index(arr.name, arr.open, arr.high, arr.low, lo, hi))
                 if e < hi:
-                    busy = min(busy, e if dense else int(arr.step_of_candle[e]))
-                    if busy == t:
-                        break
+                    at = e if dense else int(arr.step_of_candle[e])
+                    events[arr.index] = at
+                    busy = min(busy, at)
+        self._eventful = {row for row, at in events.items() if at == busy}
         return busy
 
     # ---------------------------------------------------------------- one step
-    def _process(self, t: int, *, record: bool) -> StepEvent | None:
+    def _process(self, t: int, *, record: bool, only: set[int] | None = None) -> StepEvent | None:
+        """One merged step. ``only``: the rows whose candle the broker must see (run()
+        passes the instruments with an event when nothing else happens at the step)."""
         a = self.analysis
         broker = self.broker
         time = int(a.times[t])
         n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
         column = self._candle_index[:, t]
-        several = self._several
-        if several and t > 0:
-            # value the other instruments at their last close before this step: in run()
-            # the broker has not seen the candles skipped as quiet
-            broker.mark(a.prices_at(t - 1))
         present = []
-        for arr in self._rows:
-            ci = int(column[arr.index])
-            if ci < 0:
+        for arr, dense in self._rows_dense:
+            ci = t if dense else int(column[arr.index])
+            if ci >= 0:
+                present.append((arr, ci))
+        several = self._several
+        if several:
+            # Value every instrument as known at this step's open while its candles are
+            # processed: the last close before the step, or the open of its candle here.
+            # The broker sizes entries with this equity; run() skips quiet candles, so
+            # the marks are set here, the same way in both modes.
+            if t > 0:
+                broker.mark(a.prices_at(t - 1))
+            broker.mark({arr.name: float(arr.open[ci]) for arr, ci in present})
+        for arr, ci in present:
+            if only is not None and arr.index not in only:
                 continue
-            present.append((arr, ci))
             broker.on_candle(
                 arr.name,
                 ci,
@@ -323,11 +361,10 @@ class BacktestEngine:
                 float(arr.high[ci]),
                 float(arr.low[ci]),
                 float(arr.close[ci]),
-                float(arr.atr[ci]),
+                # the ATR known at this candle's open, where entries fill
+                float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
-            if several:
-                # the broker marks at the close; instruments later in this step fill at
-                # their open and must not be sized with a close that comes after it
+            if several:  # the broker marked the close: back to the open for the others
                 broker.mark({arr.name: float(arr.open[ci])})
         if several:
             broker.mark(a.prices_at(t))
@@ -344,7 +381,7 @@ class BacktestEngine:
             self.stats.reviews += 1
         if asked is not None:
             self._decide(asked, t)
-        if t == self.total_steps - 1 and self.config.close_at_end:
+        if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(time, a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
             self._refresh_equity_model(t)
@@ -399,6 +436,9 @@ class BacktestEngine:
         self._model_fills = len(broker.fills)
 
     def _quiet_equity(self, start: int, stop: int) -> None:
+        if not self._eq_coef:
+            self._equity[start:stop] = self._eq_const
+            return
         values = np.full(stop - start, self._eq_const)
         for row, coef in self._eq_coef:
             values = values + coef * self.analysis.last_close[row, start:stop]
@@ -439,6 +479,7 @@ class BacktestEngine:
         decision = self.guard.validate(decision, portfolio, batch)
         decision = self._execute(decision, batch, t)
         self.stats.cache_hits += bool(decision.cache_hit)
+        self.stats.tokens += int(decision.tokens or 0)
         self.stats.corrections += len(decision.corrections)
         self.stats.errors += bool(decision.errors)
         self.decisions.append(decision)
@@ -453,7 +494,13 @@ class BacktestEngine:
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue
-            outcome = self.broker.submit(plan, time, t, self.persona.max_position_fraction)
+            outcome = self.broker.submit(
+                plan,
+                time,
+                t,
+                self.persona.max_position_fraction,
+                max_holding_candles=self.persona.max_holding_candles,
+            )
             if isinstance(outcome, str):
                 self.stats.refused += 1
                 notes.append(f"broker refused {plan.action.value} {plan.instrument}: {outcome}")
@@ -465,17 +512,31 @@ class BacktestEngine:
 
     # ---------------------------------------------------------------- result
     def _metrics(
-        self, trades: tuple[Trade, ...], times: np.ndarray, values: np.ndarray
+        self,
+        trades: tuple[Trade, ...],
+        fills: tuple[Fill, ...],
+        times: np.ndarray,
+        values: np.ndarray,
     ) -> dict[str, Any]:
-        try:
-            from engine.metrics import compute_metrics
-        except ImportError:  # the metrics module lands separately (helper "broker")
-            return {}
+        from engine.metrics import compute_metrics
+
+        a = self.analysis
+        done = len(values)
+        bench: dict[str, np.ndarray] = {}
+        if done:
+            for name in a.instruments:  # buy and hold over the candles seen so far
+                last = a.last_candle(name, done - 1)
+                if last >= 0:
+                    bench[name] = a.arrays[name].close[: last + 1]
+        bar_ns = min(int(a.stream.series[n].timeframe_ns) for n in a.instruments)
         return compute_metrics(
-            trades=trades,
-            equity_times=times,
-            equity_values=values,
+            times,
+            values,
+            trades,
+            fills,
             initial_cash=self.config.initial_cash,
+            timeframe=bar_ns,
+            benchmark_close=bench,
         )
 
     def result(self) -> BacktestResult:
@@ -484,7 +545,7 @@ class BacktestEngine:
         values = self._equity[:done].copy()
         trades = tuple(self.broker.trades)
         fills = tuple(self.broker.fills)
-        metrics = self._metrics(trades, times, values)
+        metrics = self._metrics(trades, fills, times, values)
         return BacktestResult(
             persona=self.persona.name,
             brain=str(getattr(self.brain, "name", "")),

@@ -4,11 +4,15 @@ Rules (DESIGN.md, "Time and fills"):
 
 - A plan submitted at time ``t`` (the close of a candle) only fills in a candle whose
   ``open_time >= t``: market orders at that candle's open, limit orders when a later
-  candle trades through the limit (at the limit, or at the open when the candle opens
-  beyond it in the order's favour). Limit orders expire after ``expiry_candles`` candles
-  of their instrument (counted from the first candle they could fill in).
+  candle touches or trades through the limit (a buy limit when ``low <= limit``, as in
+  backtesting.py): at the limit, or at the open when the candle opens beyond it in the
+  order's favour. A new entry order on an instrument replaces a pending one; an entry
+  while a position is open there is refused unless a close is pending. Limit orders
+  expire after ``expiry_candles`` candles of their instrument (counted from the first
+  candle they could fill in).
 - Each candle of an instrument is processed in this order:
-  1. a position over its holding limit closes at the open (``time_limit``);
+  1. a position over its holding limit closes at the open (``time_limit``): entered in
+     candle ``k`` with a limit of ``N`` candles, it leaves at the open of ``k + N``;
   2. a pending close order closes the position at the open (``signal``);
   3. a pending entry order fills (market at the open; limit at the open or the limit);
      an entry whose candle opens already beyond its stop (or target) is refused;
@@ -33,6 +37,10 @@ Rules (DESIGN.md, "Time and fills"):
   ``notional / leverage`` of cash as margin; the position's value is
   ``margin + direction * (price - entry) * qty``. Equity is cash plus positions valued at
   the latest price the broker knows for each instrument (``mark``).
+
+Refusals at submission are returned as text; refusals, expiries and cancellations later
+on are recorded in ``Broker.rejections``. ``max_holding_candles`` comes from
+``BrokerConfig`` or, per order, from ``submit(..., max_holding_candles=...)``.
 
 Fill times: a fill at a candle's open carries the candle's ``open_time``; a fill inside
 the candle (limit, stop, target) carries its ``close_time``, when it had surely happened.
@@ -255,8 +263,8 @@ class Broker:
             why = self.apply_adjust(plan)
             if why is not None:
                 return self._reject(time, inst, 0, why)
-            side = self._positions[inst].side if inst in self._positions else Side.LONG
-            return Order(self._new_id(), inst, side, "adjust", int(time), plan)
+            target = self._positions.get(inst) or self._entries[inst].order
+            return Order(self._new_id(), inst, target.side, "adjust", int(time), plan)
         if plan.action == Action.CLOSE:
             return self._submit_close(plan, time)
         if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
@@ -389,12 +397,8 @@ class Broker:
             plan.take_profit <= last if long else plan.take_profit >= last
         ):
             return f"take profit {plan.take_profit} is on the wrong side of the price {last}"
-        if plan.stop_loss is not None:
-            pos.stop_loss = float(plan.stop_loss)
-        if plan.take_profit is not None:
-            pos.take_profit = float(plan.take_profit)
-        if plan.trailing is not None:
-            spec = plan.trailing
+        spec = plan.trailing
+        if spec is not None:
             if spec.mode == "atr" and spec.atr is None:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
@@ -402,6 +406,11 @@ class Broker:
             why = self._validate_entry(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
             if why is not None:
                 return why
+        if plan.stop_loss is not None:
+            pos.stop_loss = float(plan.stop_loss)
+        if plan.take_profit is not None:
+            pos.take_profit = float(plan.take_profit)
+        if spec is not None:
             # A new trail starts from the position's extreme so far (an explicit move by
             # the brain, so it may loosen the old trail).
             pos.trailing = spec
@@ -483,15 +492,21 @@ class Broker:
         time: int,
         price: float,
         atr: float,
+        market_price: float,
     ) -> Fill | str:
+        """Open a position at ``price`` (the fill price); ``market_price`` is the price
+        the market traded at (the open, before slippage), checked against stop/target."""
         order = pend.order
         plan = order.plan
         sign = 1.0 if order.side == Side.LONG else -1.0
         stop, target = plan.stop_loss, plan.take_profit
+        ref = market_price
+        if stop is not None and (ref <= stop if sign > 0 else ref >= stop):
+            return f"the market at {ref} is already beyond the stop {stop}"
+        if target is not None and (ref >= target if sign > 0 else ref <= target):
+            return f"the market at {ref} is already beyond the take profit {target}"
         if stop is not None and (price <= stop if sign > 0 else price >= stop):
-            return f"entry price {price} is already beyond the stop {stop}"
-        if target is not None and (price >= target if sign > 0 else price <= target):
-            return f"entry price {price} is already beyond the take profit {target}"
+            return f"the fill price {price} would be beyond the stop {stop}"
         equity = self.equity()
         if plan.size_mode == "risk":
             qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
@@ -613,7 +628,7 @@ class Broker:
             else:
                 long = order.side == Side.LONG
                 price: float | None = None
-                when = open_time
+                when, market = open_time, o
                 if order.kind == "market":
                     price = self._slip(o, buy=long)
                 else:
@@ -621,10 +636,10 @@ class Broker:
                     if (o <= limit) if long else (o >= limit):
                         price = o
                     elif (lo <= limit) if long else (h >= limit):
-                        price, when, entered_inside = limit, close_time, True
+                        price, when, market, entered_inside = limit, close_time, limit, True
                 if price is not None:
                     del self._entries[instrument]
-                    result = self._open(pend, index, when, price, atr)
+                    result = self._open(pend, index, when, price, atr, market)
                     if isinstance(result, str):
                         self._reject(when, instrument, order.id, result)
                         entered_inside = False

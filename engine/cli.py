@@ -15,8 +15,8 @@ from engine.errors import TapedeckError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.data",
-    "engine.commands.run",
     "engine.commands.signals",
+    "engine.commands.run",
     "engine.commands.cache",
 )
 

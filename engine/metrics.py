@@ -147,25 +147,32 @@ def exposure(trades: Sequence[Trade], equity_times: np.ndarray) -> float:
 
 def instrument_metrics(
     trades: Sequence[Trade],
-    fills: Sequence[Fill],
+    fills: Sequence[Fill] | None,
     *,
     initial_cash: float,
     equity_times: np.ndarray | None = None,
     benchmark_close: Mapping[str, np.ndarray] | None = None,
     bar_ns: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per instrument: the trade statistics, ``fees_paid``, ``return_contribution_pct``
+    """Per instrument: the trade statistics, ``fees_paid`` (from ``fills``, or from the
+    closed trades when ``fills`` is None), ``return_contribution_pct``
     (its net pnl over ``initial_cash``), ``exposure_pct`` (over ``equity_times``) and
     ``buy_hold_return_pct`` (from ``benchmark_close[instrument]``)."""
     names = sorted(
-        {t.instrument for t in trades} | {f.instrument for f in fills} | set(benchmark_close or {})
+        {t.instrument for t in trades}
+        | {f.instrument for f in fills or ()}
+        | set(benchmark_close or {})
     )
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         mine = [t for t in trades if t.instrument == name]
         m: dict[str, Any] = trade_metrics(mine)
-        m["fees_paid"] = float(sum(f.fee for f in fills if f.instrument == name))
-        m["n_fills"] = sum(1 for f in fills if f.instrument == name)
+        if fills is None:
+            m["fees_paid"] = m["trade_fees"]
+            m["n_fills"] = 0
+        else:
+            m["fees_paid"] = float(sum(f.fee for f in fills if f.instrument == name))
+            m["n_fills"] = sum(1 for f in fills if f.instrument == name)
         m["return_contribution_pct"] = _ratio(m["net_pnl"] * 100.0, initial_cash)
         m["exposure_pct"] = exposure(mine, equity_times) if equity_times is not None else NAN
         m["avg_holding_bars"] = _ratio(m["avg_holding_ns"], bar_ns) if bar_ns else NAN
@@ -247,7 +254,9 @@ def compute_metrics(
     downside = float(np.sqrt(np.mean(np.minimum(rets, 0.0) ** 2))) if n else NAN
     growth = final / initial if initial > 0 else NAN
     annual = NAN
-    if n and growth > 0 and math.isfinite(bpy):
+    if n and growth <= 0:
+        annual = -1.0  # wiped out
+    elif n and growth > 0 and math.isfinite(bpy):
         try:
             annual = math.exp(math.log(growth) * bpy / n) - 1.0
         except OverflowError:
@@ -262,12 +271,9 @@ def compute_metrics(
     m.update(tm)
     m["exposure_pct"] = exposure(trades, times)
     m["avg_holding_bars"] = _ratio(tm["avg_holding_ns"], bar_ns) if bar_ns else NAN
-    if fills is None:  # without the fills, the fees of the closed trades
-        m["fees_paid"] = tm["trade_fees"]
-        fills = ()
-    else:
-        m["fees_paid"] = float(sum(f.fee for f in fills))
-    m["n_fills"] = len(fills)
+    # without the fills, the fees of the closed trades
+    m["fees_paid"] = tm["trade_fees"] if fills is None else float(sum(f.fee for f in fills))
+    m["n_fills"] = len(fills) if fills is not None else 0
     per_bench = benchmark_close if isinstance(benchmark_close, Mapping) else None
     m["per_instrument"] = instrument_metrics(
         trades,

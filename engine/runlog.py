@@ -146,6 +146,8 @@ def run_log_lines(
     settings = None
     if config is not None:
         settings = {f.name: getattr(config, f.name) for f in fields(config)}
+        if analysis is not None:  # the signal settings the market was analysed with
+            settings["signal"] = analysis.signal_config
     yield _line(
         "config",
         {

@@ -40,7 +40,7 @@ def test_streamed_answer_becomes_absolute_plans_and_reasoning_streams(fake):
     # 1.5 and 3.0 ATR around the context price 46210.5 with ATR 35.2
     assert plan.stop_loss == pytest.approx(46_210.5 - 1.5 * 35.2)
     assert plan.take_profit == pytest.approx(46_210.5 + 3.0 * 35.2)
-    assert plan.size == pytest.approx(0.01)  # medium = 1x persona risk
+    assert plan.size == pytest.approx(0.0075)  # medium = 0.75 x persona risk
     assert plan.trailing is not None and plan.trailing.atr == pytest.approx(35.2)
     assert plan.trailing.distance == 1.0 and plan.trailing.activation == 0.5
     full = 'RSI is oversold and "momentum" turns up: a bounce is likely.\nGo long.'

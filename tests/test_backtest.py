@@ -194,7 +194,7 @@ def test_broker_refusals_are_recorded_in_the_decision() -> None:
     ]
     engine = _engine(analysis, script, _config(review_positions=False))
     # the guard lets few plans through that the broker refuses; force one
-    engine.broker.submit = lambda plan, time, step, fraction: "market closed"
+    engine.broker.submit = lambda plan, time, step, fraction, **kw: "market closed"
     result = engine.run()
     (decision,) = result.decisions
     assert result.fills == ()
@@ -256,17 +256,30 @@ def _chaos_market(seed: int, n: int = 360):
     return injected_analysis([a, b, c], batches, atr=atr)
 
 
+LIMITED = TradingPersona(
+    name="limited",
+    risk_per_trade=0.02,
+    max_position_fraction=0.5,
+    max_open_positions=2,
+    max_holding_candles=7,
+    cooldown_after_loss=5,
+)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
-@pytest.mark.parametrize("intrabar", ["stop_first", "open_distance"])
-def test_stepping_equals_run_on_every_action(seed: int, intrabar: str) -> None:
+@pytest.mark.parametrize(
+    ("intrabar", "persona"),
+    [("stop_first", PERSONA), ("open_distance", PERSONA), ("stop_first", LIMITED)],
+)
+def test_stepping_equals_run_on_every_action(seed: int, intrabar: str, persona) -> None:
     analysis = _chaos_market(seed)
     config = _config(slippage_bps=5.0, review_interval=4, intrabar=intrabar)
-    stepped = _engine(analysis, chaos_script(seed), config)
+    stepped = _engine(analysis, chaos_script(seed), config, persona=persona)
     events = []
     while (event := stepped.step()) is not None:
         events.append(event)
     a = stepped.result()
-    b = _engine(analysis, chaos_script(seed), config).run()
+    b = _engine(analysis, chaos_script(seed), config, persona=persona).run()
     assert len(a.fills) > 10 and len(a.trades) > 5
     assert {t.exit_reason for t in a.trades} >= {ExitReason.STOP, ExitReason.SIGNAL}
     assert a.decisions == b.decisions
@@ -280,7 +293,10 @@ def test_stepping_equals_run_on_every_action(seed: int, intrabar: str) -> None:
     assert [d for e in events for d in e.decisions] == list(a.decisions)
     assert [t for e in events for t in e.trades] == list(a.trades)
     # the equity model agrees with the broker's own valuation
-    probe = _engine(analysis, chaos_script(seed), config)
+    if persona is LIMITED:
+        assert ExitReason.TIME_LIMIT in {t.exit_reason for t in a.trades}
+        assert any("cooling down" in c for d in a.decisions for c in d.corrections)
+    probe = _engine(analysis, chaos_script(seed), config, persona=persona)
     for _ in range(len(analysis)):
         event = probe.step()
         broker_equity = probe.broker.equity(analysis.prices_at(event.step))
@@ -359,3 +375,67 @@ def test_session_rejects_duplicate_personas() -> None:
             _config(),
             analysis=analysis,
         )
+
+
+def test_one_instrument_stream_shortcut_equals_merge() -> None:
+    from engine.analysis import _merge
+    from engine.data.stream import merge
+
+    walk = random_walk("AAA", 50, 3, drop=[5, 6, 30])
+    ours, theirs = _merge([walk]), merge([walk])
+    assert ours.instruments == theirs.instruments
+    assert np.array_equal(ours.times, theirs.times)
+    assert np.array_equal(ours.candle_index, theirs.candle_index)
+    assert ours.candle_index.dtype == theirs.candle_index.dtype
+    assert ours.series["AAA"] is walk
+
+
+def test_the_personas_holding_limit_reaches_the_broker() -> None:
+    walk = random_walk("AAA", 30, 6)
+    analysis = injected_analysis([walk], {2: ["AAA"]})
+    persona = TradingPersona(name="patient", max_position_fraction=0.5, max_holding_candles=4)
+
+    def script(batch, portfolio):
+        price = batch.context["AAA"].price
+        return [
+            TradePlan("AAA", Action.OPEN_LONG, size=0.2, size_mode="equity", stop_loss=price * 0.6)
+        ]
+
+    result = _engine(analysis, script, _config(review_positions=False), persona=persona).run()
+    (trade,) = result.trades
+    assert trade.exit_reason == ExitReason.TIME_LIMIT
+    # entered at candle 3's open, out at the open of candle 3 + 4
+    assert (trade.entry_time, trade.exit_time) == (int(walk.open_time[3]), int(walk.open_time[7]))
+
+
+def test_step_at_maps_a_time_to_the_step_that_closes_then_or_next() -> None:
+    analysis = injected_analysis([_six()], {})
+    assert analysis.step_at(T0) == 0  # before the first close: the first step
+    assert analysis.step_at(T0 + MIN) == 0
+    assert analysis.step_at(T0 + MIN + 1) == 1
+    assert analysis.step_at(T0 + 6 * MIN) == 5
+    assert analysis.step_at(T0 + 7 * MIN) == 6 == len(analysis)
+
+
+def test_mixing_step_advance_and_run_gives_the_same_result() -> None:
+    analysis = _chaos_market(13)
+    config = _config(slippage_bps=5.0, review_interval=4)
+    whole = _engine(analysis, chaos_script(13), config).run()
+    mixed = _engine(analysis, chaos_script(13), config)
+    for _ in range(50):
+        mixed.step()
+    mixed.advance_to(150)
+    for _ in range(30):
+        mixed.step()
+    result = mixed.run()
+    assert result.decisions == whole.decisions
+    assert result.fills == whole.fills
+    assert np.array_equal(result.equity_values, whole.equity_values)
+    assert result.metrics["final_equity"] == whole.metrics["final_equity"]
+
+
+def test_config_errors_are_user_errors() -> None:
+    with pytest.raises(BacktestError, match="review_interval must be >= 0"):
+        _config(review_interval=-1)
+    with pytest.raises(ValueError, match="intrabar"):
+        _config(intrabar="sometimes")

@@ -104,6 +104,17 @@ def test_entry_refused_when_open_is_beyond_the_stop():
     assert "beyond the stop" in b.rejections[-1].reason and b.fills == []
 
 
+def test_entry_refusal_uses_the_open_not_the_slipped_price():
+    b = broker(slip=100)  # 1%
+    b.submit(long_plan(stop_loss=99.5), 60)
+    # open 99.4 <= stop 99.5, although the slipped fill 99.4 * 1.01 = 100.394 would not be
+    assert candle(b, 1, 99.4, 100, 99, 99.8) == []
+    assert "already beyond the stop" in b.rejections[-1].reason
+    b.submit(short_plan(take_profit=95.0), 120)
+    assert candle(b, 2, 94.0, 96, 93, 95) == []  # a short opening below its target
+    assert "beyond the take profit" in b.rejections[-1].reason
+
+
 def test_submit_refusals_are_reasons():
     b = broker()
     assert "unknown instrument" in b.submit(TradePlan("ZZZ", Action.OPEN_LONG, size=0.1), 60)
@@ -400,3 +411,77 @@ def test_close_plan_cancels_pending_entry():
     b.submit(long_plan(entry_price=90.0), 60)
     reason = b.submit(close_plan(), 120)
     assert "cancelled" in reason and b.orders() == ()
+
+
+def test_market_entry_candle_checks_stop_and_target():
+    b = broker()
+    b.submit(long_plan(stop_loss=97.0, take_profit=110.0), 60)
+    entry, stop = candle(b, 1, 100, 101, 96, 98)  # in at the open 100, down to 96
+    assert entry.price == 100 and stop.price == 97.0 and stop.reason == "stop"
+    # qty 50: pnl = 50 * (97 - 100) = -150
+    assert b.trades[0].pnl == pytest.approx(-150.0)
+
+
+def test_adjust_trailing_starts_from_the_extreme_so_far():
+    b = broker()
+    b.submit(long_plan(stop_loss=90.0), 60)
+    candle(b, 1, 100, 108, 99, 107)  # extreme 108
+    b.submit(TradePlan(X, Action.ADJUST, trailing=TrailingSpec("percent", 0.02)), 120)
+    # trail = 108 - 0.02 * 108 = 105.84, effective at once
+    assert b.positions()[0].trail_stop == pytest.approx(105.84)
+    (fill,) = candle(b, 2, 107, 107.5, 105, 106)
+    assert fill.price == pytest.approx(105.84) and fill.reason == "trailing"
+    atr_adjust = TradePlan(X, Action.ADJUST, trailing=TrailingSpec("atr", 2.0))
+    assert "no open position" in b.submit(atr_adjust, 180)
+    b.submit(short_plan(stop_loss=110.0), 180)
+    candle(b, 3, 100, 101, 99, 100)
+    # refused as a whole: an ATR trail without its ATR leaves the stop unchanged too
+    both = TradePlan(X, Action.ADJUST, stop_loss=105.0, trailing=TrailingSpec("atr", 2.0))
+    assert "needs its atr" in b.submit(both, 240)
+    assert b.positions()[0].stop_loss == 110.0
+    order = b.submit(TradePlan(X, Action.ADJUST, stop_loss=105.0), 240)
+    assert order.side == Side.SHORT and b.positions()[0].stop_loss == 105.0
+
+
+def test_adjust_pending_order_and_refusal_without_anything():
+    b = broker()
+    assert "no open position or pending order" in b.apply_adjust(
+        TradePlan(X, Action.ADJUST, stop_loss=90.0)
+    )
+    b.submit(long_plan(entry_price=95.0, stop_loss=90.0), 60)
+    assert b.apply_adjust(TradePlan(X, Action.ADJUST, stop_loss=93.0)) is None
+    assert b.orders()[0].plan.stop_loss == 93.0
+    # a stop above the limit would be on the wrong side: refused, order unchanged
+    assert "wrong side" in b.apply_adjust(TradePlan(X, Action.ADJUST, stop_loss=96.0))
+    entry, stop = candle(b, 1, 100, 100, 92, 94)
+    assert entry.price == 95.0 and stop.price == 93.0
+
+
+def test_leverage_margin_and_cash_cap():
+    b = broker(leverage=2.0)
+    # fraction cap 5 allows 500 units; margin per unit 100 / 2 = 50 -> cash allows 200
+    b.submit(long_plan(size=5.0), 60, 0, 5.0)
+    (f,) = candle(b, 1, 100, 101, 99, 100)
+    assert f.qty == pytest.approx(200.0) and b.cash == pytest.approx(0.0)
+    # equity at 95: margin 10000 + 200 * (95 - 100) = 9000
+    assert b.equity({X: 95.0}) == pytest.approx(9_000.0)
+
+
+def test_close_position_now_and_when_flat():
+    b = broker(slip=100)  # 1%
+    assert b.close_position(X, 60, 100.0) is None
+    b.submit(short_plan(), 60)
+    candle(b, 1, 100, 101, 99, 100)  # sell at 99 (100 minus 1%)
+    fill = b.close_position(X, 120, 100.0, ExitReason.SIGNAL)
+    assert fill.price == pytest.approx(101.0) and fill.side == "buy"
+    # qty = 10000 * 0.5 / 99; pnl = qty * (99 - 101)
+    assert b.trades[0].pnl == pytest.approx(10_000 * 0.5 / 99 * -2)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"intrabar": "worst"}, {"fees_bps": -1.0}, {"leverage": 0.0}, {"initial_cash": math.inf}],
+)
+def test_config_validation(kw):
+    with pytest.raises(ValueError):
+        BrokerConfig(**kw)

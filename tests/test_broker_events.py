@@ -4,6 +4,7 @@ trades and refusals of processing every candle (the engine's fast path relies on
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,6 +142,13 @@ def test_skipping_quiet_candles_gives_identical_results(data, seed, intrabar, wi
     assert fast.trades == full.trades
     assert fast.rejections == full.rejections
     assert fast.cash == full.cash
+    # the wallet balances: flat at the end, cash = initial + every trade's net pnl, and
+    # the fees of the fills are the fees of the trades
+    assert full.positions() == () and full.equity() == full.cash
+    pnl = sum(t.pnl for t in full.trades)
+    assert full.cash == pytest.approx(cfg.initial_cash + pnl, rel=1e-12, abs=1e-9)
+    fees = sum(f.fee for f in full.fills)
+    assert fees == pytest.approx(sum(t.fees for t in full.trades), rel=1e-12, abs=1e-12)
 
 
 def test_event_search_skips_quiet_candles():

@@ -132,8 +132,11 @@ def test_run_progress_goes_to_stderr_only(capsys: pytest.CaptureFixture[str]) ->
 
 def test_run_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
     args = ("run", SAMPLE, "--persona", "mean-reversion", "--last", "2000", "--json")
-    first = cli(capsys, *args)[1]
-    assert cli(capsys, *args)[1] == first
+    first, second = json.loads(cli(capsys, *args)[1]), json.loads(cli(capsys, *args)[1])
+    # wall-clock latency is the only thing allowed to differ
+    assert first["brain"].pop("mean_latency_s") >= 0
+    second["brain"].pop("mean_latency_s")
+    assert first == second and first["trades"]
 
 
 def test_a_user_persona_file_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -242,3 +245,43 @@ def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert "given twice" in line
     line = _one_line_error(capsys, "compare", SAMPLE, "--personas", ",")
     assert "at least one" in line
+    line = _one_line_error(capsys, "run", SAMPLE, "--model", "phi3")
+    assert line == "tapedeck: error: brain 'rules' does not accept option(s) model"
+    line = _one_line_error(capsys, "run", SAMPLE, "--brain-option", "novalue")
+    assert "KEY=VALUE" in line
+
+
+def test_brain_options_reach_the_brain_factory(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.brain import factory
+
+    seen: list[dict] = []
+
+    def build(persona, **opts):
+        seen.append(opts)
+        return RuleBrain(persona)
+
+    monkeypatch.setitem(factory._registered, "probe", build)
+    code, out, err = cli(
+        capsys,
+        "run",
+        SAMPLE,
+        "--brain",
+        "probe",
+        "--last",
+        "500",
+        "--json",
+        "--model",
+        "m1",
+        "--no-cache",
+        "--brain-option",
+        "temperature=0.5",
+        "--brain-option",
+        "host=http://x",
+    )
+    assert code == 0, err
+    assert seen == [
+        {"model": "m1", "cache": False, "temperature": 0.5, "host": "http://x", "timeframe": "1m"}
+    ]
+    assert json.loads(out)["brain"]["kind"] == "rules"  # what the built brain calls itself

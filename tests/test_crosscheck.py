@@ -202,6 +202,20 @@ def _compare(series, flip: bool) -> None:
     # and the whole equity curve, candle by candle (theirs starts once the EMAs are warm)
     curve = stats["_equity_curve"]["Equity"].to_numpy()
     np.testing.assert_allclose(ours.equity_values, curve, rtol=1e-6)
+    # the metrics defined as backtesting.py defines them agree too
+    same = {
+        "total_return_pct": "Return [%]",
+        "max_drawdown_pct": "Max. Drawdown [%]",
+        "n_trades": "# Trades",
+        "win_rate_pct": "Win Rate [%]",
+        "sqn": "SQN",
+        "expectancy_pct": "Expectancy [%]",
+        "best_trade_pct": "Best Trade [%]",
+        "worst_trade_pct": "Worst Trade [%]",
+        "fees_paid": "Commissions [$]",
+    }
+    for key, label in same.items():
+        assert math.isclose(ours.metrics[key], stats[label], rel_tol=1e-6), (key, label)
 
 
 def test_long_only_ema_crossover_matches_backtesting_py(btc) -> None:

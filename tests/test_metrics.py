@@ -154,6 +154,13 @@ def test_no_trades_flat_equity_is_nan_safe():
     assert m["per_instrument"] == {}
 
 
+def test_wiped_out_account():
+    times = np.arange(1, 3) * D
+    m = compute_metrics(times, np.array([500.0, 0.0]), [], [], initial_cash=1000.0)
+    assert m["total_return_pct"] == -100.0 and m["annual_return_pct"] == -100.0
+    assert m["max_drawdown_pct"] == -100.0 and m["calmar"] == pytest.approx(-1.0)
+
+
 def test_empty_run():
     m = compute_metrics([], [], [], [], initial_cash=100.0, timeframe="5m")
     assert m["n_bars"] == 0 and m["total_return_pct"] == 0.0 and m["final_equity"] == 100.0
@@ -243,3 +250,4 @@ def test_agrees_with_backtesting_py_definitions():
     # without fills the fees are the closed trades' fees
     m2 = compute_metrics(times, eq, trades, initial_cash=eq[0])
     assert m2["fees_paid"] == pytest.approx(stats["Commissions [$]"])
+    assert m2["per_instrument"]["X"]["fees_paid"] == pytest.approx(stats["Commissions [$]"])

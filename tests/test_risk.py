@@ -205,6 +205,21 @@ def test_open_on_an_instrument_with_a_position_or_pending_order_becomes_hold() -
     assert plan.action is Action.HOLD and "an entry order is already pending" in notes[0]
 
 
+def test_close_then_open_is_a_flip_and_frees_the_slot() -> None:
+    held = portfolio((position("BTC", Side.LONG, 95.0),))
+    short = good_long(action=Action.OPEN_SHORT, stop_loss=104.0, take_profit=94.0)
+    d = decide(TradePlan("BTC", Action.CLOSE), short)
+    assert guard(max_open_positions=1).validate(d, held, CONTEXT) is d
+    # an open before the close meets the position still open; a second close is refused
+    out = guard().validate(decide(short, TradePlan("BTC", Action.CLOSE)), held, CONTEXT)
+    assert [p.action for p in out.plans] == [Action.HOLD, Action.CLOSE]
+    assert "a long position is already open" in out.corrections[0]
+    d = decide(TradePlan("BTC", Action.CLOSE), TradePlan("BTC", Action.CLOSE))
+    out = guard().validate(d, held, CONTEXT)
+    assert [p.action for p in out.plans] == [Action.CLOSE, Action.HOLD]
+    assert "a second plan for the same instrument" in out.corrections[0]
+
+
 def test_two_plans_for_one_instrument_keep_only_the_first() -> None:
     out = guard().validate(decide(good_long(), good_long(size=0.005)), portfolio(), CONTEXT)
     assert [p.action for p in out.plans] == [Action.OPEN_LONG, Action.HOLD]

@@ -336,13 +336,30 @@ def test_cooldown_after_a_loss_counts_steps(last_loss: int, action: Action) -> N
         assert "cooling down 2 more step(s)" in d.reasoning
 
 
-def test_open_position_closed_on_a_strong_opposite_score() -> None:
+def actions_for(decision: Any, inst: str) -> list[Action]:
+    return [p.action for p in decision.plans if p.instrument == inst]
+
+
+def test_strong_opposite_score_closes_and_flips_when_allowed() -> None:
     held = (position("BTC", Side.LONG, 95.0, 110.0),)
-    d = RuleBrain().decide(
-        batch([sig("BTC", "rsi_overbought", 0.8)]), portfolio(held), make_persona()
-    )
-    plan = plan_for(d, "BTC")
-    assert plan.action is Action.CLOSE and "-1.20" in plan.rationale
+    b = batch([sig("BTC", "rsi_overbought", 0.8)])  # -1.20 against a long, threshold 1
+    d = RuleBrain().decide(b, portfolio(held), make_persona())
+    close, flip = [p for p in d.plans if p.instrument == "BTC"]
+    assert close.action is Action.CLOSE and "-1.20" in close.rationale
+    assert flip.action is Action.OPEN_SHORT
+    assert (flip.stop_loss, flip.take_profit) == (pytest.approx(104.0), pytest.approx(94.0))
+    assert "→ close long" in d.reasoning and "open short" in d.reasoning
+    # long only, cooling down, or no free slot once closed: close only
+    for persona, pf in (
+        (make_persona(allowed_directions=["long"]), portfolio(held)),
+        (make_persona(), portfolio(held, last_loss_step=49)),
+    ):
+        assert actions_for(RuleBrain().decide(b, pf, persona), "BTC") == [Action.CLOSE]
+    # the freed slot goes to the strongest score: ETH (-1.5) beats the BTC flip (-1.2)
+    two = batch([sig("BTC", "rsi_overbought", 0.8), sig("ETH", "rsi_overbought", 1.0)])
+    d = RuleBrain().decide(two, portfolio(held), make_persona(max_open_positions=1))
+    assert actions_for(d, "BTC") == [Action.CLOSE]
+    assert actions_for(d, "ETH") == [Action.OPEN_SHORT]
 
 
 def test_open_position_stop_tightened_on_a_half_strong_opposite_score() -> None:
@@ -367,7 +384,7 @@ def test_short_position_review_and_same_direction_score_keeps() -> None:
     d = RuleBrain().decide(
         batch([sig("BTC", "rsi_oversold", 1.0)]), portfolio(held), make_persona()
     )
-    assert plan_for(d, "BTC").action is Action.CLOSE
+    assert actions_for(d, "BTC") == [Action.CLOSE, Action.OPEN_LONG]
     d = RuleBrain().decide(
         batch([sig("BTC", "rsi_overbought", 1.0)]), portfolio(held), make_persona()
     )

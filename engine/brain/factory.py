@@ -9,6 +9,7 @@ line to ``BRAIN_KINDS`` (or call ``register_brain`` at run time).
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -54,10 +55,11 @@ def make_brain(kind: str, persona: TradingPersona, **opts: Any) -> Brain:
     """Build the brain ``kind`` for ``persona``; TapedeckError for an unknown kind/option."""
     builder = _builder(kind)
     try:
-        return builder(persona, **opts)
-    except TypeError as exc:
-        if opts and "argument" in str(exc):
-            raise BrainError(
-                f"brain {kind!r} does not accept option(s) {', '.join(sorted(opts))}: {exc}"
-            ) from None
-        raise
+        inspect.signature(builder).bind(persona, **opts)
+    except TypeError:
+        raise BrainError(
+            f"brain {kind!r} does not accept option(s) {', '.join(sorted(opts))}"
+        ) from None
+    except ValueError:  # no introspectable signature: let the call decide
+        pass
+    return builder(persona, **opts)

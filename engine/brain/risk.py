@@ -49,7 +49,7 @@ class _Ledger:
     positions: dict[str, Position]
     pending: set[str]
     open_count: int
-    acted: set[str]
+    acted: dict[str, Action]  # instrument -> the action already accepted for it
 
 
 class RiskGuard:
@@ -90,9 +90,7 @@ class RiskGuard:
         )
         positions = {p.instrument: p for p in portfolio.positions}
         pending = {o.instrument for o in portfolio.pending_orders}
-        ledger = _Ledger(
-            positions, pending, len(positions) + len(pending - positions.keys()), set()
-        )
+        ledger = _Ledger(positions, pending, len(positions) + len(pending - positions.keys()), {})
         plans: list[TradePlan] = []
         notes: list[str] = []
         for plan in decision.plans:
@@ -126,7 +124,11 @@ class RiskGuard:
             return self._common(replace(plan, action=action), notes), [
                 f"{label}: {n}" for n in notes
             ]
-        if inst in ledger.acted:
+        # One plan per instrument, except an open right after a close: a flip (or a
+        # fresh entry) that the broker executes in order at the same open.
+        earlier = ledger.acted.get(inst)
+        is_open = action in (Action.OPEN_LONG, Action.OPEN_SHORT)
+        if earlier is not None and not (earlier is Action.CLOSE and is_open):
             return _to_hold(plan, "a second plan for the same instrument in one decision", action)
         notes: list[str] = []
         try:
@@ -134,6 +136,8 @@ class RiskGuard:
                 if inst not in ledger.positions:
                     raise _Refused("no open position to close")
                 checked = replace(plan, action=action)
+                del ledger.positions[inst]
+                ledger.open_count -= 1
             elif action is Action.ADJUST:
                 checked = self._adjust(plan, contexts.get(inst), ledger, notes)
             else:
@@ -142,7 +146,7 @@ class RiskGuard:
             hold, refusal = _to_hold(plan, str(why), action)
             return hold, [*(f"{label}: {n}" for n in notes), *refusal]
         checked = self._common(checked, notes)
-        ledger.acted.add(inst)
+        ledger.acted[inst] = action
         return checked, [f"{label}: {n}" for n in notes]
 
     def _open(

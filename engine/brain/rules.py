@@ -218,19 +218,32 @@ def _decide(
         elapsed = batch.step - portfolio.last_loss_step
         cooldown_left = max(0, persona.cooldown_after_loss - elapsed)
 
-    outcome: dict[str, tuple[TradePlan, str]] = {}
+    outcome: dict[str, list[tuple[TradePlan, str]]] = {}
+    # Reviews first: a close frees its slot, and the same opposite score may then flip
+    # the position (close and open the other side at the same open).
+    flips: set[str] = set()
+    for inst in positions:
+        review = _review(positions[inst], scores[inst], batch.context.get(inst), persona)
+        outcome[inst] = [review]
+        if review[0].action is Action.CLOSE:
+            open_count -= 1
+            flips.add(inst)
     # Entries compete for position slots: the strongest score goes first, then by name.
-    ranked = sorted(instruments, key=lambda i: (-abs(scores[i].score), i))
-    for inst in ranked:
-        sc = scores[inst]
-        ctx = batch.context.get(inst)
-        if inst in positions:
-            outcome[inst] = _review(positions[inst], sc, ctx, persona)
-            continue
-        plan, line = _entry(sc, ctx, persona, inst in pending, cooldown_left, open_count)
-        if plan.action is not Action.HOLD:
+    candidates = [i for i in instruments if i not in positions or i in flips]
+    for inst in sorted(candidates, key=lambda i: (-abs(scores[i].score), i)):
+        entry = _entry(
+            scores[inst],
+            batch.context.get(inst),
+            persona,
+            inst in pending,
+            cooldown_left,
+            open_count,
+        )
+        if entry[0].action is not Action.HOLD:
             open_count += 1
-        outcome[inst] = (plan, line)
+            outcome.setdefault(inst, []).append(entry)
+        elif inst not in flips:
+            outcome[inst] = [entry]
 
     lines = [
         f"{persona.name}: threshold {threshold:g}, "
@@ -243,10 +256,10 @@ def _decide(
         lines.append(f"conflict ({conflict.kind}): {conflict.detail}")
     plans: list[TradePlan] = []
     for inst in instruments:
-        plan, line = outcome[inst]
         lines.append(scores[inst].explain())
-        lines.append(f"  {line}")
-        plans.append(plan)
+        for plan, line in outcome[inst]:
+            lines.append(f"  {line}")
+            plans.append(plan)
     return plans, lines
 
 

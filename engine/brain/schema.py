@@ -20,8 +20,9 @@ SCHEMA_VERSION = 1
 ActionName = Literal["open_long", "open_short", "close", "hold"]
 SizeTier = Literal["small", "medium", "large"]
 
-# Fraction of the persona's risk_per_trade that each size tier puts at risk.
-SIZE_TIERS: dict[str, float] = {"small": 0.5, "medium": 1.0, "large": 1.5}
+# Fraction of the persona's risk_per_trade that each size tier puts at risk (RiskGuard
+# caps a plan at the persona's risk, so "large" is exactly that).
+SIZE_TIERS: dict[str, float] = {"small": 0.5, "medium": 0.75, "large": 1.0}
 
 MAX_STOP_ATR = 10.0
 CONFIDENCE_CHOICES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine.brain.factory import brain_kinds, make_brain
+from engine.brain.factory import BrainError, brain_kinds, make_brain
 from engine.brain.persona import TradingPersona, builtin_persona_names, load_persona
 from engine.errors import TapedeckError
 from engine.timeutil import to_iso
@@ -53,6 +53,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--brain",
         default="rules",
         help=f"brain kind (default rules; known: {', '.join(brain_kinds())})",
+    )
+    p.add_argument("--model", help="LLM brains: the model (Ollama name or GGUF file)")
+    p.add_argument("--host", help="Ollama brain: the server address")
+    p.add_argument("--timeout", type=float, metavar="S", help="LLM brains: seconds per call")
+    p.add_argument("--no-cache", action="store_true", help="LLM brains: skip the decision cache")
+    p.add_argument(
+        "--brain-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other brain option (repeatable; VALUE read as JSON when it parses)",
     )
     p.add_argument("--start", help="first candle open time, ISO (UTC)")
     p.add_argument("--end", help="end of the window (exclusive), ISO (UTC)")
@@ -117,6 +128,38 @@ def _load_window(args: argparse.Namespace) -> list[InstrumentSeries]:
     if args.start or args.end or args.last:
         series = [select(s, start=args.start, end=args.end, last=args.last) for s in series]
     return series
+
+
+def _check_brain_kind(kind: str) -> None:
+    """Fail before loading any data when the brain kind is unknown."""
+    if kind not in brain_kinds():
+        raise BrainError(f"unknown brain {kind!r}: choose one of {', '.join(brain_kinds())}")
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _brain_options(args: argparse.Namespace, series: Sequence[InstrumentSeries]) -> dict[str, Any]:
+    """make_brain keyword options from the command line (only those given)."""
+    opts: dict[str, Any] = {}
+    for key in ("model", "host", "timeout"):
+        if getattr(args, key) is not None:
+            opts[key] = getattr(args, key)
+    if args.no_cache:
+        opts["cache"] = False
+    for item in args.brain_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RunError(f"--brain-option expects KEY=VALUE, got {item!r}")
+        opts[key.strip().replace("-", "_")] = _option_value(value)
+    # LLM prompts count ages in candles; the rule brain takes no options at all
+    if args.brain != "rules" and series:
+        opts.setdefault("timeframe", series[0].timeframe)
+    return opts
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -228,11 +271,26 @@ def result_record(result: Any) -> dict[str, Any]:
 _PERCENT_HINTS = ("return", "drawdown", "win_rate", "exposure")
 
 
+def fmt_duration(ns: float) -> str:
+    """Nanoseconds as '3d 04:05:06' (or '04:05:06')."""
+    seconds = round(ns / 1e9)
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {clock}" if days else clock
+
+
 def fmt_metric(key: str, value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int | float) and math.isfinite(value):
+        if key in ("start", "end") or key.endswith("_time"):
+            return _short(int(value))
+        if key.endswith("_ns"):
+            return fmt_duration(float(value))
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -242,7 +300,7 @@ def fmt_metric(key: str, value: Any) -> str:
             return f"{value:,.2f}%"
         if any(h in key for h in _PERCENT_HINTS) and not key.endswith(("_s", "_ns", "_steps")):
             return f"{value * 100:,.2f}%" if abs(value) <= 10 else f"{value:,.2f}"
-        if abs(value) >= 1000:
+        if abs(value) >= 100:
             return f"{value:,.2f}"
         return f"{value:.4g}"
     return str(value)
@@ -282,7 +340,7 @@ def _nested_tables(metrics: Mapping[str, Any]) -> list[Table]:
         if not isinstance(value, Mapping) or not value:
             continue
         groups = {k: v for k, v in value.items() if isinstance(v, Mapping)}
-        if not groups:
+        if len(groups) < 2:  # one instrument: the overall table already says it all
             continue
         table = Table(title=key.replace("_", " "), title_justify="left")
         table.add_column("metric")
@@ -352,11 +410,12 @@ def run_command(args: argparse.Namespace) -> int:
     from engine.backtest import BacktestEngine
 
     persona = load_persona(args.persona)
-    brain = make_brain(args.brain, persona)
+    _check_brain_kind(args.brain)
     series = _load_window(args)
     config = _config(args)
-    engine = BacktestEngine(series, persona, brain, config)
+    brain = make_brain(args.brain, persona, **_brain_options(args, series))
     started = time.perf_counter()
+    engine = BacktestEngine(series, persona, brain, config)
     with _Progress(args.progress, engine.total_steps) as progress:
         result = engine.run(progress.callback(persona.name, engine.total_steps))
     elapsed = time.perf_counter() - started
@@ -404,10 +463,11 @@ def compare_command(args: argparse.Namespace) -> int:
 
     personas = _persona_list(args.personas)
     kind = args.brain
-    make_brain(kind, personas[0])  # fail early, with one line, on a bad brain kind
+    _check_brain_kind(kind)
     series = _load_window(args)
     config = _config(args)
-    session = Session(series, personas, lambda p: make_brain(kind, p), config)
+    opts = _brain_options(args, series)
+    session = Session(series, personas, lambda p: make_brain(kind, p, **opts), config)
     results: dict[str, Any] = {}
     with _Progress(args.progress, session.total_steps) as progress:
         for name, engine in session.engines.items():

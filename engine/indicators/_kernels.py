@@ -6,6 +6,13 @@ index is identical, and a NaN inside the input spreads exactly as it does in TA-
 Like TA-Lib's Python wrapper, each kernel first skips the leading bars where any
 input is NaN (``begin``), then runs the algorithm on the rest.
 
+Layout, for speed: the public kernels write into output arrays allocated by the caller
+with numpy (large numpy allocations get transparent huge pages; many fresh 8 MB
+allocations inside numba page-fault 4 KB at a time), and run the algorithm (the
+``_*_core`` functions) on views that start at ``begin``, so every loop starts at a
+constant and LLVM can prove its indices non-negative (a loop from a run-time start
+reading ``x[i - 1]`` was ten times slower).
+
 This module imports numba, which costs a few hundred milliseconds: it is imported
 lazily by :mod:`engine.indicators.batch` on the first call, never at start-up.
 """
@@ -84,42 +91,37 @@ def _fill_nan(out, stop):
 
 
 @njit(cache=True)
-def sma_into(x, begin, period, out, copy_one=True):
+def sma_core(x, period, out, copy_one):
     """TA_INT_SMA's running total. Period 1 copies when ``copy_one`` (TA_MA, used inside
     STOCH); TA_SMA itself runs the total even then, so a NaN stays in it for good."""
     n = x.shape[0]
-    start = begin + period - 1
+    start = period - 1
     _fill_nan(out, start)
     if start >= n:
         return
     if period == 1 and copy_one:
-        for i in range(begin, n):
+        for i in range(n):
             out[i] = x[i]
         return
     total = 0.0
-    i = begin
-    while i < start:
+    for i in range(start):
         total += x[i]
-        i += 1
-    trailing = begin
-    while i < n:
+    for i in range(start, n):
         total += x[i]
         tmp = total
-        total -= x[trailing]
-        trailing += 1
+        total -= x[i - start]
         out[i] = tmp / period
-        i += 1
 
 
 @njit(cache=True)
-def sma(x, period):
-    out = np.empty(x.shape[0])
-    sma_into(x, first_valid1(x), period, out, False)
-    return out
+def sma(x, period, out):
+    b = first_valid1(x)
+    _fill_nan(out, b)
+    sma_core(x[b:], period, out[b:], False)
 
 
 @njit(cache=True)
-def ema_into(x, begin, period, k, seed_end, out):
+def ema_core(x, period, k, seed_end, out):
     """TA_INT_EMA: seeded by the simple mean of the ``period`` values ending at
     ``seed_end`` (the first output), then fma(x - prev, k, prev) as TA-Lib 0.8 does."""
     n = x.shape[0]
@@ -127,58 +129,50 @@ def ema_into(x, begin, period, k, seed_end, out):
     if seed_end >= n:
         return
     total = 0.0
-    today = seed_end - period + 1
-    for _ in range(period):
-        total += x[today]
-        today += 1
+    for i in range(seed_end - period + 1, seed_end + 1):
+        total += x[i]
     prev = total / period
     out[seed_end] = prev
-    while today < n:
-        prev = fma(x[today] - prev, k, prev)
-        out[today] = prev
-        today += 1
+    for i in range(seed_end + 1, n):
+        prev = fma(x[i] - prev, k, prev)
+        out[i] = prev
 
 
 @njit(cache=True)
-def ema(x, period):
-    out = np.empty(x.shape[0])
-    begin = first_valid1(x)
+def ema(x, period, out):
+    b = first_valid1(x)
+    _fill_nan(out, b)
     if period == 1:
-        sma_into(x, begin, 1, out)
+        sma_core(x[b:], 1, out[b:], True)
     else:
-        ema_into(x, begin, period, 2.0 / (period + 1), begin + period - 1, out)
-    return out
+        ema_core(x[b:], period, 2.0 / (period + 1), period - 1, out[b:])
 
 
 @njit(cache=True)
-def wma(x, period):
+def wma_core(x, period, out):
     n = x.shape[0]
-    out = np.empty(n)
-    begin = first_valid1(x)
-    start = begin + period - 1
+    start = period - 1
     _fill_nan(out, start)
     if start >= n:
-        return out
+        return
     if period == 1:
-        for i in range(begin, n):
+        for i in range(n):
             out[i] = x[i]
-        return out
+        return
     divider = (period * (period + 1)) >> 1
     period_sub = 0.0
     period_sum = 0.0
-    idx = begin
-    w = 1
-    while idx < start:
-        tmp = x[idx]
+    for i in range(start):
+        tmp = x[i]
         period_sub += tmp
-        period_sum += tmp * w
-        w += 1
-        idx += 1
+        period_sum += tmp * (i + 1)
     trailing_value = 0.0
-    trailing = begin
-    resync = 8 * period
-    while idx < n:
-        if (idx - start + 1) % resync == 0:
+    countdown = 8 * period  # bars until the next recomputation
+    for idx in range(start, n):
+        trailing = idx - start
+        countdown -= 1
+        if countdown == 0:
+            countdown = 8 * period
             # TA-Lib 0.8 recomputes both sums from the window every 8 * period bars,
             # so rounding drift (and a NaN that has left the window) does not persist
             period_sub = 0.0
@@ -195,39 +189,36 @@ def wma(x, period):
             period_sub -= trailing_value
             period_sum += tmp * period
         trailing_value = x[trailing]
-        trailing += 1
         out[idx] = period_sum / divider
         period_sum -= period_sub
-        idx += 1
-    return out
+
+
+@njit(cache=True)
+def wma(x, period, out):
+    b = first_valid1(x)
+    _fill_nan(out, b)
+    wma_core(x[b:], period, out[b:])
 
 
 @njit(cache=True)
 def _rsi_value(gain, loss):
     # TA-Lib 0.8: no movement at all (or a NaN that has entered the averages) reads 0
     total = gain + loss
-    if total > 0.0:
-        return 100.0 * (gain / total)
-    return 0.0
+    return 100.0 * (gain / total) if total > 0.0 else 0.0
 
 
 @njit(cache=True)
-def rsi(x, period):
+def rsi_core(x, period, out):
     n = x.shape[0]
-    out = np.empty(n)
-    begin = first_valid1(x)
-    start = begin + period
+    start = period
     _fill_nan(out, start)
     if start >= n:
-        return out
-    today = begin
-    prev_value = x[today]
+        return
+    prev_value = x[0]
     prev_gain = 0.0
     prev_loss = 0.0
-    today += 1
-    for _ in range(period):
-        v = x[today]
-        today += 1
+    for i in range(1, period + 1):
+        v = x[i]
         d = v - prev_value
         prev_value = v
         if d < 0:
@@ -237,138 +228,159 @@ def rsi(x, period):
     prev_loss /= period
     prev_gain /= period
     out[start] = _rsi_value(prev_gain, prev_loss)
-    while today < n:
-        v = x[today]
+    # Wilder smoothing as avg * (p - 1) / p + change / p, one fused multiply-add per
+    # step: TA-Lib 0.8 is this fast and agrees to ~1e-15 (its exact rounding is unknown)
+    a = (period - 1) / period
+    r = 1.0 / period
+    for i in range(start + 1, n):
+        v = x[i]
         d = v - prev_value
         prev_value = v
-        prev_loss *= period - 1
-        prev_gain *= period - 1
-        if d < 0:
-            prev_loss -= d
-        else:
-            prev_gain += d
-        prev_loss /= period
-        prev_gain /= period
-        out[today] = _rsi_value(prev_gain, prev_loss)
-        today += 1
-    return out
+        neg = d < 0
+        prev_loss = fma(prev_loss, a, (-d if neg else 0.0) * r)
+        prev_gain = fma(prev_gain, a, (0.0 if neg else d) * r)
+        out[i] = _rsi_value(prev_gain, prev_loss)
 
 
 @njit(cache=True)
-def macd(x, fast, slow, signal):
+def rsi(x, period, out):
+    b = first_valid1(x)
+    _fill_nan(out, b)
+    rsi_core(x[b:], period, out[b:])
+
+
+@njit(cache=True)
+def macd_core(x, fast, slow, signal, m, s, h):
+    """One pass: both EMAs (seeds ending on bar ``slow - 1``), the line, and the signal
+    EMA of the line, with TA_INT_EMA's arithmetic for each (same bits as three passes)."""
     n = x.shape[0]
-    m = np.empty(n)
-    s = np.empty(n)
-    h = np.empty(n)
-    begin = first_valid1(x)
-    first_line = begin + slow - 1  # both EMA seeds end on this bar
+    first_line = slow - 1
     start = first_line + signal - 1
     _fill_nan(m, start)
     _fill_nan(s, start)
     _fill_nan(h, start)
     if start >= n:
-        return m, s, h
-    slow_e = np.empty(n)
-    ema_into(x, begin, slow, 2.0 / (slow + 1), first_line, slow_e)
-    line = np.empty(n)
-    ema_into(x, begin, fast, 2.0 / (fast + 1), first_line, line)
-    for i in range(first_line, n):
-        line[i] = line[i] - slow_e[i]
-    ema_into(line, first_line, signal, 2.0 / (signal + 1), start, s)
-    for i in range(start, n):
-        m[i] = line[i]
-        h[i] = line[i] - s[i]
-    return m, s, h
+        return
+    total = 0.0
+    for i in range(slow):
+        total += x[i]
+    slow_e = total / slow
+    total = 0.0
+    for i in range(slow - fast, slow):
+        total += x[i]
+    fast_e = total / fast
+    ks = 2.0 / (slow + 1)
+    kf = 2.0 / (fast + 1)
+    kg = 2.0 / (signal + 1)
+    line = fast_e - slow_e
+    total = 0.0 + line  # the signal EMA's seed: mean of its first `signal` lines
+    for i in range(first_line + 1, start + 1):
+        v = x[i]
+        slow_e = fma(v - slow_e, ks, slow_e)
+        fast_e = fma(v - fast_e, kf, fast_e)
+        line = fast_e - slow_e
+        total += line
+    sig = total / signal
+    m[start] = line
+    s[start] = sig
+    h[start] = line - sig
+    for i in range(start + 1, n):
+        v = x[i]
+        slow_e = fma(v - slow_e, ks, slow_e)
+        fast_e = fma(v - fast_e, kf, fast_e)
+        line = fast_e - slow_e
+        sig = fma(line - sig, kg, sig)
+        m[i] = line
+        s[i] = sig
+        h[i] = line - sig
+
+
+@njit(cache=True)
+def macd(x, fast, slow, signal, m, s, h):
+    b = first_valid1(x)
+    _fill_nan(m, b)
+    _fill_nan(s, b)
+    _fill_nan(h, b)
+    macd_core(x[b:], fast, slow, signal, m[b:], s[b:], h[b:])
 
 
 @njit(cache=True)
 def _true_range(high, low, prev_close):
+    # selects, not branches: the same NaN semantics as TA-Lib's ifs, without mispredicts
     greatest = high - low
-    v2 = abs(prev_close - high)
-    if v2 > greatest:
-        greatest = v2
-    v3 = abs(prev_close - low)
-    if v3 > greatest:
-        greatest = v3
-    return greatest
+    v = abs(prev_close - high)
+    greatest = v if v > greatest else greatest
+    v = abs(prev_close - low)
+    return v if v > greatest else greatest
 
 
 @njit(cache=True)
-def true_range_into(high, low, close, begin, out):
+def true_range_core(high, low, close, out):
     n = high.shape[0]
-    _fill_nan(out, begin + 1)
-    for i in range(begin + 1, n):
+    _fill_nan(out, 1)
+    for i in range(1, n):
         out[i] = _true_range(high[i], low[i], close[i - 1])
 
 
 @njit(cache=True)
-def true_range(high, low, close):
-    out = np.empty(high.shape[0])
-    true_range_into(high, low, close, first_valid3(high, low, close), out)
-    return out
+def true_range(high, low, close, out):
+    b = first_valid3(high, low, close)
+    _fill_nan(out, b)
+    true_range_core(high[b:], low[b:], close[b:], out[b:])
 
 
 @njit(cache=True)
-def atr(high, low, close, period):
+def atr_core(high, low, close, period, out):
     n = high.shape[0]
-    out = np.empty(n)
-    begin = first_valid3(high, low, close)
-    tr = np.empty(n)
-    true_range_into(high, low, close, begin, tr)
-    start = begin + period
+    start = period
     _fill_nan(out, start)
     if start >= n:
-        return out
+        return
     total = 0.0
-    for i in range(begin + 1, start + 1):
-        total += tr[i]
+    for i in range(1, start + 1):
+        total += _true_range(high[i], low[i], close[i - 1])
     prev = total / period
     out[start] = prev
+    # Wilder smoothing with one fused multiply-add per step (see rsi)
+    a = (period - 1) / period
+    r = 1.0 / period
     for i in range(start + 1, n):
-        prev *= period - 1
-        prev += tr[i]
-        prev /= period
+        prev = fma(prev, a, _true_range(high[i], low[i], close[i - 1]) * r)
         out[i] = prev
-    return out
 
 
 @njit(cache=True)
-def bbands(x, period, nbdev):
-    """Bollinger bands: TA-Lib's SMA middle band +- nbdev * population std dev.
+def atr(high, low, close, period, out):
+    b = first_valid3(high, low, close)
+    _fill_nan(out, b)
+    atr_core(high[b:], low[b:], close[b:], period, out[b:])
 
-    The variance is not TA-Lib 0.4's E[x^2] - E[x]^2 of raw prices, which loses every
-    digit at BTC prices over short windows; like TA-Lib 0.8 it is computed accurately:
-    running sums of deviations from an anchor value inside the window, re-anchored
-    (sums recomputed from scratch) every ``period`` bars so neither magnitude nor
-    rounding drift builds up. A window of identical values gives exactly 0.
-    """
+
+@njit(cache=True)
+def bbands_core(x, period, nbdev, upper, middle, lower):
     n = x.shape[0]
-    upper = np.empty(n)
-    middle = np.empty(n)
-    lower = np.empty(n)
-    begin = first_valid1(x)
-    start = begin + period - 1
-    sma_into(x, begin, period, middle)
+    start = period - 1
+    sma_core(x, period, middle, False)
     _fill_nan(upper, start)
     _fill_nan(lower, start)
     if start >= n:
-        return upper, middle, lower
+        return
     anchor = 0.0
     s1 = 0.0
     s2 = 0.0
     run = 1  # length of the run of equal values ending at bar i
-    for i in range(begin + 1, start):
+    for i in range(1, start):
         run = run + 1 if x[i] == x[i - 1] else 1
+    countdown = 1  # bars until the next re-anchoring
     for i in range(start, n):
-        if i > begin and x[i] == x[i - 1]:
-            run += 1
-        elif i > begin:
-            run = 1
-        if (i - start) % period == 0:
+        run = run + 1 if x[i] == x[i - 1] else 1
+        countdown -= 1
+        if countdown == 0:
+            countdown = period
             anchor = x[i]
             s1 = 0.0
             s2 = 0.0
-            for j in range(i - period + 1, i + 1):
+            for j in range(i - start, i + 1):
                 d = x[j] - anchor
                 s1 += d
                 s2 += d * d
@@ -380,49 +392,54 @@ def bbands(x, period, nbdev):
             s1 -= d
             s2 -= d * d
         m = middle[i]
-        if run >= period:
-            sd = 0.0
-        else:
-            mean1 = s1 / period
-            var = s2 / period - mean1 * mean1
-            sd = math.sqrt(var) if var > 0.0 else 0.0
+        mean1 = s1 / period
+        var = s2 / period - mean1 * mean1
+        sd = math.sqrt(var) if (var > 0.0 and run < period) else 0.0
         t = sd * nbdev
         upper[i] = m + t
         lower[i] = m - t
-    return upper, middle, lower
 
 
 @njit(cache=True)
-def stoch(high, low, close, fastk, slowk, slowd):
+def bbands(x, period, nbdev, upper, middle, lower):
+    """Bollinger bands: TA-Lib's SMA middle band +- nbdev * population std dev.
+
+    The variance is not TA-Lib 0.4's E[x^2] - E[x]^2 of raw prices, which loses every
+    digit at BTC prices over short windows; like TA-Lib 0.8 it is computed accurately:
+    running sums of deviations from an anchor value inside the window, re-anchored
+    (sums recomputed from scratch) every ``period`` bars so neither magnitude nor
+    rounding drift builds up. A window of identical values gives exactly 0.
+    """
+    b = first_valid1(x)
+    _fill_nan(upper, b)
+    _fill_nan(middle, b)
+    _fill_nan(lower, b)
+    bbands_core(x[b:], period, nbdev, upper[b:], middle[b:], lower[b:])
+
+
+@njit(cache=True)
+def stoch_core(high, low, close, fastk, slowk, slowd, k_out, d_out, raw):
     n = high.shape[0]
-    k_out = np.empty(n)
-    d_out = np.empty(n)
-    begin = first_valid3(high, low, close)
-    start = begin + fastk - 1 + slowk - 1 + slowd - 1
+    start = fastk - 1 + slowk - 1 + slowd - 1
     _fill_nan(k_out, start)
     _fill_nan(d_out, start)
     if start >= n:
-        return k_out, d_out
-    raw = np.empty(n)
-    _fill_nan(raw, begin + fastk - 1)
-    trailing = begin
-    today = begin + fastk - 1
+        return
     lowest_idx = -1
     highest_idx = -1
     highest = 0.0
     lowest = 0.0
-    while today < n:
+    for today in range(fastk - 1, n):
+        trailing = today - fastk + 1
         tmp = low[today]
         if lowest_idx < trailing:
             lowest_idx = trailing
             lowest = low[lowest_idx]
-            i = lowest_idx + 1
-            while i <= today:
+            for i in range(lowest_idx + 1, today + 1):
                 tmp = low[i]
                 if tmp < lowest:
                     lowest_idx = i
                     lowest = tmp
-                i += 1
         elif tmp <= lowest:
             lowest_idx = today
             lowest = tmp
@@ -430,47 +447,45 @@ def stoch(high, low, close, fastk, slowk, slowd):
         if highest_idx < trailing:
             highest_idx = trailing
             highest = high[highest_idx]
-            i = highest_idx + 1
-            while i <= today:
+            for i in range(highest_idx + 1, today + 1):
                 tmp = high[i]
                 if tmp > highest:
                     highest_idx = i
                     highest = tmp
-                i += 1
         elif tmp >= highest:
             highest_idx = today
             highest = tmp
         rng = highest - lowest
-        if not (abs(rng) <= EPS * (abs(highest) + abs(lowest))):
-            raw[today] = (close[today] - lowest) / rng * 100.0
-        else:
-            raw[today] = 0.0
-        trailing += 1
-        today += 1
-    sma_into(raw, begin + fastk - 1, slowk, k_out)
-    sma_into(k_out, begin + fastk + slowk - 2, slowd, d_out)
+        flat = abs(rng) <= EPS * (abs(highest) + abs(lowest))
+        raw[today] = 0.0 if flat else (close[today] - lowest) / rng * 100.0
+    sma_core(raw[fastk - 1 :], slowk, k_out[fastk - 1 :], True)
+    sma_core(k_out[fastk + slowk - 2 :], slowd, d_out[fastk + slowk - 2 :], True)
     _fill_nan(k_out, start)
-    return k_out, d_out
+    _fill_nan(d_out, start)
 
 
 @njit(cache=True)
-def adx(high, low, close, period):
+def stoch(high, low, close, fastk, slowk, slowd, k_out, d_out, raw):
+    b = first_valid3(high, low, close)
+    _fill_nan(k_out, b)
+    _fill_nan(d_out, b)
+    stoch_core(high[b:], low[b:], close[b:], fastk, slowk, slowd, k_out[b:], d_out[b:], raw[b:])
+
+
+@njit(cache=True)
+def adx_core(high, low, close, period, out):
     n = high.shape[0]
-    out = np.empty(n)
-    begin = first_valid3(high, low, close)
-    start = begin + 2 * period - 1
+    start = 2 * period - 1
     _fill_nan(out, start)
     if start >= n:
-        return out
+        return
     minus_dm = 0.0
     plus_dm = 0.0
     tr_sum = 0.0
-    today = begin
-    prev_high = high[today]
-    prev_low = low[today]
-    prev_close = close[today]
-    for _ in range(period - 1):
-        today += 1
+    prev_high = high[0]
+    prev_low = low[0]
+    prev_close = close[0]
+    for today in range(1, period):
         t = high[today]
         diff_p = t - prev_high
         prev_high = t
@@ -484,8 +499,8 @@ def adx(high, low, close, period):
         tr_sum += _true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
     sum_dx = 0.0
-    for _ in range(period):
-        today += 1
+    prev_adx = 0.0
+    for today in range(period, n):
         t = high[today]
         diff_p = t - prev_high
         prev_high = t
@@ -500,106 +515,84 @@ def adx(high, low, close, period):
             plus_dm += diff_p
         tr_sum = tr_sum - (tr_sum / period) + _true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
+        # TA-Lib skips a bar with no range or no direction (or a NaN): ADX holds
         if tr_sum > 0.0:
             minus_di = 100.0 * (minus_dm / tr_sum)
             plus_di = 100.0 * (plus_dm / tr_sum)
             t = minus_di + plus_di
             if t > 0.0:
-                sum_dx += 100.0 * (abs(minus_di - plus_di) / t)
-    prev_adx = sum_dx / period
-    out[today] = prev_adx
-    while today < n - 1:
-        today += 1
-        t = high[today]
-        diff_p = t - prev_high
-        prev_high = t
-        t = low[today]
-        diff_m = prev_low - t
-        prev_low = t
-        minus_dm -= minus_dm / period
-        plus_dm -= plus_dm / period
-        if diff_m > 0 and diff_p < diff_m:
-            minus_dm += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
-            plus_dm += diff_p
-        tr_sum = tr_sum - (tr_sum / period) + _true_range(prev_high, prev_low, prev_close)
-        prev_close = close[today]
-        if tr_sum > 0.0:
-            minus_di = 100.0 * (minus_dm / tr_sum)
-            plus_di = 100.0 * (plus_dm / tr_sum)
-            t = minus_di + plus_di
-            if t > 0.0:
-                t = 100.0 * (abs(minus_di - plus_di) / t)
-                prev_adx = ((prev_adx * (period - 1)) + t) / period
-        out[today] = prev_adx
-    return out
+                dx = 100.0 * (abs(minus_di - plus_di) / t)
+                if today <= start:
+                    sum_dx += dx
+                else:
+                    prev_adx = ((prev_adx * (period - 1)) + dx) / period
+        if today == start:
+            prev_adx = sum_dx / period
+        if today >= start:
+            out[today] = prev_adx
 
 
 @njit(cache=True)
-def obv(close, volume):
+def adx(high, low, close, period, out):
+    b = first_valid3(high, low, close)
+    _fill_nan(out, b)
+    adx_core(high[b:], low[b:], close[b:], period, out[b:])
+
+
+@njit(cache=True)
+def obv(close, volume, out):
     n = close.shape[0]
-    out = np.empty(n)
-    begin = first_valid2(close, volume)
-    _fill_nan(out, begin)
-    if begin >= n:
-        return out
-    prev_obv = volume[begin]
-    prev_real = close[begin]
-    for i in range(begin, n):
+    b = first_valid2(close, volume)
+    _fill_nan(out, b)
+    if b >= n:
+        return
+    prev_obv = volume[b]
+    prev_real = close[b]
+    for i in range(b, n):
         t = close[i]
-        if t > prev_real:
-            prev_obv += volume[i]
-        elif t < prev_real:
-            prev_obv -= volume[i]
+        v = volume[i]
+        # selects: TA-Lib's if/else-if, NaN comparisons false
+        prev_obv = prev_obv + v if t > prev_real else (prev_obv - v if t < prev_real else prev_obv)
         out[i] = prev_obv
         prev_real = t
-    return out
 
 
 @njit(cache=True)
-def roc(x, period):
+def roc_core(x, period, out):
     n = x.shape[0]
-    out = np.empty(n)
-    begin = first_valid1(x)
-    start = begin + period
-    _fill_nan(out, start)
-    for i in range(start, n):
+    _fill_nan(out, period)
+    for i in range(period, n):
         t = x[i - period]
-        if t != 0.0:
-            out[i] = ((x[i] / t) - 1.0) * 100.0
-        else:
-            out[i] = 0.0
-    return out
+        out[i] = ((x[i] / t) - 1.0) * 100.0 if t != 0.0 else 0.0
 
 
 @njit(cache=True)
-def vwap(high, low, close, volume, period):
-    """Rolling VWAP: sum(typical * volume) / sum(volume) over ``period`` bars."""
+def roc(x, period, out):
+    b = first_valid1(x)
+    _fill_nan(out, b)
+    roc_core(x[b:], period, out[b:])
+
+
+@njit(cache=True)
+def vwap_core(high, low, close, volume, period, out):
     n = high.shape[0]
-    out = np.empty(n)
-    begin = first_valid4(high, low, close, volume)
-    start = begin + period - 1
+    start = period - 1
     _fill_nan(out, start)
     if start >= n:
-        return out
-    pv = np.empty(n)
-    for i in range(begin, n):
-        pv[i] = (high[i] + low[i] + close[i]) / 3.0 * volume[i]
+        return
     sum_pv = 0.0
     sum_v = 0.0
     nonzero = 0
-    for i in range(begin, start):
-        sum_pv += pv[i]
-        sum_v += volume[i]
-        if volume[i] != 0.0:
-            nonzero += 1
-    trailing = begin
+    for i in range(start):
+        v = volume[i]
+        sum_pv += (high[i] + low[i] + close[i]) / 3.0 * v
+        sum_v += v
+        nonzero += v != 0.0
     for i in range(start, n):
         v = volume[i]
-        sum_pv += pv[i]
+        sum_pv += (high[i] + low[i] + close[i]) / 3.0 * v
         sum_v += v
-        if v != 0.0:
-            nonzero += 1
+        nonzero += v != 0.0
         if nonzero > 0:
             out[i] = sum_pv / sum_v
         else:
@@ -608,10 +601,16 @@ def vwap(high, low, close, volume, period):
             out[i] = NAN
             sum_pv = 0.0
             sum_v = 0.0
-        ov = volume[trailing]
-        sum_pv -= pv[trailing]
+        j = i - start
+        ov = volume[j]
+        sum_pv -= (high[j] + low[j] + close[j]) / 3.0 * ov
         sum_v -= ov
-        if ov != 0.0:
-            nonzero -= 1
-        trailing += 1
-    return out
+        nonzero -= ov != 0.0
+
+
+@njit(cache=True)
+def vwap(high, low, close, volume, period, out):
+    """Rolling VWAP: sum(typical * volume) / sum(volume) over ``period`` bars."""
+    b = first_valid4(high, low, close, volume)
+    _fill_nan(out, b)
+    vwap_core(high[b:], low[b:], close[b:], volume[b:], period, out[b:])

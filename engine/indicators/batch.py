@@ -74,6 +74,10 @@ def _arrays(**columns: object) -> list[np.ndarray]:
     return arrays
 
 
+def _out(n: int) -> np.ndarray:
+    return np.empty(n, dtype=np.float64)
+
+
 def check_int(name: str, value: object, minimum: int, maximum: int = MAX_PERIOD) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -95,25 +99,37 @@ def check_float(name: str, value: object, minimum: float, maximum: float) -> flo
 def sma(x: np.ndarray, period: int) -> np.ndarray:
     """Simple moving average (TA-Lib SMA); first value at index ``period - 1``."""
     p = check_int("period", period, 1)
-    return _k().sma(_array(x, "x"), p)
+    a = _array(x, "x")
+    out = _out(a.shape[0])
+    _k().sma(a, p, out)
+    return out
 
 
 def ema(x: np.ndarray, period: int) -> np.ndarray:
     """Exponential moving average, k = 2 / (period + 1), seeded by the SMA (TA-Lib EMA)."""
     p = check_int("period", period, 1)
-    return _k().ema(_array(x, "x"), p)
+    a = _array(x, "x")
+    out = _out(a.shape[0])
+    _k().ema(a, p, out)
+    return out
 
 
 def wma(x: np.ndarray, period: int) -> np.ndarray:
     """Linearly weighted moving average, newest weight ``period`` (TA-Lib WMA)."""
     p = check_int("period", period, 1)
-    return _k().wma(_array(x, "x"), p)
+    a = _array(x, "x")
+    out = _out(a.shape[0])
+    _k().wma(a, p, out)
+    return out
 
 
 def rsi(close: np.ndarray, period: int = 14) -> np.ndarray:
     """Wilder's relative strength index (TA-Lib RSI); first value at index ``period``."""
     p = check_int("period", period, 2)
-    return _k().rsi(_array(close, "close"), p)
+    a = _array(close, "close")
+    out = _out(a.shape[0])
+    _k().rsi(a, p, out)
+    return out
 
 
 def macd(
@@ -125,20 +141,28 @@ def macd(
     g = check_int("signal", signal, 1)
     if f > s:
         raise ValueError(f"fast must not exceed slow, got fast={f} slow={s}")
-    return _k().macd(_array(close, "close"), f, s, g)
+    a = _array(close, "close")
+    n = a.shape[0]
+    m, sig, hist = _out(n), _out(n), _out(n)
+    _k().macd(a, f, s, g, m, sig, hist)
+    return m, sig, hist
 
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     """True range (TA-Lib TRANGE); first value at index 1 (it needs the previous close)."""
     h, lo, c = _arrays(high=high, low=low, close=close)
-    return _k().true_range(h, lo, c)
+    out = _out(h.shape[0])
+    _k().true_range(h, lo, c, out)
+    return out
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
     """Wilder's average true range (TA-Lib ATR); first value at index ``period``."""
     p = check_int("period", period, 1)
     h, lo, c = _arrays(high=high, low=low, close=close)
-    return _k().atr(h, lo, c, p)
+    out = _out(h.shape[0])
+    _k().atr(h, lo, c, p, out)
+    return out
 
 
 def bbands(
@@ -147,7 +171,11 @@ def bbands(
     """Bollinger bands (upper, middle, lower): SMA +- nbdev population std devs."""
     p = check_int("period", period, 2)
     d = check_float("nbdev", nbdev, 0.0, 1e6)
-    return _k().bbands(_array(close, "close"), p, d)
+    a = _array(close, "close")
+    n = a.shape[0]
+    upper, middle, lower = _out(n), _out(n), _out(n)
+    _k().bbands(a, p, d, upper, middle, lower)
+    return upper, middle, lower
 
 
 def stoch(
@@ -163,26 +191,36 @@ def stoch(
     sk = check_int("slowk", slowk, 1)
     sd = check_int("slowd", slowd, 1)
     h, lo, c = _arrays(high=high, low=low, close=close)
-    return _k().stoch(h, lo, c, fk, sk, sd)
+    n = h.shape[0]
+    k, d = _out(n), _out(n)
+    _k().stoch(h, lo, c, fk, sk, sd, k, d, _out(n))
+    return k, d
 
 
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) -> np.ndarray:
     """Wilder's average directional index (TA-Lib ADX); first value at ``2 * period - 1``."""
     p = check_int("period", period, 2)
     h, lo, c = _arrays(high=high, low=low, close=close)
-    return _k().adx(h, lo, c, p)
+    out = _out(h.shape[0])
+    _k().adx(h, lo, c, p, out)
+    return out
 
 
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """On-balance volume (TA-Lib OBV): starts at the first bar's volume."""
     c, v = _arrays(close=close, volume=volume)
-    return _k().obv(c, v)
+    out = _out(c.shape[0])
+    _k().obv(c, v, out)
+    return out
 
 
 def roc(x: np.ndarray, period: int = 10) -> np.ndarray:
     """Rate of change in percent, (x / x[-period] - 1) * 100; 0 where x[-period] is 0."""
     p = check_int("period", period, 1)
-    return _k().roc(_array(x, "x"), p)
+    a = _array(x, "x")
+    out = _out(a.shape[0])
+    _k().roc(a, p, out)
+    return out
 
 
 def vwap(
@@ -196,7 +234,9 @@ def vwap(
     """
     p = check_int("period", period, 1)
     h, lo, c, v = _arrays(high=high, low=low, close=close, volume=volume)
-    return _k().vwap(h, lo, c, v, p)
+    out = _out(h.shape[0])
+    _k().vwap(h, lo, c, v, p, out)
+    return out
 
 
 def warm_up() -> float:

@@ -215,10 +215,12 @@ class WMA:
 class RSI:
     """Wilder's RSI, as :func:`engine.indicators.rsi`."""
 
-    __slots__ = ("_count", "_gain", "_loss", "_prev", "period")
+    __slots__ = ("_a", "_count", "_gain", "_loss", "_prev", "_r", "period")
 
     def __init__(self, period: int = 14) -> None:
         self.period = check_int("period", period, 2)
+        self._a = (self.period - 1) / self.period
+        self._r = 1.0 / self.period
         self._count = 0
         self._gain = 0.0
         self._loss = 0.0
@@ -243,14 +245,14 @@ class RSI:
         d = x - self._prev
         self._prev = x
         if c > p:
-            loss = self._loss * (p - 1)
-            gain = self._gain * (p - 1)
+            a = self._a
+            r = self._r
             if d < 0:
-                loss -= d
+                loss = _fma(self._loss, a, -d * r)
+                gain = _fma(self._gain, a, 0.0)
             else:
-                gain += d
-            loss /= p
-            gain /= p
+                loss = _fma(self._loss, a, 0.0)
+                gain = _fma(self._gain, a, d * r)
             self._loss = loss
             self._gain = gain
             return self._value(gain, loss)
@@ -343,10 +345,12 @@ class TrueRange:
 class ATR:
     """Wilder's average true range, as :func:`engine.indicators.atr`."""
 
-    __slots__ = ("_count", "_prev", "_tr", "period")
+    __slots__ = ("_a", "_count", "_prev", "_r", "_tr", "period")
 
     def __init__(self, period: int = 14) -> None:
         self.period = check_int("period", period, 1)
+        self._a = (self.period - 1) / self.period
+        self._r = 1.0 / self.period
         self._tr = TrueRange()
         self._count = 0
         self._prev = 0.0
@@ -366,10 +370,7 @@ class ATR:
                 return NAN
             self._prev /= p
             return self._prev
-        prev = self._prev * (p - 1)
-        prev += tr
-        prev /= p
-        self._prev = prev
+        self._prev = prev = _fma(self._prev, self._a, tr * self._r)
         return prev
 
 

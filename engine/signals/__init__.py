@@ -7,6 +7,14 @@ that fired them), and the aggregator batches them by time window across instrume
 - ``SignalAggregator`` (step by step) and ``batch_signals`` (vectorised) give the same
   batches; windows, merging and conflicts are documented in ``engine.signals.aggregator``.
 - ``detect_stream`` / ``StreamDetector`` run both over a merged stream.
+
+Defaults (``default_signal_config``): all seven detectors, cooldown 30 candles each,
+window 5 steps. Measured on the real BTC perpetual 1-minute file (45,031 candles,
+2022-01): 5,422 signals (rsi_oversold 301, rsi_overbought 294, macd_cross_up 560,
+macd_cross_down 555, ema_cross_up 461, ema_cross_down 432, bb_breakout_up 499,
+bb_breakout_down 520, bb_touch_lower 455, bb_touch_upper 412, atr_expansion 164,
+volume_spike 769) in 3,973 batches: 21.2 batches per 240 candles (window 1: 25.4,
+window 10: 17.1), the design's "about 20 instead of 240".
 """
 
 from engine.signals.aggregator import SignalAggregator, batch_signals, return_correlation

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
-from engine.signals.detector import SeriesSignals
+from engine.signals.detector import SeriesSignals, make_context
 from engine.signals.strategies import SIGNAL_KINDS
 from engine.types import Conflict, Direction, InstrumentContext, Signal, SignalBatch
 
@@ -86,12 +87,12 @@ def _with_count(s: Signal, count: int) -> Signal:
 
 def find_conflicts(
     signals: Sequence[Signal],
-    price_rows: Mapping[str, np.ndarray],
+    price_row: Callable[[str], np.ndarray | None],
     *,
     threshold: float,
     lookback: int,
 ) -> tuple[Conflict, ...]:
-    """The conflicts of one batch (see the module docs); ``price_rows`` gives each
+    """The conflicts of one batch (see the module docs); ``price_row(name)`` gives an
     instrument's last ``lookback + 1`` carried-over closes, aligned by step."""
     longs: dict[str, list[str]] = {}
     shorts: dict[str, list[str]] = {}
@@ -112,19 +113,23 @@ def find_conflicts(
     view = {n: "long" for n in longs if n not in shorts}
     view.update({n: "short" for n in shorts if n not in longs})
     names = sorted(view)
+    if "long" not in view.values() or "short" not in view.values():
+        return tuple(conflicts)
+    rows = {n: price_row(n) for n in names}
     min_periods = lookback // 2
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            if view[a] == view[b] or a not in price_rows or b not in price_rows:
+            ra, rb = rows[a], rows[b]
+            if view[a] == view[b] or ra is None or rb is None:
                 continue
-            corr = return_correlation(price_rows[a], price_rows[b], min_periods)
+            corr = return_correlation(ra, rb, min_periods)
             if corr is not None and corr >= threshold:
                 conflicts.append(
                     Conflict(
                         "correlated",
                         (a, b),
                         f"{a} {view[a]} vs {b} {view[b]}; return correlation {corr:.2f} "
-                        f"over the last {len(price_rows[a]) - 1} steps",
+                        f"over the last {len(ra) - 1} steps",
                     )
                 )
     return tuple(conflicts)
@@ -229,13 +234,16 @@ class SignalAggregator:
         """Emit the last, partial window (if it holds anything to emit)."""
         return self._emit() if self._pending_steps else None
 
+    def _price_row(self, name: str) -> np.ndarray | None:
+        row = self._prices.get(name)
+        return None if row is None else np.array(row, dtype=np.float64)
+
     def _emit(self) -> SignalBatch | None:
         signals, self._pending = self._pending, []
         self._pending_steps = 0
         if not signals and not self.emit_empty:
             return None
         merged = merge_signals(signals)
-        rows = {n: np.array(r, dtype=np.float64) for n, r in self._prices.items()}
         return SignalBatch(
             time=self._last_time,
             window_start=self._window_start,
@@ -244,7 +252,7 @@ class SignalAggregator:
             context={n: self._contexts[n] for n in sorted(self._contexts)},
             conflicts=find_conflicts(
                 merged,
-                rows,
+                self._price_row,
                 threshold=self.correlation_threshold,
                 lookback=self.correlation_lookback,
             ),
@@ -287,6 +295,13 @@ def batch_signals(
     (signals at their steps, contexts at each candle) would emit, computed at once.
 
     ``stream`` is an ``engine.data.stream.MergedStream`` of the same series."""
+    with gc_paused():
+        return _batch_signals(stream, per_instrument, config)
+
+
+def _batch_signals(
+    stream: object, per_instrument: Mapping[str, SeriesSignals], config: SignalConfig | None
+) -> list[SignalBatch]:
     config = config or default_signal_config()
     times = np.asarray(stream.times, dtype=np.int64)  # type: ignore[attr-defined]
     names: tuple[str, ...] = tuple(stream.instruments)  # type: ignore[attr-defined]
@@ -312,26 +327,33 @@ def batch_signals(
         ):
             by_window.setdefault(w, []).append((s, row, k, sig))
 
-    windows = range(close_steps.shape[0]) if config.emit_empty else sorted(by_window)
+    windows = list(range(close_steps.shape[0])) if config.emit_empty else sorted(by_window)
+    ends = close_steps[windows] if windows else np.empty(0, dtype=np.int64)
     carried = np.stack([_carried_index(candle_index[r]) for r in range(len(names))])
     lookback = config.correlation_lookback
+    contexts = {
+        name: _contexts_at(per_instrument[name], carried[r, ends], config.context_lookback)
+        for r, name in enumerate(names)
+    }
+
+    def price_row_at(end: int) -> Callable[[str], np.ndarray | None]:
+        lo = max(0, end - lookback)
+
+        def row(name: str) -> np.ndarray | None:
+            seg = carried[names.index(name), lo : end + 1]
+            if seg[-1] < 0:
+                return None
+            return np.where(seg >= 0, per_instrument[name].close[np.maximum(seg, 0)], np.nan)
+
+        return row
+
     batches: list[SignalBatch] = []
-    for w in windows:
+    for j, w in enumerate(windows):
         items = sorted(by_window.get(w, []), key=lambda t: (t[0], t[1], t[2]))
         end = int(close_steps[w])
         first = int(close_steps[w - 1]) + 1 if w > 0 else 0
         merged = merge_signals(s for *_, s in items)
-        context: dict[str, InstrumentContext] = {}
-        rows: dict[str, np.ndarray] = {}
-        lo = max(0, end - lookback)
-        for r, name in enumerate(names):
-            idx = int(carried[r, end])
-            if idx < 0:
-                continue
-            ss = per_instrument[name]
-            context[name] = ss.context(idx, config.context_lookback)
-            seg = carried[r, lo : end + 1]
-            rows[name] = np.where(seg >= 0, ss.close[np.maximum(seg, 0)], np.nan)
+        context = {n: contexts[n][j] for n in names if contexts[n][j] is not None}
         batches.append(
             SignalBatch(
                 time=int(times[end]),
@@ -340,8 +362,30 @@ def batch_signals(
                 signals=merged,
                 context=dict(sorted(context.items())),
                 conflicts=find_conflicts(
-                    merged, rows, threshold=config.correlation_threshold, lookback=lookback
+                    merged,
+                    price_row_at(end),
+                    threshold=config.correlation_threshold,
+                    lookback=lookback,
                 ),
             )
         )
     return batches
+
+
+def _contexts_at(
+    ss: SeriesSignals, indices: np.ndarray, lookback: int
+) -> list[InstrumentContext | None]:
+    """``ss.context(i, lookback)`` for many candle indices at once (None where i < 0)."""
+    safe = np.maximum(indices, 0)
+    back = np.minimum(safe, lookback)
+    price = ss.close[safe].tolist()
+    then = ss.close[safe - back].tolist()
+    cols = {k: a[safe].tolist() for k, a in ss.indicators.items()}
+    out: list[InstrumentContext | None] = []
+    for j, i in enumerate(indices.tolist()):
+        if i < 0:
+            out.append(None)
+            continue
+        values = {k: c[j] for k, c in cols.items()}
+        out.append(make_context(ss.instrument, price[j], then[j], int(back[j]), values))
+    return out

@@ -210,6 +210,20 @@ class SignalConfig:
                 timeframe_to_ns(self.window_duration)
             except ValueError as exc:
                 raise SignalConfigError(f"window_duration: {exc}") from None
+        self._validate_indicator_params()
+
+    def _validate_indicator_params(self) -> None:
+        """Indicator parameters within the ranges the indicator registry declares."""
+        from engine.indicators import registry
+        from engine.signals.strategies import base_uses, build_strategies
+
+        owners = [("atr_period", u) for u in base_uses(self)]
+        owners += [(s.name, u) for s in build_strategies(self) for u in s.uses]
+        for owner, use in owners:
+            try:
+                registry.get(use.name).resolve(**use.params)
+            except ValueError as exc:
+                raise SignalConfigError(f"{owner}: {exc}") from None
 
     @property
     def window_ns(self) -> int | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from engine.indicators import registry
+from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.strategies import (
     CANDLE_COLUMNS,
@@ -204,8 +205,31 @@ def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[t
     return fired
 
 
+class _Row(Mapping[str, float]):
+    """Candle ``j`` of gathered columns, read lazily (a describe reads a few keys)."""
+
+    __slots__ = ("cols", "j")
+
+    def __init__(self, cols: dict[str, list[float]], j: int) -> None:
+        self.cols, self.j = cols, j
+
+    def __getitem__(self, key: str) -> float:
+        return self.cols[key][self.j]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+
 def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
     """Run every configured detector over a whole series at once."""
+    with gc_paused():
+        return _detect_series(series, config)
+
+
+def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> SeriesSignals:
     config = config or default_signal_config()
     strategies = build_strategies(config)
     values, prev = compute_values(series, config, strategies)
@@ -213,14 +237,21 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
     found: list[tuple[int, int, Signal]] = []
     for strategy in strategies:
         codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
-        for i, kind_index in fire_series(strategy, codes):
-            v = {k: float(a[i]) for k, a in values.items()}
-            p = {k: float(a[i]) for k, a in prev.items()}
+        fired = fire_series(strategy, codes)
+        if not fired:
+            continue
+        # Gather the fired candles' values in bulk; .tolist() gives the same floats.
+        at = np.array([i for i, _ in fired], dtype=np.int64)
+        cur = {k: a[at].tolist() for k, a in values.items()}
+        before = {k: a[at].tolist() for k, a in prev.items()}
+        times = close_time[at].tolist()
+        for j, (i, kind_index) in enumerate(fired):
+            v, p = _Row(cur, j), _Row(before, j)
             kind = strategy.kinds[kind_index]
             direction, strength, evidence = strategy.describe(kind_index, v, p)
             signal = Signal(
                 instrument=series.instrument,
-                time=int(close_time[i]),
+                time=times[j],
                 kind=kind,
                 direction=direction,
                 strength=strength,
@@ -243,13 +274,17 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
 
 
 class _IncrementalUse:
-    __slots__ = ("keys", "multi", "obj", "sources", "started")
+    """An incremental indicator fed from the candle's value dict; it starts at the first
+    candle where all its sources are known (as the batch path does)."""
+
+    __slots__ = ("keys", "multi", "outputs", "sources", "started", "update_fn")
 
     def __init__(self, use: IndicatorUse) -> None:
         spec = registry.get(use.name)
-        self.obj = spec.make_incremental(**use.params)
+        self.update_fn = spec.make_incremental(**use.params).update
         self.sources = use.sources
-        self.keys = use.outputs
+        self.keys = [k for k in use.outputs if k]
+        self.outputs = [(pos, k) for pos, k in enumerate(use.outputs) if k]
         self.multi = len(spec.outputs) > 1
         self.started = False
 
@@ -258,17 +293,15 @@ class _IncrementalUse:
         if not self.started:
             if any(a != a for a in args):
                 for k in self.keys:
-                    if k:
-                        v[k] = math.nan
+                    v[k] = math.nan
                 return
             self.started = True
-        result = self.obj.update(*args)
+        result = self.update_fn(*args)
         if self.multi:
-            for k, r in zip(self.keys, result, strict=True):
-                if k:
-                    v[k] = float(r)
+            for pos, k in self.outputs:
+                v[k] = result[pos]
         else:
-            v[self.keys[0]] = float(result)
+            v[self.keys[0]] = result
 
 
 class SignalDetector:

@@ -1,0 +1,83 @@
+"""A full replay of real candles with OllamaBrain over a socket, faults injected on the way:
+the replay completes and every fault is a recorded hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.backtest import BacktestEngine
+from engine.brain.cache import CachingBrain, DecisionCache
+from engine.brain.ollama_brain import OllamaBrain
+from engine.data import load, select
+from engine.types import Action
+from tests.fake_ollama import FakeOllama, refused_url
+from tests.test_ai_support import persona
+
+FAULTS = [
+    ("hang", "timeout"),
+    ("http404", "`ollama pull phi3:mini`"),
+    ("http500", "HTTP 500"),
+    ("midstream_error", "middle of the stream"),
+    ("truncated", "broken stream"),
+    ("no_done", "truncated"),
+    ("length", "done_reason length"),
+    ("malformed", "invalid JSON"),
+    ("garbage_line", "broken stream"),
+    ("out_of_range", "invalid answer"),
+    ("unknown_instrument", "unknown instrument"),
+]
+
+
+@pytest.fixture(scope="module")
+def window(btc_1m_csv):
+    series = load(btc_1m_csv)
+    return [select(series, end=int(series.open_time[240]))]
+
+
+def test_replay_with_every_fault_completes_and_records_holds(window, tmp_path):
+    with FakeOllama() as fake:
+        for behaviour, _ in FAULTS:
+            fake.queue(behaviour, "ok")  # a fault, then a good answer
+        brain = OllamaBrain(host=fake.url, timeout=0.5, retries=0)
+        reasoning: list[str] = []
+        engine = BacktestEngine(window, persona(), brain, on_reasoning=reasoning.append)
+        result = engine.run()
+    decisions = result.decisions
+    assert len(decisions) >= 2 * len(FAULTS)
+    assert len(fake.requests) == len(decisions)
+    for i, (behaviour, needle) in enumerate(FAULTS):
+        bad, good = decisions[2 * i], decisions[2 * i + 1]
+        assert len(bad.errors) == 1 and needle in bad.errors[0], (behaviour, bad.errors)
+        assert all(p.action is Action.HOLD for p in bad.plans)
+        assert good.errors == () and good.reasoning.startswith("RSI is oversold")
+    assert all(d.errors == () for d in decisions[2 * len(FAULTS) :])
+    assert result.brain_stats["errors"] == len(FAULTS)
+    assert result.brain_stats["calls"] == len(decisions)
+    assert result.trades  # the good answers traded
+    assert reasoning  # streamed to the callback during the replay
+
+
+def test_replay_against_an_unreachable_server_holds_throughout(window):
+    brain = OllamaBrain(host=refused_url(), timeout=1.0, retries=1)
+    result = BacktestEngine(window, persona(), brain).run()
+    assert result.decisions and not result.trades and not result.fills
+    assert all(d.errors and "unreachable" in d.errors[0] for d in result.decisions)
+    assert result.brain_stats["errors"] == len(result.decisions)
+    assert result.final_equity == pytest.approx(10_000.0)
+
+
+def test_replay_rerun_hits_the_cache_on_every_decision(window, tmp_path):
+    with FakeOllama() as fake:
+        cache = DecisionCache(tmp_path / "c.db")
+        first = BacktestEngine(
+            window, persona(), CachingBrain(OllamaBrain(host=fake.url, timeout=3.0), cache)
+        ).run()
+        calls = len(fake.requests)
+        second = BacktestEngine(
+            window, persona(), CachingBrain(OllamaBrain(host=fake.url, timeout=3.0), cache)
+        ).run()
+    assert calls == len(first.decisions) and len(fake.requests) == calls
+    assert second.brain_stats["cache_hits"] == len(second.decisions) == len(first.decisions)
+    assert first.brain_stats["cache_hits"] == 0
+    assert [d.plans for d in second.decisions] == [d.plans for d in first.decisions]
+    assert second.trades == first.trades
