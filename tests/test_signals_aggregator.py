@@ -294,3 +294,22 @@ def test_a_single_instrument_with_default_config() -> None:
     per, batches = detect_stream(stream, default_signal_config())
     assert repr(batches) == repr(step_batches(stream, per, default_signal_config()))
     assert all(set(b.context) == {"TEST"} for b in batches)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 3), st.floats(0.1, 0.9), st.sampled_from([1, 4]))
+def test_batches_have_no_lookahead(seed: int, k: int, cut: float, window: int) -> None:
+    stream = gappy_stream(seed, 200, k)
+    config = dataclasses.replace(DENSE, window=window, correlation_lookback=20)
+    _, full = detect_stream(stream, config)
+    end_time = int(stream.times[int(len(stream) * cut)])
+    prefix_series = []
+    for s in stream.series.values():
+        keep = s.close_time <= end_time
+        if keep.any():
+            fields = ("open_time", "open", "high", "low", "close", "volume", "filled")
+            prefix_series.append(dataclasses.replace(s, **{f: getattr(s, f)[keep] for f in fields}))
+    prefix = merge(prefix_series)
+    _, part = detect_stream(prefix, config)
+    last = len(prefix) - 1  # the prefix's last window may be cut short (flushed)
+    assert repr([b for b in part if b.step < last]) == repr([b for b in full if b.step < last])

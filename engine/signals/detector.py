@@ -320,6 +320,7 @@ class SignalDetector:
         self._strategies = build_strategies(self.config)
         self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._strategies)]
         self._runners = [StrategyRunner(s) for s in self._strategies]
+        self._derivers = [s for s in self._strategies if type(s).derive is not Strategy.derive]
         self._prev: dict[str, float] = {}
         self._index = -1
         self._lookback = context_lookback or self.config.context_lookback
@@ -354,7 +355,7 @@ class SignalDetector:
         for use in self._uses:
             use.update(v)
         p = self._prev or dict.fromkeys(v, math.nan)
-        for strategy in self._strategies:
+        for strategy in self._derivers:
             derived = strategy.derive(v, p)
             v.update(derived)
             if not self._prev:
