@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import engine.indicators as ind
+from engine.errors import TapedeckError
 from engine.indicators import incremental, registry
 from engine.types import InstrumentSeries
 
@@ -116,8 +121,12 @@ def test_compute_accepts_a_mapping_or_an_instrument_series() -> None:
 
 
 def test_registry_errors_are_clear() -> None:
-    with pytest.raises(KeyError, match="unknown indicator 'foo'"):
+    with pytest.raises(KeyError, match="unknown indicator 'foo'") as unknown:
         registry.get("foo")
+    assert isinstance(unknown.value, TapedeckError)  # the CLI prints it on one line
+    assert str(unknown.value).startswith("unknown indicator 'foo'; known: adx, atr,")
+    with pytest.raises(TapedeckError, match="period must be between 1 and 100000, got 0"):
+        ind.sma(np.ones(5), 0)
     with pytest.raises(ValueError, match="rsi has no parameter length"):
         registry.compute("rsi", candles(), length=3)
     with pytest.raises(ValueError, match="input column 'volume' is missing"):
@@ -180,3 +189,28 @@ def test_vwap_stays_exact_over_a_long_series() -> None:
     window = np.lib.stride_tricks.sliding_window_view
     direct = (window(tp * v, p).sum(axis=1)) / window(v, p).sum(axis=1)
     np.testing.assert_allclose(ind.vwap(h, lo, c, v, p)[p - 1 :], direct, rtol=1e-9)
+
+
+def test_incremental_fma_is_correctly_rounded() -> None:
+    """The incremental EMA/RSI/ATR need a true fused multiply-add to match the kernels."""
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(0, 1e3, (3, 200))
+    for x, y, z in zip(a, b, c, strict=True):
+        assert incremental._fma(x, y, z) == incremental._fma_exact(x, y, z)
+    assert incremental._fma(0.1, 10.0, -1.0) == 5.551115123125783e-17  # not 0.0
+
+
+def test_importing_indicators_does_not_load_numba() -> None:
+    """Start-up stays fast: numba loads on the first computation, not on import."""
+    code = (
+        "import sys; import engine.indicators, engine.indicators.registry, "
+        "engine.indicators.incremental; print('numba' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    assert out.stdout.strip() == "False"

@@ -4,6 +4,7 @@ Importing this package is cheap: the compiled kernels load on the first call.
 """
 
 from engine.indicators.batch import (
+    IndicatorError,
     adx,
     atr,
     bbands,
@@ -21,6 +22,7 @@ from engine.indicators.batch import (
 )
 
 __all__ = [
+    "IndicatorError",
     "adx",
     "atr",
     "bbands",

@@ -1,8 +1,11 @@
 """Compiled loops for the batch indicators (numba, cached on disk).
 
-Each kernel follows TA-Lib's C algorithm statement by statement (same operations in
-the same order, same comparisons), so values agree to the last bits, the first valid
-index is identical, and a NaN inside the input spreads exactly as it does in TA-Lib.
+Each kernel follows TA-Lib 0.8's algorithm (same operations in the same order, same
+comparisons and zero guards), so the first valid index is identical, a NaN inside the
+input spreads as it does in TA-Lib, and SMA, EMA, WMA, MACD, TRANGE, ADX, STOCH, OBV and
+ROC agree with TA-Lib 0.8.1 to the last bit. RSI's and ATR's Wilder smoothing and the
+Bollinger deviation agree to about 1e-15 relative: TA-Lib 0.8 changed their rounding
+in ways its public sources do not show, and bit-matching them was not worth slower code.
 Like TA-Lib's Python wrapper, each kernel first skips the leading bars where any
 input is NaN (``begin``), then runs the algorithm on the rest.
 

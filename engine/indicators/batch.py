@@ -44,7 +44,14 @@ from types import ModuleType
 
 import numpy as np
 
+from engine.errors import TapedeckError
+
 MAX_PERIOD = 100_000
+
+
+class IndicatorError(TapedeckError, ValueError):
+    """A bad parameter or input: a ValueError, printed on one line by the CLI."""
+
 
 _kernels: ModuleType | None = None
 
@@ -61,7 +68,7 @@ def _k() -> ModuleType:
 def _array(x: object, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got {a.ndim} dimensions")
+        raise IndicatorError(f"{name} must be a 1-D array, got {a.ndim} dimensions")
     return np.ascontiguousarray(a)
 
 
@@ -70,7 +77,7 @@ def _arrays(**columns: object) -> list[np.ndarray]:
     lengths = {a.shape[0] for a in arrays}
     if len(lengths) > 1:
         detail = ", ".join(f"{k}={a.shape[0]}" for k, a in zip(columns, arrays, strict=True))
-        raise ValueError(f"inputs must have the same length, got {detail}")
+        raise IndicatorError(f"inputs must have the same length, got {detail}")
     return arrays
 
 
@@ -80,19 +87,19 @@ def _out(n: int) -> np.ndarray:
 
 def check_int(name: str, value: object, minimum: int, maximum: int = MAX_PERIOD) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise IndicatorError(f"{name} must be an integer, got {value!r}")
     v = int(value)
     if not minimum <= v <= maximum:
-        raise ValueError(f"{name} must be between {minimum} and {maximum}, got {v}")
+        raise IndicatorError(f"{name} must be between {minimum} and {maximum}, got {v}")
     return v
 
 
 def check_float(name: str, value: object, minimum: float, maximum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise IndicatorError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not minimum <= v <= maximum:  # also rejects NaN
-        raise ValueError(f"{name} must be between {minimum} and {maximum}, got {v}")
+        raise IndicatorError(f"{name} must be between {minimum} and {maximum}, got {v}")
     return v
 
 
@@ -140,7 +147,7 @@ def macd(
     s = check_int("slow", slow, 2)
     g = check_int("signal", signal, 1)
     if f > s:
-        raise ValueError(f"fast must not exceed slow, got fast={f} slow={s}")
+        raise IndicatorError(f"fast must not exceed slow, got fast={f} slow={s}")
     a = _array(close, "close")
     n = a.shape[0]
     m, sig, hist = _out(n), _out(n), _out(n)

@@ -1,4 +1,6 @@
-"""Incremental indicators: one candle in, the current value out, in O(1).
+"""Incremental indicators: one candle in, the current value out, in O(1) (amortized:
+WMA and BBands recompute their window sums every 8 * period and period bars, Stoch's
+monotonic deques pop each bar once).
 
 Each class is built with the batch function's parameters; ``update`` takes one
 candle's values in the batch function's input order and returns the value the batch
@@ -19,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 
-from engine.indicators.batch import check_float, check_int
+from engine.indicators.batch import IndicatorError, check_float, check_int
 
 NAN = math.nan
 _isnan = math.isnan
@@ -111,9 +113,9 @@ class EMA:
 
     __slots__ = ("_count", "_k", "_prev", "_total", "period")
 
-    def __init__(self, period: int, _k: float | None = None) -> None:
+    def __init__(self, period: int) -> None:
         self.period = check_int("period", period, 1)
-        self._k = 2.0 / (self.period + 1) if _k is None else _k
+        self._k = 2.0 / (self.period + 1)
         self._count = 0
         self._total = 0.0
         self._prev = NAN
@@ -123,8 +125,7 @@ class EMA:
         if c == 0 and _isnan(x):
             return NAN
         p = self.period
-        if p == 1 and self._k == 1.0 and c >= 0:
-            # period 1 copies its input, as TA-Lib's MA does
+        if p == 1:  # copies its input, as TA-Lib's EMA(1) does
             self._count = 1
             return x
         if c >= p:
@@ -278,7 +279,7 @@ class MACD:
         self.slow = check_int("slow", slow, 2)
         self.signal = check_int("signal", signal, 1)
         if self.fast > self.slow:
-            raise ValueError(f"fast must not exceed slow, got fast={fast} slow={slow}")
+            raise IndicatorError(f"fast must not exceed slow, got fast={fast} slow={slow}")
         self._slow = _SeedEMA(self.slow)
         self._fast = _SeedEMA(self.fast)
         self._sig = _SeedEMA(self.signal)

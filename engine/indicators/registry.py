@@ -17,10 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import TapedeckError
 from engine.indicators import batch, incremental
+from engine.indicators.batch import IndicatorError
 from engine.types import InstrumentSeries
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+class UnknownIndicatorError(TapedeckError, KeyError):
+    """No indicator of that name (a KeyError, printed on one line by the CLI)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +63,7 @@ class IndicatorSpec:
         """All parameters, defaults filled in, each checked against its range."""
         unknown = set(params) - set(self.params)
         if unknown:
-            raise ValueError(
+            raise IndicatorError(
                 f"{self.name} has no parameter {', '.join(sorted(unknown))}; "
                 f"it takes {', '.join(self.params) or 'none'}"
             )
@@ -63,7 +72,7 @@ class IndicatorSpec:
             if name in params:
                 out[name] = p.check(params[name])
             elif p.default is None:
-                raise ValueError(f"{self.name} needs parameter {name}")
+                raise IndicatorError(f"{self.name} needs parameter {name}")
             else:
                 out[name] = p.default
         return out
@@ -248,7 +257,9 @@ def get(name: str) -> IndicatorSpec:
     try:
         return _SPECS[name]
     except KeyError:
-        raise KeyError(f"unknown indicator {name!r}; known: {', '.join(names())}") from None
+        raise UnknownIndicatorError(
+            f"unknown indicator {name!r}; known: {', '.join(names())}"
+        ) from None
 
 
 def _column(columns: Mapping[str, np.ndarray] | InstrumentSeries, name: str) -> np.ndarray:
@@ -257,7 +268,7 @@ def _column(columns: Mapping[str, np.ndarray] | InstrumentSeries, name: str) -> 
     try:
         return columns[name]
     except KeyError:
-        raise ValueError(f"input column {name!r} is missing") from None
+        raise IndicatorError(f"input column {name!r} is missing") from None
 
 
 def compute(
