@@ -3,6 +3,8 @@ trades and refusals of processing every candle (the engine's fast path relies on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -27,9 +29,10 @@ def candles(draw):
 
 
 @st.composite
-def plans(draw, n: int):
+def plans(draw, n: int, instruments: tuple[str, ...] = ("XUSD",)):
     schedule = {}
     for idx in draw(st.lists(st.integers(0, n - 1), max_size=12, unique=True)):
+        inst = draw(st.sampled_from(instruments))
         action = draw(
             st.sampled_from([Action.OPEN_LONG, Action.OPEN_SHORT, Action.CLOSE, Action.ADJUST])
         )
@@ -59,12 +62,12 @@ def plans(draw, n: int):
         stop = draw(st.one_of(st.none(), st.just(base - sign * off())))
         target = draw(st.one_of(st.none(), st.just(base + sign * off())))
         if action == Action.ADJUST:
-            plan = TradePlan(X, action, stop_loss=None, take_profit=None, trailing=trailing)
+            plan = TradePlan(inst, action, stop_loss=None, take_profit=None, trailing=trailing)
         elif action == Action.CLOSE:
-            plan = TradePlan(X, action)
+            plan = TradePlan(inst, action)
         else:
             plan = TradePlan(
-                X,
+                inst,
                 action,
                 entry_price=limit,
                 size=0.3,
@@ -201,3 +204,78 @@ def test_event_search_trailing_uses_running_extreme():
     assert e == 13
     (fill,) = b.on_candle(X, 13, 780, 840, o[13], h[13], lo[13], 115.0)
     assert fill.reason == "trailing" and fill.price == 120.0 - 0.05 * 120.0
+
+
+Y = "YUSD"
+
+
+def _step(b: Broker, t: int, cols: dict) -> None:
+    """One merged step over two instruments, marking prices as the engine does: the
+    other instruments at their previous close, each at its open while later ones fill."""
+    if t > 0:
+        b.mark({k: float(v[3][t - 1]) for k, v in cols.items()})
+    for name in sorted(cols):
+        o, h, lo, c = cols[name]
+        b.on_candle(name, t, 60 * t, 60 * (t + 1), o[t], h[t], lo[t], c[t], 1.0)
+        b.mark({name: float(o[t])})
+    b.mark({k: float(v[3][t]) for k, v in cols.items()})
+
+
+def _submit2(b: Broker, t: int, cols: dict, schedule: dict) -> None:
+    plan, holding = schedule[t]
+    b.mark({k: float(v[3][t]) for k, v in cols.items()})
+    b.submit(plan, 60 * (t + 1), t, 0.9, max_holding_candles=holding)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=candles(), y=candles(), seed=st.data())
+def test_two_instruments_share_the_wallet_and_skip_exactly(x, y, seed):
+    n = min(len(x[0]), len(y[0]))
+    cols = {X: tuple(a[:n] for a in x), Y: tuple(a[:n] * 0.01 for a in y)}
+    schedule = seed.draw(plans(n, (X, Y)))
+    # Y trades near 1.0: rescale its plan prices
+    for k, (plan, hold) in list(schedule.items()):
+        if plan.instrument == Y:
+            f = 0.01
+            tr = plan.trailing
+            if tr is not None and tr.atr is not None:
+                tr = replace(tr, atr=tr.atr * f)
+            plan = replace(
+                plan,
+                entry_price=None if plan.entry_price is None else plan.entry_price * f,
+                stop_loss=None if plan.stop_loss is None else plan.stop_loss * f,
+                take_profit=None if plan.take_profit is None else plan.take_profit * f,
+                trailing=tr,
+                size=0.9,  # with X at 0.3 the wallet runs short: the cash cap bites
+            )
+            schedule[k] = (plan, hold)
+    cfg = BrokerConfig(fees_bps=10.0, slippage_bps=2.0)
+    full = Broker(cfg, [X, Y])
+    for t in range(n):
+        _step(full, t, cols)
+        if t in schedule:
+            _submit2(full, t, cols, schedule)
+    fast = Broker(cfg, [X, Y])
+    fast.search_window = 2
+    i = 0
+    while i < n:
+        s = min((k for k in schedule if k >= i), default=n)
+        bound = min(s + 1, n)
+        busy = min(fast.next_event_index(k, *v[:3], i, bound) for k, v in cols.items())
+        if busy < bound:
+            _step(fast, busy, cols)
+            if busy == s:
+                _submit2(fast, s, cols, schedule)
+            i = busy + 1
+        elif s < n:
+            _submit2(fast, s, cols, schedule)
+            i = s + 1
+        else:
+            break
+    last = {k: float(v[3][-1]) for k, v in cols.items()}
+    full.close_all(60 * n, last)
+    fast.close_all(60 * n, last)
+    assert fast.fills == full.fills
+    assert fast.trades == full.trades
+    assert fast.rejections == full.rejections
+    assert fast.cash == full.cash
