@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from engine.brain import llamacpp_brain, selection
@@ -59,24 +61,21 @@ def test_explicit_llamacpp_with_a_missing_file_is_an_error(tmp_path):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python (extra 'llm') not installed")
     with pytest.raises(TapedeckError, match=r"GGUF model file not found"):
         make_brain("llamacpp", persona(), model=str(tmp_path / "none.gguf"))
+    text = tmp_path / "notes.gguf"
+    text.write_text("not a model")
+    with pytest.raises(TapedeckError, match=r"not a GGUF model file"):
+        make_brain("llamacpp", persona(), model=str(text), cache=False)
 
 
 def test_llamacpp_without_the_library_names_the_extra(monkeypatch, tmp_path):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_llama(name, *args, **kwargs):
-        if name == "llama_cpp":
-            raise ImportError("no llama_cpp")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_llama)
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as if not installed
+    assert not llamacpp_brain.llama_cpp_available()
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     with pytest.raises(TapedeckError, match=r"tapedeck\[llm\]"):
         llamacpp_brain.load_model(gguf, 512, None, 1)
-    assert not llamacpp_brain.llama_cpp_available()
+    with pytest.raises(TapedeckError, match=r"llama-cpp-python is not installed"):
+        make_brain("llamacpp", persona(), model=str(gguf))
 
 
 def test_auto_prefers_ollama_when_it_answers_and_has_the_model(fake, tmp_path):
@@ -128,3 +127,40 @@ def test_cli_cache_stats_and_clear(tmp_path, capsys, fake):
     assert "cleared 1 cached decisions" in capsys.readouterr().out
     assert main(["cache", "stats", "--path", str(path), "--json"]) == 0
     assert '"entries": 0' in capsys.readouterr().out
+
+
+def test_command_line_options_reach_the_brain(fake, tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--brain", default="rules")
+    selection.add_brain_arguments(parser)
+    assert selection.brain_options(parser.parse_args(["--no-cache"])) == {}  # rules: none
+    args = parser.parse_args(
+        ["--brain", "ollama", "--ollama-host", fake.url, "--model", "phi3:mini", "--no-cache"]
+    )
+    opts = selection.brain_options(args, timeframe="1m")
+    assert opts == {
+        "model": "phi3:mini",
+        "host": fake.url,
+        "cache": False,
+        "cache_mode": "exact",
+        "timeframe": "1m",
+    }
+    brain = make_brain("ollama", persona(), **opts)
+    assert isinstance(brain, OllamaBrain) and brain.timeframe_ns == 60_000_000_000
+    args = parser.parse_args(
+        [
+            "--brain",
+            "ollama",
+            "--ollama-host",
+            fake.url,
+            "--cache-mode",
+            "similar",
+            "--cache-path",
+            str(tmp_path / "s.db"),
+        ]
+    )
+    brain = make_brain("ollama", persona(), **selection.brain_options(args))
+    assert isinstance(brain, CachingBrain) and brain.mode == "similar"
+    assert brain.cache.path == tmp_path / "s.db"

@@ -74,6 +74,9 @@ class DecisionCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            # WAL without a sync per commit: a lost last entry after a power cut is fine.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA_SQL)
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:

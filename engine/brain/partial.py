@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 _KEY = re.compile(r'"reasoning"\s*:\s*"')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _hex4(text: str, at: int) -> int | None:
+    digits = text[at : at + 4]
+    if len(digits) < 4:
+        return None
+    try:
+        return int(digits, 16)
+    except ValueError:
+        return 0xFFFD
 
 
 def partial_reasoning(text: str) -> str | None:
@@ -33,22 +42,21 @@ def partial_reasoning(text: str) -> str | None:
             break
         esc = text[i + 1]
         if esc == "u":
-            if i + 6 > n:
-                break
-            try:
-                out.append(json.loads(f'"{text[i : i + 6]}"'))
-            except ValueError:
-                # A lone surrogate half: wait for its pair, or show nothing for it.
-                if i + 12 <= n and text[i + 6 : i + 8] == "\\u":
-                    try:
-                        out.append(json.loads(f'"{text[i : i + 12]}"'))
-                        i += 12
-                        continue
-                    except ValueError:
-                        pass
-                elif i + 12 > n:
-                    break
+            code = _hex4(text, i + 2)
+            if code is None:
+                break  # the four hex digits have not all arrived
             i += 6
+            if 0xD800 <= code < 0xDC00:  # a high surrogate: its pair follows as \uXXXX
+                if i + 6 > n:
+                    break
+                low = _hex4(text, i + 2) if text[i : i + 2] == "\\u" else None
+                if low is not None and 0xDC00 <= low < 0xE000:
+                    out.append(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)))
+                    i += 6
+                else:
+                    out.append("\ufffd")
+                continue
+            out.append("\ufffd" if 0xDC00 <= code < 0xE000 else chr(code))
             continue
         out.append(_ESCAPES.get(esc, esc))
         i += 2

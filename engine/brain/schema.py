@@ -7,6 +7,8 @@ tiers; :func:`plans_from_answer` turns them into prices with the batch's context
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from typing import Any, Literal
 
@@ -68,10 +70,15 @@ def _strip_titles(node: Any) -> Any:
     return node
 
 
+@functools.cache
+def _base_schema() -> dict[str, Any]:
+    return Answer.model_json_schema()
+
+
 def answer_schema(instruments: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The JSON schema of :class:`Answer`, inlined (no $ref: llama.cpp's grammar and small
     models both do better flat), instrument names restricted to the batch's when given."""
-    schema = Answer.model_json_schema()
+    schema = copy.deepcopy(_base_schema())
     item = schema.pop("$defs")["InstrumentAnswer"]
     if instruments:
         item["properties"]["instrument"] = {"type": "string", "enum": list(instruments)}

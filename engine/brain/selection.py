@@ -17,9 +17,11 @@ An explicitly chosen brain that cannot start raises a TapedeckError with the fix
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.brain.base import Brain
@@ -166,3 +168,40 @@ def build_auto(persona: TradingPersona, **opts: Any) -> Brain:
 
 def _stderr(text: str) -> None:
     print(f"tapedeck: {text}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ command line
+def add_brain_arguments(parser: argparse.ArgumentParser) -> None:
+    """The LLM brain's options for a command that has ``--brain``."""
+    group = parser.add_argument_group("AI brain (ollama, llamacpp, auto)")
+    group.add_argument("--model", help="Ollama model name, or a GGUF file for llamacpp")
+    group.add_argument(
+        "--ollama-host", help="Ollama server (default $OLLAMA_HOST or http://127.0.0.1:11434)"
+    )
+    group.add_argument("--llm-timeout", type=float, metavar="S", help="seconds per model call")
+    group.add_argument("--no-cache", action="store_true", help="do not use the decision cache")
+    group.add_argument(
+        "--cache-mode",
+        choices=("exact", "similar"),
+        default="exact",
+        help="key cached decisions on the exact prompt (default) or on similar conditions",
+    )
+    group.add_argument("--cache-path", type=Path, help="decision cache file")
+
+
+def brain_options(args: argparse.Namespace, timeframe: str | None = None) -> dict[str, Any]:
+    """``make_brain`` keyword arguments from parsed :func:`add_brain_arguments` options."""
+    if getattr(args, "brain", "rules") == "rules":
+        return {}
+    opts: dict[str, Any] = {
+        "model": getattr(args, "model", None),
+        "host": getattr(args, "ollama_host", None),
+        "timeout": getattr(args, "llm_timeout", None),
+        "cache": not getattr(args, "no_cache", False),
+        "cache_mode": getattr(args, "cache_mode", "exact"),
+        "cache_path": getattr(args, "cache_path", None),
+        "timeframe": timeframe,
+    }
+    if args.brain == "llamacpp":
+        opts.pop("host")
+    return {k: v for k, v in opts.items() if v is not None}
