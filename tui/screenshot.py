@@ -35,7 +35,7 @@ async def screenshot(path: Path, step: int, persona: str, theme: str | None) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
-    parser.add_argument("--step", type=int, default=1053)
+    parser.add_argument("--step", type=int, default=992)
     parser.add_argument("--persona", default="momentum")
     parser.add_argument("--theme", default=None)
     args = parser.parse_args(argv)
