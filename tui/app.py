@@ -8,7 +8,6 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from engine.errors import TapedeckError
 from tui.commands import TapedeckCommands
 from tui.dialogs import HelpScreen, JumpDialog, OpenFileDialog
 from tui.playback import PlaybackScreen
@@ -120,7 +119,7 @@ class TapedeckApp(App):
         )
         try:
             source = ReplaySource(load_window(spec), spec.persona, spec.brain)
-        except (TapedeckError, OSError, ValueError) as exc:
+        except Exception as exc:  # a bad file is a notification, not a crash
             self.notify(f"cannot open: {exc}", severity="error", timeout=8)
             return
         self.spec = spec

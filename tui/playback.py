@@ -225,6 +225,7 @@ class PlaybackScreen(Screen):
             self.runner.invalidate()
             self.runner.cancel_requested = True
             self._after_batch.append(restart)
+            self.notify("restarting once the current step (a brain call) ends", timeout=4)
         else:
             restart()
         self._sync_timer()

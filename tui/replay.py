@@ -11,8 +11,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from engine.errors import TapedeckError
-from engine.types import StepEvent
 from tui.chart import CandleChart
 from tui.format import fmt_time
 from tui.model import ReplayModel
@@ -264,7 +262,7 @@ class ReplayScreen(PlaybackScreen):
         def switch() -> None:
             try:
                 self.source.switch(persona, brain)
-            except (TapedeckError, OSError, ValueError, ImportError) as exc:
+            except Exception as exc:  # a brain that cannot start is a message, not a crash
                 self.notify(f"cannot use {persona}/{brain}: {exc}", severity="error", timeout=8)
                 return
             self.clock.reset()
@@ -282,6 +280,7 @@ class ReplayScreen(PlaybackScreen):
             self.runner.invalidate()
             self.runner.cancel_requested = True
             self._after_batch.append(fn)
+            self.notify("switching once the current step (a brain call) ends", timeout=4)
         else:
             fn()
         self._sync_timer()
@@ -306,11 +305,7 @@ class ReplayScreen(PlaybackScreen):
             source = CompareSource(
                 self.source.series, personas, self.source.brain_kind, self.source.analysis
             )
-        except (TapedeckError, OSError, ValueError, ImportError) as exc:
+        except Exception as exc:  # a brain that cannot start is a message, not a crash
             self.notify(f"cannot compare: {exc}", severity="error", timeout=8)
             return
         self.app.push_screen(CompareScreen(source, speed=self.clock.speed))
-
-
-def last_event(model: ReplayModel) -> StepEvent | None:
-    return model.last_event
