@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
@@ -16,6 +17,7 @@ from tui.chart import CandleChart
 from tui.compare import CompareScreen
 from tui.dialogs import PersonaPicker
 from tui.format import fmt_money, fmt_price, fmt_time
+from tui.main import main
 from tui.panes import HeaderBar, InstrumentsTable, fmt_indicator
 from tui.replay import ReplayScreen
 
@@ -152,34 +154,46 @@ async def test_persona_switch_reruns_the_window_with_that_personas_trades(
         assert "persona scalper" in text_of(screen.query_one(HeaderBar))
 
 
-async def test_compare_shows_each_personas_metrics_equal_to_a_headless_session(
-    make_app, sample_series, sample_analysis
+async def test_compare_shows_each_personas_metrics_equal_to_headless_compare(
+    make_app, sample_spec, sample_series, sample_analysis, capsys
 ) -> None:
+    personas = ["momentum", "scalper", "conservative"]
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        app.screen._open_compare(["momentum", "scalper", "conservative"])
+        app.screen._open_compare(personas)
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
         screen.jump_to("99999")
         await settle(pilot)
-        session = Session(
-            sample_series,
-            ["momentum", "scalper", "conservative"],
-            lambda p: make_brain("rules", p),
-            BacktestConfig(),
-            analysis=sample_analysis,
-        )
-        results = session.run()
+        assert screen.steps_done == screen.source.total_steps
         shown = screen.metrics()
         table = text_of(screen.query_one("#compare-metrics"), width=120)
-        for name, result in results.items():
-            assert shown[name] == result.metrics
-            assert screen.models[name].trades == list(result.trades)
-            assert f"{result.final_equity:,.2f}" in table
+        trades = {name: list(m.trades) for name, m in screen.models.items()}
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ReplayScreen)
+
+    # The same window through a headless Session ...
+    session = Session(
+        sample_series,
+        personas,
+        lambda p: make_brain("rules", p),
+        BacktestConfig(),
+        analysis=sample_analysis,
+    )
+    for name, result in session.run().items():
+        assert shown[name] == result.metrics
+        assert trades[name] == list(result.trades)
+        assert f"{result.final_equity:,.2f}" in table
+    # ... and through the `tapedeck compare` command.
+    argv = ["compare", *sample_spec.paths, "--personas", ",".join(personas), "--json"]
+    assert main([*argv, "--progress", "never"]) == 0
+    headless = {r["persona"]: r["metrics"] for r in json.loads(capsys.readouterr().out)}
+    assert set(headless) == set(shown)
+    for name, metrics in headless.items():
+        for key in ("final_equity", "n_trades", "total_return_pct", "max_drawdown_pct"):
+            assert metrics[key] == pytest.approx(shown[name][key], rel=1e-12), (name, key)
 
 
 class FlakyBrain:
