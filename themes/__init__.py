@@ -1,0 +1,1 @@
+"""Colour themes as data files (``*.toml``), loaded and registered by the TUI at start-up."""

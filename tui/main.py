@@ -1,20 +1,88 @@
-"""The ``tapedeck`` console script: the headless commands plus the TUI."""
+"""The ``tapedeck`` console script: the replay TUI in front of the headless CLI.
+
+``tapedeck`` with no argument opens the replay on the bundled sample;
+``tapedeck replay DATA... [--persona] [--brain] [--speed] [--start --end]`` opens files;
+every other command is the headless CLI's (``engine.cli``).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from engine import cli
-from engine.data.sample import SAMPLE_PATHS
+from engine.errors import TapedeckError
+
+REPLAY_HELP = "open the interactive replay TUI (no command: the bundled sample)"
+
+
+def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("replay", help=REPLAY_HELP, description=REPLAY_HELP)
+    p.add_argument(
+        "data", nargs="*", help="candle files (CSV, feather, parquet, JSON); default: the sample"
+    )
+    p.add_argument("--persona", default=None, help="built-in persona name or a .toml path")
+    p.add_argument(
+        "--brain", default="rules", help="rules, ollama, llamacpp or auto (default rules)"
+    )
+    p.add_argument("--speed", default="10x", help="1x, 10x, 100x, 1000x or max (default 10x)")
+    p.add_argument("--start", default=None, help="window start (UTC time)")
+    p.add_argument("--end", default=None, help="window end (UTC time)")
+    p.add_argument("--theme", default=None, help="tapedeck-dark, tapedeck-light, tapedeck-amber")
+    p.add_argument("--play", action="store_true", help="start playing at once")
+    p.set_defaults(func=run_replay)
+    return p
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from engine.data.sample import SAMPLE_PATHS
+    from tui.clock import parse_speed
+    from tui.sources import ReplaySource, ReplaySpec, default_persona, load_window
+
+    spec = ReplaySpec(
+        paths=[str(p) for p in (args.data or SAMPLE_PATHS)],
+        persona=args.persona or default_persona(),
+        brain=args.brain,
+        speed=parse_speed(args.speed),
+        start=args.start,
+        end=args.end,
+    )
+    # Everything that can fail on the user's input fails here, before the screen opens.
+    from engine.brain.persona import load_persona
+
+    load_persona(spec.persona)
+    source = ReplaySource(load_window(spec), spec.persona, spec.brain)
+    from tui.app import TapedeckApp
+
+    TapedeckApp(spec, source=source, theme=args.theme, autoplay=args.play).run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            add_replay_parser(action)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        # Until the replay TUI exists, show what the bundled sample holds.
-        argv = ["data", "info", *map(str, SAMPLE_PATHS)]
-    return cli.main(argv)
+        argv = ["replay"]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return cli.EXIT_USAGE
+    if args.func is run_replay:
+        try:
+            return run_replay(args)
+        except (TapedeckError, ValueError, OSError) as exc:
+            print(f"tapedeck: error: {exc}", file=sys.stderr)
+            return cli.EXIT_USAGE
+    return cli.run_command(args)
 
 
 if __name__ == "__main__":

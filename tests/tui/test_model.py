@@ -1,0 +1,118 @@
+"""The panes' model is a record of StepEvents: hand-made events, hand-checked results."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.types import (
+    Candle,
+    Decision,
+    Direction,
+    ExitReason,
+    Fill,
+    Position,
+    Side,
+    Signal,
+    StepEvent,
+    Trade,
+)
+from tui.model import ReplayModel
+
+M = 60_000_000_000
+
+
+def event(step: int, candles, *, equity: float, **kw) -> StepEvent:
+    base = dict(
+        step=step,
+        total_steps=4,
+        time=(step + 1) * M,
+        candles=tuple(candles),
+        indicators={},
+        signals=(),
+        batch=None,
+        decisions=(),
+        fills=(),
+        trades=(),
+        positions=(),
+        orders=(),
+        cash=equity,
+        equity=equity,
+    )
+    base.update(kw)
+    return StepEvent(**base)
+
+
+def candle(inst: str, i: int, o: float, c: float) -> Candle:
+    return Candle(inst, i * M, (i + 1) * M, o, max(o, c) + 1, min(o, c) - 1, c, 10.0)
+
+
+def test_events_accumulate_per_instrument_with_gaps() -> None:
+    m = ReplayModel(instruments=("AAA", "BBB"), initial_equity=1000.0)
+    m.apply(
+        event(
+            0,
+            [candle("AAA", 0, 100, 101), candle("BBB", 0, 5, 5.5)],
+            equity=1000.0,
+            indicators={"AAA": {"ema_fast": 100.5, "rsi": 55.0}, "BBB": {"ema_fast": 5.1}},
+        )
+    )
+    # BBB has no candle at step 1 (a gap): it is simply absent.
+    sig = Signal("AAA", 2 * M, "rsi_oversold", Direction.LONG, 0.8, 99.0, {"rsi": 25.0})
+    m.apply(
+        event(
+            1,
+            [candle("AAA", 1, 101, 99)],
+            equity=990.0,
+            indicators={"AAA": {"ema_fast": 100.0, "rsi": 25.0}},
+            signals=(sig,),
+        )
+    )
+    assert m.steps_done == 2 and m.time == 2 * M
+    a, b = m.history["AAA"], m.history["BBB"]
+    assert a.close == [101, 99] and b.close == [5.5]
+    assert a.overlays == {"ema_fast": [100.5, 100.0]}
+    assert a.indicators == {"ema_fast": 100.0, "rsi": 25.0}
+    assert a.change_pct == pytest.approx(-1.0)  # 99 / 100 - 1
+    assert a.signals == [(1, "long")] and list(m.signals) == [sig]
+    assert m.equity_values == [1000.0, 990.0]
+    chart = m.chart_data("AAA")
+    assert chart.close.tolist() == [101, 99] and chart.signals == [(1, "long")]
+
+
+def test_fills_positions_trades_and_stats() -> None:
+    m = ReplayModel(instruments=("AAA",), initial_equity=1000.0)
+    m.apply(event(0, [candle("AAA", 0, 100, 100)], equity=1000.0))
+    pos = Position("AAA", Side.LONG, 2.0, 100.0, M, 95.0, 110.0, None, 97.0, 104.0, 8.0, 0.2)
+    buy = Fill(2 * M, "AAA", 1, "buy", 2.0, 100.0, 0.2, "entry")
+    dec = Decision(M, "rules", "", (), "two signals agree", latency_s=0.001)
+    m.apply(
+        event(
+            1,
+            [candle("AAA", 1, 100, 104)],
+            equity=1008.0,
+            fills=(buy,),
+            positions=(pos,),
+            decisions=(dec,),
+        )
+    )
+    lines = dict(m.chart_data("AAA").lines)
+    assert lines == {"entry": 100.0, "stop": 95.0, "target": 110.0, "trail": 97.0}
+    assert m.history["AAA"].fills == [(1, "buy")]
+    assert m.decision_count == 1 and m.decisions[-1].reasoning == "two signals agree"
+    sell = Fill(3 * M, "AAA", 1, "sell", 2.0, 95.0, 0.19, "stop")
+    loss = Trade("AAA", Side.LONG, M, 100.0, 3 * M, 95.0, 2.0, -10.39, 0.39, ExitReason.STOP)
+    m.apply(event(2, [candle("AAA", 2, 104, 96)], equity=989.61, fills=(sell,), trades=(loss,)))
+    win = Trade("AAA", Side.LONG, M, 90.0, 4 * M, 100.0, 1.0, 20.0, 0.2, ExitReason.TAKE_PROFIT)
+    m.apply(event(3, [candle("AAA", 3, 96, 100)], equity=1009.61, trades=(win,)))
+    assert m.chart_data("AAA").lines == []  # no position any more
+    stats = m.stats()
+    assert stats["trades"] == 2
+    assert stats["win_rate_pct"] == 50.0
+    assert stats["profit_factor"] == pytest.approx(20.0 / 10.39)
+    assert stats["return_pct"] == pytest.approx(0.961)
+    # Peak 1008 then 989.61: drawdown 18.39 / 1008.
+    assert stats["max_drawdown_pct"] == pytest.approx(18.39 / 1008 * 100)
+    assert stats["fees"] == pytest.approx(0.39)
+    assert math.isfinite(stats["net_pnl"]) and stats["net_pnl"] == pytest.approx(9.61)

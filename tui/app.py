@@ -1,0 +1,128 @@
+"""The Textual application: themes from data files, the replay screen, app-wide keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from tui.commands import TapedeckCommands
+from tui.dialogs import HelpScreen, JumpDialog, OpenFileDialog
+from tui.playback import PlaybackScreen
+from tui.replay import ReplayScreen
+from tui.sources import ReplaySource, ReplaySpec, load_window
+from tui.theming import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+
+
+class TapedeckApp(App):
+    TITLE = "tapedeck"
+    CSS_PATH = "tapedeck.tcss"
+    COMMANDS = App.COMMANDS | {TapedeckCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("t", "next_theme", "Theme", id="app.theme"),
+    ]
+
+    def __init__(
+        self,
+        spec: ReplaySpec,
+        *,
+        source: ReplaySource | None = None,
+        theme: str | None = None,
+        autoplay: bool = False,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self._source = source
+        self._initial_theme = theme or DEFAULT_THEME
+        self._autoplay = autoplay
+        self._themes = load_themes()
+        for t in self._themes:
+            self.register_theme(t)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(VARIABLE_DEFAULTS)
+
+    def on_mount(self) -> None:
+        self.theme = self._initial_theme
+        source = self._source or ReplaySource(
+            load_window(self.spec), self.spec.persona, self.spec.brain
+        )
+        screen = ReplayScreen(source, speed=self.spec.speed)
+        self.push_screen(screen)
+        if self._autoplay:
+            self.call_after_refresh(screen.action_play)
+
+    # -- helpers used by keys and the command palette ------------------------------------
+    @property
+    def playback(self) -> PlaybackScreen | None:
+        screen = self.screen
+        return screen if isinstance(screen, PlaybackScreen) else None
+
+    @property
+    def replay(self) -> ReplayScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, ReplayScreen)), None)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_next_theme(self) -> None:
+        names = [t.name for t in self._themes]
+        i = names.index(self.theme) if self.theme in names else -1
+        self.use_theme(names[(i + 1) % len(names)])
+
+    def use_theme(self, name: str) -> None:
+        self.theme = name
+        if self.playback is not None:
+            self.playback.draw()
+        self.notify(f"theme {name}", timeout=2)
+
+    def use_speed(self, speed: str) -> None:
+        if self.playback is not None:
+            self.playback.action_speed(speed)
+
+    def use_persona(self, persona: str) -> None:
+        replay = self.replay
+        if replay is not None:
+            if self.screen is not replay:
+                self.pop_screen()
+            replay._switch_persona((persona, replay.source.brain_kind))
+
+    def open_jump(self) -> None:
+        playback = self.playback
+        if playback is not None:
+            self.push_screen(JumpDialog(), playback.jump_to)
+
+    def restart_window(self) -> None:
+        if self.playback is not None:
+            self.playback.action_restart()
+
+    def open_compare(self) -> None:
+        if self.replay is not None and self.screen is self.replay:
+            self.replay.action_compare()
+
+    def open_files(self) -> None:
+        self.push_screen(OpenFileDialog(), self._open_paths)
+
+    def _open_paths(self, paths: list[str] | None) -> None:
+        if not paths:
+            return
+        spec = ReplaySpec(
+            paths=[str(Path(p).expanduser()) for p in paths],
+            persona=self.replay.source.persona.name if self.replay else self.spec.persona,
+            brain=self.replay.source.brain_kind if self.replay else self.spec.brain,
+            speed=self.spec.speed,
+        )
+        try:
+            source = ReplaySource(load_window(spec), spec.persona, spec.brain)
+        except Exception as exc:  # a bad file is a notification, not a crash
+            self.notify(f"cannot open: {exc}", severity="error", timeout=8)
+            return
+        self.spec = spec
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(ReplayScreen(source, speed=spec.speed))

@@ -1,0 +1,245 @@
+"""The compare screen: 2-4 personas over the same window through one Session."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer, Static
+
+from tui.format import fmt_money, fmt_time
+from tui.model import ReplayModel
+from tui.panes import SPINNER, HeaderBar, decision_block, plot_lines, render_positions
+from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
+from tui.sources import CompareSource, candle_seconds, describe_data, describe_window
+
+PLOT_SECONDS = 0.25
+PLOT_COLOURS = ("cyan", "magenta", "yellow", "blue")  # ANSI names plotext and Rich share
+
+METRIC_ROWS: tuple[tuple[str, str], ...] = (
+    ("final equity", "final_equity"),
+    ("return %", "total_return_pct"),
+    ("max drawdown %", "max_drawdown_pct"),
+    ("trades", "n_trades"),
+    ("win rate %", "win_rate_pct"),
+    ("profit factor", "profit_factor"),
+    ("expectancy", "expectancy"),
+    ("sharpe", "sharpe"),
+    ("sortino", "sortino"),
+    ("exposure %", "exposure_pct"),
+    ("fees", "fees_paid"),
+)
+
+
+def metric_rows(metrics: Any) -> list[tuple[str, str]]:
+    """The key metrics the engine reports (headless ``compare`` prints the full set)."""
+    keys = {k for m in metrics for k in m}
+    return [(label, key) for label, key in METRIC_ROWS if key in keys]
+
+
+def fmt_metric(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞"
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:,.2f}"
+    return str(value)
+
+
+class CompareScreen(PlaybackScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(b for b in TRANSPORT_BINDINGS if b.action != "cancel"),
+        Binding("escape,c", "back", "Back to replay", id="compare.back"),
+    ]
+
+    def __init__(self, source: CompareSource, speed: str = "10x") -> None:
+        super().__init__(speed=speed, candle_seconds=candle_seconds(source.series))
+        self.source = source
+        self.models = self._new_models()
+        self._last_plot = 0.0
+        self._plot_version = -1
+        w0, w1 = describe_window(source.series)
+        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
+        self._data_label = describe_data(source.series)
+        self._streamed: dict[str, str] = {}
+        self._stream_lock = threading.Lock()
+        source.set_reasoning_callback(self._on_reasoning)
+
+    def _on_reasoning(self, persona: str, text: str) -> None:
+        with self._stream_lock:  # called from the runner thread
+            self._streamed[persona] = text
+
+    def _new_models(self) -> dict[str, ReplayModel]:
+        instruments = tuple(s.instrument for s in self.source.series)
+        return {
+            name: ReplayModel(instruments=instruments, initial_equity=self.source.initial_cash)
+            for name in self.source.persona_names
+        }
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="compare-top"):
+            yield Static(id="compare-equity")
+            yield Static(id="compare-metrics")
+        with Horizontal(id="compare-cards"):
+            for i in range(len(self.source.persona_names)):
+                yield Static(id=f"card-{i}", classes="card")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#compare-equity").border_title = "Equity · all personas"
+        self.query_one("#compare-metrics").border_title = "Metrics"
+        for i, name in enumerate(self.source.persona_names):
+            self.query_one(f"#card-{i}").border_title = f"[{PLOT_COLOURS[i]}]━━[/] {name}"
+        self.draw()
+
+    # -- events ---------------------------------------------------------------------
+    def apply_events(self, events: list[Any]) -> None:
+        for step_events in events:
+            for name, ev in step_events.items():
+                self.models[name].apply(ev)
+                if ev.decisions:
+                    with self._stream_lock:
+                        self._streamed.pop(name, None)
+
+    def reset_view(self) -> None:
+        self.models = self._new_models()
+        self._plot_version = -1
+
+    def event_step(self, ev: Any) -> int:
+        return next(iter(ev.values())).step
+
+    def event_time(self, ev: Any) -> int:
+        return next(iter(ev.values())).time
+
+    @property
+    def steps_done(self) -> int:
+        return next(iter(self.models.values())).steps_done
+
+    def _current_time(self) -> int | None:
+        m = next(iter(self.models.values()))
+        return m.time if m.steps_done else None
+
+    # -- drawing --------------------------------------------------------------------
+    def metrics(self) -> dict[str, Mapping[str, Any]]:
+        """Each persona's metrics, as the engine computes them for the steps so far."""
+        return {name: self.source.metrics(name) for name in self.models}
+
+    def metrics_table(self, variables: Mapping[str, str]) -> Table:
+        table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+        table.add_column("metric", style="dim", no_wrap=True)
+        names = self.source.persona_names
+        for i, name in enumerate(names):
+            table.add_column(
+                Text(name, style=PLOT_COLOURS[i]),
+                justify="right",
+                no_wrap=True,
+            )
+        all_metrics = self.metrics()
+        for label, key in metric_rows(all_metrics.values()):
+            table.add_row(label, *(fmt_metric(all_metrics[n].get(key)) for n in names))
+        return table
+
+    def card(self, name: str, variables: Mapping[str, str], thinking: float | None = None) -> Group:
+        m = self.models[name]
+        parts: list[Any] = [
+            Text.assemble(
+                ("equity ", "dim"),
+                fmt_money(m.equity),
+                ("  trades ", "dim"),
+                str(len(m.trades)),
+                ("  decisions ", "dim"),
+                str(m.decision_count),
+            )
+        ]
+        parts.append(render_positions(m, variables))
+        with self._stream_lock:
+            streamed = self._streamed.get(name, "")
+        if thinking is not None and streamed:
+            frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
+            parts.append(
+                Text(f"{frame} thinking… {thinking:.1f}s", style=variables.get("accent", ""))
+            )
+            parts.append(Text(streamed.strip(), style="italic"))
+        if m.decisions:
+            parts.append(Text(""))
+            parts.append(decision_block(m.decisions[-1], variables))
+        else:
+            parts.append(Text("no decision yet", style="dim"))
+        return Group(*parts)
+
+    def draw(self) -> None:
+        v = self.app.theme_variables
+        first = next(iter(self.models.values()))
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=" · ".join(self.source.persona_names),
+            brain=self.source.brain_kind,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=first.time if first.steps_done else None,
+            steps_done=first.steps_done,
+            total=self.source.total_steps,
+        )
+        for i, name in enumerate(self.source.persona_names):
+            self.query_one(f"#card-{i}", Static).update(self.card(name, v), layout=False)
+        now = time.monotonic()
+        if first.version != self._plot_version and (
+            not self.playing or now - self._last_plot >= PLOT_SECONDS
+        ):
+            self._last_plot, self._plot_version = now, first.version
+            # The engine computes the metrics over the whole run so far: low rate too.
+            self.query_one("#compare-metrics", Static).update(self.metrics_table(v), layout=False)
+            eq = self.query_one("#compare-equity", Static)
+            size = eq.content_size
+            eq.update(
+                plot_lines(
+                    [(n, m.equity_values) for n, m in self.models.items()],
+                    size.width,
+                    size.height,
+                    colors=list(PLOT_COLOURS),
+                ),
+                layout=False,
+            )
+
+    def draw_busy(self, seconds: float) -> None:
+        first = next(iter(self.models.values()))
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=" · ".join(self.source.persona_names),
+            brain=self.source.brain_kind,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=first.time if first.steps_done else None,
+            steps_done=first.steps_done,
+            total=self.source.total_steps,
+            busy=f"brains thinking {seconds:.1f}s (space: pause)",
+        )
+        v = self.app.theme_variables
+        for i, name in enumerate(self.source.persona_names):
+            card = self.card(name, v, thinking=seconds)
+            self.query_one(f"#card-{i}", Static).update(card, layout=False)
+
+    def action_back(self) -> None:
+        self.playing = False
+        self.runner.invalidate()
+        self.runner.cancel_requested = True
+        self.app.pop_screen()

@@ -1,0 +1,69 @@
+"""Number and time formatting that copes with BTC at 40,000 and altcoins at 0.00001."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def price_decimals(value: float) -> int:
+    """Decimals showing about four significant digits, at least two, at most ten."""
+    if not math.isfinite(value) or value == 0:
+        return 2
+    return min(10, max(2, 3 - math.floor(math.log10(abs(value)))))
+
+
+def fmt_price(value: float | None, decimals: int | None = None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    d = price_decimals(value) if decimals is None else decimals
+    return f"{value:,.{d}f}"
+
+
+def axis_decimals(span: float, rows: int) -> int:
+    """Decimals that tell apart two price labels ``span / rows`` apart."""
+    step = span / max(rows, 1)
+    if not math.isfinite(step) or step <= 0:
+        return 2
+    return min(10, max(0, 1 - math.floor(math.log10(step))))
+
+
+def fmt_money(value: float) -> str:
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:,.2f}"
+
+
+def fmt_signed(value: float, decimals: int = 2, suffix: str = "") -> str:
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:+,.{decimals}f}{suffix}"
+
+
+def fmt_qty(value: float) -> str:
+    if value == 0 or not math.isfinite(value):
+        return "0"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    d = min(8, max(0, 3 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{d}f}"
+
+
+def fmt_time(ns: int, seconds: bool = False) -> str:
+    ts = pd.Timestamp(int(ns), unit="ns", tz="UTC")
+    return ts.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def fmt_clock(ns: int) -> str:
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%H:%M")
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    m, s = divmod(int(seconds), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"

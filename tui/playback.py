@@ -1,0 +1,290 @@
+"""Transport shared by the replay and compare screens: one clock, one runner, throttled frames.
+
+One Textual interval (~30 Hz, running only while playing or while a batch is in flight)
+turns elapsed wall time x speed into steps, hands them to the runner thread, and draws
+the latest state at most once per frame. While a batch is in flight (a brain call)
+simulated time waits: no credit accrues, a spinner and the elapsed seconds show.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+
+from engine.errors import TapedeckError
+from engine.timeutil import parse_time
+from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed
+from tui.runner import StepRunner, StepsDone
+
+TRANSPORT_BINDINGS = [
+    Binding("space", "toggle_play", "Play/Pause", id="transport.play"),
+    Binding("s,right", "step", "Step", id="transport.step"),
+    Binding("1", "speed('1x')", "1x", show=False, id="transport.speed1"),
+    Binding("2", "speed('10x')", "10x", show=False, id="transport.speed10"),
+    Binding("3", "speed('100x')", "100x", show=False, id="transport.speed100"),
+    Binding("4", "speed('1000x')", "1000x", show=False, id="transport.speed1000"),
+    Binding("5", "speed('max')", "max", show=False, id="transport.speedmax"),
+    Binding("plus,equals_sign", "faster", "Faster", id="transport.faster"),
+    Binding("minus", "slower", "Slower", id="transport.slower"),
+    Binding("j", "jump", "Jump", id="transport.jump"),
+    Binding("r", "restart", "Restart", id="transport.restart"),
+    Binding("escape", "cancel", "Cancel", show=False, id="transport.cancel"),
+]
+
+SLOW_BATCH_SECONDS = 0.3  # after this, a batch in flight shows a spinner
+MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
+
+
+class PlaybackScreen(Screen):
+    """Subclasses provide ``source`` (step/reset/total_steps) and draw in ``draw()``."""
+
+    source: Any = None
+
+    def __init__(self, speed: str = "10x", candle_seconds: float = 60.0) -> None:
+        super().__init__()
+        self.clock = PlaybackClock(candle_seconds, parse_speed(speed))
+        self.playing = False
+        self.runner = StepRunner(self)
+        self._timer: Timer | None = None
+        self._last_tick = time.monotonic()
+        self._last_draw = 0.0
+        self._dirty = False
+        self._jump_target: tuple[str, int] | None = None
+        self._after_batch: list[Any] = []
+
+    # -- subclass hooks -------------------------------------------------------------
+    def apply_events(self, events: list[Any]) -> None:
+        raise NotImplementedError
+
+    def reset_view(self) -> None:
+        raise NotImplementedError
+
+    def draw(self) -> None:
+        raise NotImplementedError
+
+    def event_step(self, ev: Any) -> int:
+        """Step number (0-based) of an item the source returned."""
+        return ev.step
+
+    def event_time(self, ev: Any) -> int:
+        return ev.time
+
+    @property
+    def steps_done(self) -> int:
+        raise NotImplementedError
+
+    # -- clock ----------------------------------------------------------------------
+    def on_unmount(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _timer_needed(self) -> bool:
+        return self.playing or self.runner.busy
+
+    @property
+    def _timer_running(self) -> bool:
+        return self._timer is not None
+
+    def _sync_timer(self) -> None:
+        """The interval exists only while playing or while a batch is in flight."""
+        if self._timer_needed():
+            if self._timer is None:
+                self._last_tick = time.monotonic()
+                self._timer = self.set_interval(FRAME_SECONDS, self._tick, name="playback")
+        elif self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last_tick = now - self._last_tick, now
+        if self.runner.busy:
+            if self.runner.elapsed() >= SLOW_BATCH_SECONDS:
+                early = self.runner.drain()
+                if early:
+                    self.apply_events(early)
+                    self._draw_now()
+                self.draw_busy(self.runner.elapsed())
+            return
+        if self._dirty:
+            self._draw_now()
+        if self.playing:
+            self._launch_timed(elapsed)
+        self._sync_timer()
+
+    def _launch_timed(self, elapsed: float) -> None:
+        if self.clock.is_max:
+            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            return
+        due = self.clock.due(elapsed)
+        if due > 0:
+            self.runner.start(self.source.step, due, budget=MAX_BATCH_SECONDS)
+
+    def draw_busy(self, seconds: float) -> None:
+        """Called every frame while a slow batch (a brain call) is in flight."""
+
+    def _draw_now(self) -> None:
+        self._dirty = False
+        self._last_draw = time.monotonic()
+        self.draw()
+
+    def on_steps_done(self, message: StepsDone) -> None:
+        message.stop()
+        batch = message.batch
+        if batch.ticket != self.runner.ticket:
+            self._run_after_batch()
+            return
+        if batch.events:
+            self.apply_events(batch.events)
+            self._dirty = True
+        if batch.error:
+            self.playing = False
+            self._jump_target = None
+            self.notify(f"engine error: {batch.error}", severity="error", timeout=8)
+        if self._jump_target is not None:
+            self._continue_jump(batch)
+        elif batch.done and self.playing:
+            self.playing = False
+            self.notify("end of the window: press r to restart", timeout=4)
+        if self._after_batch:
+            self._run_after_batch()
+        if self.playing and self.clock.is_max and not self.runner.busy:
+            # Keep the engine busy between frames at max speed.
+            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+        if not self._timer_needed() or time.monotonic() - self._last_draw >= FRAME_SECONDS:
+            self._draw_now()
+        self._sync_timer()
+
+    def _run_after_batch(self) -> None:
+        pending, self._after_batch = self._after_batch, []
+        for fn in pending:
+            fn()
+
+    # -- actions --------------------------------------------------------------------
+    def action_toggle_play(self) -> None:
+        self.playing = not self.playing
+        self.clock.reset()
+        if self.playing and self.runner.busy is False and self.clock.is_max:
+            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+        self._sync_timer()
+        self._draw_now()
+
+    def action_pause(self) -> None:
+        self.playing = False
+        self._sync_timer()
+        self._draw_now()
+
+    def action_play(self) -> None:
+        if not self.playing:
+            self.action_toggle_play()
+
+    def action_step(self) -> None:
+        if self.runner.busy:
+            self.notify("still working on the previous step", timeout=2)
+            return
+        self.playing = False
+        if not self.runner.start(self.source.step, 1):
+            return
+        self._sync_timer()
+
+    def action_speed(self, speed: str) -> None:
+        self.clock.set_speed(speed)
+        self._draw_now()
+
+    def action_faster(self) -> None:
+        self.clock.faster()
+        self._draw_now()
+
+    def action_slower(self) -> None:
+        self.clock.slower()
+        self._draw_now()
+
+    def action_cancel(self) -> None:
+        """Pause, and stop a jump or a long batch at the next step boundary."""
+        self.playing = False
+        self._jump_target = None
+        self.runner.cancel_requested = True
+        self._sync_timer()
+        self._draw_now()
+
+    def action_restart(self) -> None:
+        def restart() -> None:
+            self.source.reset()
+            self.clock.reset()
+            self.reset_view()
+            self._draw_now()
+
+        self.playing = False
+        self._jump_target = None
+        if self.runner.busy:
+            self.runner.invalidate()
+            self.runner.cancel_requested = True
+            self._after_batch.append(restart)
+            self.notify("restarting once the current step (a brain call) ends", timeout=4)
+        else:
+            restart()
+        self._sync_timer()
+
+    def action_jump(self) -> None:
+        from tui.dialogs import JumpDialog
+
+        self.app.push_screen(JumpDialog(), self.jump_to)
+
+    def jump_to(self, target: str | None) -> None:
+        """Jump to a step number ("250") or a time ("2024-01-02 13:00")."""
+        if not target:
+            return
+        target = target.strip()
+        try:
+            if target.isdigit():
+                goal = ("step", max(0, int(target)))
+                behind = goal[1] < self.steps_done
+            else:
+                goal = ("time", parse_time(target))
+                behind = self._current_time() is not None and goal[1] < self._current_time()
+        except (ValueError, TapedeckError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.playing = False
+
+        def go() -> None:
+            if behind:
+                self.source.reset()
+                self.reset_view()
+            self._jump_target = goal
+            self._continue_jump(None)
+
+        if self.runner.busy:
+            self.runner.invalidate()
+            self.runner.cancel_requested = True
+            self._after_batch.append(go)
+        else:
+            go()
+        self._sync_timer()
+
+    def _current_time(self) -> int | None:
+        return None
+
+    def _jump_reached(self, ev: Any) -> bool:
+        kind, value = self._jump_target or ("step", 0)
+        if kind == "step":
+            return self.event_step(ev) + 1 >= value
+        return self.event_time(ev) >= value
+
+    def _continue_jump(self, batch: Any) -> None:
+        if self._jump_target is None:
+            return
+        kind, value = self._jump_target
+        now = self._current_time()
+        reached = self.steps_done >= value if kind == "step" else now is not None and now >= value
+        if reached or (batch is not None and (batch.done or batch.error)):
+            self._jump_target = None
+            return
+        self.runner.start(
+            self.source.step, 1_000_000, budget=FRAME_SECONDS * 3, until=self._jump_reached
+        )

@@ -1,0 +1,311 @@
+"""The replay screen: every pane drawn from the ReplayModel, which only StepEvents feed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Static
+
+from tui.chart import CandleChart
+from tui.format import fmt_time
+from tui.model import ReplayModel
+from tui.panes import (
+    HeaderBar,
+    InstrumentsTable,
+    plot_lines,
+    render_indicators,
+    render_positions,
+    render_reasoning,
+    render_signals,
+    render_stats,
+    render_trades,
+)
+from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
+from tui.sources import ReplaySource, candle_seconds, describe_data, describe_window
+
+PLOT_SECONDS = 0.25  # the plotext equity curve is redrawn at most 4 times a second
+ERROR_TOAST_SECONDS = 5.0
+
+
+class ReplayScreen(PlaybackScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *TRANSPORT_BINDINGS,
+        Binding("p", "personas", "Persona", id="replay.persona"),
+        Binding("c", "compare", "Compare", id="replay.compare"),
+        Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
+        Binding("b", "next_instrument(-1)", "Prev inst", show=False, id="replay.prev"),
+        Binding("left_square_bracket", "pan(10)", "Back", show=False, id="chart.back"),
+        Binding("right_square_bracket", "pan(-10)", "Forward", show=False, id="chart.forward"),
+        Binding("f", "follow", "Follow", show=False, id="chart.follow"),
+        Binding("v", "view_prompt", "Prompt", id="replay.prompt"),
+    ]
+
+    def __init__(self, source: ReplaySource, speed: str = "10x") -> None:
+        super().__init__(speed=speed, candle_seconds=candle_seconds(source.series))
+        self.source = source
+        self.focus_instrument = source.series[0].instrument
+        self.model = self._new_model()
+        self._streamed = ""
+        self._stream_lock = threading.Lock()
+        self._last_plot = 0.0
+        self._plot_version = -1
+        self._brain_error: tuple[int, str] | None = None
+        self._notified_error = 0.0
+        self._data_label = describe_data(source.series)
+        w0, w1 = describe_window(source.series)
+        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
+        source.set_reasoning_callback(self._on_reasoning)
+
+    def _new_model(self) -> ReplayModel:
+        return ReplayModel(
+            instruments=tuple(s.instrument for s in self.source.series),
+            initial_equity=self.source.initial_cash,
+        )
+
+    # -- layout ---------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield InstrumentsTable(id="instruments")
+                yield Static(id="indicators", classes="pane")
+            with Vertical(id="center"):
+                yield CandleChart(id="chart")
+                with Horizontal(id="equity-row"):
+                    yield Static(id="equity", classes="pane")
+                    yield Static(id="stats", classes="pane")
+            with Vertical(id="right"):
+                # Fixed-size panes showing the latest items: no relayout per frame.
+                yield Static(id="signals", classes="pane")
+                yield Static(id="reasoning", classes="pane")
+                yield Static(id="positions", classes="pane")
+                yield Static(id="trades", classes="pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "#instruments": "Instruments",
+            "#indicators": "Indicators",
+            "#chart": "Chart",
+            "#equity": "Equity",
+            "#stats": "Stats",
+            "#signals": "Signals",
+            "#reasoning": "Brain",
+            "#positions": "Plans & positions",
+            "#trades": "Closed trades",
+        }
+        for selector, title in titles.items():
+            self.query_one(selector).border_title = title
+        self._panes = {w.id: w for w in self.query(".pane").results(Static) if w.id}
+        self.draw()
+
+    # -- events ---------------------------------------------------------------------
+    def _on_reasoning(self, text: str) -> None:
+        # Called from the runner thread while a brain writes; read at the next frame.
+        with self._stream_lock:
+            self._streamed = text
+
+    def apply_events(self, events: list[Any]) -> None:
+        decided = False
+        for ev in events:
+            self.model.apply(ev)
+            for dec in ev.decisions:
+                decided = True
+                if dec.errors:
+                    self._brain_error = (self.model.decision_count, dec.errors[0])
+        if decided:  # the streamed text belonged to a decision that is now recorded
+            with self._stream_lock:
+                self._streamed = ""
+
+    def reset_view(self) -> None:
+        self.model = self._new_model()
+        self._plot_version = -1
+        self.query_one(CandleChart).follow()
+
+    @property
+    def steps_done(self) -> int:
+        return self.model.steps_done
+
+    def _current_time(self) -> int | None:
+        return self.model.time if self.model.steps_done else None
+
+    # -- drawing --------------------------------------------------------------------
+    def _header(self, busy: str = "") -> None:
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=self.source.persona.name,
+            brain=self.source.brain_label,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=self.model.time if self.model.steps_done else None,
+            steps_done=self.model.steps_done,
+            total=self.source.total_steps,
+            busy=busy,
+        )
+
+    def draw_busy(self, seconds: float) -> None:
+        with self._stream_lock:
+            streamed = self._streamed
+        self._header(busy=f"brain thinking {seconds:.1f}s (esc: pause)")
+        self.query_one("#reasoning", Static).update(
+            render_reasoning(
+                self.model,
+                self.app.theme_variables,
+                thinking=seconds,
+                streamed=streamed,
+                brain_label=self.source.brain_label,
+            ),
+            layout=False,
+        )
+
+    def _notify_brain_error(self) -> None:
+        """A brain fault becomes a toast (at most one every few seconds); the replay goes on."""
+        if self._brain_error is None:
+            return
+        now = time.monotonic()
+        if now - self._notified_error >= ERROR_TOAST_SECONDS:
+            self._notified_error = now
+            self.notify(f"brain error: {self._brain_error[1]}", severity="warning", timeout=6)
+            self._brain_error = None
+
+    def draw(self) -> None:
+        v = self.app.theme_variables
+        m = self.model
+        self._notify_brain_error()
+        self._header()
+        self.query_one(InstrumentsTable).show(m)
+        chart = self.query_one(CandleChart)
+        chart.set_data(m.chart_data(self.focus_instrument))
+        chart.border_title = f"Chart · {self.focus_instrument}"
+        panes = self._panes
+        panes["indicators"].update(render_indicators(m, self.focus_instrument, v), layout=False)
+        rows = max(1, panes["signals"].content_size.height)
+        panes["signals"].update(render_signals(m, v, limit=rows // 2 + 1), layout=False)
+        panes["signals"].border_title = f"Signals · {m.signal_count}"
+        panes["reasoning"].update(render_reasoning(m, v, limit=2), layout=False)
+        panes["reasoning"].border_title = f"Brain · {m.decision_count} decisions"
+        panes["positions"].update(render_positions(m, v), layout=False)
+        rows = max(1, panes["trades"].content_size.height)
+        panes["trades"].update(render_trades(m, v, limit=rows), layout=False)
+        panes["trades"].border_title = f"Closed trades · {len(m.trades)}"
+        panes["stats"].update(render_stats(m.stats(), v), layout=False)
+        now = time.monotonic()
+        if m.version != self._plot_version and (
+            not self.playing or now - self._last_plot >= PLOT_SECONDS
+        ):
+            self._last_plot, self._plot_version = now, m.version
+            eq = panes["equity"]
+            size = eq.content_size
+            eq.update(
+                plot_lines([("equity", m.equity_values)], size.width, size.height), layout=False
+            )
+
+    # -- actions --------------------------------------------------------------------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        if key in self.model.history and key != self.focus_instrument:
+            self.focus_instrument = str(key)
+            self.query_one(CandleChart).follow()
+            self.draw()
+
+    def action_next_instrument(self, delta: int) -> None:
+        names = list(self.model.instruments)
+        if not names:
+            return
+        i = (names.index(self.focus_instrument) + delta) % len(names)
+        self.focus_instrument = names[i]
+        self.query_one(InstrumentsTable).move_cursor(row=i, animate=False)
+        self.query_one(CandleChart).follow()
+        self.draw()
+
+    def action_pan(self, candles: int) -> None:
+        self.query_one(CandleChart).pan(candles)
+
+    def action_follow(self) -> None:
+        self.query_one(CandleChart).follow()
+
+    def action_view_prompt(self) -> None:
+        from tui.dialogs import PromptScreen
+
+        dec = self.model.decisions[-1] if self.model.decisions else None
+        if dec is None:
+            self.notify("no decision yet", timeout=3)
+            return
+        prompt = dec.prompt or f"The {dec.brain} brain works without a prompt (it scores signals)."
+        self.app.push_screen(
+            PromptScreen(f"Prompt · {dec.brain} {dec.model} · {fmt_time(dec.time)}", prompt)
+        )
+
+    def action_personas(self) -> None:
+        from engine.brain.factory import brain_kinds
+        from tui.dialogs import PersonaPicker
+        from tui.sources import persona_choices
+
+        self.app.push_screen(
+            PersonaPicker(
+                persona_choices(), brain_kinds(), self.source.persona.name, self.source.brain_kind
+            ),
+            self._switch_persona,
+        )
+
+    def _switch_persona(self, choice: tuple[str, str] | None) -> None:
+        if choice is None:
+            return
+        persona, brain = choice
+
+        def switch() -> None:
+            try:
+                self.source.switch(persona, brain)
+            except Exception as exc:  # a brain that cannot start is a message, not a crash
+                self.notify(f"cannot use {persona}/{brain}: {exc}", severity="error", timeout=8)
+                return
+            self.clock.reset()
+            self.reset_view()
+            self.draw()
+            self.notify(f"rerunning the window with {persona} ({brain})", timeout=3)
+
+        self.switch_to(switch)
+
+    def switch_to(self, fn: Any) -> None:
+        """Run ``fn`` now, or after the batch in flight (whose result is dropped)."""
+        self.playing = False
+        self._jump_target = None
+        if self.runner.busy:
+            self.runner.invalidate()
+            self.runner.cancel_requested = True
+            self._after_batch.append(fn)
+            self.notify("switching once the current step (a brain call) ends", timeout=4)
+        else:
+            fn()
+        self._sync_timer()
+
+    def action_compare(self) -> None:
+        from tui.dialogs import CompareSetup
+        from tui.sources import persona_choices, same_persona
+
+        names = [n for n, _ in persona_choices()]
+        current = next((n for n in names if same_persona(n, self.source.persona.name)), names[0])
+        preselected = [current, *[n for n in names if n != current]][:3]
+        self.app.push_screen(CompareSetup(names, preselected), self._open_compare)
+
+    def _open_compare(self, personas: list[str] | None) -> None:
+        if not personas:
+            return
+        from tui.compare import CompareScreen
+        from tui.sources import CompareSource
+
+        self.action_pause()
+        try:
+            source = CompareSource(
+                self.source.series, personas, self.source.brain_kind, self.source.analysis
+            )
+        except Exception as exc:  # a brain that cannot start is a message, not a crash
+            self.notify(f"cannot compare: {exc}", severity="error", timeout=8)
+            return
+        self.app.push_screen(CompareScreen(source, speed=self.clock.speed))

@@ -1,0 +1,224 @@
+"""Where StepEvents come from: the engine over one window of data.
+
+This module only builds and steps the engine (``BacktestEngine`` for one persona,
+``Session`` for several); every trading decision stays inside ``engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.brain.persona import TradingPersona, builtin_persona_names, load_persona
+from engine.errors import TapedeckError
+from engine.timeutil import ns_to_timeframe, parse_time
+from engine.types import InstrumentSeries, StepEvent
+
+BRAIN_KINDS: tuple[str, ...] = ("rules", "auto", "ollama", "llamacpp")
+PREFERRED_PERSONA = "momentum"
+
+
+def persona_choices() -> list[tuple[str, str]]:
+    """(name, description) of every built-in persona; the name is the loadable file stem."""
+    out = []
+    for name in builtin_persona_names():
+        try:
+            out.append((name, load_persona(name).description))
+        except TapedeckError as exc:
+            out.append((name, f"(cannot load: {exc})"))
+    return out
+
+
+def same_persona(a: str, b: str) -> bool:
+    """``mean-reversion`` (a persona's name) is the file ``mean_reversion``."""
+    return a.replace("-", "_").lower() == b.replace("-", "_").lower()
+
+
+def default_persona() -> str:
+    names = builtin_persona_names()
+    if PREFERRED_PERSONA in names or not names:
+        return PREFERRED_PERSONA
+    return names[0]
+
+
+@dataclass
+class ReplaySpec:
+    """What the user asked to replay."""
+
+    paths: list[str]
+    persona: str = field(default_factory=default_persona)
+    brain: str = "rules"
+    speed: str = "10x"
+    start: str | None = None
+    end: str | None = None
+
+
+def load_window(spec: ReplaySpec) -> list[InstrumentSeries]:
+    """Load the files and cut the window; raises TapedeckError with a precise message."""
+    from engine.data import load_many, select
+
+    if not spec.paths:
+        raise TapedeckError("no data files given")
+    missing = [p for p in spec.paths if not Path(p).exists()]
+    if missing:
+        raise TapedeckError(f"data file not found: {missing[0]}")
+    series = load_many([str(p) for p in spec.paths])
+    if spec.start or spec.end:
+        start = parse_time(spec.start) if spec.start else None
+        end = parse_time(spec.end) if spec.end else None
+        series = [select(s, start=start, end=end) for s in series]
+        empty = [s.instrument for s in series if len(s) == 0]
+        if empty:
+            raise TapedeckError(
+                f"no candles of {empty[0]} in the window {spec.start} .. {spec.end}"
+            )
+    return series
+
+
+def describe_data(series: Sequence[InstrumentSeries]) -> str:
+    if not series:
+        return "-"
+    tfs = sorted({s.timeframe or ns_to_timeframe(s.timeframe_ns) for s in series})
+    names = [s.instrument for s in series]
+    shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+    return f"{shown} · {'/'.join(tfs)}"
+
+
+def describe_window(series: Sequence[InstrumentSeries]) -> tuple[int, int]:
+    start = min(int(s.open_time[0]) for s in series if len(s))
+    end = max(int(s.close_time[-1]) for s in series if len(s))
+    return start, end
+
+
+def candle_seconds(series: Sequence[InstrumentSeries]) -> float:
+    return min(s.timeframe_ns for s in series) / 1e9
+
+
+def _engine_modules() -> tuple[Any, Any]:
+    from engine import backtest
+    from engine.brain import factory
+
+    return backtest, factory
+
+
+class ReplaySource:
+    """One persona's engine over the window. Switching persona or brain builds a new
+    engine over the same analysis (indicators and signals are computed once)."""
+
+    def __init__(
+        self,
+        series: Sequence[InstrumentSeries],
+        persona: str,
+        brain: str,
+        on_reasoning: Callable[[str], None] | None = None,
+        *,
+        analysis: Any = None,
+    ) -> None:
+        backtest, _ = _engine_modules()
+        self.series = list(series)
+        self.config = backtest.BacktestConfig()
+        self._on_reasoning = on_reasoning
+        self.analysis = analysis if analysis is not None else _analyse(self.series, self.config)
+        self.persona: TradingPersona
+        self.brain_kind = brain
+        self.engine: Any = None
+        self.switch(persona, brain)
+
+    def set_reasoning_callback(self, callback: Callable[[str], None] | None) -> None:
+        self._on_reasoning = callback
+        if self.engine is not None:
+            self.engine.on_reasoning = callback
+
+    def switch(self, persona: str, brain: str) -> None:
+        backtest, factory = _engine_modules()
+        p = load_persona(persona)
+        b = factory.make_brain(brain, p)
+        self.engine = backtest.BacktestEngine(
+            self.series, p, b, self.config, analysis=self.analysis, on_reasoning=self._on_reasoning
+        )
+        self.persona, self.brain_kind = p, brain
+
+    @property
+    def brain_label(self) -> str:
+        name = getattr(self.engine.brain, "name", self.brain_kind)
+        model = getattr(self.engine.brain, "model", "")
+        return f"{name}/{model}" if model else str(name)
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.engine.total_steps)
+
+    @property
+    def initial_cash(self) -> float:
+        return float(self.config.initial_cash)
+
+    def step(self) -> StepEvent | None:
+        return self.engine.step()
+
+    def reset(self) -> None:
+        self.engine.reset()
+
+
+def _analyse(series: Sequence[InstrumentSeries], config: Any) -> Any:
+    from engine.analysis import analyse
+
+    return analyse(list(series), config.signal)
+
+
+class CompareSource:
+    """Several personas over the same window, one engine each, through a Session."""
+
+    def __init__(
+        self,
+        series: Sequence[InstrumentSeries],
+        personas: Sequence[str],
+        brain: str,
+        analysis: Any = None,
+        on_reasoning: Callable[[str, str], None] | None = None,
+    ) -> None:
+        if not 2 <= len(personas) <= 4:
+            raise TapedeckError(f"compare takes 2 to 4 personas, got {len(personas)}")
+        backtest, factory = _engine_modules()
+        self.series = list(series)
+        self.persona_names = list(personas)
+        self.brain_kind = brain
+        self.config = backtest.BacktestConfig()
+        loaded = [load_persona(p) for p in personas]
+        self.persona_names = [p.name for p in loaded]
+        self.session = backtest.Session(
+            self.series,
+            loaded,
+            lambda persona: factory.make_brain(brain, persona),
+            self.config,
+            analysis=analysis,
+            on_reasoning=lambda name, text: self._reasoning(name, text),
+        )
+        self._on_reasoning = on_reasoning
+
+    def _reasoning(self, persona: str, text: str) -> None:
+        if self._on_reasoning is not None:
+            self._on_reasoning(persona, text)
+
+    def set_reasoning_callback(self, callback: Callable[[str, str], None] | None) -> None:
+        self._on_reasoning = callback
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.session.total_steps)
+
+    @property
+    def initial_cash(self) -> float:
+        return float(self.config.initial_cash)
+
+    def step(self) -> dict[str, StepEvent] | None:
+        events = self.session.step()
+        return events or None
+
+    def reset(self) -> None:
+        self.session.reset()
+
+    def metrics(self, persona: str) -> dict[str, Any]:
+        """The engine's metrics for the steps run so far (at the end: headless compare's)."""
+        return dict(self.session.engines[persona].result().metrics)
