@@ -220,6 +220,17 @@ def test_close_then_open_is_a_flip_and_frees_the_slot() -> None:
     assert "a second plan for the same instrument" in out.corrections[0]
 
 
+def test_a_close_frees_its_slot_for_another_instrument_wherever_it_is_listed() -> None:
+    held = portfolio((position("ETH", Side.SHORT, 0.055, price=0.05),))
+    close_eth = TradePlan("ETH", Action.CLOSE)
+    for d in (decide(close_eth, good_long()), decide(good_long(), close_eth)):
+        assert guard(max_open_positions=1).validate(d, held, CONTEXT) is d
+    # without the close the single slot is taken
+    out = guard(max_open_positions=1).validate(decide(good_long()), held, CONTEXT)
+    assert out.plans[0].action is Action.HOLD
+    assert "would exceed the persona's 1 open position(s)" in out.corrections[0]
+
+
 def test_two_plans_for_one_instrument_keep_only_the_first() -> None:
     out = guard().validate(decide(good_long(), good_long(size=0.005)), portfolio(), CONTEXT)
     assert [p.action for p in out.plans] == [Action.OPEN_LONG, Action.HOLD]
@@ -407,6 +418,13 @@ def test_whatever_the_brain_says_the_guard_returns_a_sane_plan(
         assert sign * (ref - p.stop_loss) > 0
         assert p.take_profit is None or sign * (p.take_profit - ref) > 0
         assert abs(ref - price) <= 20.0 + 1e-9 if p.instrument == "BTC" else True
+    if p.action is Action.ADJUST and held:
+        # None on an adjust means "keep the current value": spelling it out is no change
+        plan = replace(
+            plan,
+            stop_loss=held[0].stop_loss if plan.stop_loss is None else plan.stop_loss,
+            take_profit=held[0].take_profit if plan.take_profit is None else plan.take_profit,
+        )
     if p != plan:
         assert out.corrections, "every change is recorded"
 

@@ -91,11 +91,20 @@ class RiskGuard:
         positions = {p.instrument: p for p in portfolio.positions}
         pending = {o.instrument for o in portfolio.pending_orders}
         ledger = _Ledger(positions, pending, len(positions) + len(pending - positions.keys()), {})
-        plans: list[TradePlan] = []
+        plans: list[TradePlan | None] = [None] * len(decision.plans)
         notes: list[str] = []
-        for plan in decision.plans:
-            checked, plan_notes = self._check(plan, portfolio, contexts, ledger)
-            plans.append(checked)
+        # A close frees its slot for an entry on another instrument in the same decision,
+        # wherever the brain listed it, so closes are checked first; but not one that
+        # follows a plan for its own instrument (that order is what the broker executes).
+        seen: set[str] = set()
+        early: list[int] = []
+        for i, plan in enumerate(decision.plans):
+            if plan.action == Action.CLOSE and plan.instrument not in seen:
+                early.append(i)
+            seen.add(plan.instrument)
+        order = early + [i for i in range(len(plans)) if i not in early]
+        for i in order:
+            plans[i], plan_notes = self._check(decision.plans[i], portfolio, contexts, ledger)
             notes += plan_notes
         if not notes and tuple(plans) == decision.plans:
             return decision
