@@ -409,8 +409,30 @@ class BollingerTouch(Strategy):
         return direction, strength, evidence
 
 
-class AtrExpansion(Strategy):
+class _UpperZoneStrategy(Strategy):
+    """Fires on entering the zone above ``threshold`` of the derived value ``zone_key``;
+    re-arms once the value falls below ``rearm``. Subclasses set the three."""
+
+    zone_key = ""
+    hi = 0.0
+    rearm = 0.0
+
+    def events(self, v: Values, p: Values) -> Any:
+        c, q = v[self.zone_key], p[self.zone_key]
+        enter = (c > self.hi) & (q <= self.hi)
+        rearm = (c < self.rearm) & _not(q < self.rearm)
+        return enter * 1 | rearm * 2
+
+    def new_state(self) -> ZoneState:
+        return ZoneState()
+
+    def gate(self, state: ZoneState, code: int) -> int:
+        return zone_gate(state, code)
+
+
+class AtrExpansion(_UpperZoneStrategy):
     name = "atr"
+    zone_key = "atr_ratio"
 
     def __init__(self, cfg: Any, atr_key: str) -> None:
         self.cfg = cfg
@@ -429,18 +451,6 @@ class AtrExpansion(Strategy):
     def derive(self, v: Values, p: Values) -> dict[str, Any]:
         return {"atr_ratio": _div(v[self.atr_key], v["atr_avg"], 0.0)}
 
-    def events(self, v: Values, p: Values) -> Any:
-        c, q = v["atr_ratio"], p["atr_ratio"]
-        enter = (c > self.hi) & (q <= self.hi)
-        rearm = (c < self.rearm) & _not(q < self.rearm)
-        return enter * 1 | rearm * 2
-
-    def new_state(self) -> ZoneState:
-        return ZoneState()
-
-    def gate(self, state: ZoneState, code: int) -> int:
-        return zone_gate(state, code)
-
     def describe(
         self, kind: int, v: Mapping[str, float], p: Mapping[str, float]
     ) -> tuple[Direction, float, dict[str, float]]:
@@ -456,8 +466,9 @@ class AtrExpansion(Strategy):
         return _sign_direction(change), strength, evidence
 
 
-class VolumeSpike(Strategy):
+class VolumeSpike(_UpperZoneStrategy):
     name = "volume"
+    zone_key = "volume_z"
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -478,18 +489,6 @@ class VolumeSpike(Strategy):
         mean = p["volume_mean"]
         std = p["volume_upper"] - mean
         return {"volume_z": _div(v["volume"] - mean, std, mean * 1e-6)}
-
-    def events(self, v: Values, p: Values) -> Any:
-        c, q = v["volume_z"], p["volume_z"]
-        enter = (c > self.hi) & (q <= self.hi)
-        rearm = (c < self.rearm) & _not(q < self.rearm)
-        return enter * 1 | rearm * 2
-
-    def new_state(self) -> ZoneState:
-        return ZoneState()
-
-    def gate(self, state: ZoneState, code: int) -> int:
-        return zone_gate(state, code)
 
     def describe(
         self, kind: int, v: Mapping[str, float], p: Mapping[str, float]
