@@ -12,11 +12,18 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from engine.errors import TapedeckError
-from engine.timeutil import timeframe_to_ns
 
 
 class SignalConfigError(TapedeckError, ValueError):
     """A signal configuration a user gave that cannot be used."""
+
+
+def _timeframe_to_ns(timeframe: str) -> int:
+    # engine.timeutil imports pandas (~0.2 s); only a window_duration needs it, so
+    # importing engine.signals does not pay for it.
+    from engine.timeutil import timeframe_to_ns
+
+    return timeframe_to_ns(timeframe)
 
 
 def _check(cond: bool, what: str) -> None:
@@ -207,7 +214,7 @@ class SignalConfig:
             _check(cooldown >= 0, f"{name}.cooldown must be >= 0, got {cooldown}")
         if self.window_duration is not None:
             try:
-                timeframe_to_ns(self.window_duration)
+                _timeframe_to_ns(self.window_duration)
             except ValueError as exc:
                 raise SignalConfigError(f"window_duration: {exc}") from None
         self._validate_indicator_params()
@@ -228,7 +235,7 @@ class SignalConfig:
     @property
     def window_ns(self) -> int | None:
         """The window as a duration in ns, or None when it counts steps."""
-        return None if self.window_duration is None else timeframe_to_ns(self.window_duration)
+        return None if self.window_duration is None else _timeframe_to_ns(self.window_duration)
 
     def with_detectors(self, names: str | Iterable[str]) -> SignalConfig:
         return replace(self, detectors=parse_detectors(names))
