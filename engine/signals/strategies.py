@@ -333,23 +333,19 @@ class EmaStrategy(_CrossStrategy):
         return (Direction.LONG if kind == 0 else Direction.SHORT), strength, evidence
 
 
-def _bb_use(prefix: str, cfg: Any) -> IndicatorUse:
-    return IndicatorUse(
-        "bbands",
-        ("close",),
-        {"period": cfg.period, "nbdev": cfg.nbdev},
-        (f"{prefix}_upper", f"{prefix}_middle", f"{prefix}_lower"),
-    )
-
-
-class BollingerBreakout(Strategy):
-    name = "bb_breakout"
+class _BollingerStrategy(Strategy):
+    """Reads the bands under the keys ``{prefix}_upper/_middle/_lower``."""
 
     def __init__(self, cfg: Any, prefix: str = "bb") -> None:
         self.cfg = cfg
         self.cooldown = cfg.cooldown
         self.k = (f"{prefix}_upper", f"{prefix}_middle", f"{prefix}_lower")
-        self.uses = (_bb_use(prefix, cfg),)
+        params = {"period": cfg.period, "nbdev": cfg.nbdev}
+        self.uses = (IndicatorUse("bbands", ("close",), params, self.k),)
+
+
+class BollingerBreakout(_BollingerStrategy):
+    name = "bb_breakout"
 
     def events(self, v: Values, p: Values) -> Any:
         up, _, lo = self.k
@@ -369,14 +365,8 @@ class BollingerBreakout(Strategy):
         return (Direction.LONG if kind == 0 else Direction.SHORT), strength, evidence
 
 
-class BollingerTouch(Strategy):
+class BollingerTouch(_BollingerStrategy):
     name = "bb_touch"
-
-    def __init__(self, cfg: Any, prefix: str = "bb") -> None:
-        self.cfg = cfg
-        self.cooldown = cfg.cooldown
-        self.k = (f"{prefix}_upper", f"{prefix}_middle", f"{prefix}_lower")
-        self.uses = (_bb_use(prefix, cfg),)
 
     def events(self, v: Values, p: Values) -> Any:
         up, _, lo = self.k
