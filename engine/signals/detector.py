@@ -321,11 +321,10 @@ class SignalDetector:
         self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._strategies)]
         self._runners = [StrategyRunner(s) for s in self._strategies]
         self._derivers = [s for s in self._strategies if type(s).derive is not Strategy.derive]
-        self._prev: dict[str, float] = {}
+        self._prev: dict[str, float] = {}  # the last candle's values, also `values`
         self._index = -1
         self._lookback = context_lookback or self.config.context_lookback
         self._closes: deque[float] = deque(maxlen=self._lookback + 1)
-        self._values: dict[str, float] = {}
 
     @property
     def index(self) -> int:
@@ -335,7 +334,7 @@ class SignalDetector:
     @property
     def values(self) -> dict[str, float]:
         """The latest indicator values (NaN in warm-ups); "atr" is always there."""
-        return {k: v for k, v in self._values.items() if k not in CANDLE_COLUMNS}
+        return {k: v for k, v in self._prev.items() if k not in CANDLE_COLUMNS}
 
     def update(self, candle: Candle) -> list[Signal]:
         """Take the next candle (at its close) and return the signals it fires."""
@@ -380,7 +379,6 @@ class SignalDetector:
             )
         found.sort(key=lambda s: _KIND_ORDER[s.kind])
         self._prev = v
-        self._values = v
         self._closes.append(candle.close)
         return found
 
