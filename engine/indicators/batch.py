@@ -103,40 +103,33 @@ def check_float(name: str, value: object, minimum: float, maximum: float) -> flo
     return v
 
 
+def _one_period(kernel: str, x: object, name: str, period: object, minimum: int) -> np.ndarray:
+    """The shape of every one-input, one-period indicator."""
+    p = check_int("period", period, minimum)
+    a = _array(x, name)
+    out = _out(a.shape[0])
+    getattr(_k(), kernel)(a, p, out)
+    return out
+
+
 def sma(x: np.ndarray, period: int) -> np.ndarray:
     """Simple moving average (TA-Lib SMA); first value at index ``period - 1``."""
-    p = check_int("period", period, 1)
-    a = _array(x, "x")
-    out = _out(a.shape[0])
-    _k().sma(a, p, out)
-    return out
+    return _one_period("sma", x, "x", period, 1)
 
 
 def ema(x: np.ndarray, period: int) -> np.ndarray:
     """Exponential moving average, k = 2 / (period + 1), seeded by the SMA (TA-Lib EMA)."""
-    p = check_int("period", period, 1)
-    a = _array(x, "x")
-    out = _out(a.shape[0])
-    _k().ema(a, p, out)
-    return out
+    return _one_period("ema", x, "x", period, 1)
 
 
 def wma(x: np.ndarray, period: int) -> np.ndarray:
     """Linearly weighted moving average, newest weight ``period`` (TA-Lib WMA)."""
-    p = check_int("period", period, 1)
-    a = _array(x, "x")
-    out = _out(a.shape[0])
-    _k().wma(a, p, out)
-    return out
+    return _one_period("wma", x, "x", period, 1)
 
 
 def rsi(close: np.ndarray, period: int = 14) -> np.ndarray:
     """Wilder's relative strength index (TA-Lib RSI); first value at index ``period``."""
-    p = check_int("period", period, 2)
-    a = _array(close, "close")
-    out = _out(a.shape[0])
-    _k().rsi(a, p, out)
-    return out
+    return _one_period("rsi", close, "close", period, 2)
 
 
 def macd(
@@ -223,11 +216,7 @@ def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
 
 def roc(x: np.ndarray, period: int = 10) -> np.ndarray:
     """Rate of change in percent, (x / x[-period] - 1) * 100; 0 where x[-period] is 0."""
-    p = check_int("period", period, 1)
-    a = _array(x, "x")
-    out = _out(a.shape[0])
-    _k().roc(a, p, out)
-    return out
+    return _one_period("roc", x, "x", period, 1)
 
 
 def vwap(
