@@ -41,10 +41,8 @@ import numpy as np
 from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.detector import SeriesSignals, make_context
-from engine.signals.strategies import SIGNAL_KINDS
+from engine.signals.strategies import KIND_ORDER
 from engine.types import Conflict, Direction, InstrumentContext, Signal, SignalBatch
-
-_KIND_ORDER = {k: i for i, k in enumerate(SIGNAL_KINDS)}
 
 
 def return_correlation(a: np.ndarray, b: np.ndarray, min_periods: int) -> float | None:
@@ -77,7 +75,7 @@ def merge_signals(signals: Iterable[Signal]) -> tuple[Signal, ...]:
     for key, s in best.items():
         n = counts[key]
         out.append(s if s.count == n else _with_count(s, n))
-    out.sort(key=lambda s: (s.time, s.instrument, _KIND_ORDER.get(s.kind, len(_KIND_ORDER))))
+    out.sort(key=lambda s: (s.time, s.instrument, KIND_ORDER.get(s.kind, len(KIND_ORDER))))
     return tuple(out)
 
 

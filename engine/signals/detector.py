@@ -19,7 +19,7 @@ from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.strategies import (
     CANDLE_COLUMNS,
-    SIGNAL_KINDS,
+    KIND_ORDER,
     IndicatorUse,
     Strategy,
     all_uses,
@@ -27,7 +27,6 @@ from engine.signals.strategies import (
 )
 from engine.types import Candle, InstrumentContext, InstrumentSeries, Signal
 
-_KIND_ORDER = {k: i for i, k in enumerate(SIGNAL_KINDS)}
 _NEVER = -(2**62)  # "last fired" before any candle: no cooldown applies
 
 
@@ -258,7 +257,7 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
                 price=v["close"],
                 evidence=evidence,
             )
-            found.append((i, _KIND_ORDER[kind], signal))
+            found.append((i, KIND_ORDER[kind], signal))
     found.sort(key=lambda t: (t[0], t[1]))
     return SeriesSignals(
         instrument=series.instrument,
@@ -377,7 +376,7 @@ class SignalDetector:
                     evidence=evidence,
                 )
             )
-        found.sort(key=lambda s: _KIND_ORDER[s.kind])
+        found.sort(key=lambda s: KIND_ORDER[s.kind])
         self._prev = v
         self._closes.append(candle.close)
         return found

@@ -85,6 +85,7 @@ KINDS: Mapping[str, tuple[str, ...]] = {
     "volume": ("volume_spike",),
 }
 SIGNAL_KINDS: tuple[str, ...] = tuple(k for kinds in KINDS.values() for k in kinds)
+KIND_ORDER: Mapping[str, int] = {k: i for i, k in enumerate(SIGNAL_KINDS)}  # sort key
 
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
