@@ -21,6 +21,7 @@ from engine.data import load_many
 from engine.data.stream import merge
 from engine.signals import SIGNAL_KINDS, default_signal_config, detect_stream
 from engine.signals.config import SignalConfig
+from engine.signals.strategies import KIND_ORDER
 from engine.timeutil import to_iso
 from engine.types import Signal, SignalBatch
 
@@ -114,7 +115,7 @@ def run_signals(args: argparse.Namespace) -> int:
     per_instrument, batches = detect_stream(stream, config)
     signals = sorted(
         (s for r in per_instrument.values() for s in r.signals),
-        key=lambda s: (s.time, s.instrument, SIGNAL_KINDS.index(s.kind)),
+        key=lambda s: (s.time, s.instrument, KIND_ORDER[s.kind]),
     )
     candles = sum(len(s) for s in series)
     info = summary(signals, batches, candles, len(stream))
