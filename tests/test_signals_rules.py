@@ -5,6 +5,7 @@ vectorised and step-by-step runners agree on every case."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from engine.signals.config import (
     RsiConfig,
     VolumeSpikeConfig,
 )
-from engine.signals.detector import fire_on_arrays, fire_on_rows
+from engine.signals.detector import StrategyRunner, _shift, fire_series
 from engine.signals.strategies import (
     AtrExpansion,
     BollingerBreakout,
@@ -31,6 +32,37 @@ from engine.signals.strategies import (
 from engine.types import Direction
 
 NAN = math.nan
+
+
+def fire_on_arrays(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Vectorised path of one strategy over given value arrays (candle columns and the
+    indicator keys it uses): (candle index, kind index) of each signal."""
+    v = {k: np.asarray(a, dtype=np.float64) for k, a in values.items()}
+    p = {k: _shift(a) for k, a in v.items()}
+    derived = strategy.derive(v, p)
+    v.update(derived)
+    p.update({k: _shift(a) for k, a in derived.items()})
+    return fire_series(strategy, np.asarray(strategy.events(v, p), dtype=np.int64))
+
+
+def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+    """Step path of one strategy over the same arrays, one candle's floats at a time."""
+    runner = StrategyRunner(strategy)
+    keys = list(values)
+    n = len(next(iter(values.values())))
+    p: dict[str, float] = dict.fromkeys(keys, math.nan)
+    fired = []
+    for i in range(n):
+        v = {k: float(values[k][i]) for k in keys}
+        derived = strategy.derive(v, p)
+        if i == 0:
+            p.update(dict.fromkeys(derived, math.nan))
+        v.update(derived)
+        kind = runner.step(i, int(strategy.events(v, p)))
+        if kind >= 0:
+            fired.append((i, kind))
+        p = v
+    return fired
 
 
 def fire(strategy: Strategy, **values: list[float]) -> list[tuple[int, str]]:

@@ -173,37 +173,6 @@ def fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
     return fired
 
 
-def fire_on_arrays(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
-    """Vectorised path of one strategy over given value arrays (candle columns and the
-    indicator keys it uses): (candle index, kind index) of each signal."""
-    v = {k: np.asarray(a, dtype=np.float64) for k, a in values.items()}
-    p = {k: _shift(a) for k, a in v.items()}
-    derived = strategy.derive(v, p)
-    v.update(derived)
-    p.update({k: _shift(a) for k, a in derived.items()})
-    return fire_series(strategy, np.asarray(strategy.events(v, p), dtype=np.int64))
-
-
-def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
-    """Step path of one strategy over the same arrays, one candle's floats at a time."""
-    runner = StrategyRunner(strategy)
-    keys = list(values)
-    n = len(next(iter(values.values())))
-    p: dict[str, float] = dict.fromkeys(keys, math.nan)
-    fired = []
-    for i in range(n):
-        v = {k: float(values[k][i]) for k in keys}
-        derived = strategy.derive(v, p)
-        if i == 0:
-            p.update(dict.fromkeys(derived, math.nan))
-        v.update(derived)
-        kind = runner.step(i, int(strategy.events(v, p)))
-        if kind >= 0:
-            fired.append((i, kind))
-        p = v
-    return fired
-
-
 class _Row(Mapping[str, float]):
     """Candle ``j`` of gathered columns, read lazily (a describe reads a few keys)."""
 
