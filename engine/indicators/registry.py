@@ -22,8 +22,6 @@ from engine.indicators import batch, incremental
 from engine.indicators.batch import IndicatorError
 from engine.types import InstrumentSeries
 
-COLUMNS = ("open", "high", "low", "close", "volume")
-
 
 class UnknownIndicatorError(TapedeckError, KeyError):
     """No indicator of that name (a KeyError, printed on one line by the CLI)."""
