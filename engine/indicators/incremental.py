@@ -318,10 +318,6 @@ def _true_range(high: float, low: float, prev_close: float) -> float:
     return greatest
 
 
-def _any_nan(*values: float) -> bool:
-    return any(v != v for v in values)
-
-
 class TrueRange:
     """True range, as :func:`engine.indicators.true_range`."""
 
