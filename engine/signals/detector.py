@@ -276,13 +276,7 @@ class SignalDetector:
     """One instrument's detectors, fed one candle at a time; the same signals as
     :func:`detect_series` on the same candles."""
 
-    def __init__(
-        self,
-        instrument: str,
-        config: SignalConfig | None = None,
-        *,
-        context_lookback: int | None = None,
-    ) -> None:
+    def __init__(self, instrument: str, config: SignalConfig | None = None) -> None:
         self.instrument = instrument
         self.config = config or default_signal_config()
         self._strategies = build_strategies(self.config)
@@ -291,8 +285,7 @@ class SignalDetector:
         self._derivers = [s for s in self._strategies if type(s).derive is not Strategy.derive]
         self._prev: dict[str, float] = {}  # the last candle's values, also `values`
         self._index = -1
-        self._lookback = context_lookback or self.config.context_lookback
-        self._closes: deque[float] = deque(maxlen=self._lookback + 1)
+        self._closes: deque[float] = deque(maxlen=self.config.context_lookback + 1)
 
     @property
     def index(self) -> int:
