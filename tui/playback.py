@@ -9,6 +9,7 @@ simulated time waits: no credit accrues, a spinner and the elapsed seconds show.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from textual.binding import Binding
@@ -18,7 +19,10 @@ from textual.timer import Timer
 from engine.errors import TapedeckError
 from engine.timeutil import parse_time
 from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed
+from tui.format import fmt_time
+from tui.panes import HeaderBar
 from tui.runner import StepRunner, StepsDone
+from tui.sources import candle_seconds, describe_data, describe_window
 
 TRANSPORT_BINDINGS = [
     Binding("space", "toggle_play", "Play/Pause", id="transport.play"),
@@ -40,13 +44,15 @@ MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
 
 
 class PlaybackScreen(Screen):
-    """Subclasses provide ``source`` (step/reset/total_steps) and draw in ``draw()``."""
+    """Drives a ``source`` (series/step/reset/total_steps); subclasses draw in ``draw()``."""
 
-    source: Any = None
-
-    def __init__(self, speed: str = "10x", candle_seconds: float = 60.0) -> None:
+    def __init__(self, source: Any, speed: str = "10x") -> None:
         super().__init__()
-        self.clock = PlaybackClock(candle_seconds, parse_speed(speed))
+        self.source = source
+        self.clock = PlaybackClock(candle_seconds(source.series), parse_speed(speed))
+        self._data_label = describe_data(source.series)
+        w0, w1 = describe_window(source.series)
+        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
         self.playing = False
         self.runner = StepRunner(self)
         self._timer: Timer | None = None
@@ -54,7 +60,7 @@ class PlaybackScreen(Screen):
         self._last_draw = 0.0
         self._dirty = False
         self._jump_target: tuple[str, int] | None = None
-        self._after_batch: list[Any] = []
+        self._after_batch: list[Callable[[], None]] = []
 
     # -- subclass hooks -------------------------------------------------------------
     def apply_events(self, events: list[Any]) -> None:
@@ -76,6 +82,25 @@ class PlaybackScreen(Screen):
     @property
     def steps_done(self) -> int:
         raise NotImplementedError
+
+    def header_names(self) -> tuple[str, str]:
+        """(persona, brain) as the header shows them."""
+        raise NotImplementedError
+
+    def _header(self, busy: str = "") -> None:
+        persona, brain = self.header_names()
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=persona,
+            brain=brain,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=self._current_time(),
+            steps_done=self.steps_done,
+            total=self.source.total_steps,
+            busy=busy,
+        )
 
     # -- clock ----------------------------------------------------------------------
     def on_unmount(self) -> None:
@@ -212,6 +237,20 @@ class PlaybackScreen(Screen):
         self._sync_timer()
         self._draw_now()
 
+    def run_when_idle(self, fn: Callable[[], None], notice: str = "") -> None:
+        """Pause and run ``fn`` now, or after the batch in flight (whose result is dropped)."""
+        self.playing = False
+        self._jump_target = None
+        if self.runner.busy:
+            self.runner.invalidate()
+            self.runner.cancel_requested = True
+            self._after_batch.append(fn)
+            if notice:
+                self.notify(notice, timeout=4)
+        else:
+            fn()
+        self._sync_timer()
+
     def action_restart(self) -> None:
         def restart() -> None:
             self.source.reset()
@@ -219,16 +258,7 @@ class PlaybackScreen(Screen):
             self.reset_view()
             self._draw_now()
 
-        self.playing = False
-        self._jump_target = None
-        if self.runner.busy:
-            self.runner.invalidate()
-            self.runner.cancel_requested = True
-            self._after_batch.append(restart)
-            self.notify("restarting once the current step (a brain call) ends", timeout=4)
-        else:
-            restart()
-        self._sync_timer()
+        self.run_when_idle(restart, "restarting once the current step (a brain call) ends")
 
     def action_jump(self) -> None:
         from tui.dialogs import JumpDialog
@@ -250,7 +280,6 @@ class PlaybackScreen(Screen):
         except (ValueError, TapedeckError) as exc:
             self.notify(str(exc), severity="error")
             return
-        self.playing = False
 
         def go() -> None:
             if behind:
@@ -259,13 +288,7 @@ class PlaybackScreen(Screen):
             self._jump_target = goal
             self._continue_jump(None)
 
-        if self.runner.busy:
-            self.runner.invalidate()
-            self.runner.cancel_requested = True
-            self._after_batch.append(go)
-        else:
-            go()
-        self._sync_timer()
+        self.run_when_idle(go)
 
     def _current_time(self) -> int | None:
         return None

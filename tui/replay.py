@@ -26,7 +26,7 @@ from tui.panes import (
     render_trades,
 )
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
-from tui.sources import ReplaySource, candle_seconds, describe_data, describe_window
+from tui.sources import ReplaySource
 
 PLOT_SECONDS = 0.25  # the plotext equity curve is redrawn at most 4 times a second
 ERROR_TOAST_SECONDS = 5.0
@@ -46,8 +46,7 @@ class ReplayScreen(PlaybackScreen):
     ]
 
     def __init__(self, source: ReplaySource, speed: str = "10x") -> None:
-        super().__init__(speed=speed, candle_seconds=candle_seconds(source.series))
-        self.source = source
+        super().__init__(source, speed)
         self.focus_instrument = source.series[0].instrument
         self.model = self._new_model()
         self._streamed = ""
@@ -56,9 +55,6 @@ class ReplayScreen(PlaybackScreen):
         self._plot_version = -1
         self._brain_error: tuple[int, str] | None = None
         self._notified_error = 0.0
-        self._data_label = describe_data(source.series)
-        w0, w1 = describe_window(source.series)
-        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
         source.set_reasoning_callback(self._on_reasoning)
 
     def _new_model(self) -> ReplayModel:
@@ -135,19 +131,8 @@ class ReplayScreen(PlaybackScreen):
         return self.model.time if self.model.steps_done else None
 
     # -- drawing --------------------------------------------------------------------
-    def _header(self, busy: str = "") -> None:
-        self.query_one(HeaderBar).show(
-            data=self._data_label,
-            window=self._window_label,
-            persona=self.source.persona.name,
-            brain=self.source.brain_label,
-            speed=self.clock.speed,
-            playing=self.playing,
-            sim_time=self.model.time if self.model.steps_done else None,
-            steps_done=self.model.steps_done,
-            total=self.source.total_steps,
-            busy=busy,
-        )
+    def header_names(self) -> tuple[str, str]:
+        return self.source.persona.name, self.source.brain_label
 
     def draw_busy(self, seconds: float) -> None:
         with self._stream_lock:
@@ -270,20 +255,7 @@ class ReplayScreen(PlaybackScreen):
             self.draw()
             self.notify(f"rerunning the window with {persona} ({brain})", timeout=3)
 
-        self.switch_to(switch)
-
-    def switch_to(self, fn: Any) -> None:
-        """Run ``fn`` now, or after the batch in flight (whose result is dropped)."""
-        self.playing = False
-        self._jump_target = None
-        if self.runner.busy:
-            self.runner.invalidate()
-            self.runner.cancel_requested = True
-            self._after_batch.append(fn)
-            self.notify("switching once the current step (a brain call) ends", timeout=4)
-        else:
-            fn()
-        self._sync_timer()
+        self.run_when_idle(switch, "switching once the current step (a brain call) ends")
 
     def action_compare(self) -> None:
         from tui.dialogs import CompareSetup
