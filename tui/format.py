@@ -57,4 +57,3 @@ def fmt_time(ns: int, seconds: bool = False) -> str:
 
 def fmt_clock(ns: int) -> str:
     return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%H:%M")
-
