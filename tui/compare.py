@@ -22,7 +22,6 @@ from tui.panes import SPINNER, HeaderBar, decision_block, plot_lines, render_pos
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import CompareSource
 
-PLOT_SECONDS = 0.25
 PLOT_COLOURS = ("cyan", "magenta", "yellow", "blue")  # ANSI names plotext and Rich share
 
 METRIC_ROWS: tuple[tuple[str, str], ...] = (
@@ -71,8 +70,6 @@ class CompareScreen(PlaybackScreen):
     def __init__(self, source: CompareSource, speed: str = "10x") -> None:
         super().__init__(source, speed)
         self.models = self._new_models()
-        self._last_plot = 0.0
-        self._plot_version = -1
         self._streamed: dict[str, str] = {}
         self._stream_lock = threading.Lock()
         source.set_reasoning_callback(self._on_reasoning)
@@ -189,11 +186,7 @@ class CompareScreen(PlaybackScreen):
         self._header()
         for i, name in enumerate(self.source.persona_names):
             self.query_one(f"#card-{i}", Static).update(self.card(name, v), layout=False)
-        now = time.monotonic()
-        if first.version != self._plot_version and (
-            not self.playing or now - self._last_plot >= PLOT_SECONDS
-        ):
-            self._last_plot, self._plot_version = now, first.version
+        if self._plot_due(first.version):
             # The engine computes the metrics over the whole run so far: low rate too.
             self.query_one("#compare-metrics", Static).update(self.metrics_table(v), layout=False)
             eq = self.query_one("#compare-equity", Static)

@@ -39,6 +39,7 @@ TRANSPORT_BINDINGS = [
     Binding("escape", "cancel", "Cancel", show=False, id="transport.cancel"),
 ]
 
+PLOT_SECONDS = 0.25  # plotext curves (milliseconds each) are redrawn at most 4 times a second
 SLOW_BATCH_SECONDS = 0.3  # after this, a batch in flight shows a spinner
 MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
 
@@ -61,6 +62,8 @@ class PlaybackScreen(Screen):
         self._dirty = False
         self._jump_target: tuple[str, int] | None = None
         self._after_batch: list[Callable[[], None]] = []
+        self._last_plot = 0.0
+        self._plot_version = -1
 
     # -- subclass hooks -------------------------------------------------------------
     def apply_events(self, events: list[Any]) -> None:
@@ -86,6 +89,14 @@ class PlaybackScreen(Screen):
     def header_names(self) -> tuple[str, str]:
         """(persona, brain) as the header shows them."""
         raise NotImplementedError
+
+    def _plot_due(self, version: int) -> bool:
+        """True when the curves should be redrawn for model ``version`` (and notes it)."""
+        now = time.monotonic()
+        if version == self._plot_version or (self.playing and now - self._last_plot < PLOT_SECONDS):
+            return False
+        self._last_plot, self._plot_version = now, version
+        return True
 
     def _header(self, busy: str = "") -> None:
         persona, brain = self.header_names()

@@ -28,7 +28,6 @@ from tui.panes import (
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import ReplaySource
 
-PLOT_SECONDS = 0.25  # the plotext equity curve is redrawn at most 4 times a second
 ERROR_TOAST_SECONDS = 5.0
 
 
@@ -51,8 +50,6 @@ class ReplayScreen(PlaybackScreen):
         self.model = self._new_model()
         self._streamed = ""
         self._stream_lock = threading.Lock()
-        self._last_plot = 0.0
-        self._plot_version = -1
         self._brain_error: tuple[int, str] | None = None
         self._notified_error = 0.0
         source.set_reasoning_callback(self._on_reasoning)
@@ -180,11 +177,7 @@ class ReplayScreen(PlaybackScreen):
         panes["trades"].update(render_trades(m, v, limit=rows), layout=False)
         panes["trades"].border_title = f"Closed trades · {len(m.trades)}"
         panes["stats"].update(render_stats(m.stats(), v), layout=False)
-        now = time.monotonic()
-        if m.version != self._plot_version and (
-            not self.playing or now - self._last_plot >= PLOT_SECONDS
-        ):
-            self._last_plot, self._plot_version = now, m.version
+        if self._plot_due(m.version):
             eq = panes["equity"]
             size = eq.content_size
             eq.update(
