@@ -125,6 +125,11 @@ class ReplaySource:
         self.engine: Any = None
         self.switch(persona, brain)
 
+    @classmethod
+    def from_spec(cls, spec: ReplaySpec) -> ReplaySource:
+        """The window ``spec`` names, with its persona and brain."""
+        return cls(load_window(spec), spec.persona, spec.brain)
+
     def set_reasoning_callback(self, callback: Callable[[str], None] | None) -> None:
         self._on_reasoning = callback
         if self.engine is not None:
