@@ -153,9 +153,13 @@ class PlaybackScreen(Screen):
             self._launch_timed(elapsed)
         self._sync_timer()
 
+    def _run_for_a_frame(self) -> None:
+        """At max speed: as many steps as fit in one frame."""
+        self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+
     def _launch_timed(self, elapsed: float) -> None:
         if self.clock.is_max:
-            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            self._run_for_a_frame()
             return
         due = self.clock.due(elapsed)
         if due > 0:
@@ -191,7 +195,7 @@ class PlaybackScreen(Screen):
             self._run_after_batch()
         if self.playing and self.clock.is_max and not self.runner.busy:
             # Keep the engine busy between frames at max speed.
-            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            self._run_for_a_frame()
         if not self._timer_needed() or time.monotonic() - self._last_draw >= FRAME_SECONDS:
             self._draw_now()
         self._sync_timer()
@@ -206,7 +210,7 @@ class PlaybackScreen(Screen):
         self.playing = not self.playing
         self.clock.reset()
         if self.playing and self.runner.busy is False and self.clock.is_max:
-            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            self._run_for_a_frame()
         self._sync_timer()
         self._draw_now()
 
