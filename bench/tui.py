@@ -138,10 +138,10 @@ async def app_max_speed(spec, source) -> tuple[float, int, int, int]:
 
 
 def bench_app(paths: list[str]) -> None:
-    from tui.sources import ReplaySource, ReplaySpec, load_window
+    from tui.sources import ReplaySource, ReplaySpec
 
     spec = ReplaySpec(paths=paths, persona="momentum", brain="rules", speed="max")
-    source = ReplaySource(load_window(spec), spec.persona, spec.brain)
+    source = ReplaySource.from_spec(spec)
     base_t, base_steps, base_candles = headless_steps_per_second(source)
     source.reset()
     t, steps, candles, frames = asyncio.run(app_max_speed(spec, source))

@@ -12,7 +12,7 @@ from tui.commands import TapedeckCommands
 from tui.dialogs import HelpScreen, JumpDialog, OpenFileDialog
 from tui.playback import PlaybackScreen
 from tui.replay import ReplayScreen
-from tui.sources import ReplaySource, ReplaySpec, load_window
+from tui.sources import ReplaySource, ReplaySpec
 from tui.theming import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
 
 
@@ -48,9 +48,7 @@ class TapedeckApp(App):
 
     def on_mount(self) -> None:
         self.theme = self._initial_theme
-        source = self._source or ReplaySource(
-            load_window(self.spec), self.spec.persona, self.spec.brain
-        )
+        source = self._source or ReplaySource.from_spec(self.spec)
         screen = ReplayScreen(source, speed=self.spec.speed)
         self.push_screen(screen)
         if self._autoplay:
@@ -118,7 +116,7 @@ class TapedeckApp(App):
             speed=self.spec.speed,
         )
         try:
-            source = ReplaySource(load_window(spec), spec.persona, spec.brain)
+            source = ReplaySource.from_spec(spec)
         except Exception as exc:  # a bad file is a notification, not a crash
             self.notify(f"cannot open: {exc}", severity="error", timeout=8)
             return

@@ -30,13 +30,17 @@ class TapedeckCommands(Provider):
                 out.append((f"Theme: {theme}", partial(app.use_theme, theme), "colour theme"))
         return out
 
+    async def startup(self) -> None:
+        # Once per palette opening, not per keystroke: listing personas reads their files.
+        self._entries = self._commands()
+
     async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
+        for name, callback, help_text in self._entries:
             yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
+        for name, callback, help_text in self._entries:
             score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)

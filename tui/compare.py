@@ -16,13 +16,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
-from tui.format import fmt_money, fmt_time
+from tui.format import fmt_money
 from tui.model import ReplayModel
 from tui.panes import SPINNER, HeaderBar, decision_block, plot_lines, render_positions
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
-from tui.sources import CompareSource, candle_seconds, describe_data, describe_window
+from tui.sources import CompareSource
 
-PLOT_SECONDS = 0.25
 PLOT_COLOURS = ("cyan", "magenta", "yellow", "blue")  # ANSI names plotext and Rich share
 
 METRIC_ROWS: tuple[tuple[str, str], ...] = (
@@ -69,14 +68,8 @@ class CompareScreen(PlaybackScreen):
     ]
 
     def __init__(self, source: CompareSource, speed: str = "10x") -> None:
-        super().__init__(speed=speed, candle_seconds=candle_seconds(source.series))
-        self.source = source
+        super().__init__(source, speed)
         self.models = self._new_models()
-        self._last_plot = 0.0
-        self._plot_version = -1
-        w0, w1 = describe_window(source.series)
-        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
-        self._data_label = describe_data(source.series)
         self._streamed: dict[str, str] = {}
         self._stream_lock = threading.Lock()
         source.set_reasoning_callback(self._on_reasoning)
@@ -137,6 +130,9 @@ class CompareScreen(PlaybackScreen):
         return m.time if m.steps_done else None
 
     # -- drawing --------------------------------------------------------------------
+    def header_names(self) -> tuple[str, str]:
+        return " · ".join(self.source.persona_names), self.source.brain_kind
+
     def metrics(self) -> dict[str, Mapping[str, Any]]:
         """Each persona's metrics, as the engine computes them for the steps so far."""
         return {name: self.source.metrics(name) for name in self.models}
@@ -187,24 +183,10 @@ class CompareScreen(PlaybackScreen):
     def draw(self) -> None:
         v = self.app.theme_variables
         first = next(iter(self.models.values()))
-        self.query_one(HeaderBar).show(
-            data=self._data_label,
-            window=self._window_label,
-            persona=" · ".join(self.source.persona_names),
-            brain=self.source.brain_kind,
-            speed=self.clock.speed,
-            playing=self.playing,
-            sim_time=first.time if first.steps_done else None,
-            steps_done=first.steps_done,
-            total=self.source.total_steps,
-        )
+        self._header()
         for i, name in enumerate(self.source.persona_names):
             self.query_one(f"#card-{i}", Static).update(self.card(name, v), layout=False)
-        now = time.monotonic()
-        if first.version != self._plot_version and (
-            not self.playing or now - self._last_plot >= PLOT_SECONDS
-        ):
-            self._last_plot, self._plot_version = now, first.version
+        if self._plot_due(first.version):
             # The engine computes the metrics over the whole run so far: low rate too.
             self.query_one("#compare-metrics", Static).update(self.metrics_table(v), layout=False)
             eq = self.query_one("#compare-equity", Static)
@@ -220,19 +202,7 @@ class CompareScreen(PlaybackScreen):
             )
 
     def draw_busy(self, seconds: float) -> None:
-        first = next(iter(self.models.values()))
-        self.query_one(HeaderBar).show(
-            data=self._data_label,
-            window=self._window_label,
-            persona=" · ".join(self.source.persona_names),
-            brain=self.source.brain_kind,
-            speed=self.clock.speed,
-            playing=self.playing,
-            sim_time=first.time if first.steps_done else None,
-            steps_done=first.steps_done,
-            total=self.source.total_steps,
-            busy=f"brains thinking {seconds:.1f}s (space: pause)",
-        )
+        self._header(busy=f"brains thinking {seconds:.1f}s (space: pause)")
         v = self.app.theme_variables
         for i, name in enumerate(self.source.persona_names):
             card = self.card(name, v, thinking=seconds)

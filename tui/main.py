@@ -38,7 +38,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run_replay(args: argparse.Namespace) -> int:
     from engine.data.sample import SAMPLE_PATHS
     from tui.clock import parse_speed
-    from tui.sources import ReplaySource, ReplaySpec, default_persona, load_window
+    from tui.sources import ReplaySource, ReplaySpec, default_persona
 
     spec = ReplaySpec(
         paths=[str(p) for p in (args.data or SAMPLE_PATHS)],
@@ -52,7 +52,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from engine.brain.persona import load_persona
 
     load_persona(spec.persona)
-    source = ReplaySource(load_window(spec), spec.persona, spec.brain)
+    source = ReplaySource.from_spec(spec)
     from tui.app import TapedeckApp
 
     TapedeckApp(spec, source=source, theme=args.theme, autoplay=args.play).run()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.types import Decision, Fill, Order, Position, Signal, StepEvent, Trade
+from engine.types import Decision, Order, Position, Signal, StepEvent, Trade
 from tui.chart import ChartData
 
 OVERLAY_PATTERN = re.compile(r"^(ema|sma|wma|bb_(mid|middle)|vwap)", re.IGNORECASE)
@@ -111,8 +111,6 @@ class ReplayModel:
     positions: tuple[Position, ...] = ()
     orders: tuple[Order, ...] = ()
     trades: list[Trade] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-    equity_times: list[int] = field(default_factory=list)
     equity_values: list[float] = field(default_factory=list)
     signal_count: int = 0
     equity_peak: float = -math.inf
@@ -120,7 +118,6 @@ class ReplayModel:
     fees: float = 0.0
     decision_count: int = 0
     version: int = 0
-    last_event: StepEvent | None = None
 
     def __post_init__(self) -> None:
         for name in self.instruments:
@@ -148,7 +145,6 @@ class ReplayModel:
             self.decisions.append(dec)
         self.decision_count += len(ev.decisions)
         for fill in ev.fills:
-            self.fills.append(fill)
             hist = self.history.get(fill.instrument)
             if hist is not None and len(hist):
                 hist.fills.append((len(hist) - 1, fill.side))
@@ -157,7 +153,6 @@ class ReplayModel:
         self.cash, self.equity = ev.cash, ev.equity
         if math.isnan(self.initial_equity):
             self.initial_equity = ev.equity
-        self.equity_times.append(ev.time)
         self.equity_values.append(ev.equity)
         if ev.equity > self.equity_peak:
             self.equity_peak = ev.equity
@@ -166,7 +161,6 @@ class ReplayModel:
                 self.max_drawdown_pct, (self.equity_peak - ev.equity) / self.equity_peak * 100.0
             )
         self.fees += sum(f.fee for f in ev.fills)
-        self.last_event = ev
         self.version += 1
 
     def position(self, instrument: str) -> Position | None:

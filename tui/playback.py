@@ -9,6 +9,7 @@ simulated time waits: no credit accrues, a spinner and the elapsed seconds show.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from textual.binding import Binding
@@ -18,7 +19,10 @@ from textual.timer import Timer
 from engine.errors import TapedeckError
 from engine.timeutil import parse_time
 from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed
+from tui.format import fmt_time
+from tui.panes import HeaderBar
 from tui.runner import StepRunner, StepsDone
+from tui.sources import candle_seconds, describe_data, describe_window
 
 TRANSPORT_BINDINGS = [
     Binding("space", "toggle_play", "Play/Pause", id="transport.play"),
@@ -35,18 +39,21 @@ TRANSPORT_BINDINGS = [
     Binding("escape", "cancel", "Cancel", show=False, id="transport.cancel"),
 ]
 
+PLOT_SECONDS = 0.25  # plotext curves (milliseconds each) are redrawn at most 4 times a second
 SLOW_BATCH_SECONDS = 0.3  # after this, a batch in flight shows a spinner
 MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
 
 
 class PlaybackScreen(Screen):
-    """Subclasses provide ``source`` (step/reset/total_steps) and draw in ``draw()``."""
+    """Drives a ``source`` (series/step/reset/total_steps); subclasses draw in ``draw()``."""
 
-    source: Any = None
-
-    def __init__(self, speed: str = "10x", candle_seconds: float = 60.0) -> None:
+    def __init__(self, source: Any, speed: str = "10x") -> None:
         super().__init__()
-        self.clock = PlaybackClock(candle_seconds, parse_speed(speed))
+        self.source = source
+        self.clock = PlaybackClock(candle_seconds(source.series), parse_speed(speed))
+        self._data_label = describe_data(source.series)
+        w0, w1 = describe_window(source.series)
+        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
         self.playing = False
         self.runner = StepRunner(self)
         self._timer: Timer | None = None
@@ -54,7 +61,9 @@ class PlaybackScreen(Screen):
         self._last_draw = 0.0
         self._dirty = False
         self._jump_target: tuple[str, int] | None = None
-        self._after_batch: list[Any] = []
+        self._after_batch: list[Callable[[], None]] = []
+        self._last_plot = 0.0
+        self._plot_version = -1
 
     # -- subclass hooks -------------------------------------------------------------
     def apply_events(self, events: list[Any]) -> None:
@@ -76,6 +85,33 @@ class PlaybackScreen(Screen):
     @property
     def steps_done(self) -> int:
         raise NotImplementedError
+
+    def header_names(self) -> tuple[str, str]:
+        """(persona, brain) as the header shows them."""
+        raise NotImplementedError
+
+    def _plot_due(self, version: int) -> bool:
+        """True when the curves should be redrawn for model ``version`` (and notes it)."""
+        now = time.monotonic()
+        if version == self._plot_version or (self.playing and now - self._last_plot < PLOT_SECONDS):
+            return False
+        self._last_plot, self._plot_version = now, version
+        return True
+
+    def _header(self, busy: str = "") -> None:
+        persona, brain = self.header_names()
+        self.query_one(HeaderBar).show(
+            data=self._data_label,
+            window=self._window_label,
+            persona=persona,
+            brain=brain,
+            speed=self.clock.speed,
+            playing=self.playing,
+            sim_time=self._current_time(),
+            steps_done=self.steps_done,
+            total=self.source.total_steps,
+            busy=busy,
+        )
 
     # -- clock ----------------------------------------------------------------------
     def on_unmount(self) -> None:
@@ -117,9 +153,13 @@ class PlaybackScreen(Screen):
             self._launch_timed(elapsed)
         self._sync_timer()
 
+    def _run_for_a_frame(self) -> None:
+        """At max speed: as many steps as fit in one frame."""
+        self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+
     def _launch_timed(self, elapsed: float) -> None:
         if self.clock.is_max:
-            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            self._run_for_a_frame()
             return
         due = self.clock.due(elapsed)
         if due > 0:
@@ -155,7 +195,7 @@ class PlaybackScreen(Screen):
             self._run_after_batch()
         if self.playing and self.clock.is_max and not self.runner.busy:
             # Keep the engine busy between frames at max speed.
-            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            self._run_for_a_frame()
         if not self._timer_needed() or time.monotonic() - self._last_draw >= FRAME_SECONDS:
             self._draw_now()
         self._sync_timer()
@@ -170,7 +210,7 @@ class PlaybackScreen(Screen):
         self.playing = not self.playing
         self.clock.reset()
         if self.playing and self.runner.busy is False and self.clock.is_max:
-            self.runner.start(self.source.step, 1_000_000, budget=FRAME_SECONDS)
+            self._run_for_a_frame()
         self._sync_timer()
         self._draw_now()
 
@@ -212,6 +252,20 @@ class PlaybackScreen(Screen):
         self._sync_timer()
         self._draw_now()
 
+    def run_when_idle(self, fn: Callable[[], None], notice: str = "") -> None:
+        """Pause and run ``fn`` now, or after the batch in flight (whose result is dropped)."""
+        self.playing = False
+        self._jump_target = None
+        if self.runner.busy:
+            self.runner.invalidate()
+            self.runner.cancel_requested = True
+            self._after_batch.append(fn)
+            if notice:
+                self.notify(notice, timeout=4)
+        else:
+            fn()
+        self._sync_timer()
+
     def action_restart(self) -> None:
         def restart() -> None:
             self.source.reset()
@@ -219,16 +273,7 @@ class PlaybackScreen(Screen):
             self.reset_view()
             self._draw_now()
 
-        self.playing = False
-        self._jump_target = None
-        if self.runner.busy:
-            self.runner.invalidate()
-            self.runner.cancel_requested = True
-            self._after_batch.append(restart)
-            self.notify("restarting once the current step (a brain call) ends", timeout=4)
-        else:
-            restart()
-        self._sync_timer()
+        self.run_when_idle(restart, "restarting once the current step (a brain call) ends")
 
     def action_jump(self) -> None:
         from tui.dialogs import JumpDialog
@@ -250,7 +295,6 @@ class PlaybackScreen(Screen):
         except (ValueError, TapedeckError) as exc:
             self.notify(str(exc), severity="error")
             return
-        self.playing = False
 
         def go() -> None:
             if behind:
@@ -259,13 +303,7 @@ class PlaybackScreen(Screen):
             self._jump_target = goal
             self._continue_jump(None)
 
-        if self.runner.busy:
-            self.runner.invalidate()
-            self.runner.cancel_requested = True
-            self._after_batch.append(go)
-        else:
-            go()
-        self._sync_timer()
+        self.run_when_idle(go)
 
     def _current_time(self) -> int | None:
         return None

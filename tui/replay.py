@@ -26,9 +26,8 @@ from tui.panes import (
     render_trades,
 )
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
-from tui.sources import ReplaySource, candle_seconds, describe_data, describe_window
+from tui.sources import ReplaySource
 
-PLOT_SECONDS = 0.25  # the plotext equity curve is redrawn at most 4 times a second
 ERROR_TOAST_SECONDS = 5.0
 
 
@@ -46,19 +45,13 @@ class ReplayScreen(PlaybackScreen):
     ]
 
     def __init__(self, source: ReplaySource, speed: str = "10x") -> None:
-        super().__init__(speed=speed, candle_seconds=candle_seconds(source.series))
-        self.source = source
+        super().__init__(source, speed)
         self.focus_instrument = source.series[0].instrument
         self.model = self._new_model()
         self._streamed = ""
         self._stream_lock = threading.Lock()
-        self._last_plot = 0.0
-        self._plot_version = -1
         self._brain_error: tuple[int, str] | None = None
         self._notified_error = 0.0
-        self._data_label = describe_data(source.series)
-        w0, w1 = describe_window(source.series)
-        self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
         source.set_reasoning_callback(self._on_reasoning)
 
     def _new_model(self) -> ReplayModel:
@@ -135,19 +128,8 @@ class ReplayScreen(PlaybackScreen):
         return self.model.time if self.model.steps_done else None
 
     # -- drawing --------------------------------------------------------------------
-    def _header(self, busy: str = "") -> None:
-        self.query_one(HeaderBar).show(
-            data=self._data_label,
-            window=self._window_label,
-            persona=self.source.persona.name,
-            brain=self.source.brain_label,
-            speed=self.clock.speed,
-            playing=self.playing,
-            sim_time=self.model.time if self.model.steps_done else None,
-            steps_done=self.model.steps_done,
-            total=self.source.total_steps,
-            busy=busy,
-        )
+    def header_names(self) -> tuple[str, str]:
+        return self.source.persona.name, self.source.brain_label
 
     def draw_busy(self, seconds: float) -> None:
         with self._stream_lock:
@@ -195,11 +177,7 @@ class ReplayScreen(PlaybackScreen):
         panes["trades"].update(render_trades(m, v, limit=rows), layout=False)
         panes["trades"].border_title = f"Closed trades · {len(m.trades)}"
         panes["stats"].update(render_stats(m.stats(), v), layout=False)
-        now = time.monotonic()
-        if m.version != self._plot_version and (
-            not self.playing or now - self._last_plot >= PLOT_SECONDS
-        ):
-            self._last_plot, self._plot_version = now, m.version
+        if self._plot_due(m.version):
             eq = panes["equity"]
             size = eq.content_size
             eq.update(
@@ -270,20 +248,7 @@ class ReplayScreen(PlaybackScreen):
             self.draw()
             self.notify(f"rerunning the window with {persona} ({brain})", timeout=3)
 
-        self.switch_to(switch)
-
-    def switch_to(self, fn: Any) -> None:
-        """Run ``fn`` now, or after the batch in flight (whose result is dropped)."""
-        self.playing = False
-        self._jump_target = None
-        if self.runner.busy:
-            self.runner.invalidate()
-            self.runner.cancel_requested = True
-            self._after_batch.append(fn)
-            self.notify("switching once the current step (a brain call) ends", timeout=4)
-        else:
-            fn()
-        self._sync_timer()
+        self.run_when_idle(switch, "switching once the current step (a brain call) ends")
 
     def action_compare(self) -> None:
         from tui.dialogs import CompareSetup

@@ -14,10 +14,10 @@ from pathlib import Path
 async def screenshot(path: Path, step: int, persona: str, theme: str | None) -> int:
     from engine.data.sample import SAMPLE_PATHS
     from tui.app import TapedeckApp
-    from tui.sources import ReplaySource, ReplaySpec, load_window
+    from tui.sources import ReplaySource, ReplaySpec
 
     spec = ReplaySpec([str(p) for p in SAMPLE_PATHS], persona=persona, brain="rules")
-    source = ReplaySource(load_window(spec), spec.persona, spec.brain)
+    source = ReplaySource.from_spec(spec)
     app = TapedeckApp(spec, source=source, theme=theme)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()

@@ -112,19 +112,23 @@ class ReplaySource:
         series: Sequence[InstrumentSeries],
         persona: str,
         brain: str,
-        on_reasoning: Callable[[str], None] | None = None,
         *,
         analysis: Any = None,
     ) -> None:
         backtest, _ = _engine_modules()
         self.series = list(series)
         self.config = backtest.BacktestConfig()
-        self._on_reasoning = on_reasoning
+        self._on_reasoning: Callable[[str], None] | None = None
         self.analysis = analysis if analysis is not None else _analyse(self.series, self.config)
         self.persona: TradingPersona
         self.brain_kind = brain
         self.engine: Any = None
         self.switch(persona, brain)
+
+    @classmethod
+    def from_spec(cls, spec: ReplaySpec) -> ReplaySource:
+        """The window ``spec`` names, with its persona and brain."""
+        return cls(load_window(spec), spec.persona, spec.brain)
 
     def set_reasoning_callback(self, callback: Callable[[str], None] | None) -> None:
         self._on_reasoning = callback
@@ -176,13 +180,11 @@ class CompareSource:
         personas: Sequence[str],
         brain: str,
         analysis: Any = None,
-        on_reasoning: Callable[[str, str], None] | None = None,
     ) -> None:
         if not 2 <= len(personas) <= 4:
             raise TapedeckError(f"compare takes 2 to 4 personas, got {len(personas)}")
         backtest, factory = _engine_modules()
         self.series = list(series)
-        self.persona_names = list(personas)
         self.brain_kind = brain
         self.config = backtest.BacktestConfig()
         loaded = [load_persona(p) for p in personas]
@@ -193,9 +195,9 @@ class CompareSource:
             lambda persona: factory.make_brain(brain, persona),
             self.config,
             analysis=analysis,
-            on_reasoning=lambda name, text: self._reasoning(name, text),
+            on_reasoning=self._reasoning,
         )
-        self._on_reasoning = on_reasoning
+        self._on_reasoning: Callable[[str, str], None] | None = None
 
     def _reasoning(self, persona: str, text: str) -> None:
         if self._on_reasoning is not None:

@@ -250,9 +250,9 @@ class SlowBrain:
         return self._inner.decide(batch, portfolio, persona, on_reasoning)
 
 
-async def test_while_a_brain_thinks_time_waits_the_spinner_shows_and_keys_work(
-    make_app, scratch_brains
-) -> None:
+@pytest.fixture
+def slow_brains(scratch_brains) -> list[SlowBrain]:
+    """Registers the "slow" brain kind; the list holds every SlowBrain built, in order."""
     brains: list[SlowBrain] = []
 
     def build(persona):
@@ -260,6 +260,13 @@ async def test_while_a_brain_thinks_time_waits_the_spinner_shows_and_keys_work(
         return brains[-1]
 
     register_brain("slow", build)
+    return brains
+
+
+async def test_while_a_brain_thinks_time_waits_the_spinner_shows_and_keys_work(
+    make_app, slow_brains
+) -> None:
+    brains = slow_brains
     app = make_app(brain="slow", speed="max")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -375,15 +382,9 @@ async def test_command_palette_sets_speed_and_persona(make_app) -> None:
 
 
 async def test_compare_streams_each_personas_reasoning_while_it_thinks(
-    make_app, scratch_brains
+    make_app, slow_brains
 ) -> None:
-    brains: list[SlowBrain] = []
-
-    def build(persona):
-        brains.append(SlowBrain(persona))
-        return brains[-1]
-
-    register_brain("slow", build)
+    brains = slow_brains
     app = make_app(brain="slow", speed="max")
     async with app.run_test(size=SIZE) as pilot:
         app.screen._open_compare(["momentum", "scalper"])
