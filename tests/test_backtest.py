@@ -377,17 +377,16 @@ def test_session_rejects_duplicate_personas() -> None:
         )
 
 
-def test_one_instrument_stream_shortcut_equals_merge() -> None:
-    from engine.analysis import _merge
+def test_one_instrument_merge_is_its_own_close_times() -> None:
     from engine.data.stream import merge
 
     walk = random_walk("AAA", 50, 3, drop=[5, 6, 30])
-    ours, theirs = _merge([walk]), merge([walk])
-    assert ours.instruments == theirs.instruments
-    assert np.array_equal(ours.times, theirs.times)
-    assert np.array_equal(ours.candle_index, theirs.candle_index)
-    assert ours.candle_index.dtype == theirs.candle_index.dtype
-    assert ours.series["AAA"] is walk
+    stream = merge([walk])
+    assert stream.instruments == ("AAA",)
+    assert np.array_equal(stream.times, walk.close_time)
+    assert np.array_equal(stream.candle_index, np.arange(len(walk))[None, :])
+    assert stream.candle_index.dtype == np.int64
+    assert stream.series["AAA"] is walk
 
 
 def test_the_personas_holding_limit_reaches_the_broker() -> None:

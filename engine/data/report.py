@@ -92,11 +92,6 @@ class DataReport:
     def largest_gap_ns(self) -> int:
         return self.largest_gap * self.timeframe_ns
 
-    @property
-    def repair_count(self) -> int:
-        """Rows changed in any way (sorted, dropped or filled)."""
-        return sum(r.count for r in self.repairs)
-
     def repair(self, kind: str) -> Repair | None:
         return next((r for r in self.repairs if r.kind == kind), None)
 
