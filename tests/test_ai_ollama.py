@@ -119,19 +119,20 @@ def test_hang_past_the_timeout_is_a_hold_within_bounded_time(fake):
     assert elapsed < 3.0
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "needle"),
-    [
-        ("http500", "HTTP 500"),
-        ("midstream_error", "middle of the stream"),
-        ("truncated", "broken stream"),
-        ("no_done", "truncated"),
-        ("malformed", "invalid JSON"),
-        ("garbage_line", "broken stream"),
-        ("out_of_range", "invalid answer"),
-        ("unknown_instrument", "unknown instrument"),
-    ],
-)
+# Fake-server faults that fail one attempt, and a phrase the recorded error contains.
+TRANSIENT_FAULTS = [
+    ("http500", "HTTP 500"),
+    ("midstream_error", "middle of the stream"),
+    ("truncated", "broken stream"),
+    ("no_done", "truncated"),
+    ("malformed", "invalid JSON"),
+    ("garbage_line", "broken stream"),
+    ("out_of_range", "invalid answer"),
+    ("unknown_instrument", "unknown instrument"),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "needle"), TRANSIENT_FAULTS)
 def test_transient_fault_is_retried_then_answers(fake, behaviour, needle):
     fake.queue(behaviour)
     brain = brain_for(fake.url, retries=1)
@@ -143,19 +144,7 @@ def test_transient_fault_is_retried_then_answers(fake, behaviour, needle):
     assert fake.requests[1]["options"]["seed"] == 8  # a retry samples anew
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "needle"),
-    [
-        ("http500", "HTTP 500"),
-        ("midstream_error", "middle of the stream"),
-        ("truncated", "broken stream"),
-        ("no_done", "truncated"),
-        ("malformed", "invalid JSON"),
-        ("garbage_line", "broken stream"),
-        ("out_of_range", "invalid answer"),
-        ("unknown_instrument", "unknown instrument"),
-    ],
-)
+@pytest.mark.parametrize(("behaviour", "needle"), TRANSIENT_FAULTS)
 def test_persistent_fault_is_a_hold_after_bounded_retries(fake, behaviour, needle):
     fake.queue(*[behaviour] * 5)
     brain = brain_for(fake.url, retries=2)
