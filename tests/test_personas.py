@@ -8,7 +8,6 @@ import pytest
 
 from engine.brain.factory import BrainError, brain_kinds, make_brain, register_brain
 from engine.brain.persona import (
-    SIGNAL_KINDS,
     PersonaError,
     TrailingConfig,
     builtin_persona_names,
@@ -18,6 +17,7 @@ from engine.brain.persona import (
 )
 from engine.brain.rules import RuleBrain
 from engine.errors import TapedeckError
+from engine.signals import SIGNAL_KINDS
 
 REQUIRED = {"scalper", "conservative", "momentum", "mean_reversion"}
 

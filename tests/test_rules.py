@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from engine.brain.base import Brain
 from engine.brain.persona import (
-    SIGNAL_KINDS,
     TradingPersona,
     builtin_personas,
     persona_from_dict,
 )
 from engine.brain.rules import RuleBrain, fmt_price, score_signals
+from engine.signals import SIGNAL_KINDS
 from engine.types import (
     Action,
     Conflict,

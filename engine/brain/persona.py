@@ -47,22 +47,6 @@ from engine.errors import TapedeckError
 
 BUILTIN_PACKAGE = "engine.brain.personas"
 
-SIGNAL_KINDS: tuple[str, ...] = (
-    "rsi_oversold",
-    "rsi_overbought",
-    "macd_cross_up",
-    "macd_cross_down",
-    "ema_cross_up",
-    "ema_cross_down",
-    "bb_breakout_up",
-    "bb_breakout_down",
-    "bb_touch_lower",
-    "bb_touch_upper",
-    "atr_expansion",
-    "volume_spike",
-)
-"""The signal kinds a persona may weight (the signals layer's vocabulary)."""
-
 MAX_ABS_WEIGHT = 10.0
 
 
@@ -175,6 +159,10 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
         weights = data["signal_weights"]
         if not isinstance(weights, Mapping):
             raise _err(source, "signal_weights", "expected a table of signal kind = weight")
+        # The signals layer owns the kinds; imported here so that a persona without
+        # weights loads without numpy.
+        from engine.signals.strategies import SIGNAL_KINDS
+
         parsed: dict[str, float] = {}
         for k, v in weights.items():
             if k not in SIGNAL_KINDS:
