@@ -190,16 +190,15 @@ class BacktestEngine:
         if len(analysis) == 0:
             raise BacktestError("the market window holds no candles")
         self._rows = [analysis.arrays[name] for name in analysis.instruments]
+        self._row_of = {name: i for i, name in enumerate(analysis.instruments)}
         self._candle_index = analysis.stream.candle_index
         self._review_every = self.config.review_steps()
         self._review = bool(self.config.review_positions)
-        self._names = list(analysis.instruments)
         self._several = len(self._rows) > 1
         n = self._n = len(analysis)
-        self._rows_dense = [(arr, len(arr.step_of_candle) == n) for arr in self._rows]
+        self._dense = [len(arr.step_of_candle) == n for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
-        self._batch_set = set(self._batch_list)
-        self._eventful: set[int] = set()
+        self._times = analysis.times
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -220,6 +219,11 @@ class BacktestEngine:
         self._model_fills = -1
         self._eq_const = float(self.config.initial_cash)
         self._eq_coef: list[tuple[int, float]] = []  # (row, signed qty)
+        # run()'s event watch: row -> (step, horizon candle or -1, search width). A step
+        # with horizon -1 is the row's next possible event; otherwise the row is quiet
+        # before that step and its search resumes at the horizon candle.
+        self._watch: dict[int, tuple[int, int, int]] = {}
+        self._dirty: set[int] = set()  # rows whose broker state changed since searched
 
     @property
     def total_steps(self) -> int:
@@ -235,7 +239,7 @@ class BacktestEngine:
         if self.done:
             return None
         t = self.step_index
-        event = self._process(t, record=True)
+        event = self._process(t, None)
         self.step_index = t + 1
         return event
 
@@ -255,115 +259,150 @@ class BacktestEngine:
 
     def _fast_forward(self, stop: int, progress: ProgressCallback | None) -> None:
         n = self.total_steps
-        t = self.step_index
-        report_every = max(1, n // 200)
-        next_report = t
+        start = self.step_index
+        if start >= stop:
+            return
+        # stepping may have changed anything since the last fast-forward
+        self._watch.clear()
+        self._dirty = set(range(len(self._rows)))
+        segments = [(start, self._eq_const, tuple(self._eq_coef))]
         with gc_paused():
-            t = self._fast_loop(t, stop, progress, report_every, next_report)
+            t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
+        self._segment_equity(start, t, segments)
         self.step_index = t
         if progress is not None:
             progress(t, n)
 
     def _fast_loop(
-        self, t: int, stop: int, progress: ProgressCallback | None, every: int, next_report: int
+        self,
+        t: int,
+        stop: int,
+        progress: ProgressCallback | None,
+        every: int,
+        segments: list[tuple[int, float, tuple[tuple[int, float], ...]]],
     ) -> int:
         n = self.total_steps
+        next_report = t
         while t < stop:
-            busy = min(self._next_busy_step(t), stop)
-            if busy > t:
-                self._quiet_equity(t, busy)
+            busy, eventful = self._next_busy_step(t)
             if busy >= stop:
-                t = stop
-                break
-            only = None
-            if (
-                self._several
-                and busy not in self._batch_set
-                and busy != n - 1
-                and not (self._review and busy - self._last_brain_step >= self._review_every)
-            ):
-                # nobody looks at the broker's state at this step but the broker itself:
-                # only the instruments with an event need their candle (the others are
-                # quiet, as on skipped steps)
-                only = self._eventful
-            self._process(busy, record=False, only=only)
+                return stop
+            fills = self._model_fills
+            self._process(busy, eventful)
+            if self._model_fills != fills:
+                segments.append((busy, self._eq_const, tuple(self._eq_coef)))
             t = busy + 1
             if progress is not None and t >= next_report:
                 progress(t, n)
                 next_report = t + every
         return t
 
-    def _has_positions(self) -> bool:
-        has = self.broker.has_position
-        return any(has(name) for name in self._names)
+    def _next_busy_step(self, t: int) -> tuple[int, list[int]]:
+        """The first step >= t that must be processed (the last step always is), and the
+        rows whose candle the broker must see there.
 
-    def _next_busy_step(self, t: int) -> int:
-        """The first step >= t that must be processed in Python (the last step always is)."""
+        A step is busy when a batch with signals closes there, a position review is due,
+        or the broker may act on one of its candles. Each row's next possible event is
+        searched once per change of the broker's state on it (``_watch``); a quiet
+        search ends at a horizon that the next search resumes from, each 4x wider."""
         busy = self._n - 1
         batches = self._batch_list
         j = bisect.bisect_left(batches, t)
         if j < len(batches) and batches[j] < busy:
             busy = batches[j]
-        if busy > t and self._review and self._has_positions():
+        broker = self.broker
+        if busy > t and self._review and broker.held:
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
-        events: dict[int, int] = {}
-        if busy > t:
-            broker = self.broker
-            event_index = broker.next_event_index
-            rows = self._rows_dense
-            if self._several:  # only instruments with a position or an order can act
-                active = {o.instrument for o in broker.orders()}
-                active.update(n for n in self._names if broker.has_position(n))
-                rows = [(arr, dense) for arr, dense in rows if arr.name in active]
-            for arr, dense in rows:
-                if dense:  # a candle at every step: candle index == step
-                    lo, hi = t, busy + 1
-                else:
-                    sc = arr.step_of_candle
-                    lo = int(np.searchsorted(sc, t))
-                    hi = int(np.searchsorted(sc, busy, "right"))
-                    if lo >= hi:
-                        continue
-                e = int(event_index(arr.name, arr.open, arr.high, arr.low, lo, hi))
-                if e < hi:
-                    at = e if dense else int(arr.step_of_candle[e])
-                    events[arr.index] = at
-                    busy = min(busy, at)
-        self._eventful = {row for row, at in events.items() if at == busy}
-        return busy
+        watch = self._watch
+        if self._dirty:
+            for row in self._dirty:
+                watch.pop(row, None)
+                if broker.is_active(self._rows[row].name):
+                    self._search(row, self._first_candle_from(row, t), 256)
+            self._dirty.clear()
+        eventful = []
+        for row, (at, horizon, width) in list(watch.items()):
+            while horizon >= 0 and at <= busy:
+                if not self._search(row, horizon, width * 4):
+                    break
+                at, horizon, width = watch[row]
+            if horizon >= 0 or at > busy or row not in watch:
+                continue
+            if at < busy:
+                busy = at
+                eventful = [row]
+            else:
+                eventful.append(row)
+        eventful.sort()
+        return busy, eventful
+
+    def _first_candle_from(self, row: int, t: int) -> int:
+        arr = self._rows[row]
+        return t if self._dense[row] else int(np.searchsorted(arr.step_of_candle, t))
+
+    def _search(self, row: int, lo: int, width: int) -> bool:
+        """Search the row's candles from ``lo`` for its next possible event and record it
+        in the watch; False when none can come before the end of the data."""
+        arr = self._rows[row]
+        last = len(arr.step_of_candle)
+        hi = min(last, lo + width)
+        e = self.broker.next_event_index(arr.name, arr.open, arr.high, arr.low, lo, hi)
+        if e < hi:
+            self._watch[row] = (self._step_of(row, e), -1, width)
+            return True
+        if hi >= last:
+            self._watch.pop(row, None)
+            return False
+        self._watch[row] = (self._step_of(row, hi), hi, width)
+        return True
+
+    def _step_of(self, row: int, candle: int) -> int:
+        return candle if self._dense[row] else int(self._rows[row].step_of_candle[candle])
 
     # ---------------------------------------------------------------- one step
-    def _process(self, t: int, *, record: bool, only: set[int] | None = None) -> StepEvent | None:
-        """One merged step. ``only``: the rows whose candle the broker must see (run()
-        passes the instruments with an event when nothing else happens at the step)."""
+    def _process(self, t: int, rows: list[int] | None) -> StepEvent | None:
+        """One merged step. ``rows`` None: every instrument with a candle at ``t`` (step();
+        returns the StepEvent). Else (run()) only those rows' candles reach the broker:
+        the others are quiet there, and what the brain sees of them is caught up first."""
         a = self.analysis
         broker = self.broker
-        time = int(a.times[t])
+        record = rows is None
+        time = int(self._times[t])
         n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
-        column = self._candle_index[:, t]
-        present = []
-        for arr, dense in self._rows_dense:
-            ci = t if dense else int(column[arr.index])
-            if ci >= 0:
-                present.append((arr, ci))
+        if record:
+            column = self._candle_index[:, t]
+            present = []
+            for arr in self._rows:
+                ci = int(column[arr.index])
+                if ci >= 0:
+                    present.append((arr, ci))
+        else:
+            present = [(self._rows[r], self._candle_at(r, t)) for r in rows]
+            self._dirty.update(rows)
         several = self._several
-        if several:
-            # Value every instrument as known at this step's open while its candles are
-            # processed: the last close before the step, or the open of its candle here.
-            # The broker sizes entries with this equity; run() skips quiet candles, so
-            # the marks are set here, the same way in both modes.
-            if t > 0:
-                broker.mark(a.prices_at(t - 1))
-            broker.mark({arr.name: float(arr.open[ci]) for arr, ci in present})
+        last_close = a.last_close
+        held = broker.held
+        if several and held:
+            # Value what is held as known at this step's open while candles are processed:
+            # the open of its candle here, or its last close before the step. The broker
+            # sizes entries with this equity.
+            marks = {}
+            for name in held:
+                row = self._row_of[name]
+                ci = self._candle_at(row, t)
+                if ci >= 0:
+                    marks[name] = float(self._rows[row].open[ci])
+                elif t > 0:
+                    marks[name] = last_close[row, t - 1]
+            broker.mark(marks)
         for arr, ci in present:
-            if only is not None and arr.index not in only:
-                continue
+            o = float(arr.open[ci])
             broker.on_candle(
                 arr.name,
                 ci,
                 int(arr.open_time[ci]),
                 int(arr.close_time[ci]),
-                float(arr.open[ci]),
+                o,
                 float(arr.high[ci]),
                 float(arr.low[ci]),
                 float(arr.close[ci]),
@@ -371,32 +410,37 @@ class BacktestEngine:
                 float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
             if several:  # the broker marked the close: back to the open for the others
-                broker.mark({arr.name: float(arr.open[ci])})
-        if several:
-            broker.mark(a.prices_at(t))
-        for trade in broker.trades[n_trades:]:
-            if trade.pnl < 0:
-                self._last_loss_step = t
+                broker.mark({arr.name: o})
+        held = broker.held
+        if held:  # valued at their last close (the broker marked only what it saw)
+            row_of = self._row_of
+            broker.mark({name: last_close[row_of[name], t] for name in held})
+        if len(broker.trades) != n_trades:
+            for trade in broker.trades[n_trades:]:
+                if trade.pnl < 0:
+                    self._last_loss_step = t
         batch = a.batch_by_step.get(t)
         asked = None
         if batch is not None and batch.signals:
             asked = batch
             self.stats.batches += 1
-        elif self._review_due(t):
+        elif held and self._review and t - self._last_brain_step >= self._review_every:
             asked = SignalBatch(time, time, t, (), a.context_at(t))
             self.stats.reviews += 1
         if asked is not None:
+            if not record:
+                self._catch_up_trails(t)
             self._decide(asked, t)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(time, a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
             self._refresh_equity_model(t)
-        eq = self._eq_const
-        for row, coef in self._eq_coef:
-            eq = eq + coef * a.last_close[row, t]
-        self._equity[t] = eq
         if not record:
             return None
+        eq = self._eq_const
+        for row, coef in self._eq_coef:
+            eq = eq + coef * last_close[row, t]
+        self._equity[t] = eq
         prices = a.prices_at(t)
         return StepEvent(
             step=t,
@@ -415,12 +459,23 @@ class BacktestEngine:
             equity=float(eq),
         )
 
-    def _review_due(self, t: int) -> bool:
-        return (
-            self._review
-            and t - self._last_brain_step >= self._review_every
-            and self._has_positions()
-        )
+    def _candle_at(self, row: int, t: int) -> int:
+        """The row's candle index at step ``t`` (-1 when it has none there)."""
+        return t if self._dense[row] else int(self._candle_index[row, t])
+
+    def _catch_up_trails(self, t: int) -> None:
+        """Trailing stops as processing every candle up to ``t`` would have left them
+        (run() skips quiet candles): the brain is shown them."""
+        broker = self.broker
+        for p in broker.positions():
+            if p.trailing is not None:
+                self._catch_up(p.instrument, t)
+
+    def _catch_up(self, name: str, t: int) -> None:
+        row = self._row_of[name]
+        ci = t if self._dense[row] else self.analysis.last_candle(name, t)
+        if ci >= 0:
+            self.broker.catch_up(name, ci)
 
     # ---------------------------------------------------------------- equity
     def _refresh_equity_model(self, t: int) -> None:
@@ -431,9 +486,8 @@ class BacktestEngine:
         broker = self.broker
         terms = []
         const = float(broker.equity())
-        for p in broker.positions():
-            coef = float(p.qty) if p.side == "long" else -float(p.qty)
-            row = a.arrays[p.instrument].index
+        for name, coef in broker.holdings():
+            row = self._row_of[name]
             terms.append((row, coef))
             const -= coef * a.last_close[row, t]
         terms.sort()
@@ -441,13 +495,25 @@ class BacktestEngine:
         self._eq_coef = terms
         self._model_fills = len(broker.fills)
 
-    def _quiet_equity(self, start: int, stop: int) -> None:
-        if not self._eq_coef:
-            self._equity[start:stop] = self._eq_const
+    def _segment_equity(
+        self,
+        start: int,
+        stop: int,
+        segments: list[tuple[int, float, tuple[tuple[int, float], ...]]],
+    ) -> None:
+        """The equity of steps [start, stop) from the models in force over them: the
+        same float operations, in the same order, as ``_process`` does step by step
+        (a row not held adds 0.0 x close, which changes nothing)."""
+        if stop <= start:
             return
-        values = np.full(stop - start, self._eq_const)
-        for row, coef in self._eq_coef:
-            values = values + coef * self.analysis.last_close[row, start:stop]
+        begins = [s for s, _, _ in segments]
+        lengths = np.diff(np.array([*begins, stop], dtype=np.int64))
+        values = np.repeat(np.array([c for _, c, _ in segments]), lengths)
+        rows = sorted({row for _, _, terms in segments for row, _ in terms})
+        last_close = self.analysis.last_close
+        for row in rows:
+            coefs = [dict(terms).get(row, 0.0) for _, _, terms in segments]
+            values = values + np.repeat(np.array(coefs), lengths) * last_close[row, start:stop]
         self._equity[start:stop] = values
 
     # ---------------------------------------------------------------- brain
@@ -500,6 +566,9 @@ class BacktestEngine:
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue
+            row = self._row_of.get(plan.instrument)
+            if row is not None:
+                self._dirty.add(row)
             outcome = self.broker.submit(
                 plan,
                 time,

@@ -51,9 +51,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from types import ModuleType
 
 import numpy as np
 
+from engine.lazy import lazy_module
 from engine.types import (
     Action,
     ExitReason,
@@ -136,6 +138,8 @@ class _Pos:
 
 
 def _finite(x: float | None) -> bool:
+    if type(x) is float:  # the common case, first
+        return math.isfinite(x)
     return x is not None and isinstance(x, int | float) and math.isfinite(x)
 
 
@@ -165,8 +169,6 @@ def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
 class Broker:
     """One account: a cash wallet shared by all instruments, at most one position and one
     pending entry order per instrument."""
-
-    search_window = 64  # first window of next_event_index (then 4x larger each time)
 
     def __init__(
         self, config: BrokerConfig | None = None, instruments: Iterable[str | InstrumentSeries] = ()
@@ -202,7 +204,10 @@ class Broker:
         """Cash plus every open position valued at ``prices`` (or the latest known marks)."""
         if prices:
             self.mark(prices)
-        return self.cash + sum(self._value(p) for p in self._positions.values())
+        held = 0  # summed as sum() would: from 0, in opening order
+        for p in self._positions.values():
+            held = held + self._value(p)
+        return self.cash + held
 
     def positions(self, prices: Mapping[str, float] | None = None) -> tuple[Position, ...]:
         if prices:
@@ -231,11 +236,40 @@ class Broker:
 
     def orders(self) -> tuple[Order, ...]:
         """Pending orders (entries and closes), in id order."""
+        if not self._entries and not self._closes:
+            return ()
         pend = [*self._entries.values(), *self._closes.values()]
         return tuple(sorted((p.order for p in pend), key=lambda o: o.id))
 
     def has_position(self, instrument: str) -> bool:
         return instrument in self._positions
+
+    @property
+    def held(self) -> list[str]:
+        """Instruments with an open position (in the order they were opened)."""
+        return list(self._positions)
+
+    def holdings(self) -> list[tuple[str, float]]:
+        """(instrument, signed quantity) of every open position: the equity's exposure."""
+        return [(name, p.sign * p.qty) for name, p in self._positions.items()]
+
+    def is_active(self, instrument: str) -> bool:
+        """Whether ``on_candle`` can still do anything for ``instrument`` (a position or
+        a pending order there)."""
+        return (
+            instrument in self._positions
+            or instrument in self._entries
+            or instrument in self._closes
+        )
+
+    def catch_up(self, instrument: str, index: int) -> None:
+        """Bring the position on ``instrument`` up to its candle ``index``: ratchet its
+        extreme and trailing stop over the candles skipped as quiet (no-op when it has
+        seen that candle). What a brain sees, and where an adjusted trail starts, is then
+        what processing every candle would give."""
+        pos = self._positions.get(instrument)
+        if pos is not None and pos.last_index < index:
+            self._catch_up(pos, index + 1)
 
     # ------------------------------------------------------------------ orders
     def _reject(self, time: int, instrument: str, order_id: int, reason: str) -> str:
@@ -749,8 +783,8 @@ class Broker:
         candle index; candles before ``start`` must all have been processed or skipped as
         quiet (the broker ratchets trailing stops over skipped candles from them).
 
-        The search runs over windows that grow 4x (64, 256, ...) so that frequent events
-        cost little and a long quiet stretch costs a few numpy passes."""
+        One compiled pass over the candles (``engine.event_search``), stopping at the
+        first candle that may trigger: a quiet stretch costs one call whatever its length."""
         self._arrays[instrument] = (high, low)
         start, stop = int(start), int(stop)
         if start >= stop:
@@ -759,98 +793,62 @@ class Broker:
             return start
         pend = self._entries.get(instrument)
         pos = self._positions.get(instrument)
-        limit = stop
-        ext = 0.0
+        if pos is None and pend is None:
+            return stop
+        event_search = lazy_module("engine.event_search")
         if pos is not None:
+            limit = stop
             if pos.max_holding > 0:
                 limit = min(limit, max(start, pos.entry_index + pos.max_holding))
-            # extreme before ``start``, including skipped candles since the last processed
-            ext = pos.extreme
-            gap = (
-                high[pos.last_index + 1 : start]
-                if pos.sign > 0
-                else low[pos.last_index + 1 : start]
+            return self._first_exit(event_search, pos, high, low, start, limit)
+        if pend.order.kind == "market" or pend.first_index is None:  # type: ignore[union-attr]
+            return start
+        order = pend.order  # type: ignore[union-attr]
+        limit = stop
+        exp = order.plan.expiry_candles
+        if exp is not None:
+            limit = min(limit, max(start, pend.first_index + exp))  # type: ignore[union-attr]
+        if order.limit_price is None:
+            return limit
+        return int(
+            event_search.first_touch(
+                high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
             )
-            if len(gap):
-                ext = max(ext, float(gap.max())) if pos.sign > 0 else min(ext, float(gap.min()))
-        elif pend is not None:
-            if pend.order.kind == "market" or pend.first_index is None:
-                return start
-            exp = pend.order.plan.expiry_candles
-            if exp is not None:
-                limit = min(limit, max(start, pend.first_index + exp))
-        else:
-            return stop
-        a, width = start, self.search_window
-        while a < limit:
-            b = min(limit, a + width)
-            if pos is not None:
-                idx, ext = self._first_exit(pos, ext, high, low, a, b)
-            else:
-                order = pend.order  # type: ignore[union-attr]
-                idx = self._first_touch(order.side == Side.LONG, order.limit_price, high, low, a, b)
-            if idx < b:
-                return idx
-            a, width = b, width * 4
-        return limit
-
-    @staticmethod
-    def _first_touch(
-        buy: bool, limit: float | None, high: np.ndarray, low: np.ndarray, start: int, stop: int
-    ) -> int:
-        if limit is None or start >= stop:
-            return stop
-        tol = abs(limit) * _EVENT_TOL
-        hit = low[start:stop] <= limit + tol if buy else high[start:stop] >= limit - tol
-        idx = np.flatnonzero(hit)
-        return start + int(idx[0]) if idx.size else stop
+        )
 
     @staticmethod
     def _first_exit(
-        pos: _Pos, ext0: float, high: np.ndarray, low: np.ndarray, start: int, stop: int
-    ) -> tuple[int, float]:
-        """(first candle in [start, stop) that may exit, the extreme after ``stop - 1``),
-        given ``ext0``, the favourable extreme before ``start``."""
+        kernels: ModuleType, pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int
+    ) -> int:
+        if start >= stop:
+            return stop
         long = pos.sign > 0
-        hi = np.asarray(high[start:stop], dtype=np.float64)
-        lo = np.asarray(low[start:stop], dtype=np.float64)
-        fixed = pos.stop_loss if pos.stop_loss is not None else (-np.inf if long else np.inf)
-        stop_level: np.ndarray | float = fixed
-        if long:
-            run = np.maximum.accumulate(hi)
-            ext_after = max(ext0, float(run[-1]))
-        else:
-            run = np.minimum.accumulate(lo)
-            ext_after = min(ext0, float(run[-1]))
-        if pos.trailing is not None:
-            spec = pos.trailing
-            prev = np.empty_like(run)
-            prev[0] = ext0
-            # same float operations as _trail_from_extreme, elementwise
-            if long:
-                prev[1:] = np.maximum(run[:-1], ext0)
-                act = pos.entry_price + spec.activation_price(pos.entry_price)
-                dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
-                trail = np.where(prev >= act, prev - dist, -np.inf)
-                if pos.trail_stop is not None:
-                    trail = np.maximum(trail, pos.trail_stop)
-                stop_level = np.maximum(fixed, trail)
-            else:
-                prev[1:] = np.minimum(run[:-1], ext0)
-                act = pos.entry_price - spec.activation_price(pos.entry_price)
-                dist = spec.distance * prev if spec.mode != "atr" else spec.distance_price(0.0)
-                trail = np.where(prev <= act, prev + dist, np.inf)
-                if pos.trail_stop is not None:
-                    trail = np.minimum(trail, pos.trail_stop)
-                stop_level = np.minimum(fixed, trail)
-        level = np.asarray(stop_level, dtype=np.float64)
-        tol = _EVENT_TOL * np.abs(np.where(np.isfinite(level), level, 0.0))
-        hit = lo <= level + tol if long else hi >= level - tol
-        if pos.take_profit is not None:
-            t = pos.take_profit
-            ttol = abs(t) * _EVENT_TOL
-            hit = hit | (hi >= t - ttol if long else lo <= t + ttol)
-        idx = np.flatnonzero(hit)
-        if idx.size:
-            return start + int(idx[0]), ext_after
-        return stop, ext_after
+        far = -math.inf if long else math.inf  # a stop that is never reached
+        spec = pos.trailing
+        atr_mode = spec is not None and spec.mode == "atr"
+        return int(
+            kernels.first_exit(
+                high,
+                low,
+                min(pos.last_index + 1, start),
+                start,
+                stop,
+                long,
+                pos.extreme,
+                far if pos.stop_loss is None else pos.stop_loss,
+                spec is not None,
+                atr_mode,
+                0.0 if spec is None else spec.distance,
+                spec.distance_price(0.0) if atr_mode else 0.0,  # type: ignore[union-attr]
+                0.0
+                if spec is None
+                else (
+                    pos.entry_price + spec.activation_price(pos.entry_price)
+                    if long
+                    else pos.entry_price - spec.activation_price(pos.entry_price)
+                ),
+                far if pos.trail_stop is None else pos.trail_stop,
+                -far if pos.take_profit is None else pos.take_profit,
+                _EVENT_TOL,
+            )
+        )

@@ -279,8 +279,11 @@ def test_stepping_equals_run_on_every_action(seed: int, intrabar: str, persona) 
     while (event := stepped.step()) is not None:
         events.append(event)
     a = stepped.result()
-    b = _engine(analysis, chaos_script(seed), config, persona=persona).run()
+    fast = _engine(analysis, chaos_script(seed), config, persona=persona)
+    b = fast.run()
     assert len(a.fills) > 10 and len(a.trades) > 5
+    # the brain saw the same portfolios (trailing stops included) at the same steps
+    assert stepped.brain.calls == fast.brain.calls
     assert {t.exit_reason for t in a.trades} >= {ExitReason.STOP, ExitReason.SIGNAL}
     assert a.decisions == b.decisions
     assert a.fills == b.fills

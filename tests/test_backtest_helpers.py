@@ -160,6 +160,9 @@ def chaos_script(seed: int) -> Callable[[SignalBatch, PortfolioState], list[Trad
                     long = held[name].side == "long"
                     stop = price - 1.5 * atr if long else price + 1.5 * atr
                     plans.append(TradePlan(name, Action.ADJUST, stop_loss=stop))
+                elif roll < 0.55:  # a new trail starts from the position's extreme so far
+                    trail = TrailingSpec("percent", 0.003, 0.0)
+                    plans.append(TradePlan(name, Action.ADJUST, trailing=trail))
                 continue
             if roll < 0.5:
                 long = rng.random() < 0.6

@@ -31,6 +31,8 @@ SIZE_MODES = ("risk", "equity")
 
 
 def _finite(x: object) -> bool:
+    if type(x) is float:  # the common case, first
+        return math.isfinite(x)
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -85,6 +87,8 @@ class RiskGuard:
         context: SignalBatch | Mapping[str, InstrumentContext] | None = None,
     ) -> Decision:
         """The decision with every plan valid for the broker, corrections appended."""
+        if not decision.plans:
+            return decision
         contexts: Mapping[str, InstrumentContext] = (
             context.context if isinstance(context, SignalBatch) else context or {}
         )
@@ -93,16 +97,18 @@ class RiskGuard:
         ledger = _Ledger(positions, pending, len(positions) + len(pending - positions.keys()), {})
         plans: list[TradePlan | None] = [None] * len(decision.plans)
         notes: list[str] = []
-        # A close frees its slot for an entry on another instrument in the same decision,
-        # wherever the brain listed it, so closes are checked first; but not one that
-        # follows a plan for its own instrument (that order is what the broker executes).
-        seen: set[str] = set()
-        early: list[int] = []
-        for i, plan in enumerate(decision.plans):
-            if plan.action == Action.CLOSE and plan.instrument not in seen:
-                early.append(i)
-            seen.add(plan.instrument)
-        order = early + [i for i in range(len(plans)) if i not in early]
+        order = [0]
+        if len(plans) > 1:
+            # A close frees its slot for an entry on another instrument in the same
+            # decision, wherever the brain listed it, so closes are checked first; but not
+            # one that follows a plan for its own instrument (the broker's order).
+            seen: set[str] = set()
+            early: list[int] = []
+            for i, plan in enumerate(decision.plans):
+                if plan.action == Action.CLOSE and plan.instrument not in seen:
+                    early.append(i)
+                seen.add(plan.instrument)
+            order = early + [i for i in range(len(plans)) if i not in early]
         for i in order:
             plans[i], plan_notes = self._check(decision.plans[i], portfolio, contexts, ledger)
             notes += plan_notes
@@ -120,19 +126,20 @@ class RiskGuard:
         ledger: _Ledger,
     ) -> tuple[TradePlan, list[str]]:
         inst = str(plan.instrument)
-        try:
-            action = Action(plan.action)
-        except ValueError:
-            return _to_hold(plan, f"unknown action {plan.action!r}")
+        action = plan.action
+        if type(action) is not Action:
+            try:
+                action = Action(action)
+            except ValueError:
+                return _to_hold(plan, f"unknown action {plan.action!r}")
+            plan = replace(plan, action=action)
         label = f"{inst} {action.value}"
         if inst not in self.instruments:
             known = ", ".join(sorted(self.instruments))
             return _to_hold(plan, f"unknown instrument {inst!r} (known: {known})", action)
         if action is Action.HOLD:
             notes = []
-            return self._common(replace(plan, action=action), notes), [
-                f"{label}: {n}" for n in notes
-            ]
+            return self._common(plan, notes), [f"{label}: {n}" for n in notes]
         # One plan per instrument, except an open right after a close: a flip (or a
         # fresh entry) that the broker executes in order at the same open.
         earlier = ledger.acted.get(inst)
@@ -144,7 +151,7 @@ class RiskGuard:
             if action is Action.CLOSE:
                 if inst not in ledger.positions:
                     raise _Refused("no open position to close")
-                checked = replace(plan, action=action)
+                checked = plan
                 del ledger.positions[inst]
                 ledger.open_count -= 1
             elif action is Action.ADJUST:
@@ -267,14 +274,28 @@ class RiskGuard:
 
         trailing = self._trailing(plan.trailing, atr, ref, notes)
         ledger.open_count += 1
+        stop = float(stop)
+        target = None if target is None else float(target)
+        size = float(size)
+        if (
+            entry is plan.entry_price
+            and size == plan.size
+            and type(plan.size) is float
+            and size_mode == plan.size_mode
+            and stop == plan.stop_loss
+            and type(plan.stop_loss) is float
+            and (target is None) is (plan.take_profit is None)
+            and (target is None or (target == plan.take_profit and type(plan.take_profit) is float))
+            and trailing is plan.trailing
+        ):
+            return plan  # nothing to change
         return replace(
             plan,
-            action=action,
             entry_price=entry,
-            size=float(size),
+            size=size,
             size_mode=size_mode,
-            stop_loss=float(stop),
-            take_profit=None if target is None else float(target),
+            stop_loss=stop,
+            take_profit=target,
             trailing=trailing,
         )
 
@@ -322,9 +343,7 @@ class RiskGuard:
             trailing = self._trailing(plan.trailing, atr, price, notes, fallback=pos.trailing)
         if notes and (stop, target, trailing) == (pos.stop_loss, pos.take_profit, pos.trailing):
             raise _Refused("nothing valid left to adjust")
-        return replace(
-            plan, action=Action.ADJUST, stop_loss=stop, take_profit=target, trailing=trailing
-        )
+        return replace(plan, stop_loss=stop, take_profit=target, trailing=trailing)
 
     def _trailing(
         self,

@@ -45,6 +45,7 @@ from types import ModuleType
 import numpy as np
 
 from engine.errors import TapedeckError
+from engine.lazy import lazy_module
 
 MAX_PERIOD = 100_000
 
@@ -53,16 +54,8 @@ class IndicatorError(TapedeckError, ValueError):
     """A bad parameter or input: a ValueError, printed on one line by the CLI."""
 
 
-_kernels: ModuleType | None = None
-
-
 def _k() -> ModuleType:
-    global _kernels
-    if _kernels is None:
-        from engine.indicators import _kernels as kernels
-
-        _kernels = kernels
-    return _kernels
+    return lazy_module("engine.indicators._kernels")
 
 
 def _array(x: object, name: str) -> np.ndarray:
