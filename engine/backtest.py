@@ -3,18 +3,21 @@
 One code path serves both ways of driving it (``_process`` handles one step):
 
 - ``step()`` processes the next merged step and returns a :class:`StepEvent` (the TUI);
-- ``run()`` processes only the steps where something can happen and fills the rest in
-  with numpy: a step must be processed in Python when a batch with signals closes there,
-  when an open position is due for review, or when the broker says (``next_event_index``)
-  that one of its candles can fill an order, expire it, hit a holding limit or touch a
-  stop, target or trail. On every other step the broker would do nothing (it ratchets
-  trails over skipped candles itself) and the equity is a linear function of the closes,
-  so it is computed for the whole quiet range at once.
+- ``run()`` processes only the steps where something can happen, and at those only the
+  candles that matter: a step must be processed in Python when a batch with signals
+  closes there, when an open position is due for review, or when the broker says
+  (``next_event_index``, a compiled scan) that an instrument's candle there can fill an
+  order, expire it, hit a holding limit or touch a stop, target or trail; only those
+  instruments' candles reach the broker. Each instrument's next possible event is
+  searched again only when the broker's state on it changes. On every other candle the
+  broker would do nothing (it ratchets trails over skipped candles itself, and they are
+  caught up before a brain sees them), and the equity is a linear function of the
+  closes, so it is computed for all quiet ranges at once.
 
 Both give the same decisions, fills and trades and the same equity samples bit for bit
 (tests prove it): the equity model ``cash-like constant + sum(signed qty x close)`` is
 refreshed at the same steps in both modes, whenever the broker's fills change, and the
-broker values instruments with the same marks in both (see ``_process``).
+broker values what is held with the same marks in both (see ``_process``).
 
 Rules of time at step t: the broker first sees the step's candles (orders decided
 earlier fill at these opens; stops and targets are checked); then the signals of t are
@@ -367,18 +370,18 @@ class BacktestEngine:
         a = self.analysis
         broker = self.broker
         record = rows is None
-        time = int(self._times[t])
         n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
+        present = []
         if record:
             column = self._candle_index[:, t]
-            present = []
             for arr in self._rows:
                 ci = int(column[arr.index])
                 if ci >= 0:
                     present.append((arr, ci))
         else:
-            present = [(self._rows[r], self._candle_at(r, t)) for r in rows]
-            self._dirty.update(rows)
+            for r in rows:
+                present.append((self._rows[r], self._candle_at(r, t)))
+                self._dirty.add(r)
         several = self._several
         last_close = a.last_close
         held = broker.held
@@ -386,15 +389,13 @@ class BacktestEngine:
             # Value what is held as known at this step's open while candles are processed:
             # the open of its candle here, or its last close before the step. The broker
             # sizes entries with this equity.
-            marks = {}
             for name in held:
                 row = self._row_of[name]
                 ci = self._candle_at(row, t)
                 if ci >= 0:
-                    marks[name] = float(self._rows[row].open[ci])
+                    broker.mark_price(name, float(self._rows[row].open[ci]))
                 elif t > 0:
-                    marks[name] = last_close[row, t - 1]
-            broker.mark(marks)
+                    broker.mark_price(name, float(last_close[row, t - 1]))
         for arr, ci in present:
             o = float(arr.open[ci])
             broker.on_candle(
@@ -410,11 +411,12 @@ class BacktestEngine:
                 float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
             if several:  # the broker marked the close: back to the open for the others
-                broker.mark({arr.name: o})
+                broker.mark_price(arr.name, o)
         held = broker.held
         if held:  # valued at their last close (the broker marked only what it saw)
             row_of = self._row_of
-            broker.mark({name: last_close[row_of[name], t] for name in held})
+            for name in held:
+                broker.mark_price(name, float(last_close[row_of[name], t]))
         if len(broker.trades) != n_trades:
             for trade in broker.trades[n_trades:]:
                 if trade.pnl < 0:
@@ -425,14 +427,15 @@ class BacktestEngine:
             asked = batch
             self.stats.batches += 1
         elif held and self._review and t - self._last_brain_step >= self._review_every:
+            time = int(self._times[t])
             asked = SignalBatch(time, time, t, (), a.context_at(t))
             self.stats.reviews += 1
         if asked is not None:
-            if not record:
+            if not record and broker.trailing:
                 self._catch_up_trails(t)
             self._decide(asked, t)
         if t == self._n - 1 and self.config.close_at_end:
-            broker.close_all(time, a.prices_at(t), ExitReason.END_OF_DATA.value)
+            broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
             self._refresh_equity_model(t)
         if not record:
@@ -445,7 +448,7 @@ class BacktestEngine:
         return StepEvent(
             step=t,
             total_steps=self.total_steps,
-            time=time,
+            time=int(self._times[t]),
             candles=tuple(_candle(arr, ci) for arr, ci in present),
             indicators={arr.name: a.indicator_values(arr.name, ci) for arr, ci in present},
             signals=a.signals_at(t),
@@ -466,10 +469,8 @@ class BacktestEngine:
     def _catch_up_trails(self, t: int) -> None:
         """Trailing stops as processing every candle up to ``t`` would have left them
         (run() skips quiet candles): the brain is shown them."""
-        broker = self.broker
-        for p in broker.positions():
-            if p.trailing is not None:
-                self._catch_up(p.instrument, t)
+        for name in self.broker.trailing:
+            self._catch_up(name, t)
 
     def _catch_up(self, name: str, t: int) -> None:
         row = self._row_of[name]
@@ -510,17 +511,21 @@ class BacktestEngine:
         lengths = np.diff(np.array([*begins, stop], dtype=np.int64))
         values = np.repeat(np.array([c for _, c, _ in segments]), lengths)
         rows = sorted({row for _, _, terms in segments for row, _ in terms})
+        column = {row: j for j, row in enumerate(rows)}
+        coefs = np.zeros((len(segments), len(rows)))
+        for k, (_, _, terms) in enumerate(segments):
+            for row, coef in terms:
+                coefs[k, column[row]] = coef
         last_close = self.analysis.last_close
-        for row in rows:
-            coefs = [dict(terms).get(row, 0.0) for _, _, terms in segments]
-            values = values + np.repeat(np.array(coefs), lengths) * last_close[row, start:stop]
+        for j, row in enumerate(rows):
+            values = values + np.repeat(coefs[:, j], lengths) * last_close[row, start:stop]
         self._equity[start:stop] = values
 
     # ---------------------------------------------------------------- brain
-    def _portfolio(self, t: int) -> PortfolioState:
+    def _decide(self, batch: SignalBatch, t: int) -> None:
         broker = self.broker  # its marks are the closes of step t (see _process)
-        return PortfolioState(
-            time=int(self.analysis.times[t]),
+        portfolio = PortfolioState(
+            time=int(self._times[t]),
             step=t,
             cash=float(broker.cash),
             equity=float(broker.equity()),
@@ -528,11 +533,9 @@ class BacktestEngine:
             pending_orders=broker.orders(),
             last_loss_step=self._last_loss_step,
         )
-
-    def _decide(self, batch: SignalBatch, t: int) -> None:
-        portfolio = self._portfolio(t)
         brain = self.brain
-        self.stats.calls += 1
+        stats = self.stats
+        stats.calls += 1
         start = _time.perf_counter()
         try:
             decision = brain.decide(batch, portfolio, self.persona, self.on_reasoning)
@@ -547,22 +550,28 @@ class BacktestEngine:
                 reasoning="",
                 errors=(f"brain raised {type(exc).__name__}: {exc}",),
             )
-        self.stats.latency_s += _time.perf_counter() - start
+        stats.latency_s += _time.perf_counter() - start
         decision = self.guard.validate(decision, portfolio, batch)
-        decision = self._execute(decision, batch, t)
-        self.stats.cache_hits += bool(decision.cache_hit)
-        self.stats.tokens += int(decision.tokens or 0)
-        self.stats.corrections += len(decision.corrections)
-        self.stats.errors += bool(decision.errors)
+        if decision.plans:
+            decision = self._execute(decision, batch, t)
+        if decision.cache_hit:
+            stats.cache_hits += 1
+        if decision.tokens:
+            stats.tokens += int(decision.tokens)
+        if decision.corrections:
+            stats.corrections += len(decision.corrections)
+        if decision.errors:
+            stats.errors += 1
         self.decisions.append(decision)
         self._last_brain_step = t
 
     def _execute(self, decision: Decision, batch: SignalBatch, t: int) -> Decision:
         plans: list[TradePlan] = []
         notes: list[str] = []
-        time = int(self.analysis.times[t])
+        time = int(self._times[t])
         for plan in decision.plans:
-            plan = _with_decision_atr(plan, batch.context)
+            if plan.trailing is not None:
+                plan = _with_decision_atr(plan, batch.context)
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue

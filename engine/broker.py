@@ -193,8 +193,12 @@ class Broker:
     def mark(self, prices: Mapping[str, float]) -> None:
         """Tell the broker the latest prices (used to value positions for equity/sizing)."""
         for name, price in prices.items():
-            if _finite(price):
-                self._marks[name] = float(price)
+            self.mark_price(name, price)
+
+    def mark_price(self, instrument: str, price: float) -> None:
+        """``mark`` for one instrument."""
+        if _finite(price):
+            self._marks[instrument] = float(price)
 
     def _value(self, pos: _Pos) -> float:
         price = self._marks.get(pos.instrument, pos.entry_price)
@@ -248,6 +252,11 @@ class Broker:
     def held(self) -> list[str]:
         """Instruments with an open position (in the order they were opened)."""
         return list(self._positions)
+
+    @property
+    def trailing(self) -> list[str]:
+        """Instruments whose open position has a trailing stop."""
+        return [name for name, p in self._positions.items() if p.trailing is not None]
 
     def holdings(self) -> list[tuple[str, float]]:
         """(instrument, signed quantity) of every open position: the equity's exposure."""

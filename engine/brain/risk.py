@@ -133,13 +133,12 @@ class RiskGuard:
             except ValueError:
                 return _to_hold(plan, f"unknown action {plan.action!r}")
             plan = replace(plan, action=action)
-        label = f"{inst} {action.value}"
         if inst not in self.instruments:
             known = ", ".join(sorted(self.instruments))
             return _to_hold(plan, f"unknown instrument {inst!r} (known: {known})", action)
         if action is Action.HOLD:
             notes = []
-            return self._common(plan, notes), [f"{label}: {n}" for n in notes]
+            return self._common(plan, notes), _labelled(inst, action, notes)
         # One plan per instrument, except an open right after a close: a flip (or a
         # fresh entry) that the broker executes in order at the same open.
         earlier = ledger.acted.get(inst)
@@ -160,10 +159,10 @@ class RiskGuard:
                 checked = self._open(plan, action, portfolio, contexts.get(inst), ledger, notes)
         except _Refused as why:
             hold, refusal = _to_hold(plan, str(why), action)
-            return hold, [*(f"{label}: {n}" for n in notes), *refusal]
+            return hold, [*_labelled(inst, action, notes), *refusal]
         checked = self._common(checked, notes)
         ledger.acted[inst] = action
-        return checked, [f"{label}: {n}" for n in notes]
+        return checked, _labelled(inst, action, notes)
 
     def _open(
         self,
@@ -272,7 +271,9 @@ class RiskGuard:
                 new_target = None
             target = new_target
 
-        trailing = self._trailing(plan.trailing, atr, ref, notes)
+        trailing = None
+        if plan.trailing is not None:
+            trailing = self._trailing(plan.trailing, atr, ref, notes)
         ledger.open_count += 1
         stop = float(stop)
         target = None if target is None else float(target)
@@ -407,6 +408,11 @@ class RiskGuard:
         if conf == plan.confidence and expiry == plan.expiry_candles:
             return plan
         return replace(plan, confidence=float(conf), expiry_candles=expiry)
+
+
+def _labelled(instrument: str, action: Action, notes: list[str]) -> list[str]:
+    """Each note prefixed with the plan it is about."""
+    return [f"{instrument} {action.value}: {n}" for n in notes] if notes else notes
 
 
 def _to_hold(
