@@ -384,12 +384,13 @@ class BacktestEngine:
                 self._dirty.add(r)
         several = self._several
         last_close = a.last_close
-        held = broker.held
-        if several and held:
+        # Marks are read only to size an entry that fills here, by the brain, and by the
+        # equity model: they are set just before those reads.
+        open_marks = several and any(broker.has_entry(arr.name) for arr, _ in present)
+        if open_marks:
             # Value what is held as known at this step's open while candles are processed:
-            # the open of its candle here, or its last close before the step. The broker
-            # sizes entries with this equity.
-            for name in held:
+            # the open of its candle here, or its last close before the step.
+            for name in broker.held:
                 row = self._row_of[name]
                 ci = self._candle_at(row, t)
                 if ci >= 0:
@@ -410,13 +411,13 @@ class BacktestEngine:
                 # the ATR known at this candle's open, where entries fill
                 float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
-            if several:  # the broker marked the close: back to the open for the others
+            if open_marks:  # the broker marked the close: back to the open for the others
                 broker.mark_price(arr.name, o)
         held = broker.held
-        if held:  # valued at their last close (the broker marked only what it saw)
-            row_of = self._row_of
-            for name in held:
-                broker.mark_price(name, float(last_close[row_of[name], t]))
+        closes_marked = False
+        if record:
+            self._mark_closes(t)
+            closes_marked = True
         if len(broker.trades) != n_trades:
             for trade in broker.trades[n_trades:]:
                 if trade.pnl < 0:
@@ -431,12 +432,17 @@ class BacktestEngine:
             asked = SignalBatch(time, time, t, (), a.context_at(t))
             self.stats.reviews += 1
         if asked is not None:
+            if not closes_marked:
+                self._mark_closes(t)
+                closes_marked = True
             if not record and broker.trailing:
                 self._catch_up_trails(t)
             self._decide(asked, t)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
+            if not closes_marked:
+                self._mark_closes(t)
             self._refresh_equity_model(t)
         if not record:
             return None
@@ -465,6 +471,14 @@ class BacktestEngine:
     def _candle_at(self, row: int, t: int) -> int:
         """The row's candle index at step ``t`` (-1 when it has none there)."""
         return t if self._dense[row] else int(self._candle_index[row, t])
+
+    def _mark_closes(self, t: int) -> None:
+        """Value what is held at its last close at step ``t``."""
+        broker = self.broker
+        last_close = self.analysis.last_close
+        row_of = self._row_of
+        for name in broker.held:
+            broker.mark_price(name, float(last_close[row_of[name], t]))
 
     def _catch_up_trails(self, t: int) -> None:
         """Trailing stops as processing every candle up to ``t`` would have left them

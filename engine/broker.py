@@ -262,6 +262,10 @@ class Broker:
         """(instrument, signed quantity) of every open position: the equity's exposure."""
         return [(name, p.sign * p.qty) for name, p in self._positions.items()]
 
+    def has_entry(self, instrument: str) -> bool:
+        """Whether an entry order is pending on ``instrument``."""
+        return instrument in self._entries
+
     def is_active(self, instrument: str) -> bool:
         """Whether ``on_candle`` can still do anything for ``instrument`` (a position or
         a pending order there)."""
