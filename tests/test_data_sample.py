@@ -28,16 +28,32 @@ def sample() -> list:
 
 
 def test_sample_files_are_committed_small_and_named_synthetic() -> None:
-    assert SAMPLE_DIR == REPO_ROOT / "data"
+    assert SAMPLE_DIR == REPO_ROOT / "engine" / "data" / "samples"
     assert len(SAMPLE_PATHS) == len(MODELS) >= 3
     for p in SAMPLE_PATHS:
         assert p.exists(), p
         assert p.name.startswith("SYNTHETIC_")
     assert sum(p.stat().st_size for p in SAMPLE_PATHS) < 3_000_000
     tracked = subprocess.run(
-        ["git", "ls-files", "data"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", "engine/data/samples"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
-    assert sorted(tracked) == sorted(f"data/{p.name}" for p in SAMPLE_PATHS)
+    assert sorted(tracked) == sorted(f"engine/data/samples/{p.name}" for p in SAMPLE_PATHS)
+
+
+def test_sample_is_package_data_so_any_install_has_it() -> None:
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["engine.data"]
+    package_dir = REPO_ROOT / "engine" / "data"
+    for p in SAMPLE_PATHS:
+        relative = p.relative_to(package_dir).as_posix()
+        assert any(fnmatch.fnmatch(relative, pat) for pat in patterns), relative
 
 
 def test_regeneration_is_byte_identical(tmp_path: Path) -> None:

@@ -34,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample = sub.add_parser("sample", help="regenerate the bundled SYNTHETIC sample")
     sample.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
     sample.add_argument(
-        "--out", type=Path, default=SAMPLE_DIR, help="output folder (default data/)"
+        "--out",
+        type=Path,
+        default=SAMPLE_DIR,
+        help="output folder (default: the sample shipped with the package)",
     )
     sample.set_defaults(func=run_sample)
 

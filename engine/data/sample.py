@@ -7,7 +7,7 @@ through a common factor, and an intraday pattern of volatility and volume. One
 instrument trades near 0.00002 so that formatting of tiny prices is exercised.
 
 Files are written with fixed formatting, so the same seed gives byte-identical files:
-``tapedeck data sample [--seed N] [--out DIR]`` regenerates ``data/``.
+``tapedeck data sample [--seed N] [--out DIR]`` regenerates ``engine/data/samples/``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from engine.timeutil import parse_time
 
 DEFAULT_SEED = 20240304
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data"
+SAMPLE_DIR = Path(__file__).resolve().parent / "samples"  # shipped with the package
 START = "2024-03-04T00:00:00Z"
 MINUTES = 3 * 24 * 60
 MINUTE_NS = 60_000_000_000
