@@ -202,7 +202,10 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
     strategies = build_strategies(config)
     values, prev = compute_values(series, config, strategies)
     close_time = series.close_time
-    found: list[tuple[int, int, Signal]] = []
+    instrument = series.instrument
+    signals: list[Signal] = []
+    at_parts: list[np.ndarray] = []
+    kind_parts: list[np.ndarray] = []
     for strategy in strategies:
         codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
         fired = fire_series(strategy, codes)
@@ -213,25 +216,37 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
         cur = {k: a[at].tolist() for k, a in values.items()}
         before = {k: a[at].tolist() for k, a in prev.items()}
         times = close_time[at].tolist()
-        for j, (i, kind_index) in enumerate(fired):
-            v, p = _Row(cur, j), _Row(before, j)
-            kind = strategy.kinds[kind_index]
-            direction, strength, evidence = strategy.describe(kind_index, v, p)
-            signal = Signal(
-                instrument=series.instrument,
-                time=times[j],
-                kind=kind,
-                direction=direction,
-                strength=strength,
-                price=v["close"],
-                evidence=evidence,
+        prices = cur["close"]
+        kinds, describe = strategy.kinds, strategy.describe
+        for j, (_, kind_index) in enumerate(fired):
+            direction, strength, evidence = describe(kind_index, _Row(cur, j), _Row(before, j))
+            signals.append(
+                Signal(
+                    instrument,
+                    times[j],
+                    kinds[kind_index],
+                    direction,
+                    strength,
+                    prices[j],
+                    evidence,
+                )
             )
-            found.append((i, KIND_ORDER[kind], signal))
-    found.sort(key=lambda t: (t[0], t[1]))
+        kind_order = np.array([KIND_ORDER[k] for k in kinds], dtype=np.int64)
+        at_parts.append(at)
+        kind_parts.append(kind_order[[k for _, k in fired]])
+    if not at_parts:
+        signal_index = np.empty(0, dtype=np.int64)
+    elif len(at_parts) == 1:  # one strategy fires at most once per candle, in order
+        signal_index = at_parts[0]
+    else:  # by candle, then kind
+        candle_of, kind_of = np.concatenate(at_parts), np.concatenate(kind_parts)
+        order = np.lexsort((kind_of, candle_of))
+        signals = [signals[k] for k in order.tolist()]
+        signal_index = candle_of[order]
     return SeriesSignals(
-        instrument=series.instrument,
-        signals=[s for _, _, s in found],
-        signal_index=np.array([i for i, _, _ in found], dtype=np.int64),
+        instrument=instrument,
+        signals=signals,
+        signal_index=signal_index,
         indicators={k: values[k] for k in _indicator_keys(values)},
         close=values["close"],
         close_time=close_time,
