@@ -7,13 +7,15 @@ import copy
 import dataclasses
 import math
 import pickle
+from typing import Any
 
 import pytest
 
 from engine.data.stream import MergedStream, merge
-from engine.signals import batch_signals, detect_series
+from engine.signals import batch_signals, contexts, detect_series
 from engine.signals.contexts import LazyContexts
-from engine.signals.detector import SeriesSignals
+from engine.signals.detector import make_context
+from engine.types import InstrumentContext
 from tests.test_signals_aggregator import gappy_stream, step_batches
 from tests.test_signals_detector import DENSE, MINUTE, random_walk
 
@@ -145,19 +147,19 @@ def test_each_context_is_built_once_and_only_when_read(monkeypatch: pytest.Monke
     stream = gappy_stream(11, 120, 3)
     per = {name: detect_series(stream.series[name], CONFIG) for name in stream.instruments}
     batches = batch_signals(stream, per, CONFIG)
-    calls: list[tuple[str, int]] = []
-    original = SeriesSignals.context
+    calls: list[tuple[str, float]] = []
 
-    def counting(self: SeriesSignals, index: int, lookback: int):
-        calls.append((self.instrument, index))
-        return original(self, index, lookback)
+    def counting(instrument: str, price: float, *args: Any) -> InstrumentContext:
+        calls.append((instrument, price))
+        return make_context(instrument, price, *args)
 
-    monkeypatch.setattr(SeriesSignals, "context", counting)
+    monkeypatch.setattr(contexts, "make_context", counting)
     batch = batches[-1]
     assert len(batch.context) == 3 and "I1" in batch.context and not calls
     first = batch.context["I1"]
     assert batch.context["I1"] is first
     assert batch.context.get("I1") is first
-    assert calls == [("I1", len(per["I1"]) - 1)]  # the last candle, read once
+    assert calls == [("I1", float(per["I1"].close[-1]))]  # at its last candle, read once
+    assert repr(first) == repr(per["I1"].context(len(per["I1"]) - 1, CONFIG.context_lookback))
     dict(batch.context)
     assert sorted(n for n, _ in calls) == ["I0", "I1", "I2"]

@@ -330,7 +330,7 @@ def _batch_signals(
     lookback = config.correlation_lookback
     source = ContextSource(
         per_instrument,
-        {name: carried[r, ends].tolist() for r, name in enumerate(names)},
+        {name: carried[r, ends] for r, name in enumerate(names)},
         config.context_lookback,
     )
 

@@ -9,30 +9,51 @@ of the plain ``dict`` the step-by-step aggregator produces.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from engine.signals.detector import SeriesSignals
+import numpy as np
+
+from engine.signals.detector import SeriesSignals, make_context
 from engine.types import InstrumentContext
 
 
 class ContextSource:
-    """What the batches of one ``batch_signals`` call share: per instrument (in sorted
-    name order), its signals/indicators and its latest candle index at each batch's
-    step (-1: no candle yet)."""
+    """What the batches of one ``batch_signals`` call share: per instrument, its
+    signals/indicators and its latest candle index at each batch's step (-1: no candle
+    yet). An instrument's values at every batch are gathered in bulk the first time any
+    of its contexts is read."""
 
-    __slots__ = ("candles", "lookback", "names", "series")
+    __slots__ = ("_gathered", "_indices", "candles", "lookback", "names", "series")
 
     def __init__(
-        self,
-        series: Mapping[str, SeriesSignals],
-        candles: Mapping[str, Sequence[int]],
-        lookback: int,
+        self, series: Mapping[str, SeriesSignals], candles: Mapping[str, np.ndarray], lookback: int
     ) -> None:
         self.names: tuple[str, ...] = tuple(sorted(candles))
         self.series = series
-        self.candles = candles
+        self.candles: dict[str, list[int]] = {n: a.tolist() for n, a in candles.items()}
         self.lookback = lookback
+        self._indices = candles
+        self._gathered: dict[str, tuple[list, list, list, dict[str, list]]] = {}
+
+    def context(self, name: str, batch: int) -> InstrumentContext:
+        """``series[name].context(candle, lookback)`` at the batch's candle (>= 0)."""
+        columns = self._gathered.get(name)
+        if columns is None:
+            columns = self._gathered[name] = self._gather(name)
+        price, then, back, values = columns
+        row = {k: c[batch] for k, c in values.items()}
+        return make_context(
+            self.series[name].instrument, price[batch], then[batch], back[batch], row
+        )
+
+    def _gather(self, name: str) -> tuple[list, list, list, dict[str, list]]:
+        # .tolist() gives the same floats as SeriesSignals.context's float(a[i])
+        ss = self.series[name]
+        safe = np.maximum(self._indices[name], 0)
+        back = np.minimum(safe, self.lookback)
+        values = {k: a[safe].tolist() for k, a in ss.indicators.items()}
+        return ss.close[safe].tolist(), ss.close[safe - back].tolist(), back.tolist(), values
 
 
 class LazyContexts(Mapping[str, InstrumentContext]):
@@ -53,15 +74,11 @@ class LazyContexts(Mapping[str, InstrumentContext]):
 
     def __getitem__(self, name: str) -> InstrumentContext:
         ctx = self._built.get(name)
-        if ctx is not None:
-            return ctx
-        i = self._candle(name)
-        if i < 0:
-            raise KeyError(name)
-        src = self._source
-        # the same arithmetic as the step-by-step detector's contexts
-        ctx = src.series[name].context(i, src.lookback)
-        self._built[name] = ctx
+        if ctx is None:
+            column = self._source.candles.get(name)
+            if column is None or column[self._batch] < 0:
+                raise KeyError(name)
+            ctx = self._built[name] = self._source.context(name, self._batch)
         return ctx
 
     def __contains__(self, name: object) -> bool:
