@@ -318,8 +318,10 @@ def _batch_signals(
 
     ordered, signal_steps = _signals_in_order(names, candle_index, per_instrument)
     signal_windows = window_of_step[signal_steps]  # non-decreasing
-    all_windows = np.arange(close_steps.shape[0])
-    windows = all_windows if config.emit_empty else np.unique(signal_windows)
+    if config.emit_empty:
+        windows = np.arange(close_steps.shape[0])
+    else:  # the distinct windows holding signals
+        windows = signal_windows[np.diff(signal_windows, prepend=-1) != 0]
     # each window's signals are the slice [lo, hi) of `ordered`
     lo = np.searchsorted(signal_windows, windows, "left").tolist()
     hi = np.searchsorted(signal_windows, windows, "right").tolist()
