@@ -27,7 +27,9 @@ Conflicts (flagged, never resolved)
 
 Context
     Every batch carries an ``InstrumentContext`` for each instrument seen so far: as of
-    its latest candle at or before the batch's step.
+    its latest candle at or before the batch's step. ``batch_signals`` gives it as a
+    read-only mapping that builds each context on first access
+    (``engine.signals.contexts.LazyContexts``), equal to the aggregator's dict.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ import numpy as np
 
 from engine.signals._gc import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
-from engine.signals.detector import SeriesSignals, make_context
+from engine.signals.contexts import ContextSource, LazyContexts
+from engine.signals.detector import SeriesSignals
 from engine.signals.strategies import KIND_ORDER
 from engine.types import Conflict, Direction, InstrumentContext, Signal, SignalBatch
 
@@ -64,6 +67,8 @@ def return_correlation(a: np.ndarray, b: np.ndarray, min_periods: int) -> float 
 
 def merge_signals(signals: Iterable[Signal]) -> tuple[Signal, ...]:
     """One signal per (instrument, kind): the strongest, first of equals, with the count."""
+    if isinstance(signals, list | tuple) and len(signals) < 2:
+        return tuple(signals)  # nothing to merge
     best: dict[tuple[str, str], Signal] = {}
     counts: dict[tuple[str, str], int] = {}
     for s in signals:
@@ -311,34 +316,31 @@ def _batch_signals(
     close_steps = np.flatnonzero(closes)
     window_of_step = np.cumsum(closes) - closes
 
-    # Signals in arrival order: step, then instrument (the stream's order), then kind.
-    by_window: dict[int, list[tuple[int, int, int, Signal]]] = {}
-    for row, name in enumerate(names):
-        ss = per_instrument[name]
-        if not ss.signals:
-            continue
-        step_of_candle = np.flatnonzero(candle_index[row] >= 0)
-        steps = step_of_candle[ss.signal_index]
-        wins = window_of_step[steps]
-        for k, (s, w, sig) in enumerate(
-            zip(steps.tolist(), wins.tolist(), ss.signals, strict=True)
-        ):
-            by_window.setdefault(w, []).append((s, row, k, sig))
-
-    windows = list(range(close_steps.shape[0])) if config.emit_empty else sorted(by_window)
-    ends = close_steps[windows] if windows else np.empty(0, dtype=np.int64)
+    ordered, signal_steps = _signals_in_order(names, candle_index, per_instrument)
+    signal_windows = window_of_step[signal_steps]  # non-decreasing
+    if config.emit_empty:
+        windows = np.arange(close_steps.shape[0])
+    else:  # the distinct windows holding signals
+        windows = signal_windows[np.diff(signal_windows, prepend=-1) != 0]
+    # each window's signals are the slice [lo, hi) of `ordered`
+    lo = np.searchsorted(signal_windows, windows, "left").tolist()
+    hi = np.searchsorted(signal_windows, windows, "right").tolist()
+    ends = close_steps[windows]
+    firsts = np.where(windows > 0, close_steps[np.maximum(windows - 1, 0)] + 1, 0)
     carried = np.stack([_carried_index(candle_index[r]) for r in range(len(names))])
+    row_of = {name: r for r, name in enumerate(names)}
     lookback = config.correlation_lookback
-    contexts = {
-        name: _contexts_at(per_instrument[name], carried[r, ends], config.context_lookback)
-        for r, name in enumerate(names)
-    }
+    source = ContextSource(
+        per_instrument,
+        {name: carried[r, ends] for r, name in enumerate(names)},
+        config.context_lookback,
+    )
 
     def price_row_at(end: int) -> Callable[[str], np.ndarray | None]:
-        lo = max(0, end - lookback)
+        first = max(0, end - lookback)
 
         def row(name: str) -> np.ndarray | None:
-            seg = carried[names.index(name), lo : end + 1]
+            seg = carried[row_of[name], first : end + 1]
             if seg[-1] < 0:
                 return None
             return np.where(seg >= 0, per_instrument[name].close[np.maximum(seg, 0)], np.nan)
@@ -346,44 +348,41 @@ def _batch_signals(
         return row
 
     batches: list[SignalBatch] = []
-    for j, w in enumerate(windows):
-        items = sorted(by_window.get(w, []), key=lambda t: (t[0], t[1], t[2]))
-        end = int(close_steps[w])
-        first = int(close_steps[w - 1]) + 1 if w > 0 else 0
-        merged = merge_signals(s for *_, s in items)
-        context = {n: contexts[n][j] for n in names if contexts[n][j] is not None}
-        batches.append(
-            SignalBatch(
-                time=int(times[end]),
-                window_start=int(times[first]),
-                step=end,
-                signals=merged,
-                context=dict(sorted(context.items())),
-                conflicts=find_conflicts(
+    rows = zip(ends.tolist(), times[ends].tolist(), times[firsts].tolist(), lo, hi, strict=True)
+    for j, (end, time, start, a, b) in enumerate(rows):
+        if b - a == 1:  # the common case: one signal, nothing to merge or to conflict with
+            merged: tuple[Signal, ...] = (ordered[a],)
+            conflicts: tuple[Conflict, ...] = ()
+        else:
+            merged = merge_signals(ordered[a:b])
+            conflicts = ()
+            if len(merged) > 1:
+                conflicts = find_conflicts(
                     merged,
                     price_row_at(end),
                     threshold=config.correlation_threshold,
                     lookback=lookback,
-                ),
-            )
-        )
+                )
+        batches.append(SignalBatch(time, start, end, merged, LazyContexts(source, j), conflicts))
     return batches
 
 
-def _contexts_at(
-    ss: SeriesSignals, indices: np.ndarray, lookback: int
-) -> list[InstrumentContext | None]:
-    """``ss.context(i, lookback)`` for many candle indices at once (None where i < 0)."""
-    safe = np.maximum(indices, 0)
-    back = np.minimum(safe, lookback)
-    price = ss.close[safe].tolist()
-    then = ss.close[safe - back].tolist()
-    cols = {k: a[safe].tolist() for k, a in ss.indicators.items()}
-    out: list[InstrumentContext | None] = []
-    for j, i in enumerate(indices.tolist()):
-        if i < 0:
-            out.append(None)
+def _signals_in_order(
+    names: Sequence[str], candle_index: np.ndarray, per_instrument: Mapping[str, SeriesSignals]
+) -> tuple[list[Signal], np.ndarray]:
+    """Every instrument's signals in arrival order (step, then instrument in the stream's
+    order, then the instrument's own order) and the merged-stream step of each."""
+    signals: list[Signal] = []
+    steps: list[np.ndarray] = []
+    for row, name in enumerate(names):
+        ss = per_instrument[name]
+        if not ss.signals:
             continue
-        values = {k: c[j] for k, c in cols.items()}
-        out.append(make_context(ss.instrument, price[j], then[j], int(back[j]), values))
-    return out
+        steps.append(np.flatnonzero(candle_index[row] >= 0)[ss.signal_index])
+        signals.extend(ss.signals)
+    if not signals:
+        return [], np.empty(0, dtype=np.int64)
+    at = np.concatenate(steps)
+    # stable: ties keep the concatenation's (instrument, own) order
+    order = np.argsort(at, kind="stable")
+    return [signals[i] for i in order.tolist()], at[order]

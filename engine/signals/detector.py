@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from engine.signals.strategies import (
     all_uses,
     build_strategies,
 )
-from engine.types import Candle, InstrumentContext, InstrumentSeries, Signal
+from engine.types import Candle, Direction, InstrumentContext, InstrumentSeries, Signal
 
 _NEVER = -(2**62)  # "last fired" before any candle: no cooldown applies
 
@@ -173,22 +173,43 @@ def fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
     return fired
 
 
-class _Row(Mapping[str, float]):
-    """Candle ``j`` of gathered columns, read lazily (a describe reads a few keys)."""
-
-    __slots__ = ("cols", "j")
-
-    def __init__(self, cols: dict[str, list[float]], j: int) -> None:
-        self.cols, self.j = cols, j
-
-    def __getitem__(self, key: str) -> float:
-        return self.cols[key][self.j]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.cols)
-
-    def __len__(self) -> int:
-        return len(self.cols)
+def _describe_all(
+    strategy: Strategy,
+    kind_index: int,
+    kind: str,
+    at: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    prev: Mapping[str, np.ndarray],
+    series: InstrumentSeries,
+) -> list[Signal]:
+    """The signals of one kind fired at candles ``at``: ``describe`` runs once on the
+    gathered columns (element-wise, the same float arithmetic as on one candle)."""
+    v = {k: a[at] for k, a in values.items()}
+    p = {k: a[at] for k, a in prev.items()}
+    with np.errstate(all="ignore"):
+        direction, strength, evidence = strategy.describe(kind_index, v, p)
+    n = at.shape[0]
+    directions = [direction] * n if isinstance(direction, Direction) else direction
+    strengths = strength.tolist() if isinstance(strength, np.ndarray) else [strength] * n
+    # a constant (a configured level) stays the very object the step path puts there
+    columns = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in evidence.values()]
+    keys = list(evidence)
+    rows = zip(*columns, strict=True) if columns else [()] * n
+    times = series.close_time[at].tolist()
+    prices = v["close"].tolist()
+    instrument = series.instrument
+    return [
+        Signal(
+            instrument,
+            times[j],
+            kind,
+            directions[j],
+            strengths[j],
+            prices[j],
+            dict(zip(keys, row, strict=True)),
+        )
+        for j, row in enumerate(rows)
+    ]
 
 
 def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
@@ -202,36 +223,29 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
     strategies = build_strategies(config)
     values, prev = compute_values(series, config, strategies)
     close_time = series.close_time
-    found: list[tuple[int, int, Signal]] = []
+    instrument = series.instrument
+    signals: list[Signal] = []
+    at_parts: list[np.ndarray] = []
+    kind_parts: list[np.ndarray] = []
     for strategy in strategies:
         codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
-        fired = fire_series(strategy, codes)
-        if not fired:
-            continue
-        # Gather the fired candles' values in bulk; .tolist() gives the same floats.
-        at = np.array([i for i, _ in fired], dtype=np.int64)
-        cur = {k: a[at].tolist() for k, a in values.items()}
-        before = {k: a[at].tolist() for k, a in prev.items()}
-        times = close_time[at].tolist()
-        for j, (i, kind_index) in enumerate(fired):
-            v, p = _Row(cur, j), _Row(before, j)
+        fired = np.array(fire_series(strategy, codes), dtype=np.int64).reshape(-1, 2)
+        for kind_index in np.unique(fired[:, 1]).tolist():
+            at = fired[fired[:, 1] == kind_index, 0]
             kind = strategy.kinds[kind_index]
-            direction, strength, evidence = strategy.describe(kind_index, v, p)
-            signal = Signal(
-                instrument=series.instrument,
-                time=times[j],
-                kind=kind,
-                direction=direction,
-                strength=strength,
-                price=v["close"],
-                evidence=evidence,
-            )
-            found.append((i, KIND_ORDER[kind], signal))
-    found.sort(key=lambda t: (t[0], t[1]))
+            signals.extend(_describe_all(strategy, kind_index, kind, at, values, prev, series))
+            at_parts.append(at)
+            kind_parts.append(np.full(at.shape[0], KIND_ORDER[kind], dtype=np.int64))
+    signal_index = np.empty(0, dtype=np.int64)
+    if at_parts:  # by candle, then kind
+        candle_of, kind_of = np.concatenate(at_parts), np.concatenate(kind_parts)
+        order = np.lexsort((kind_of, candle_of))
+        signals = [signals[k] for k in order.tolist()]
+        signal_index = candle_of[order]
     return SeriesSignals(
-        instrument=series.instrument,
-        signals=[s for _, _, s in found],
-        signal_index=np.array([i for i, _, _ in found], dtype=np.int64),
+        instrument=instrument,
+        signals=signals,
+        signal_index=signal_index,
         indicators={k: values[k] for k in _indicator_keys(values)},
         close=values["close"],
         close_time=close_time,

@@ -10,7 +10,9 @@ the *same* code:
   on whole numpy arrays (vectorised path) and on plain floats (step path) alike;
 - ``gate(state, code)``: the small state machine over the (sparse) raw events: zone
   arming, last crossing side. Returns the index of the kind that fires, or -1.
-  ``describe`` then gives the direction, strength and evidence of a fired signal.
+  ``describe`` then gives the direction, strength and evidence of a fired signal; like
+  ``events`` it runs on one candle's floats (step path) and on the arrays of every
+  candle where one kind fired (vectorised path), element-wise with the same arithmetic.
 
 The runner adds the per-strategy cooldown: after a signal at candle ``i`` the strategy
 stays silent at candles ``i+1 .. i+cooldown``. A suppressed event still changes the
@@ -120,18 +122,36 @@ def _div(a: Any, b: Any, min_b: Any) -> Any:
     return a / b if b > min_b else math.nan
 
 
-def _sdiv(a: float, b: float) -> float:
-    """Scalar a / b for a positive b, else NaN."""
-    return a / b if b > 0 else math.nan
+def _sdiv(a: Any, b: Any) -> Any:
+    """a / b for a positive b, else NaN."""
+    return _ratio(a, b, math.nan)
 
 
-def _clip01(x: float) -> float:
+def _ratio(a: Any, b: Any, default: float) -> Any:
+    """a / b for a positive b, else ``default``."""
+    if isinstance(b, np.ndarray):
+        out = np.full(b.shape, default)
+        np.divide(a, b, out=out, where=b > 0)
+        return out
+    return a / b if b > 0 else default
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    return np.where(cond, a, b) if isinstance(cond, np.ndarray) else a if cond else b
+
+
+def _clip01(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return np.where(x != x, 0.0, np.where(x < 0.0, 0.0, np.where(x > 1.0, 1.0, x)))
     if x != x:  # NaN: nothing measured, say so with the weakest value
         return 0.0
     return 0.0 if x < 0.0 else 1.0 if x > 1.0 else float(x)
 
 
-def _sign_direction(x: float) -> Direction:
+def _sign_direction(x: Any) -> Any:
+    """The direction of a change; a list of them for an array."""
+    if isinstance(x, np.ndarray):
+        return [_sign_direction(c) for c in x.tolist()]
     return Direction.LONG if x > 0 else Direction.SHORT if x < 0 else Direction.NEUTRAL
 
 
@@ -361,7 +381,7 @@ class BollingerBreakout(_BollingerStrategy):
         up, mid, lo = self.k
         half = v[up] - v[mid]
         excess = (v["close"] - v[up]) if kind == 0 else (v[lo] - v["close"])
-        strength = _clip01(0.5 + 0.5 * excess / half) if half > 0 else 0.5
+        strength = _where(half > 0, _clip01(0.5 + _sdiv(0.5 * excess, half)), 0.5)
         evidence = {"close": v["close"], up: v[up], mid: v[mid], lo: v[lo]}
         return (Direction.LONG if kind == 0 else Direction.SHORT), strength, evidence
 
@@ -388,12 +408,12 @@ class BollingerTouch(_BollingerStrategy):
         half = v[up] - v[mid]
         rng = high - low
         if kind == 0:
-            rejection = (close - low) / rng if rng > 0 else 0.0
-            penetration = (v[lo] - low) / half if half > 0 else 0.0
+            rejection = _ratio(close - low, rng, 0.0)
+            penetration = _ratio(v[lo] - low, half, 0.0)
             direction = Direction.LONG
         else:
-            rejection = (high - close) / rng if rng > 0 else 0.0
-            penetration = (high - v[up]) / half if half > 0 else 0.0
+            rejection = _ratio(high - close, rng, 0.0)
+            penetration = _ratio(high - v[up], half, 0.0)
             direction = Direction.SHORT
         strength = 0.5 * _clip01(rejection) + 0.5 * _clip01(4.0 * penetration)
         evidence = {"low": low, "high": high, "close": close, up: v[up], mid: v[mid], lo: v[lo]}

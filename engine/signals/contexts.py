@@ -1,0 +1,99 @@
+"""A batch's market context, built on first access.
+
+The vectorised aggregator emits one batch per window and every batch carries an
+``InstrumentContext`` for each instrument seen so far; a brain usually reads one or two
+of them. :class:`LazyContexts` is a read-only ``Mapping`` that builds each context when
+it is first read (and keeps it), with exactly the values, key order, equality and repr
+of the plain ``dict`` the step-by-step aggregator produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from engine.signals.detector import SeriesSignals, make_context
+from engine.types import InstrumentContext
+
+
+class ContextSource:
+    """What the batches of one ``batch_signals`` call share: per instrument, its
+    signals/indicators and its latest candle index at each batch's step (-1: no candle
+    yet). An instrument's values at every batch are gathered in bulk the first time any
+    of its contexts is read."""
+
+    __slots__ = ("_gathered", "_indices", "candles", "lookback", "names", "series")
+
+    def __init__(
+        self, series: Mapping[str, SeriesSignals], candles: Mapping[str, np.ndarray], lookback: int
+    ) -> None:
+        self.names: tuple[str, ...] = tuple(sorted(candles))
+        self.series = series
+        self.candles: dict[str, list[int]] = {n: a.tolist() for n, a in candles.items()}
+        self.lookback = lookback
+        self._indices = candles
+        self._gathered: dict[str, tuple[list, list, list, dict[str, list]]] = {}
+
+    def context(self, name: str, batch: int) -> InstrumentContext:
+        """``series[name].context(candle, lookback)`` at the batch's candle (>= 0)."""
+        columns = self._gathered.get(name)
+        if columns is None:
+            columns = self._gathered[name] = self._gather(name)
+        price, then, back, values = columns
+        row = {k: c[batch] for k, c in values.items()}
+        return make_context(
+            self.series[name].instrument, price[batch], then[batch], back[batch], row
+        )
+
+    def _gather(self, name: str) -> tuple[list, list, list, dict[str, list]]:
+        # .tolist() gives the same floats as SeriesSignals.context's float(a[i])
+        ss = self.series[name]
+        safe = np.maximum(self._indices[name], 0)
+        back = np.minimum(safe, self.lookback)
+        values = {k: a[safe].tolist() for k, a in ss.indicators.items()}
+        return ss.close[safe].tolist(), ss.close[safe - back].tolist(), back.tolist(), values
+
+
+class LazyContexts(Mapping[str, InstrumentContext]):
+    """Instrument name -> ``InstrumentContext`` at batch ``batch`` of ``source``: the
+    instruments with a candle by then, in name order. Read-only; equal to (and printed
+    as) the dict of the same contexts; copies and pickles are that plain dict."""
+
+    __slots__ = ("_batch", "_built", "_source")
+
+    def __init__(self, source: ContextSource, batch: int) -> None:
+        self._source = source
+        self._batch = batch
+        self._built: dict[str, InstrumentContext] = {}
+
+    def _candle(self, name: str) -> int:
+        column = self._source.candles.get(name)
+        return -1 if column is None else column[self._batch]
+
+    def __getitem__(self, name: str) -> InstrumentContext:
+        ctx = self._built.get(name)
+        if ctx is None:
+            column = self._source.candles.get(name)
+            if column is None or column[self._batch] < 0:
+                raise KeyError(name)
+            ctx = self._built[name] = self._source.context(name, self._batch)
+        return ctx
+
+    def __contains__(self, name: object) -> bool:
+        return self._candle(name) >= 0  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        j, candles = self._batch, self._source.candles
+        return (n for n in self._source.names if candles[n][j] >= 0)
+
+    def __len__(self) -> int:
+        j, candles = self._batch, self._source.candles
+        return sum(1 for n in self._source.names if candles[n][j] >= 0)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self.items()),))
