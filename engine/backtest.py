@@ -221,7 +221,7 @@ class BacktestEngine:
         self._last_loss_step: int | None = None
         self._model_fills = -1
         self._eq_const = float(self.config.initial_cash)
-        self._eq_coef: list[tuple[int, float]] = []  # (row, signed qty)
+        self._eq_coef: tuple[tuple[int, float], ...] = ()  # (row, signed qty)
         # run()'s event watch: row -> (step, horizon candle or -1, search width). A step
         # with horizon -1 is the row's next possible event; otherwise the row is quiet
         # before that step and its search resumes at the horizon candle.
@@ -268,7 +268,7 @@ class BacktestEngine:
         # stepping may have changed anything since the last fast-forward
         self._watch.clear()
         self._dirty = set(range(len(self._rows)))
-        segments = [(start, self._eq_const, tuple(self._eq_coef))]
+        segments = [(start, self._eq_const, self._eq_coef)]
         with gc_paused():
             t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
         self._segment_equity(start, t, segments)
@@ -293,7 +293,7 @@ class BacktestEngine:
             fills = self._model_fills
             self._process(busy, eventful)
             if self._model_fills != fills:
-                segments.append((busy, self._eq_const, tuple(self._eq_coef)))
+                segments.append((busy, self._eq_const, self._eq_coef))
             t = busy + 1
             if progress is not None and t >= next_report:
                 progress(t, n)
@@ -501,13 +501,13 @@ class BacktestEngine:
         broker = self.broker
         terms = []
         const = float(broker.equity())
-        for name, coef in broker.holdings():
+        for name, coef in sorted(broker.holdings()):
             row = self._row_of[name]
             terms.append((row, coef))
             const -= coef * a.last_close[row, t]
         terms.sort()
         self._eq_const = const
-        self._eq_coef = terms
+        self._eq_coef = tuple(terms)
         self._model_fills = len(broker.fills)
 
     def _segment_equity(
