@@ -291,7 +291,8 @@ def render_stats(stats: Mapping[str, float], variables: Mapping[str, str]) -> Ta
         ),
     )
     dd = stats.get("max_drawdown_pct")
-    table.add_row("max dd", "-" if dd is None else f"{dd:.2f}%")
+    # signed as in the run metrics and the compare table: a drawdown is a loss
+    table.add_row("max dd", "-" if dd is None else f"{-dd:.2f}%" if dd > 0 else "0.00%")
     table.add_row("trades", f"{int(stats.get('trades', 0))}")
     wr = stats.get("win_rate_pct")
     table.add_row("win rate", "-" if wr is None else f"{wr:.1f}%")
