@@ -262,17 +262,16 @@ class BacktestEngine:
 
     def _fast_forward(self, stop: int, progress: ProgressCallback | None) -> None:
         n = self.total_steps
-        start = self.step_index
-        if start >= stop:
-            return
-        # stepping may have changed anything since the last fast-forward
-        self._watch.clear()
-        self._dirty = set(range(len(self._rows)))
-        segments = [(start, self._eq_const, self._eq_coef)]
-        with gc_paused():
-            t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
-        self._segment_equity(start, t, segments)
-        self.step_index = t
+        start = t = self.step_index
+        if start < stop:
+            # stepping may have changed anything since the last fast-forward
+            self._watch.clear()
+            self._dirty = set(range(len(self._rows)))
+            segments = [(start, self._eq_const, self._eq_coef)]
+            with gc_paused():
+                t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
+            self._segment_equity(start, t, segments)
+            self.step_index = t
         if progress is not None:
             progress(t, n)
 

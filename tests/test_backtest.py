@@ -338,9 +338,16 @@ def test_reset_starts_over_with_the_same_outcome() -> None:
 def test_progress_is_reported_up_to_the_total() -> None:
     analysis = _chaos_market(8)
     seen: list[tuple[int, int]] = []
-    _engine(analysis, chaos_script(8)).run(progress=lambda done, total: seen.append((done, total)))
+    engine = _engine(analysis, chaos_script(8))
+    first = engine.run(progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (len(analysis), len(analysis))
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    # running a finished engine again reports completion and changes nothing
+    again: list[tuple[int, int]] = []
+    second = engine.run(progress=lambda done, total: again.append((done, total)))
+    assert again == [(len(analysis), len(analysis))]
+    assert second.fills == first.fills
+    assert np.array_equal(second.equity_values, first.equity_values)
 
 
 def test_session_shares_the_analysis_and_keeps_brokers_apart() -> None:
