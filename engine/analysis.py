@@ -10,9 +10,11 @@ are precomputed as arrays or dicts keyed by step.
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -195,26 +197,44 @@ def assemble_analysis(
         name: _instrument_arrays(stream, row, name, per_instrument[name])
         for row, name in enumerate(stream.instruments)
     }
-    by_step: dict[int, list[Signal]] = {}
-    for name in stream.instruments:
-        sigs = per_instrument[name].signals
-        if not sigs:
-            continue
-        times = np.fromiter((s.time for s in sigs), dtype=np.int64, count=len(sigs))
-        steps = np.searchsorted(stream.times, times)
-        for step, sig in zip(steps.tolist(), sigs, strict=True):
-            by_step.setdefault(step, []).append(sig)
-    signals_by_step = {k: tuple(v) for k, v in sorted(by_step.items())}
-    batch_by_step = {b.step: b for b in batches}
-    batch_steps = np.array(sorted(b.step for b in batches if b.signals), dtype=np.int64)
+    batch_by_step = dict(zip(map(_step_of, batches), batches, strict=True))
+    batch_steps = np.array([b.step for b in batches if b.signals], dtype=np.int64)
+    batch_steps.sort()
     return MarketAnalysis(
         stream=stream,
         signal_config=signal_config,
         per_instrument=per_instrument,
         batches=tuple(batches),
         arrays=arrays,
-        signals_by_step=signals_by_step,
+        signals_by_step=_signals_by_step(stream, per_instrument),
         batch_by_step=batch_by_step,
         batch_steps=batch_steps,
         last_close=_last_close(stream, arrays),
     )
+
+
+_step_of = attrgetter("step")
+_time_of = attrgetter("time")
+
+
+def _signals_by_step(
+    stream: MergedStream, per_instrument: Mapping[str, SeriesSignals]
+) -> dict[int, tuple[Signal, ...]]:
+    """Step -> the signals at that step (the first step closing at or after the signal's
+    time), in instrument order then each instrument's own order; steps ascending."""
+    lists = [per_instrument[name].signals for name in stream.instruments]
+    signals = tuple(itertools.chain.from_iterable(lists))
+    if not signals:
+        return {}
+    times = np.fromiter(map(_time_of, signals), dtype=np.int64, count=len(signals))
+    steps = np.searchsorted(stream.times, times)
+    if len(steps) > 1 and not (steps[1:] >= steps[:-1]).all():
+        # a stable sort keeps the instrument-major order within each step
+        order = np.argsort(steps, kind="stable")
+        steps = steps[order]
+        signals = tuple(map(signals.__getitem__, order.tolist()))
+    first = np.flatnonzero(np.concatenate(([True], steps[1:] != steps[:-1])))
+    keys = steps[first].tolist()
+    bounds = first.tolist()
+    bounds.append(len(signals))
+    return dict(zip(keys, [signals[a:b] for a, b in itertools.pairwise(bounds)], strict=True))

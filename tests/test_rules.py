@@ -439,3 +439,95 @@ def test_fmt_price_keeps_six_significant_digits() -> None:
     assert fmt_price(42000.0) == "42000.0"
     assert fmt_price(1.5) == "1.50000"
     assert fmt_price(0.00001234) == "0.0000123400"
+
+
+# -- the decision's own scoring equals score_signals ----------------------------------
+
+odd_signal_st = st.tuples(
+    st.sampled_from(["BTC", "ETH"]),
+    st.sampled_from(SIGNAL_KINDS),
+    st.one_of(st.floats(-0.5, 1.5), st.sampled_from([math.nan, math.inf, -0.0, 0.0, 1.0])),
+    st.integers(-1, 4),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(weights_st, st.lists(odd_signal_st, max_size=8), st.floats(0.05, 2.0))
+def test_reasoning_and_confidence_follow_score_signals(
+    weights: dict[str, float], raw: list[tuple[str, str, float, int]], threshold: float
+) -> None:
+    # Out-of-range strengths and counts included: the brain clamps them as score_signals does.
+    persona = make_persona(signal_weights=weights, entry_threshold=threshold, trailing=None)
+    signals = [
+        Signal(inst, T0, kind, DIRECTION_OF[kind], strength, 100.0, {}, count)
+        for inst, kind, strength, count in raw
+    ]
+    d = RuleBrain(persona).decide(batch(signals), portfolio())
+    lines = d.reasoning.splitlines()
+    instruments = sorted({s.instrument for s in signals})
+    explained = [line for line in lines[1:] if not line.startswith("  ")]
+    scores = [
+        score_signals(i, [s for s in signals if s.instrument == i], weights) for i in instruments
+    ]
+    assert explained == [sc.explain() for sc in scores]
+    for sc in scores:
+        plan = plan_for(d, sc.instrument)
+        if sc.score == 0.0 or abs(sc.score) < threshold:
+            assert plan.action is Action.HOLD and plan.confidence == 0.0
+        else:
+            conviction = min(1.0, abs(sc.score) / (2 * threshold))
+            assert plan.confidence == round(conviction * sc.agreement, 4)
+
+
+# -- market context is read only where a plan needs a price ----------------------------
+
+
+class CountingContexts(Mapping[str, InstrumentContext]):
+    """A batch's contexts that remember which instruments were read (built lazily upstream)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._data = {n: ctx(n) for n in names}
+        self.read: list[str] = []
+
+    def __getitem__(self, name: str) -> InstrumentContext:
+        self.read.append(name)
+        return self._data[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+EIGHT = ["ADA", "BTC", "DOT", "ETH", "LTC", "SOL", "XLM", "XRP"]
+
+
+def test_holds_below_threshold_read_no_context() -> None:
+    contexts = CountingContexts(EIGHT)
+    signals = [sig("BTC", "macd_cross_up", 0.5), sig("ETH", "ema_cross_down", 0.5)]
+    d = RuleBrain().decide(batch(signals, contexts), portfolio(), make_persona())
+    assert [p.action for p in d.plans] == [Action.HOLD, Action.HOLD]
+    assert contexts.read == []
+
+
+def test_an_entry_reads_only_its_own_context() -> None:
+    contexts = CountingContexts(EIGHT)
+    signals = [sig("BTC", "rsi_oversold", 1.0), sig("ETH", "ema_cross_down", 0.5)]
+    d = RuleBrain().decide(batch(signals, contexts), portfolio(), make_persona())
+    assert [p.action for p in d.plans] == [Action.OPEN_LONG, Action.HOLD]
+    assert plan_for(d, "BTC").stop_loss == 100.0 - 2.0 * 2.0
+    assert set(contexts.read) == {"BTC"}
+
+
+def test_a_review_reads_context_only_to_tighten_a_stop() -> None:
+    held = (position("BTC", Side.LONG, 90.0), position("ETH", Side.LONG, 90.0))
+    contexts = CountingContexts(EIGHT)
+    # BTC faces a half-strong opposite score (0.6 x 1.5 = 0.9 >= 0.5): tighten to 98;
+    # ETH's score agrees with the position: keep, no price needed
+    signals = [sig("BTC", "rsi_overbought", 0.6), sig("ETH", "ema_cross_up", 0.5)]
+    d = RuleBrain().decide(batch(signals, contexts), portfolio(held), make_persona())
+    assert plan_for(d, "BTC").action is Action.ADJUST
+    assert plan_for(d, "BTC").stop_loss == 100.0 - 0.5 * 2.0 * 2.0
+    assert plan_for(d, "ETH").action is Action.HOLD
+    assert set(contexts.read) == {"BTC"}

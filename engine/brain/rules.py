@@ -55,8 +55,7 @@ class Term:
     value: float
 
     def text(self) -> str:
-        count = f"×{self.count}" if self.count != 1 else ""
-        return f"{self.kind} {self.strength:.2f}×{self.weight:g}{count}"
+        return _term_text(self.kind, self.strength, self.weight, self.count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,68 +80,148 @@ class Score:
         return abs(self.net) / total if total > 0 else 1.0
 
     def explain(self) -> str:
-        parts = [
-            f"long {self.long:.2f}" + _terms(self.long_terms),
-            f"short {self.short:.2f}" + _terms(self.short_terms),
-            f"net {self.net:+.2f}",
-        ]
-        if self.neutral_terms:
-            parts.append(f"confirm {self.neutral:+.2f}" + _terms(self.neutral_terms))
-            if self.net == 0:
-                parts[-1] += " (no side leads, nothing to confirm)"
-        text = f"{self.instrument}: " + "; ".join(parts) + f" → score {self.score:+.2f}"
-        if self.ignored:
-            text += f" (weight 0: {', '.join(self.ignored)})"
-        return text
+        return _explanation(
+            self.instrument,
+            self.long,
+            [t.text() for t in self.long_terms],
+            self.short,
+            [t.text() for t in self.short_terms],
+            self.net,
+            self.neutral,
+            [t.text() for t in self.neutral_terms],
+            self.score,
+            self.ignored,
+        )
 
 
-def _terms(terms: Sequence[Term]) -> str:
-    return f" = {' + '.join(t.text() for t in terms)}" if terms else ""
+# A term as the hot path keeps it: (kind, strength, weight, count, value).
+_TermRow = tuple[str, float, float, int, float]
+
+
+def _term_text(kind: str, strength: float, weight: float, count: int) -> str:
+    if count != 1:
+        return f"{kind} {strength:.2f}×{weight:g}×{count}"
+    return f"{kind} {strength:.2f}×{weight:g}"
+
+
+def _listed(texts: Sequence[str]) -> str:
+    return f" = {' + '.join(texts)}" if texts else ""
+
+
+def _explanation(
+    instrument: str,
+    long: float,
+    long_texts: Sequence[str],
+    short: float,
+    short_texts: Sequence[str],
+    net: float,
+    neutral: float,
+    neutral_texts: Sequence[str],
+    score: float,
+    ignored: Sequence[str],
+) -> str:
+    text = (
+        f"{instrument}: long {long:.2f}{_listed(long_texts)}; "
+        f"short {short:.2f}{_listed(short_texts)}; net {net:+.2f}"
+    )
+    if neutral_texts:
+        text += f"; confirm {neutral:+.2f}{_listed(neutral_texts)}"
+        if net == 0:
+            text += " (no side leads, nothing to confirm)"
+    text += f" → score {score:+.2f}"
+    if ignored:
+        text += f" (weight 0: {', '.join(ignored)})"
+    return text
+
+
+def _weigh(
+    signals: Iterable[Signal], weights: Mapping[str, float]
+) -> tuple[list[_TermRow], list[_TermRow], list[_TermRow], tuple[str, ...]]:
+    """The signals' terms by side (long, short, neutral) and the kinds of weight 0."""
+    long_terms: list[_TermRow] = []
+    short_terms: list[_TermRow] = []
+    neutral_terms: list[_TermRow] = []
+    ignored: list[str] = []
+    for sig in signals:
+        kind = sig.kind
+        weight = float(weights.get(kind, 0.0))
+        strength = float(sig.strength)
+        if not 0.0 <= strength <= 1.0:  # also NaN
+            strength = min(max(strength, 0.0), 1.0) if math.isfinite(strength) else 0.0
+        count = int(sig.count)
+        if count < 1:
+            count = 1
+        value = strength * weight * count
+        if weight == 0.0:
+            ignored.append(kind)
+            continue
+        sign = _SIGN.get(sig.direction)  # None for neutral (or unknown) directions
+        if sign is None:
+            neutral_terms.append((kind, strength, weight, count, value))
+        elif sign * weight > 0:
+            long_terms.append((kind, strength, weight, count, abs(value)))
+        else:
+            short_terms.append((kind, strength, weight, count, abs(value)))
+    return long_terms, short_terms, neutral_terms, tuple(dict.fromkeys(ignored))
+
+
+def _totals(
+    long_terms: list[_TermRow], short_terms: list[_TermRow], neutral_terms: list[_TermRow]
+) -> tuple[float, float, float, float, float]:
+    """long, short, neutral, net and score (see the module doc)."""
+    # sum() as score_signals always did (0 when empty); a comprehension only when needed
+    long = sum([t[4] for t in long_terms]) if long_terms else 0
+    short = sum([t[4] for t in short_terms]) if short_terms else 0
+    neutral = sum([t[4] for t in neutral_terms]) if neutral_terms else 0
+    net = long - short
+    score = math.copysign(max(0.0, abs(net) + neutral), net) if net != 0 else 0.0
+    return long, short, neutral, net, score
 
 
 def score_signals(
     instrument: str, signals: Iterable[Signal], weights: Mapping[str, float]
 ) -> Score:
     """Score one instrument's signals with the persona's weights (see the module doc)."""
-    long_terms: list[Term] = []
-    short_terms: list[Term] = []
-    neutral_terms: list[Term] = []
-    ignored: list[str] = []
-    for sig in signals:
-        weight = float(weights.get(sig.kind, 0.0))
-        strength = float(sig.strength)
-        if not math.isfinite(strength):
-            strength = 0.0
-        strength = min(max(strength, 0.0), 1.0)
-        count = max(int(sig.count), 1)
-        value = strength * weight * count
-        if weight == 0.0:
-            ignored.append(sig.kind)
-            continue
-        sign = _SIGN.get(sig.direction)  # None for neutral (or unknown) directions
-        if sign is None:
-            neutral_terms.append(Term(sig.kind, strength, weight, count, value))
-        elif sign * weight > 0:
-            long_terms.append(Term(sig.kind, strength, weight, count, abs(value)))
-        else:
-            short_terms.append(Term(sig.kind, strength, weight, count, abs(value)))
-    long = sum(t.value for t in long_terms)
-    short = sum(t.value for t in short_terms)
-    neutral = sum(t.value for t in neutral_terms)
-    net = long - short
-    score = math.copysign(max(0.0, abs(net) + neutral), net) if net != 0 else 0.0
+    long_terms, short_terms, neutral_terms, ignored = _weigh(signals, weights)
+    long, short, neutral, net, score = _totals(long_terms, short_terms, neutral_terms)
     return Score(
         instrument,
-        tuple(long_terms),
-        tuple(short_terms),
-        tuple(neutral_terms),
-        tuple(dict.fromkeys(ignored)),
+        tuple(Term(*t) for t in long_terms),
+        tuple(Term(*t) for t in short_terms),
+        tuple(Term(*t) for t in neutral_terms),
+        ignored,
         long,
         short,
         neutral,
         net,
         score,
     )
+
+
+class _Scored:
+    """What a decision needs of an instrument's :class:`Score`, without building one:
+    ``score``, ``net``, ``total`` (long + short) and ``text`` (``Score.explain()``)."""
+
+    __slots__ = ("net", "score", "text", "total")
+
+    def __init__(self, instrument: str, signals: Iterable[Signal], weights: Mapping[str, float]):
+        long_terms, short_terms, neutral_terms, ignored = _weigh(signals, weights)
+        long, short, neutral, net, score = _totals(long_terms, short_terms, neutral_terms)
+        self.score = score
+        self.net = net
+        self.total = long + short
+        self.text = _explanation(
+            instrument,
+            long,
+            [_term_text(k, s, w, c) for k, s, w, c, _ in long_terms] if long_terms else (),
+            short,
+            [_term_text(k, s, w, c) for k, s, w, c, _ in short_terms] if short_terms else (),
+            net,
+            neutral,
+            [_term_text(k, s, w, c) for k, s, w, c, _ in neutral_terms] if neutral_terms else (),
+            score,
+            ignored,
+        )
 
 
 def fmt_price(x: float | None) -> str:
@@ -200,18 +279,21 @@ def _decide(
     batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
 ) -> tuple[list[TradePlan], list[str]]:
     threshold = persona.entry_threshold
-    positions: dict[str, Position] = {p.instrument: p for p in portfolio.positions}
-    pending = {o.instrument for o in portfolio.pending_orders}
-    open_count = len(positions) + len(pending - positions.keys())
+    # (comprehensions only when there is something to iterate: most calls hold nothing)
+    positions: dict[str, Position] = (
+        {p.instrument: p for p in portfolio.positions} if portfolio.positions else {}
+    )
+    pending = {o.instrument for o in portfolio.pending_orders} if portfolio.pending_orders else ()
+    open_count = len(positions) + (len(pending - positions.keys()) if pending else 0)
 
     by_instrument: dict[str, list[Signal]] = {}
     for sig in batch.signals:
         by_instrument.setdefault(sig.instrument, []).append(sig)
-    instruments = sorted(set(by_instrument) | set(positions))
-    scores = {
-        inst: score_signals(inst, by_instrument.get(inst, ()), persona.signal_weights)
-        for inst in instruments
-    }
+    instruments = sorted(by_instrument.keys() | positions.keys() if positions else by_instrument)
+    weights = persona.signal_weights
+    scores: dict[str, _Scored] = {}
+    for inst in instruments:
+        scores[inst] = _Scored(inst, by_instrument.get(inst, ()), weights)
 
     cooldown_left = 0
     if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
@@ -221,19 +303,28 @@ def _decide(
     outcome: dict[str, list[tuple[TradePlan, str]]] = {}
     # Reviews first: a close frees its slot, and the same opposite score may then flip
     # the position (close and open the other side at the same open).
+    # Contexts are read only where a plan needs a price (batch.context may build each
+    # one on first read).
+    contexts = batch.context
     flips: set[str] = set()
     for inst in positions:
-        review = _review(positions[inst], scores[inst], batch.context.get(inst), persona)
+        review = _review(positions[inst], scores[inst], contexts, persona)
         outcome[inst] = [review]
         if review[0].action is Action.CLOSE:
             open_count -= 1
             flips.add(inst)
     # Entries compete for position slots: the strongest score goes first, then by name.
-    candidates = [i for i in instruments if i not in positions or i in flips]
-    for inst in sorted(candidates, key=lambda i: (-abs(scores[i].score), i)):
+    if positions:
+        candidates = [i for i in instruments if i not in positions or i in flips]
+    else:
+        candidates = instruments.copy()
+    if len(candidates) > 1:
+        candidates.sort(key=lambda i: (-abs(scores[i].score), i))
+    for inst in candidates:
         entry = _entry(
+            inst,
             scores[inst],
-            batch.context.get(inst),
+            contexts,
             persona,
             inst in pending,
             cooldown_left,
@@ -256,16 +347,17 @@ def _decide(
         lines.append(f"conflict ({conflict.kind}): {conflict.detail}")
     plans: list[TradePlan] = []
     for inst in instruments:
-        lines.append(scores[inst].explain())
+        lines.append(scores[inst].text)
         for plan, line in outcome[inst]:
             lines.append(f"  {line}")
             plans.append(plan)
     return plans, lines
 
 
-def _confidence(sc: Score, threshold: float) -> float:
+def _confidence(sc: _Scored, threshold: float) -> float:
     conviction = min(1.0, abs(sc.score) / (2 * threshold)) if threshold > 0 else 1.0
-    return round(conviction * sc.agreement, 4)
+    agreement = abs(sc.net) / sc.total if sc.total > 0 else 1.0  # as Score.agreement
+    return round(conviction * agreement, 4)
 
 
 def _hold(inst: str, why: str, confidence: float = 0.0) -> tuple[TradePlan, str]:
@@ -273,14 +365,15 @@ def _hold(inst: str, why: str, confidence: float = 0.0) -> tuple[TradePlan, str]
 
 
 def _entry(
-    sc: Score,
-    ctx: InstrumentContext | None,
+    inst: str,
+    sc: _Scored,
+    contexts: Mapping[str, InstrumentContext],
     persona: TradingPersona,
     has_pending: bool,
     cooldown_left: int,
     open_count: int,
 ) -> tuple[TradePlan, str]:
-    inst, threshold = sc.instrument, persona.entry_threshold
+    threshold = persona.entry_threshold
     if not _passes(sc.score, threshold):
         return _hold(inst, f"|{sc.score:+.2f}| below threshold {threshold:g}")
     direction = "long" if sc.score > 0 else "short"
@@ -301,6 +394,7 @@ def _entry(
             f"{direction} score passes but {persona.max_open_positions} position(s) max reached",
             conf,
         )
+    ctx = contexts.get(inst)
     if not _context_ok(ctx):
         return _hold(inst, "no valid price/ATR to place a stop", conf)
     assert ctx is not None
@@ -344,7 +438,10 @@ def _entry(
 
 
 def _review(
-    pos: Position, sc: Score, ctx: InstrumentContext | None, persona: TradingPersona
+    pos: Position,
+    sc: _Scored,
+    contexts: Mapping[str, InstrumentContext],
+    persona: TradingPersona,
 ) -> tuple[TradePlan, str]:
     inst, threshold = pos.instrument, persona.entry_threshold
     side = Side(pos.side)
@@ -355,7 +452,12 @@ def _review(
         why = f"opposite score {sc.score:+.2f} reaches threshold {threshold:g}"
         plan = TradePlan(inst, Action.CLOSE, confidence=conf, rationale=why)
         return plan, f"{why} → close {side.value}"
-    if against > 0 and threshold > 0 and against >= threshold / 2 and _context_ok(ctx):
+    if (
+        against > 0
+        and threshold > 0
+        and against >= threshold / 2
+        and _context_ok(ctx := contexts.get(inst))
+    ):
         assert ctx is not None
         new_stop = ctx.price - sign * 0.5 * persona.stop_atr * ctx.atr
         current = [s for s in (pos.stop_loss, pos.trail_stop) if s is not None]
