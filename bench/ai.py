@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import median_seconds, timed  # noqa: E402
 from engine.analysis import analyse  # noqa: E402
 from engine.backtest import BacktestConfig, BacktestEngine  # noqa: E402
 from engine.brain.factory import make_brain  # noqa: E402
@@ -34,25 +34,14 @@ from engine.timeutil import to_iso  # noqa: E402
 BTC = ROOT.parent / "shared" / "data" / "real" / "btc-perp-20211231-20220201_1m.csv"
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def cli_median(kind: str, cache_path: Path, args: argparse.Namespace) -> float:
     env = {**os.environ, "TAPEDECK_CACHE_PATH": str(cache_path)}
     cmd = [sys.executable, "-m", "engine.cli", "run", str(BTC), "--brain", kind]
     cmd += ["--persona", args.persona, "--json", *window_args(args.candles)]
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(
+        lambda: subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True),
+        args.repeat,
+    )
 
 
 def window_args(candles: int) -> list[str]:

@@ -9,10 +9,7 @@ finds gaps; the pandas peers only read. Medians of N repeats after one warm-up.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -20,21 +17,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import median_seconds  # noqa: E402
 from engine.data import load, load_many  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 BTC_CSV = REAL / "btc-perp-20211231-20220201_1m.csv"
 FEATHERS = sorted((REAL / "binance-5m").glob("*_BTC-5m.feather"))
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: imports, page cache
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -70,8 +58,8 @@ def main() -> int:
     print(f"medians of {args.repeats} repeats (ms); ratio = ours / peer (below 1: ours faster)")
     print(f"{'input':<16} {'ours':>8}  {'peer':<30} {'peer ms':>8} {'ratio':>6}")
     for what, ours, peer_name, peer in cases:
-        a = median_seconds(ours, args.repeats)
-        b = median_seconds(peer, args.repeats)
+        a = median_seconds(ours, args.repeats, warmup=True)
+        b = median_seconds(peer, args.repeats, warmup=True)
         print(f"{what:<16} {a * 1e3:8.2f}  {peer_name:<30} {b * 1e3:8.2f} {a / b:6.2f}")
     return 0
 

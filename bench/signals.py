@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +28,7 @@ import talib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import median_seconds
 from engine.data.stream import merge
 from engine.indicators import incremental
 from engine.signals import (
@@ -69,15 +67,6 @@ def walk(name: str, n: int, seed: int, tf_minutes: int, scale: float) -> Instrum
         volume=volume[keep],
         filled=np.zeros(int(keep.sum()), dtype=bool),
     )
-
-
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def talib_peer(series_list: list[InstrumentSeries]) -> None:
@@ -161,12 +150,12 @@ def main() -> None:
     print("-" * len(header))
     for label, data in (("1 instrument, 1m", one), ("8 instruments merged, 5m", eight)):
         n = sum(len(s) for s in data)
-        t = median_time(lambda data=data: vectorised(data), args.repeat)
-        p = median_time(lambda data=data: talib_peer(data), args.repeat)
+        t = median_seconds(lambda data=data: vectorised(data), args.repeat)
+        p = median_seconds(lambda data=data: talib_peer(data), args.repeat)
         print(f"{'vectorised: ' + label:<34} {n:>9} {t:8.3f} {n / t:11,.0f} {p:8.3f} {t / p:6.1f}")
         k = min(args.step_candles, n)
-        t = median_time(lambda data=data, k=k: stepwise(data, k), args.repeat)
-        p = median_time(lambda data=data, k=k: incremental_peer(data, k), args.repeat)
+        t = median_seconds(lambda data=data, k=k: stepwise(data, k), args.repeat)
+        p = median_seconds(lambda data=data, k=k: incremental_peer(data, k), args.repeat)
         print(
             f"{'step by step: ' + label:<34} {k:>9} {t:8.3f} {k / t:11,.0f} {p:8.3f} {t / p:6.1f}"
         )

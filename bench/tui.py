@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import median_seconds  # noqa: E402
 from engine.data import load  # noqa: E402
 from engine.data.sample import SAMPLE_PATHS  # noqa: E402
 from tui.chart import AXIS_WIDTH, ChartData, palette_from_variables, render_chart  # noqa: E402
@@ -34,16 +33,6 @@ from tui.theming import VARIABLE_DEFAULTS  # noqa: E402
 BTC_CSV = ROOT.parent / "shared" / "data" / "real" / "btc-perp-20211231-20220201_1m.csv"
 VISIBLE = 200
 HEIGHT = 40
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def chart_data(path: Path) -> ChartData:
@@ -72,7 +61,7 @@ def bench_chart(path: Path, repeats: int) -> None:
     data = chart_data(path)
     palette = palette_from_variables(VARIABLE_DEFAULTS, "#0e1116")
     width = VISIBLE + AXIS_WIDTH + 1
-    ours = median_seconds(lambda: render_chart(data, width, HEIGHT, palette), repeats)
+    ours = median_seconds(lambda: render_chart(data, width, HEIGHT, palette), repeats, warmup=True)
 
     import plotext as plt
 
@@ -92,7 +81,7 @@ def bench_chart(path: Path, repeats: int) -> None:
         fig.draw(fig.candlestick(prices))
         str(fig.build())
 
-    theirs = median_seconds(peer, max(3, repeats // 10))
+    theirs = median_seconds(peer, max(3, repeats // 10), warmup=True)
     print(f"chart frame, {VISIBLE} candles, {width}x{HEIGHT} ({path.name})")
     print(f"  tapedeck render_chart  {ours * 1e3:8.3f} ms  (target <= 2 ms)")
     print(f"  plotext candlestick    {theirs * 1e3:8.3f} ms")

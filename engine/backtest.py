@@ -413,10 +413,6 @@ class BacktestEngine:
             if open_marks:  # the broker marked the close: back to the open for the others
                 broker.mark_price(arr.name, o)
         held = broker.held
-        closes_marked = False
-        if record:
-            self._mark_closes(t)
-            closes_marked = True
         if len(broker.trades) != n_trades:
             for trade in broker.trades[n_trades:]:
                 if trade.pnl < 0:
@@ -430,18 +426,15 @@ class BacktestEngine:
             time = int(self._times[t])
             asked = SignalBatch(time, time, t, (), a.context_at(t))
             self.stats.reviews += 1
+        if asked is not None or len(broker.fills) != self._model_fills:
+            self._mark_closes(t)  # the brain and the equity model read the marks
         if asked is not None:
-            if not closes_marked:
-                self._mark_closes(t)
-                closes_marked = True
-            if not record and broker.trailing:
+            if not record:
                 self._catch_up_trails(t)
             self._decide(asked, t)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
-            if not closes_marked:
-                self._mark_closes(t)
             self._refresh_equity_model(t)
         if not record:
             return None
@@ -483,13 +476,10 @@ class BacktestEngine:
         """Trailing stops as processing every candle up to ``t`` would have left them
         (run() skips quiet candles): the brain is shown them."""
         for name in self.broker.trailing:
-            self._catch_up(name, t)
-
-    def _catch_up(self, name: str, t: int) -> None:
-        row = self._row_of[name]
-        ci = t if self._dense[row] else self.analysis.last_candle(name, t)
-        if ci >= 0:
-            self.broker.catch_up(name, ci)
+            row = self._row_of[name]
+            ci = t if self._dense[row] else self.analysis.last_candle(name, t)
+            if ci >= 0:
+                self.broker.catch_up(name, ci)
 
     # ---------------------------------------------------------------- equity
     def _refresh_equity_model(self, t: int) -> None:
@@ -565,16 +555,11 @@ class BacktestEngine:
             )
         stats.latency_s += _time.perf_counter() - start
         decision = self.guard.validate(decision, portfolio, batch)
-        if decision.plans:
-            decision = self._execute(decision, batch, t)
-        if decision.cache_hit:
-            stats.cache_hits += 1
-        if decision.tokens:
-            stats.tokens += int(decision.tokens)
-        if decision.corrections:
-            stats.corrections += len(decision.corrections)
-        if decision.errors:
-            stats.errors += 1
+        decision = self._execute(decision, batch, t)
+        stats.cache_hits += bool(decision.cache_hit)
+        stats.tokens += int(decision.tokens or 0)
+        stats.corrections += len(decision.corrections)
+        stats.errors += bool(decision.errors)
         self.decisions.append(decision)
         self._last_brain_step = t
 
@@ -583,8 +568,7 @@ class BacktestEngine:
         notes: list[str] = []
         time = int(self._times[t])
         for plan in decision.plans:
-            if plan.trailing is not None:
-                plan = _with_decision_atr(plan, batch.context)
+            plan = _with_decision_atr(plan, batch.context)
             plans.append(plan)
             if plan.action == Action.HOLD:
                 continue

@@ -51,7 +51,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from types import ModuleType
 
 import numpy as np
 
@@ -152,7 +151,7 @@ def _pos_plan_stub(pos: _Pos) -> TradePlan:
 def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
     """The trailing level implied by ``extreme``, or None while not yet activated.
 
-    next_event_index repeats these float operations on arrays, in the same order.
+    The event search (``_first_exit``) repeats these float operations, in the same order.
     """
     spec = pos.trailing
     if spec is None:
@@ -164,6 +163,41 @@ def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
     if extreme > pos.entry_price - spec.activation_price(pos.entry_price):
         return None
     return extreme + spec.distance_price(extreme)
+
+
+def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int) -> int:
+    """``engine.event_search.first_exit`` for ``pos``: the kernel repeats the float
+    operations of ``_trail_from_extreme`` and of ``Broker._check_exits``."""
+    long = pos.sign > 0
+    far = -math.inf if long else math.inf  # a stop that is never reached
+    spec = pos.trailing
+    atr_mode = spec is not None and spec.mode == "atr"
+    return int(
+        lazy_module("engine.event_search").first_exit(
+            high,
+            low,
+            min(pos.last_index + 1, start),
+            start,
+            stop,
+            long,
+            pos.extreme,
+            far if pos.stop_loss is None else pos.stop_loss,
+            spec is not None,
+            atr_mode,
+            0.0 if spec is None else spec.distance,
+            spec.distance_price(0.0) if atr_mode else 0.0,  # type: ignore[union-attr]
+            0.0
+            if spec is None
+            else (
+                pos.entry_price + spec.activation_price(pos.entry_price)
+                if long
+                else pos.entry_price - spec.activation_price(pos.entry_price)
+            ),
+            far if pos.trail_stop is None else pos.trail_stop,
+            -far if pos.take_profit is None else pos.take_profit,
+            _EVENT_TOL,
+        )
+    )
 
 
 class Broker:
@@ -208,10 +242,7 @@ class Broker:
         """Cash plus every open position valued at ``prices`` (or the latest known marks)."""
         if prices:
             self.mark(prices)
-        held = 0  # summed as sum() would: from 0, in opening order
-        for p in self._positions.values():
-            held = held + self._value(p)
-        return self.cash + held
+        return self.cash + sum(self._value(p) for p in self._positions.values())
 
     def positions(self, prices: Mapping[str, float] | None = None) -> tuple[Position, ...]:
         if prices:
@@ -808,12 +839,11 @@ class Broker:
         pos = self._positions.get(instrument)
         if pos is None and pend is None:
             return stop
-        event_search = lazy_module("engine.event_search")
         if pos is not None:
             limit = stop
             if pos.max_holding > 0:
                 limit = min(limit, max(start, pos.entry_index + pos.max_holding))
-            return self._first_exit(event_search, pos, high, low, start, limit)
+            return _first_exit(pos, high, low, start, limit)
         if pend.order.kind == "market" or pend.first_index is None:  # type: ignore[union-attr]
             return start
         order = pend.order  # type: ignore[union-attr]
@@ -824,44 +854,7 @@ class Broker:
         if order.limit_price is None:
             return limit
         return int(
-            event_search.first_touch(
+            lazy_module("engine.event_search").first_touch(
                 high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
-            )
-        )
-
-    @staticmethod
-    def _first_exit(
-        kernels: ModuleType, pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int
-    ) -> int:
-        if start >= stop:
-            return stop
-        long = pos.sign > 0
-        far = -math.inf if long else math.inf  # a stop that is never reached
-        spec = pos.trailing
-        atr_mode = spec is not None and spec.mode == "atr"
-        return int(
-            kernels.first_exit(
-                high,
-                low,
-                min(pos.last_index + 1, start),
-                start,
-                stop,
-                long,
-                pos.extreme,
-                far if pos.stop_loss is None else pos.stop_loss,
-                spec is not None,
-                atr_mode,
-                0.0 if spec is None else spec.distance,
-                spec.distance_price(0.0) if atr_mode else 0.0,  # type: ignore[union-attr]
-                0.0
-                if spec is None
-                else (
-                    pos.entry_price + spec.activation_price(pos.entry_price)
-                    if long
-                    else pos.entry_price - spec.activation_price(pos.entry_price)
-                ),
-                far if pos.trail_stop is None else pos.trail_stop,
-                -far if pos.take_profit is None else pos.take_profit,
-                _EVENT_TOL,
             )
         )

@@ -102,33 +102,46 @@ def _run_stepping(cfg, data, schedule):
     return b
 
 
-def _run_skipping(cfg, data, schedule, window=64):
-    """Process only the candles next_event_index returns; it searches at most ``window``
-    candles at a time and resumes from where a quiet search ended, without processing
-    (as the engine does), so the candles skipped between searches move trailing stops."""
-    o, h, lo, c = data
-    n = len(o)
-    b = Broker(cfg, [X])
+def _skip_quiet(n, schedule, window, next_event, process, submit) -> list[int]:
+    """Drive a broker as the engine's run() does: process only the steps next_event
+    returns, searching at most ``window`` steps at a time and resuming from where a quiet
+    search ended without processing anything (so skipped candles move trailing stops);
+    submit each scheduled plan after its step. Returns the processed steps."""
     processed = []
     i = 0
     while i < n:
         s = min((k for k in schedule if k >= i), default=n)
         bound = min(s + 1, n, i + window)
-        e = b.next_event_index(X, o, h, lo, i, bound)
+        e = next_event(i, bound)
         assert i <= e <= bound
         if e < bound:
-            _feed(b, e, o, h, lo, c)
+            process(e)
             processed.append(e)
             if e == s:
-                _submit(b, s, c, schedule)
+                submit(s)
             i = e + 1
         elif bound == s + 1:
-            _submit(b, s, c, schedule)
+            submit(s)
             i = s + 1
         elif bound == n:
             break
         else:
             i = bound
+    return processed
+
+
+def _run_skipping(cfg, data, schedule, window=64):
+    o, h, lo, c = data
+    n = len(o)
+    b = Broker(cfg, [X])
+    processed = _skip_quiet(
+        n,
+        schedule,
+        window,
+        lambda i, bound: b.next_event_index(X, o, h, lo, i, bound),
+        lambda i: _feed(b, i, o, h, lo, c),
+        lambda i: _submit(b, i, c, schedule),
+    )
     b.close_all(60 * n, {X: float(c[-1])})
     return b, processed
 
@@ -260,23 +273,14 @@ def test_two_instruments_share_the_wallet_and_skip_exactly(x, y, seed):
         if t in schedule:
             _submit2(full, t, cols, schedule)
     fast = Broker(cfg, [X, Y])
-    i = 0
-    while i < n:
-        s = min((k for k in schedule if k >= i), default=n)
-        bound = min(s + 1, n, i + 2)  # short searches: resume from quiet horizons
-        busy = min(fast.next_event_index(k, *v[:3], i, bound) for k, v in cols.items())
-        if busy < bound:
-            _step(fast, busy, cols)
-            if busy == s:
-                _submit2(fast, s, cols, schedule)
-            i = busy + 1
-        elif bound == s + 1:
-            _submit2(fast, s, cols, schedule)
-            i = s + 1
-        elif bound == n:
-            break
-        else:
-            i = bound
+    _skip_quiet(
+        n,
+        schedule,
+        2,  # short searches: resume from quiet horizons
+        lambda i, bound: min(fast.next_event_index(k, *v[:3], i, bound) for k, v in cols.items()),
+        lambda t: _step(fast, t, cols),
+        lambda t: _submit2(fast, t, cols, schedule),
+    )
     last = {k: float(v[3][-1]) for k, v in cols.items()}
     full.close_all(60 * n, last)
     fast.close_all(60 * n, last)

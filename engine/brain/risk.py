@@ -97,19 +97,16 @@ class RiskGuard:
         ledger = _Ledger(positions, pending, len(positions) + len(pending - positions.keys()), {})
         plans: list[TradePlan | None] = [None] * len(decision.plans)
         notes: list[str] = []
-        order = [0]
-        if len(plans) > 1:
-            # A close frees its slot for an entry on another instrument in the same
-            # decision, wherever the brain listed it, so closes are checked first; but not
-            # one that follows a plan for its own instrument (the broker's order).
-            seen: set[str] = set()
-            early: list[int] = []
-            for i, plan in enumerate(decision.plans):
-                if plan.action == Action.CLOSE and plan.instrument not in seen:
-                    early.append(i)
-                seen.add(plan.instrument)
-            order = early + [i for i in range(len(plans)) if i not in early]
-        for i in order:
+        # A close frees its slot for an entry on another instrument in the same decision,
+        # wherever the brain listed it, so closes are checked first; but not one that
+        # follows a plan for its own instrument (that order is what the broker executes).
+        seen: set[str] = set()
+        early: list[int] = []
+        for i, plan in enumerate(decision.plans):
+            if plan.action == Action.CLOSE and plan.instrument not in seen:
+                early.append(i)
+            seen.add(plan.instrument)
+        for i in early + [i for i in range(len(plans)) if i not in early]:
             plans[i], plan_notes = self._check(decision.plans[i], portfolio, contexts, ledger)
             notes += plan_notes
         if not notes and tuple(plans) == decision.plans:
@@ -271,32 +268,15 @@ class RiskGuard:
                 new_target = None
             target = new_target
 
-        trailing = None
-        if plan.trailing is not None:
-            trailing = self._trailing(plan.trailing, atr, ref, notes)
+        trailing = self._trailing(plan.trailing, atr, ref, notes)
         ledger.open_count += 1
-        stop = float(stop)
-        target = None if target is None else float(target)
-        size = float(size)
-        if (
-            entry is plan.entry_price
-            and size == plan.size
-            and type(plan.size) is float
-            and size_mode == plan.size_mode
-            and stop == plan.stop_loss
-            and type(plan.stop_loss) is float
-            and (target is None) is (plan.take_profit is None)
-            and (target is None or (target == plan.take_profit and type(plan.take_profit) is float))
-            and trailing is plan.trailing
-        ):
-            return plan  # nothing to change
         return replace(
             plan,
             entry_price=entry,
-            size=size,
+            size=float(size),
             size_mode=size_mode,
-            stop_loss=stop,
-            take_profit=target,
+            stop_loss=float(stop),
+            take_profit=None if target is None else float(target),
             trailing=trailing,
         )
 
