@@ -16,7 +16,6 @@ from engine.errors import TapedeckError
 from engine.timeutil import ns_to_timeframe, parse_time
 from engine.types import InstrumentSeries, StepEvent
 
-BRAIN_KINDS: tuple[str, ...] = ("rules", "auto", "ollama", "llamacpp")
 PREFERRED_PERSONA = "momentum"
 
 
