@@ -201,5 +201,4 @@ class CompareScreen(PlaybackScreen):
     def action_back(self) -> None:
         self.playing = False
         self.runner.invalidate()
-        self.runner.cancel_requested = True
         self.app.pop_screen()

@@ -264,7 +264,6 @@ class PlaybackScreen(Screen):
         self._jump_target = None
         if self.runner.busy:
             self.runner.invalidate()
-            self.runner.cancel_requested = True
             self._after_batch.append(fn)
             if notice:
                 self.notify(notice, timeout=4)

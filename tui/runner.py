@@ -63,8 +63,10 @@ class StepRunner:
         return events if self._running_ticket == self.ticket else []
 
     def invalidate(self) -> None:
-        """Forget the batch in flight (after a restart): its result will be ignored."""
+        """Forget the batch in flight (after a restart): it stops at the next step boundary
+        and its result will be ignored."""
         self.ticket += 1
+        self.cancel_requested = True
 
     def start(
         self,
