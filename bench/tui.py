@@ -19,14 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.timing import median_seconds  # noqa: E402
 from engine.data import load  # noqa: E402
 from engine.data.sample import SAMPLE_PATHS  # noqa: E402
+from engine.indicators import ema  # noqa: E402
 from tui.chart import AXIS_WIDTH, ChartData, palette_from_variables, render_chart  # noqa: E402
 from tui.theming import VARIABLE_DEFAULTS  # noqa: E402
 
@@ -39,10 +38,6 @@ def chart_data(path: Path) -> ChartData:
     s = load(path)
     n = min(len(s), 2000)
     close = s.close[:n]
-    ema = np.empty(n)
-    ema[0] = close[0]
-    for i in range(1, n):
-        ema[i] = ema[i - 1] + (close[i] - ema[i - 1]) * (2 / 21)
     last = float(close[n - 1])
     return ChartData(
         s.open_time[:n],
@@ -50,7 +45,7 @@ def chart_data(path: Path) -> ChartData:
         s.high[:n],
         s.low[:n],
         close,
-        overlays=[("ema_20", ema), ("ema_50", ema * 1.0005)],
+        overlays=[("ema_20", ema(close, 20)), ("ema_50", ema(close, 50))],
         lines=[("entry", last), ("stop", last * 0.99), ("target", last * 1.02)],
         fills=[(n - 40, "buy"), (n - 10, "sell")],
         signals=[(i, "long" if i % 2 else "short") for i in range(n - VISIBLE, n, 7)],

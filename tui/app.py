@@ -9,7 +9,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from tui.commands import TapedeckCommands
-from tui.dialogs import HelpScreen, JumpDialog, OpenFileDialog
+from tui.dialogs import HelpScreen, OpenFileDialog
 from tui.playback import PlaybackScreen
 from tui.replay import ReplayScreen
 from tui.sources import ReplaySource, ReplaySpec
@@ -91,9 +91,8 @@ class TapedeckApp(App):
             replay._switch_persona((persona, replay.source.brain_kind))
 
     def open_jump(self) -> None:
-        playback = self.playback
-        if playback is not None:
-            self.push_screen(JumpDialog(), playback.jump_to)
+        if self.playback is not None:
+            self.playback.action_jump()
 
     def restart_window(self) -> None:
         if self.playback is not None:

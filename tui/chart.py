@@ -73,7 +73,6 @@ class ChartData:
     lines: list[tuple[str, float]] = field(default_factory=list)
     fills: list[tuple[int, str]] = field(default_factory=list)
     signals: list[tuple[int, str]] = field(default_factory=list)
-    title: str = ""
 
     def __len__(self) -> int:
         return int(self.close.shape[0])
@@ -230,8 +229,6 @@ def render_chart(
     trow = height - 1
     for j in range(0, count - 5, 16):
         _put_text(chars, styles, trow, j, "┴" + fmt_clock(int(times[j])), AXIS)
-    if data.title:
-        _put_text(chars, styles, 0, 0, f" {data.title} ", AXIS)
     return _to_strips(chars, styles, palette)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -18,7 +17,7 @@ from textual.widgets import Footer, Static
 
 from tui.format import fmt_money
 from tui.model import ReplayModel
-from tui.panes import SPINNER, HeaderBar, decision_block, plot_lines, render_positions
+from tui.panes import HeaderBar, decision_block, plot_lines, render_positions, thinking_lines
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import CompareSource
 
@@ -122,12 +121,8 @@ class CompareScreen(PlaybackScreen):
         return next(iter(ev.values())).time
 
     @property
-    def steps_done(self) -> int:
-        return next(iter(self.models.values())).steps_done
-
-    def _current_time(self) -> int | None:
-        m = next(iter(self.models.values()))
-        return m.time if m.steps_done else None
+    def lead_model(self) -> ReplayModel:
+        return next(iter(self.models.values()))
 
     # -- drawing --------------------------------------------------------------------
     def header_names(self) -> tuple[str, str]:
@@ -137,7 +132,7 @@ class CompareScreen(PlaybackScreen):
         """Each persona's metrics, as the engine computes them for the steps so far."""
         return {name: self.source.metrics(name) for name in self.models}
 
-    def metrics_table(self, variables: Mapping[str, str]) -> Table:
+    def metrics_table(self) -> Table:
         table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
         table.add_column("metric", style="dim", no_wrap=True)
         names = self.source.persona_names
@@ -168,11 +163,7 @@ class CompareScreen(PlaybackScreen):
         with self._stream_lock:
             streamed = self._streamed.get(name, "")
         if thinking is not None and streamed:
-            frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
-            parts.append(
-                Text(f"{frame} thinking… {thinking:.1f}s", style=variables.get("accent", ""))
-            )
-            parts.append(Text(streamed.strip(), style="italic"))
+            parts.extend(thinking_lines("", thinking, streamed, variables))
         if m.decisions:
             parts.append(Text(""))
             parts.append(decision_block(m.decisions[-1], variables))
@@ -182,13 +173,12 @@ class CompareScreen(PlaybackScreen):
 
     def draw(self) -> None:
         v = self.app.theme_variables
-        first = next(iter(self.models.values()))
         self._header()
         for i, name in enumerate(self.source.persona_names):
             self.query_one(f"#card-{i}", Static).update(self.card(name, v), layout=False)
-        if self._plot_due(first.version):
+        if self._plot_due(self.lead_model.version):
             # The engine computes the metrics over the whole run so far: low rate too.
-            self.query_one("#compare-metrics", Static).update(self.metrics_table(v), layout=False)
+            self.query_one("#compare-metrics", Static).update(self.metrics_table(), layout=False)
             eq = self.query_one("#compare-equity", Static)
             size = eq.content_size
             eq.update(
@@ -211,5 +201,4 @@ class CompareScreen(PlaybackScreen):
     def action_back(self) -> None:
         self.playing = False
         self.runner.invalidate()
-        self.runner.cancel_requested = True
         self.app.pop_screen()

@@ -50,9 +50,8 @@ def fmt_qty(value: float) -> str:
     return f"{value:,.{d}f}"
 
 
-def fmt_time(ns: int, seconds: bool = False) -> str:
-    ts = pd.Timestamp(int(ns), unit="ns", tz="UTC")
-    return ts.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+def fmt_time(ns: int) -> str:
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_clock(ns: int) -> str:

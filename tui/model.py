@@ -67,7 +67,7 @@ class InstrumentHistory:
             value = indicators.get(key)
             series.append(math.nan if value is None else float(value))
 
-    def chart(self, lines: list[tuple[str, float]], title: str) -> ChartData:
+    def chart(self, lines: list[tuple[str, float]]) -> ChartData:
         n = len(self.close)
         if self._arrays is None or self._arrays[0] != n:
             data = ChartData(
@@ -92,7 +92,6 @@ class InstrumentHistory:
             lines=lines,
             fills=list(self.fills[-400:]),
             signals=list(self.signals[-400:]),
-            title=title,
         )
 
 
@@ -102,7 +101,6 @@ class ReplayModel:
     initial_equity: float = math.nan
     history: dict[str, InstrumentHistory] = field(default_factory=dict)
     step: int = -1
-    total_steps: int = 0
     time: int = 0
     cash: float = math.nan
     equity: float = math.nan
@@ -128,7 +126,7 @@ class ReplayModel:
         return self.step + 1
 
     def apply(self, ev: StepEvent) -> None:
-        self.step, self.total_steps, self.time = ev.step, ev.total_steps, ev.time
+        self.step, self.time = ev.step, ev.time
         for candle in ev.candles:
             hist = self.history.get(candle.instrument)
             if hist is None:
@@ -185,7 +183,7 @@ class ReplayModel:
                 if order.instrument == instrument and order.limit_price is not None:
                     lines.append(("entry", order.limit_price))
                     break
-        return hist.chart(lines, "")
+        return hist.chart(lines)
 
     def stats(self) -> dict[str, float]:
         """Key figures of the run so far, read off the events (no trading logic)."""

@@ -164,6 +164,17 @@ def decision_block(dec: Decision, variables: Mapping[str, str]) -> Group:
     return Group(*parts)
 
 
+def thinking_lines(
+    label: str, seconds: float, streamed: str, variables: Mapping[str, str]
+) -> list[Text]:
+    """A spinner with the seconds a brain has been thinking, then what it has streamed."""
+    frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
+    lines = [Text(f"{frame} {label}thinking… {seconds:.1f}s", style=colour(variables, "accent"))]
+    if streamed:
+        lines.append(Text(streamed.strip(), style="italic"))
+    return lines
+
+
 def render_reasoning(
     model: ReplayModel,
     variables: Mapping[str, str],
@@ -175,15 +186,7 @@ def render_reasoning(
 ) -> Group | Text:
     parts: list = []
     if thinking is not None:
-        frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
-        parts.append(
-            Text(
-                f"{frame} {brain_label} thinking… {thinking:.1f}s",
-                style=colour(variables, "accent"),
-            )
-        )
-        if streamed:
-            parts.append(Text(streamed.strip(), style="italic"))
+        parts.extend(thinking_lines(f"{brain_label} ", thinking, streamed, variables))
         parts.append(Text(""))
     decisions = list(model.decisions)[-limit:]
     decisions.reverse()

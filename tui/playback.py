@@ -20,6 +20,7 @@ from engine.errors import TapedeckError
 from engine.timeutil import parse_time
 from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed
 from tui.format import fmt_time
+from tui.model import ReplayModel
 from tui.panes import HeaderBar
 from tui.runner import StepRunner, StepsDone
 from tui.sources import candle_seconds, describe_data, describe_window
@@ -83,8 +84,13 @@ class PlaybackScreen(Screen):
         return ev.time
 
     @property
-    def steps_done(self) -> int:
+    def lead_model(self) -> ReplayModel:
+        """The model whose progress the header and jumps follow."""
         raise NotImplementedError
+
+    @property
+    def steps_done(self) -> int:
+        return self.lead_model.steps_done
 
     def header_names(self) -> tuple[str, str]:
         """(persona, brain) as the header shows them."""
@@ -258,7 +264,6 @@ class PlaybackScreen(Screen):
         self._jump_target = None
         if self.runner.busy:
             self.runner.invalidate()
-            self.runner.cancel_requested = True
             self._after_batch.append(fn)
             if notice:
                 self.notify(notice, timeout=4)
@@ -306,7 +311,8 @@ class PlaybackScreen(Screen):
         self.run_when_idle(go)
 
     def _current_time(self) -> int | None:
-        return None
+        m = self.lead_model
+        return m.time if m.steps_done else None
 
     def _jump_reached(self, ev: Any) -> bool:
         kind, value = self._jump_target or ("step", 0)

@@ -121,11 +121,8 @@ class ReplayScreen(PlaybackScreen):
         self.query_one(CandleChart).follow()
 
     @property
-    def steps_done(self) -> int:
-        return self.model.steps_done
-
-    def _current_time(self) -> int | None:
-        return self.model.time if self.model.steps_done else None
+    def lead_model(self) -> ReplayModel:
+        return self.model
 
     # -- drawing --------------------------------------------------------------------
     def header_names(self) -> tuple[str, str]:

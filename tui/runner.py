@@ -24,7 +24,6 @@ class StepBatch:
     events: list[Any] = field(default_factory=list)
     done: bool = False
     error: str | None = None
-    seconds: float = 0.0
     ticket: int = 0
 
 
@@ -41,7 +40,6 @@ class StepRunner:
 
     def __init__(self, target: MessagePump) -> None:
         self._target = target
-        self._thread: threading.Thread | None = None
         self._in_flight = False
         self._lock = threading.Lock()
         self._events: list[Any] = []  # steps done in the batch in flight, not yet handed over
@@ -65,8 +63,10 @@ class StepRunner:
         return events if self._running_ticket == self.ticket else []
 
     def invalidate(self) -> None:
-        """Forget the batch in flight (after a restart): its result will be ignored."""
+        """Forget the batch in flight (after a restart): it stops at the next step boundary
+        and its result will be ignored."""
         self.ticket += 1
+        self.cancel_requested = True
 
     def start(
         self,
@@ -82,15 +82,10 @@ class StepRunner:
         self._in_flight = True
         self.started_at = time.monotonic()
         ticket = self._running_ticket = self.ticket
-        self._thread = threading.Thread(
+        threading.Thread(
             target=self._run, args=(step, max_steps, budget, until, ticket), daemon=True
-        )
-        self._thread.start()
+        ).start()
         return True
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(
         self,
@@ -119,7 +114,6 @@ class StepRunner:
                     break
         except Exception as exc:  # an engine fault must reach the screen, not kill the thread
             batch.error = f"{type(exc).__name__}: {exc}"
-        batch.seconds = time.perf_counter() - t0
         with self._lock:
             batch.events, self._events = self._events, []
         self._in_flight = False

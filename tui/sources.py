@@ -16,7 +16,6 @@ from engine.errors import TapedeckError
 from engine.timeutil import ns_to_timeframe, parse_time
 from engine.types import InstrumentSeries, StepEvent
 
-BRAIN_KINDS: tuple[str, ...] = ("rules", "auto", "ollama", "llamacpp")
 PREFERRED_PERSONA = "momentum"
 
 
@@ -119,7 +118,7 @@ class ReplaySource:
         self.series = list(series)
         self.config = backtest.BacktestConfig()
         self._on_reasoning: Callable[[str], None] | None = None
-        self.analysis = analysis if analysis is not None else _analyse(self.series, self.config)
+        self.analysis = analysis  # the first engine analyses the window if None
         self.persona: TradingPersona
         self.brain_kind = brain
         self.engine: Any = None
@@ -142,6 +141,7 @@ class ReplaySource:
         self.engine = backtest.BacktestEngine(
             self.series, p, b, self.config, analysis=self.analysis, on_reasoning=self._on_reasoning
         )
+        self.analysis = self.engine.analysis
         self.persona, self.brain_kind = p, brain
 
     @property
@@ -163,12 +163,6 @@ class ReplaySource:
 
     def reset(self) -> None:
         self.engine.reset()
-
-
-def _analyse(series: Sequence[InstrumentSeries], config: Any) -> Any:
-    from engine.analysis import analyse
-
-    return analyse(list(series), config.signal)
 
 
 class CompareSource:

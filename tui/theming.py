@@ -10,7 +10,6 @@ from textual.theme import Theme
 
 THEMES_PACKAGE = "themes"
 DEFAULT_THEME = "tapedeck-dark"
-LIGHT_THEME = "tapedeck-light"
 
 # Fallbacks so that Textual's built-in themes can be chosen too (they lack our variables).
 VARIABLE_DEFAULTS: dict[str, str] = {
