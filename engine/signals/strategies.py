@@ -122,10 +122,6 @@ def _div(a: Any, b: Any, min_b: Any = 0.0, default: float = math.nan) -> Any:
     return a / b if b > min_b else default
 
 
-def _where(cond: Any, a: Any, b: Any) -> Any:
-    return np.where(cond, a, b) if isinstance(cond, np.ndarray) else a if cond else b
-
-
 def _clip01(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return np.where(x != x, 0.0, np.where(x < 0.0, 0.0, np.where(x > 1.0, 1.0, x)))
@@ -371,7 +367,7 @@ class BollingerBreakout(_BollingerStrategy):
         up, mid, lo = self.k
         half = v[up] - v[mid]
         excess = (v["close"] - v[up]) if kind == 0 else (v[lo] - v["close"])
-        strength = _where(half > 0, _clip01(0.5 + _div(0.5 * excess, half)), 0.5)
+        strength = _clip01(0.5 + _div(0.5 * excess, half, default=0.0))  # 0.5 without bands
         evidence = {"close": v["close"], up: v[up], mid: v[mid], lo: v[lo]}
         return (Direction.LONG if kind == 0 else Direction.SHORT), strength, evidence
 
