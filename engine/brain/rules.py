@@ -76,8 +76,7 @@ class Score:
     @property
     def agreement(self) -> float:
         """1 when all weighted directional evidence agrees, 0 when it cancels out."""
-        total = self.long + self.short
-        return abs(self.net) / total if total > 0 else 1.0
+        return _agreement(self.net, self.long + self.short)
 
     def explain(self) -> str:
         return _explanation(
@@ -102,6 +101,14 @@ def _term_text(kind: str, strength: float, weight: float, count: int) -> str:
     if count != 1:
         return f"{kind} {strength:.2f}×{weight:g}×{count}"
     return f"{kind} {strength:.2f}×{weight:g}"
+
+
+def _agreement(net: float, total: float) -> float:
+    return abs(net) / total if total > 0 else 1.0
+
+
+def _texts(terms: Sequence[_TermRow]) -> list[str]:
+    return [_term_text(k, s, w, c) for k, s, w, c, _ in terms]
 
 
 def _listed(texts: Sequence[str]) -> str:
@@ -213,12 +220,12 @@ class _Scored:
         self.text = _explanation(
             instrument,
             long,
-            [_term_text(k, s, w, c) for k, s, w, c, _ in long_terms] if long_terms else (),
+            _texts(long_terms),
             short,
-            [_term_text(k, s, w, c) for k, s, w, c, _ in short_terms] if short_terms else (),
+            _texts(short_terms),
             net,
             neutral,
-            [_term_text(k, s, w, c) for k, s, w, c, _ in neutral_terms] if neutral_terms else (),
+            _texts(neutral_terms),
             score,
             ignored,
         )
@@ -356,8 +363,7 @@ def _decide(
 
 def _confidence(sc: _Scored, threshold: float) -> float:
     conviction = min(1.0, abs(sc.score) / (2 * threshold)) if threshold > 0 else 1.0
-    agreement = abs(sc.net) / sc.total if sc.total > 0 else 1.0  # as Score.agreement
-    return round(conviction * agreement, 4)
+    return round(conviction * _agreement(sc.net, sc.total), 4)
 
 
 def _hold(inst: str, why: str, confidence: float = 0.0) -> tuple[TradePlan, str]:

@@ -97,6 +97,8 @@ def find_conflicts(
 ) -> tuple[Conflict, ...]:
     """The conflicts of one batch (see the module docs); ``price_row(name)`` gives an
     instrument's last ``lookback + 1`` carried-over closes, aligned by step."""
+    if len(signals) < 2:  # every conflict takes two signals
+        return ()
     longs: dict[str, list[str]] = {}
     shorts: dict[str, list[str]] = {}
     for s in signals:
@@ -350,19 +352,10 @@ def _batch_signals(
     batches: list[SignalBatch] = []
     rows = zip(ends.tolist(), times[ends].tolist(), times[firsts].tolist(), lo, hi, strict=True)
     for j, (end, time, start, a, b) in enumerate(rows):
-        if b - a == 1:  # the common case: one signal, nothing to merge or to conflict with
-            merged: tuple[Signal, ...] = (ordered[a],)
-            conflicts: tuple[Conflict, ...] = ()
-        else:
-            merged = merge_signals(ordered[a:b])
-            conflicts = ()
-            if len(merged) > 1:
-                conflicts = find_conflicts(
-                    merged,
-                    price_row_at(end),
-                    threshold=config.correlation_threshold,
-                    lookback=lookback,
-                )
+        merged = merge_signals(ordered[a:b])
+        conflicts = find_conflicts(
+            merged, price_row_at(end), threshold=config.correlation_threshold, lookback=lookback
+        )
         batches.append(SignalBatch(time, start, end, merged, LazyContexts(source, j), conflicts))
     return batches
 

@@ -113,31 +113,13 @@ def _not(x: Any) -> Any:
     return np.logical_not(x) if isinstance(x, np.ndarray) else not x
 
 
-def _div(a: Any, b: Any, min_b: Any) -> Any:
-    """a / b where b > min_b, else NaN."""
-    if isinstance(b, np.ndarray):
-        out = np.full(b.shape, np.nan)
-        np.divide(a, b, out=out, where=b > min_b)
-        return out
-    return a / b if b > min_b else math.nan
-
-
-def _sdiv(a: Any, b: Any) -> Any:
-    """a / b for a positive b, else NaN."""
-    return _ratio(a, b, math.nan)
-
-
-def _ratio(a: Any, b: Any, default: float) -> Any:
-    """a / b for a positive b, else ``default``."""
+def _div(a: Any, b: Any, min_b: Any = 0.0, default: float = math.nan) -> Any:
+    """a / b where b > min_b, else ``default``."""
     if isinstance(b, np.ndarray):
         out = np.full(b.shape, default)
-        np.divide(a, b, out=out, where=b > 0)
+        np.divide(a, b, out=out, where=b > min_b)
         return out
-    return a / b if b > 0 else default
-
-
-def _where(cond: Any, a: Any, b: Any) -> Any:
-    return np.where(cond, a, b) if isinstance(cond, np.ndarray) else a if cond else b
+    return a / b if b > min_b else default
 
 
 def _clip01(x: Any) -> Any:
@@ -233,7 +215,17 @@ class Strategy:
         raise NotImplementedError
 
 
-class RsiStrategy(Strategy):
+class _ZoneStrategy(Strategy):
+    """Gated by zones: a zone entry fires only when the zone is armed (``zone_gate``)."""
+
+    def new_state(self) -> ZoneState:
+        return ZoneState()
+
+    def gate(self, state: ZoneState, code: int) -> int:
+        return zone_gate(state, code)
+
+
+class RsiStrategy(_ZoneStrategy):
     name = "rsi"
 
     def __init__(self, cfg: Any) -> None:
@@ -252,12 +244,6 @@ class RsiStrategy(Strategy):
         enter_hi = (c > self.hi) & (q <= self.hi)
         rearm_hi = (c <= self.hi_rearm) & _not(q <= self.hi_rearm)
         return enter_lo * 1 | rearm_lo * 2 | enter_hi * 4 | rearm_hi * 8
-
-    def new_state(self) -> ZoneState:
-        return ZoneState()
-
-    def gate(self, state: ZoneState, code: int) -> int:
-        return zone_gate(state, code)
 
     def describe(
         self, kind: int, v: Mapping[str, float], p: Mapping[str, float]
@@ -310,7 +296,7 @@ class MacdStrategy(_CrossStrategy):
         self, kind: int, v: Mapping[str, float], p: Mapping[str, float]
     ) -> tuple[Direction, float, dict[str, float]]:
         move = abs(v[self.gap_key] - p[self.gap_key])
-        strength = _clip01(_sdiv(move, self.cfg.strength_atr * v["atr"]))
+        strength = _clip01(_div(move, self.cfg.strength_atr * v["atr"]))
         evidence = {
             "macd": v["macd"],
             "macd_signal": v["macd_signal"],
@@ -341,8 +327,8 @@ class EmaStrategy(_CrossStrategy):
     ) -> tuple[Direction, float, dict[str, float]]:
         sign = 1.0 if kind == 0 else -1.0
         atr = v["atr"]
-        gap = _sdiv(abs(v["ema_gap"]), self.cfg.gap_atr * atr)
-        slope = _sdiv(sign * (v["ema_fast"] - p["ema_fast"]), self.cfg.slope_atr * atr)
+        gap = _div(abs(v["ema_gap"]), self.cfg.gap_atr * atr)
+        slope = _div(sign * (v["ema_fast"] - p["ema_fast"]), self.cfg.slope_atr * atr)
         strength = 0.5 * _clip01(gap) + 0.5 * _clip01(slope)
         evidence = {
             "ema_fast": v["ema_fast"],
@@ -381,7 +367,7 @@ class BollingerBreakout(_BollingerStrategy):
         up, mid, lo = self.k
         half = v[up] - v[mid]
         excess = (v["close"] - v[up]) if kind == 0 else (v[lo] - v["close"])
-        strength = _where(half > 0, _clip01(0.5 + _sdiv(0.5 * excess, half)), 0.5)
+        strength = _clip01(0.5 + _div(0.5 * excess, half, default=0.0))  # 0.5 without bands
         evidence = {"close": v["close"], up: v[up], mid: v[mid], lo: v[lo]}
         return (Direction.LONG if kind == 0 else Direction.SHORT), strength, evidence
 
@@ -408,19 +394,19 @@ class BollingerTouch(_BollingerStrategy):
         half = v[up] - v[mid]
         rng = high - low
         if kind == 0:
-            rejection = _ratio(close - low, rng, 0.0)
-            penetration = _ratio(v[lo] - low, half, 0.0)
+            rejection = _div(close - low, rng, default=0.0)
+            penetration = _div(v[lo] - low, half, default=0.0)
             direction = Direction.LONG
         else:
-            rejection = _ratio(high - close, rng, 0.0)
-            penetration = _ratio(high - v[up], half, 0.0)
+            rejection = _div(high - close, rng, default=0.0)
+            penetration = _div(high - v[up], half, default=0.0)
             direction = Direction.SHORT
         strength = 0.5 * _clip01(rejection) + 0.5 * _clip01(4.0 * penetration)
         evidence = {"low": low, "high": high, "close": close, up: v[up], mid: v[mid], lo: v[lo]}
         return direction, strength, evidence
 
 
-class _UpperZoneStrategy(Strategy):
+class _UpperZoneStrategy(_ZoneStrategy):
     """Fires on entering the zone above ``threshold`` of the derived value ``zone_key``;
     re-arms once the value falls below ``rearm``. Subclasses set the three."""
 
@@ -433,12 +419,6 @@ class _UpperZoneStrategy(Strategy):
         enter = (c > self.hi) & (q <= self.hi)
         rearm = (c < self.rearm) & _not(q < self.rearm)
         return enter * 1 | rearm * 2
-
-    def new_state(self) -> ZoneState:
-        return ZoneState()
-
-    def gate(self, state: ZoneState, code: int) -> int:
-        return zone_gate(state, code)
 
 
 class AtrExpansion(_UpperZoneStrategy):
