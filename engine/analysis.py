@@ -9,10 +9,8 @@ are precomputed as arrays or dicts keyed by step.
 
 from __future__ import annotations
 
-import gc
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.data.stream import MergedStream, merge
+from engine.gc_pause import gc_paused
 from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatch
 
 if TYPE_CHECKING:
@@ -152,20 +151,6 @@ def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) ->
         last = np.searchsorted(arr.step_of_candle, np.arange(n), "right") - 1
         out[row] = arr.close[np.maximum(last, 0)]
     return out
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around bulk work that allocates many small,
-    acyclic objects (signals, batches, fills): its repeated full scans cost more than the
-    work itself on large runs. Reference counting still frees everything."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def analyse(

@@ -40,12 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.analysis import MarketAnalysis, analyse, gc_paused
+from engine.analysis import MarketAnalysis, analyse
 from engine.brain.base import Brain, ReasoningCallback
 from engine.brain.persona import TradingPersona, load_persona
 from engine.brain.risk import RiskGuard
 from engine.broker import Broker, BrokerConfig
 from engine.errors import TapedeckError
+from engine.gc_pause import gc_paused
 from engine.types import (
     Action,
     Candle,
