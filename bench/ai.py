@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.timing import median_seconds, timed  # noqa: E402
-from engine.analysis import analyse  # noqa: E402
 from engine.backtest import BacktestConfig, BacktestEngine  # noqa: E402
+from engine.backtest.analysis import analyse  # noqa: E402
 from engine.brain.factory import make_brain  # noqa: E402
 from engine.brain.llm import NO_ANSWER  # noqa: E402
 from engine.brain.persona import load_persona  # noqa: E402

@@ -51,8 +51,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.analysis import analyse  # noqa: E402
 from engine.backtest import BacktestConfig, BacktestEngine  # noqa: E402
+from engine.backtest.analysis import analyse  # noqa: E402
 from engine.brain.persona import TradingPersona, load_persona  # noqa: E402
 from engine.brain.rules import RuleBrain  # noqa: E402
 from engine.data import load, load_many  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.analysis import analyse, assemble_analysis
+from engine.backtest.analysis import analyse, assemble_analysis
 from engine.data import load_many
 from engine.data.stream import merge
 from engine.signals import default_signal_config

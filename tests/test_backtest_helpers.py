@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from engine.analysis import MarketAnalysis, assemble_analysis
+from engine.backtest.analysis import MarketAnalysis, assemble_analysis
 from engine.data.stream import merge
 from engine.types import (
     Action,

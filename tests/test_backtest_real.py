@@ -13,8 +13,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from engine.analysis import analyse
 from engine.backtest import BacktestConfig, BacktestEngine, Session
+from engine.backtest.analysis import analyse
 from engine.brain.persona import load_persona
 from engine.brain.rules import RuleBrain
 from engine.data import load, load_many, select
@@ -78,7 +78,11 @@ def test_run_logs_of_two_identical_runs_are_byte_identical(btc, tmp_path) -> Non
         result = engine.run()
         path = tmp_path / f"{name}.jsonl"
         write_run_log(
-            path, result, persona=engine.persona, config=engine.config, analysis=engine.analysis
+            path,
+            result,
+            persona=engine.persona,
+            config=engine.config,
+            analysis=engine.analysis,
         )
         paths.append(path)
     assert paths[0].read_bytes() == paths[1].read_bytes()

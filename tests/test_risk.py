@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.brain.persona import load_persona
-from engine.brain.risk import RiskGuard
 from engine.brain.rules import RuleBrain
+from engine.risk import RiskGuard
 from engine.types import Action, Decision, Side, TradePlan, TrailingSpec
 from tests.test_rules import (
     DIRECTION_OF,

@@ -45,7 +45,7 @@ from types import ModuleType
 import numpy as np
 
 from engine.errors import TapedeckError
-from engine.lazy import lazy_module
+from engine.runtime import lazy_module
 
 MAX_PERIOD = 100_000
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from engine.gc_pause import gc_paused
+from engine.runtime import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.contexts import ContextSource, LazyContexts
 from engine.signals.detector import SeriesSignals

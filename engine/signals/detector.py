@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.gc_pause import gc_paused
 from engine.indicators import registry
+from engine.runtime import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.strategies import (
     CANDLE_COLUMNS,

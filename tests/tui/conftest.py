@@ -29,8 +29,8 @@ def sample_series(sample_spec):
 
 @pytest.fixture(scope="session")
 def sample_analysis(sample_series):
-    from engine.analysis import analyse
     from engine.backtest import BacktestConfig
+    from engine.backtest.analysis import analyse
 
     return analyse(sample_series, BacktestConfig().signal)
 

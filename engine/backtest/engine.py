@@ -34,19 +34,19 @@ import bisect
 import dataclasses
 import math
 import time as _time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.analysis import MarketAnalysis, analyse
+from engine.backtest.analysis import MarketAnalysis, analyse
+from engine.backtest.config import BacktestConfig, BacktestError, ProgressCallback
+from engine.backtest.result import BacktestResult, BrainStats
 from engine.brain.base import Brain, ReasoningCallback
 from engine.brain.persona import TradingPersona, load_persona
-from engine.brain.risk import RiskGuard
-from engine.broker import Broker, BrokerConfig
-from engine.errors import TapedeckError
-from engine.gc_pause import gc_paused
+from engine.broker import Broker
+from engine.risk import RiskGuard
+from engine.runtime import gc_paused
 from engine.types import (
     Action,
     Candle,
@@ -63,110 +63,7 @@ from engine.types import (
 )
 
 if TYPE_CHECKING:
-    from engine.signals import SignalConfig
-
-ProgressCallback = Callable[[int, int], None]
-"""Receives (steps done, total steps) during ``run()``."""
-
-
-class BacktestError(TapedeckError):
-    """A backtest that cannot be set up as asked."""
-
-
-def _default_signal_config() -> SignalConfig:
-    from engine.signals import default_signal_config
-
-    return default_signal_config()
-
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """How a backtest runs. Money settings go to the broker, ``signal`` to the analysis.
-
-    ``review_positions``: while a position is open, the brain is also asked (with a
-    batch holding no signals, only the market context) once ``review_interval`` steps
-    have passed since it was last asked; 0 means the signal aggregation window (at
-    least 1). ``close_at_end`` closes what is open at the last close (``end_of_data``).
-    """
-
-    initial_cash: float = 10_000.0
-    fees_bps: float = 10.0
-    slippage_bps: float = 5.0
-    intrabar: str = "stop_first"
-    leverage: float = 1.0
-    signal: SignalConfig = field(default_factory=_default_signal_config)
-    review_positions: bool = True
-    review_interval: int = 0
-    close_at_end: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.review_interval, bool) or not isinstance(self.review_interval, int):
-            raise BacktestError(
-                f"review_interval must be a whole number, got {self.review_interval!r}"
-            )
-        if self.review_interval < 0:
-            raise BacktestError(f"review_interval must be >= 0, got {self.review_interval}")
-        self.broker_config()  # the broker's own checks, at configuration time
-
-    def broker_config(self) -> BrokerConfig:
-        return BrokerConfig(
-            initial_cash=self.initial_cash,
-            fees_bps=self.fees_bps,
-            slippage_bps=self.slippage_bps,
-            intrabar=self.intrabar,
-            leverage=self.leverage,
-        )
-
-    def review_steps(self) -> int:
-        if self.review_interval > 0:
-            return int(self.review_interval)
-        window = getattr(self.signal, "window", 1)
-        return max(1, int(window)) if isinstance(window, int | float) else 1
-
-
-@dataclass(frozen=True, eq=False)
-class BacktestResult:
-    persona: str
-    brain: str
-    model: str
-    trades: tuple[Trade, ...]
-    fills: tuple[Fill, ...]
-    decisions: tuple[Decision, ...]
-    equity_times: np.ndarray
-    equity_values: np.ndarray
-    metrics: dict[str, Any]
-    brain_stats: dict[str, Any]
-    steps: int
-
-    @property
-    def final_equity(self) -> float:
-        return float(self.equity_values[-1]) if len(self.equity_values) else math.nan
-
-
-@dataclass
-class BrainStats:
-    calls: int = 0  # decide() invocations
-    batches: int = 0  # of which for a batch with signals
-    reviews: int = 0  # of which for a position review
-    cache_hits: int = 0
-    tokens: int = 0
-    latency_s: float = 0.0  # wall clock, summed
-    corrections: int = 0
-    errors: int = 0
-    refused: int = 0  # plans the broker refused
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "batches": self.batches,
-            "reviews": self.reviews,
-            "cache_hits": self.cache_hits,
-            "tokens": self.tokens,
-            "mean_latency_s": self.latency_s / self.calls if self.calls else 0.0,
-            "corrections": self.corrections,
-            "errors": self.errors,
-            "refused": self.refused,
-        }
+    pass
 
 
 class BacktestEngine:
@@ -665,82 +562,3 @@ def _with_decision_atr(plan: TradePlan, context: Mapping[str, InstrumentContext]
     if ctx is None or not math.isfinite(ctx.atr):
         return plan
     return dataclasses.replace(plan, trailing=dataclasses.replace(trail, atr=float(ctx.atr)))
-
-
-BrainFactory = Callable[[TradingPersona], Brain]
-
-
-class Session:
-    """Several personas over the same window: the analysis once, a brain and broker each."""
-
-    def __init__(
-        self,
-        series_list: Sequence[InstrumentSeries],
-        personas: Sequence[TradingPersona | str],
-        brain_factory: BrainFactory,
-        config: BacktestConfig | None = None,
-        *,
-        analysis: MarketAnalysis | None = None,
-        on_reasoning: Callable[[str, str], None] | None = None,
-    ) -> None:
-        self.config = config if config is not None else BacktestConfig()
-        loaded = [p if isinstance(p, TradingPersona) else load_persona(p) for p in personas]
-        if not loaded:
-            raise BacktestError("a session needs at least one persona")
-        names = [p.name for p in loaded]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise BacktestError(f"persona names must be distinct in a session: {', '.join(dupes)}")
-        if analysis is None:
-            if not series_list:
-                raise BacktestError("a session needs at least one instrument's candles")
-            analysis = analyse(series_list, self.config.signal)
-        self.analysis = analysis
-        self.engines: dict[str, BacktestEngine] = {}
-        for persona in loaded:
-            callback = None
-            if on_reasoning is not None:
-                callback = _bind_reasoning(on_reasoning, persona.name)
-            self.engines[persona.name] = BacktestEngine(
-                series_list,
-                persona,
-                brain_factory(persona),
-                self.config,
-                analysis=analysis,
-                on_reasoning=callback,
-            )
-
-    @property
-    def total_steps(self) -> int:
-        return len(self.analysis)
-
-    @property
-    def step_index(self) -> int:
-        return min(e.step_index for e in self.engines.values())
-
-    @property
-    def done(self) -> bool:
-        return all(e.done for e in self.engines.values())
-
-    def step(self) -> dict[str, StepEvent]:
-        """One step of every persona's engine; empty once all are done."""
-        out: dict[str, StepEvent] = {}
-        for name, engine in self.engines.items():
-            event = engine.step()
-            if event is not None:
-                out[name] = event
-        return out
-
-    def run(self, progress: ProgressCallback | None = None) -> dict[str, BacktestResult]:
-        return {name: engine.run(progress) for name, engine in self.engines.items()}
-
-    def reset(self) -> None:
-        for engine in self.engines.values():
-            engine.reset()
-
-
-def _bind_reasoning(callback: Callable[[str, str], None], name: str) -> ReasoningCallback:
-    def bound(text: str) -> None:
-        callback(name, text)
-
-    return bound

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.data.stream import MergedStream, merge
-from engine.gc_pause import gc_paused
+from engine.runtime import gc_paused
 from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatch
 
 if TYPE_CHECKING:

@@ -1,10 +1,21 @@
-"""Pausing the cyclic garbage collector while building many small objects."""
+"""Runtime helpers shared by every layer: lazy imports and pausing the garbage collector."""
 
 from __future__ import annotations
 
+import functools
 import gc
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
+
+
+@functools.cache
+def lazy_module(name: str) -> ModuleType:
+    """The module ``name``, imported on the first call (a dict lookup afterwards).
+
+    numba-compiled kernels are slow to import, and the TUI starts without them."""
+    return importlib.import_module(name)
 
 
 @contextmanager

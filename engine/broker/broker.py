@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.lazy import lazy_module
+from engine.runtime import lazy_module
 from engine.types import (
     Action,
     ExitReason,
@@ -166,14 +166,14 @@ def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
 
 
 def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int) -> int:
-    """``engine.event_search.first_exit`` for ``pos``: the kernel repeats the float
+    """``engine.broker.event_search.first_exit`` for ``pos``: the kernel repeats the float
     operations of ``_trail_from_extreme`` and of ``Broker._check_exits``."""
     long = pos.sign > 0
     far = -math.inf if long else math.inf  # a stop that is never reached
     spec = pos.trailing
     atr_mode = spec is not None and spec.mode == "atr"
     return int(
-        lazy_module("engine.event_search").first_exit(
+        lazy_module("engine.broker.event_search").first_exit(
             high,
             low,
             min(pos.last_index + 1, start),
@@ -827,7 +827,7 @@ class Broker:
         candle index; candles before ``start`` must all have been processed or skipped as
         quiet (the broker ratchets trailing stops over skipped candles from them).
 
-        One compiled pass over the candles (``engine.event_search``), stopping at the
+        One compiled pass over the candles (``engine.broker.event_search``), stopping at the
         first candle that may trigger: a quiet stretch costs one call whatever its length."""
         self._arrays[instrument] = (high, low)
         start, stop = int(start), int(stop)
@@ -854,7 +854,7 @@ class Broker:
         if order.limit_price is None:
             return limit
         return int(
-            lazy_module("engine.event_search").first_touch(
+            lazy_module("engine.broker.event_search").first_touch(
                 high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
             )
         )
