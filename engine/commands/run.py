@@ -24,22 +24,12 @@ from rich.table import Table
 from engine.brain.factory import BrainError, brain_kinds, make_brain
 from engine.brain.persona import TradingPersona, builtin_persona_names, load_persona
 from engine.errors import TapedeckError
+from engine.export import TRADE_COLUMNS, trade_record, write_trades_csv
 from engine.timeutil import to_iso
 from engine.types import InstrumentSeries, Trade
 
 PROGRESS_MIN_STEPS = 20_000  # "auto" shows a progress bar from this many steps on
-TRADE_KEYS = (
-    "instrument",
-    "side",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "qty",
-    "pnl",
-    "fees",
-    "exit_reason",
-)
+TRADE_KEYS = TRADE_COLUMNS  # the columns of run --json's trades and of --trades-csv
 
 
 class RunError(TapedeckError):
@@ -94,6 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(run)
     run.add_argument("--persona", default="momentum", help="built-in name or .toml file")
     run.add_argument("--out", type=Path, metavar="RUN.JSONL", help="write the run log here")
+    run.add_argument(
+        "--trades-csv", type=Path, metavar="FILE", help="write the trades as CSV (ISO times)"
+    )
     run.add_argument(
         "--trades", type=int, default=20, metavar="N", help="trades shown in the table (20)"
     )
@@ -238,22 +231,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int):
         return value
     return str(getattr(value, "value", value))
-
-
-def trade_record(trade: Trade) -> dict[str, Any]:
-    """One trade of ``run --json`` (times ISO UTC)."""
-    return {
-        "instrument": trade.instrument,
-        "side": str(getattr(trade.side, "value", trade.side)),
-        "entry_time": to_iso(trade.entry_time),
-        "entry_price": float(trade.entry_price),
-        "exit_time": to_iso(trade.exit_time),
-        "exit_price": float(trade.exit_price),
-        "qty": float(trade.qty),
-        "pnl": float(trade.pnl),
-        "fees": float(trade.fees),
-        "exit_reason": str(getattr(trade.exit_reason, "value", trade.exit_reason)),
-    }
 
 
 def result_record(result: Any) -> dict[str, Any]:
@@ -423,6 +400,8 @@ def run_command(args: argparse.Namespace) -> int:
         from engine.runlog import write_run_log
 
         write_run_log(args.out, result, persona=persona, config=config, analysis=engine.analysis)
+    if args.trades_csv is not None:
+        write_trades_csv(args.trades_csv, result.trades)
     if args.json:
         print(json.dumps(result_record(result), indent=2, allow_nan=False))
         return 0
@@ -442,6 +421,8 @@ def run_command(args: argparse.Namespace) -> int:
         console.print("no trades")
     if args.out is not None:
         console.print(f"run log written to {args.out}", style="dim")
+    if args.trades_csv is not None:
+        console.print(f"trades written to {args.trades_csv}", style="dim")
     return 0
 
 
