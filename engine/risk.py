@@ -23,11 +23,13 @@ from engine.types import (
     Position,
     Side,
     SignalBatch,
+    SizeMode,
     TradePlan,
+    TrailingMode,
     TrailingSpec,
 )
 
-SIZE_MODES = ("risk", "equity")
+SIZE_MODES = tuple(SizeMode)
 
 
 def _finite(x: object) -> bool:
@@ -217,9 +219,10 @@ class RiskGuard:
         size_mode, size = plan.size_mode, plan.size
         if size_mode not in SIZE_MODES:
             notes.append(f"size mode {size_mode!r} unknown; using risk {persona.risk_per_trade:g}")
-            size_mode, size = "risk", persona.risk_per_trade
-        cap = persona.risk_per_trade if size_mode == "risk" else persona.max_position_fraction
-        what = "risk per trade" if size_mode == "risk" else "max position fraction"
+            size_mode, size = SizeMode.RISK, persona.risk_per_trade
+        by_risk = size_mode == SizeMode.RISK
+        cap = persona.risk_per_trade if by_risk else persona.max_position_fraction
+        what = "risk per trade" if by_risk else "max position fraction"
         if not _positive(size):
             notes.append(
                 f"size {size!r} is not a positive number; set to the persona's {what} {cap:g}"
@@ -338,18 +341,16 @@ class RiskGuard:
             return None
         if fallback is None and self.persona.trailing is not None:
             t = self.persona.trailing
-            if t.mode == "percent" or atr:
-                fallback = TrailingSpec(
-                    t.mode, t.distance, t.activation, atr if t.mode == "atr" else None
-                )
+            if t.mode == TrailingMode.PERCENT or atr:
+                fallback = t.bound(atr)
         instead = "the persona's trailing" if fallback is not None else "no trailing"
-        if spec.mode not in ("atr", "percent"):
+        if spec.mode not in tuple(TrailingMode):
             notes.append(f"trailing mode {spec.mode!r} unknown; using {instead}")
             return fallback
         if not _positive(spec.distance):
             notes.append(f"trailing distance {spec.distance!r} invalid; using {instead}")
             return fallback
-        if spec.mode == "percent" and spec.distance >= self.max_stop_distance_pct:
+        if spec.mode == TrailingMode.PERCENT and spec.distance >= self.max_stop_distance_pct:
             notes.append(f"trailing distance {spec.distance:g} of price is absurd; using {instead}")
             return fallback
         activation = spec.activation
@@ -357,11 +358,13 @@ class RiskGuard:
             notes.append(f"trailing activation {activation!r} invalid; set to 0")
             activation = 0.0
         spec_atr = spec.atr
-        if spec.mode == "atr":
+        if spec.mode == TrailingMode.ATR:
             if not _positive(spec_atr):
                 if not atr:
                     notes.append(f"trailing in ATR without a valid ATR; using {instead}")
-                    return fallback if fallback is not None and fallback.mode == "percent" else None
+                    if fallback is not None and fallback.mode == TrailingMode.PERCENT:
+                        return fallback
+                    return None
                 spec_atr = atr
             if spec.distance * float(spec_atr) >= self.max_stop_distance_pct * price:
                 notes.append(f"trailing distance {spec.distance:g} ATR is absurd; using {instead}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,12 @@ from engine.types import (
     Decision,
     ExitReason,
     Fill,
+    FillSide,
     Side,
+    SizeMode,
     Trade,
     TradePlan,
+    TrailingMode,
     TrailingSpec,
 )
 
@@ -140,8 +143,7 @@ def run_log_lines(
     """The lines of a run log for a BacktestResult (without newlines)."""
     persona_record = None
     if persona is not None:
-        persona_record = asdict(persona)
-        persona_record.pop("source", None)
+        persona_record = persona.record()
         persona_record["fingerprint"] = persona.fingerprint()
     settings = None
     if config is not None:
@@ -228,7 +230,7 @@ def _trailing(d: Mapping[str, Any] | None) -> TrailingSpec | None:
     if d is None:
         return None
     return TrailingSpec(
-        mode=d["mode"],
+        mode=TrailingMode(d["mode"]),
         distance=_float(d["distance"]),
         activation=_float(d.get("activation", 0.0)),
         atr=_opt_float(d.get("atr")),
@@ -241,7 +243,7 @@ def _plan(d: Mapping[str, Any]) -> TradePlan:
         action=Action(d["action"]),
         entry_price=_opt_float(d.get("entry_price")),
         size=_float(d.get("size", 0.0)),
-        size_mode=d.get("size_mode", "risk"),
+        size_mode=SizeMode(d.get("size_mode", "risk")),
         stop_loss=_opt_float(d.get("stop_loss")),
         take_profit=_opt_float(d.get("take_profit")),
         trailing=_trailing(d.get("trailing")),
@@ -272,7 +274,7 @@ def _fill(d: Mapping[str, Any]) -> Fill:
         time=int(d["time"]),
         instrument=d["instrument"],
         order_id=int(d["order_id"]),
-        side=d["side"],
+        side=FillSide(d["side"]),
         qty=_float(d["qty"]),
         price=_float(d["price"]),
         fee=_float(d["fee"]),

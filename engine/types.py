@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the data layer's type, named here only for the annotation
+    from engine.data.report import DataReport
 
 
 class Direction(StrEnum):
@@ -36,6 +39,32 @@ class Action(StrEnum):
     CLOSE = "close"
     ADJUST = "adjust"
     HOLD = "hold"
+
+
+class OrderKind(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    ADJUST = "adjust"  # the record of an adjustment, applied at once, never pending
+
+
+class FillSide(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class SizeMode(StrEnum):
+    RISK = "risk"  # size is the fraction of equity put at risk between entry and stop
+    EQUITY = "equity"  # size is the fraction of equity put into the position
+
+
+class TrailingMode(StrEnum):
+    PERCENT = "percent"  # distance and activation are fractions of price
+    ATR = "atr"  # distance and activation are multiples of an ATR
+
+
+class ConflictKind(StrEnum):
+    SAME_INSTRUMENT = "same_instrument"  # opposite signals on one instrument
+    CORRELATED = "correlated"  # opposite signals on instruments that move together
 
 
 class ExitReason(StrEnum):
@@ -78,7 +107,7 @@ class InstrumentSeries:
     close: np.ndarray
     volume: np.ndarray
     filled: np.ndarray
-    report: Any = None
+    report: DataReport | None = None
     source: str = ""
 
     def __len__(self) -> int:
@@ -131,7 +160,7 @@ class InstrumentContext:
 class Conflict:
     """Opposite views the aggregator saw but did not resolve (the brain's job)."""
 
-    kind: str  # "same_instrument" or "correlated"
+    kind: ConflictKind
     instruments: tuple[str, ...]
     detail: str
 
@@ -152,20 +181,30 @@ class SignalBatch:
 class TrailingSpec:
     """A trailing stop: ``distance`` is a fraction of price (mode "percent", 0.01 = 1%)
     or a multiple of ``atr`` (mode "atr"). Trailing starts once price has moved
-    ``activation`` (same unit as ``distance``) in the position's favour; 0 = at once."""
+    ``activation`` (same unit as ``distance``) in the position's favour; 0 = at once.
 
-    mode: str  # "percent" or "atr"
+    A persona's trailing is one of these without ``atr``; :meth:`bound` gives the spec a
+    plan carries. The mode is not coerced: a brain may send any text, and RiskGuard
+    turns an unknown mode into a correction.
+    """
+
+    mode: TrailingMode
     distance: float
     activation: float = 0.0
     atr: float | None = None  # the ATR the multiples refer to (needed for mode "atr")
 
+    def bound(self, atr: float | None) -> TrailingSpec:
+        """This spec for a plan made when the ATR was ``atr`` (kept in ATR mode only)."""
+        kept = atr if self.mode == TrailingMode.ATR else None
+        return TrailingSpec(self.mode, self.distance, self.activation, kept)
+
     def distance_price(self, reference_price: float) -> float:
-        if self.mode == "atr":
+        if self.mode == TrailingMode.ATR:
             return self.distance * float(self.atr or 0.0)
         return self.distance * reference_price
 
     def activation_price(self, reference_price: float) -> float:
-        if self.mode == "atr":
+        if self.mode == TrailingMode.ATR:
             return self.activation * float(self.atr or 0.0)
         return self.activation * reference_price
 
@@ -183,7 +222,7 @@ class TradePlan:
     action: Action
     entry_price: float | None = None
     size: float = 0.0
-    size_mode: str = "risk"
+    size_mode: SizeMode = SizeMode.RISK
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing: TrailingSpec | None = None
@@ -214,7 +253,7 @@ class Order:
     id: int
     instrument: str
     side: Side
-    kind: str  # "market" or "limit"
+    kind: OrderKind
     created_time: int
     plan: TradePlan
     limit_price: float | None = None
@@ -226,7 +265,7 @@ class Fill:
     time: int
     instrument: str
     order_id: int
-    side: str  # "buy" or "sell"
+    side: FillSide
     qty: float
     price: float
     fee: float

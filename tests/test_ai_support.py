@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.brain.persona import TradingPersona, TrailingConfig
+from engine.brain.persona import TradingPersona
 from engine.types import (
     Direction,
     InstrumentContext,
@@ -11,6 +11,8 @@ from engine.types import (
     Side,
     Signal,
     SignalBatch,
+    TrailingMode,
+    TrailingSpec,
 )
 
 MINUTE = 60_000_000_000
@@ -24,7 +26,7 @@ def persona(**kw: object) -> TradingPersona:
         "risk_per_trade": 0.01,
         "stop_atr": 1.5,
         "target_atr": 3.0,
-        "trailing": TrailingConfig("atr", 1.0, 0.5),
+        "trailing": TrailingSpec(TrailingMode.ATR, 1.0, 0.5),
         "brain": {"temperature": 0.0, "seed": 7, "num_predict": 300, "num_ctx": 2048},
     }
     base.update(kw)

@@ -9,7 +9,6 @@ import pytest
 from engine.brain.factory import BrainError, brain_kinds, make_brain, register_brain
 from engine.brain.persona import (
     PersonaError,
-    TrailingConfig,
     builtin_persona_names,
     builtin_personas,
     load_persona,
@@ -18,6 +17,7 @@ from engine.brain.persona import (
 from engine.brain.rules import RuleBrain
 from engine.errors import TapedeckError
 from engine.signals import SIGNAL_KINDS
+from engine.types import TrailingMode, TrailingSpec
 
 REQUIRED = {"scalper", "conservative", "momentum", "mean_reversion"}
 
@@ -75,7 +75,8 @@ def test_a_user_file_loads_by_path(tmp_path: Path) -> None:
     p = load_persona(str(f))
     assert (p.name, p.risk_per_trade, p.source) == ("mine", 0.02, str(f))
     assert p.signal_weights == {"rsi_oversold": 2.0}
-    assert p.trailing == TrailingConfig("percent", 0.01, 0.0)
+    assert p.trailing == TrailingSpec(TrailingMode.PERCENT, 0.01, 0.0)
+    assert p.trailing.mode is TrailingMode.PERCENT
     assert load_persona(f) == p
 
 

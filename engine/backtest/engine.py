@@ -35,7 +35,7 @@ import dataclasses
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -60,10 +60,8 @@ from engine.types import (
     StepEvent,
     Trade,
     TradePlan,
+    TrailingMode,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 class BacktestEngine:
@@ -556,7 +554,7 @@ def _candle(arr: Any, ci: int) -> Candle:
 def _with_decision_atr(plan: TradePlan, context: Mapping[str, InstrumentContext]) -> TradePlan:
     """An ATR-multiple trail refers to the ATR at decision time unless the brain set one."""
     trail = plan.trailing
-    if trail is None or trail.mode != "atr" or trail.atr is not None:
+    if trail is None or trail.mode != TrailingMode.ATR or trail.atr is not None:
         return plan
     ctx = context.get(plan.instrument)
     if ctx is None or not math.isfinite(ctx.atr):

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import TapedeckError
+from engine.types import TrailingMode, TrailingSpec
 
 BUILTIN_PACKAGE = "engine.brain.personas"
 
@@ -52,13 +53,6 @@ MAX_ABS_WEIGHT = 10.0
 
 class PersonaError(TapedeckError, ValueError):
     """A persona file that cannot be used; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class TrailingConfig:
-    mode: str = "atr"  # "atr" or "percent"
-    distance: float = 1.0
-    activation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +68,7 @@ class TradingPersona:
     entry_threshold: float = 0.5
     stop_atr: float = 1.5
     target_atr: float = 3.0
-    trailing: TrailingConfig | None = None
+    trailing: TrailingSpec | None = None  # without its ATR: bound when a plan is made
     max_holding_candles: int = 0
     cooldown_after_loss: int = 0
     brain: Mapping[str, Any] = field(default_factory=dict)
@@ -83,10 +77,18 @@ class TradingPersona:
     def allows(self, direction: str) -> bool:
         return direction in self.allowed_directions
 
-    def fingerprint(self) -> str:
-        """A stable hash of everything that affects decisions (not the file path)."""
+    def record(self) -> dict[str, Any]:
+        """The persona as plain data (the run log's and the fingerprint's): every field
+        but the file path; the trailing spec without ``atr``, which a persona never has."""
         data = asdict(self)
         data.pop("source", None)
+        if data["trailing"] is not None:
+            data["trailing"].pop("atr", None)
+        return data
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that affects decisions (not the file path)."""
+        data = self.record()
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -190,7 +192,7 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
                 source, f"trailing.{extra[0]}", "unknown field (known: mode, distance, activation)"
             )
         mode = t.get("mode", "atr")
-        if mode not in ("atr", "percent"):
+        if mode not in tuple(TrailingMode):
             raise _err(source, "trailing.mode", f"expected 'atr' or 'percent', got {mode!r}")
         dist = _number(source, "trailing.distance", t.get("distance", 1.0))
         act = _number(source, "trailing.activation", t.get("activation", 0.0))
@@ -198,7 +200,7 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
             raise _err(source, "trailing.distance", f"must be > 0, got {dist}")
         if act < 0:
             raise _err(source, "trailing.activation", f"must be >= 0, got {act}")
-        kwargs["trailing"] = TrailingConfig(mode, dist, act)
+        kwargs["trailing"] = TrailingSpec(TrailingMode(mode), dist, act)
     if "brain" in data:
         if not isinstance(data["brain"], Mapping):
             raise _err(source, "brain", "expected a table of brain options")

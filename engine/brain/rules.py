@@ -37,8 +37,9 @@ from engine.types import (
     Side,
     Signal,
     SignalBatch,
+    SizeMode,
     TradePlan,
-    TrailingSpec,
+    TrailingMode,
 )
 
 _SIGN = {Direction.LONG: 1.0, Direction.SHORT: -1.0}
@@ -412,9 +413,9 @@ def _entry(
     trail_text = ""
     if persona.trailing is not None:
         t = persona.trailing
-        unit = " ATR" if t.mode == "atr" else "%"
-        scale = 1.0 if t.mode == "atr" else 100.0
-        trailing = TrailingSpec(t.mode, t.distance, t.activation, atr if t.mode == "atr" else None)
+        unit = " ATR" if t.mode == TrailingMode.ATR else "%"
+        scale = 1.0 if t.mode == TrailingMode.ATR else 100.0
+        trailing = t.bound(atr)
         trail_text = f", trailing {t.distance * scale:g}{unit}" + (
             f" after {t.activation * scale:g}{unit}" if t.activation else ""
         )
@@ -427,7 +428,7 @@ def _entry(
         Action.OPEN_LONG if direction == "long" else Action.OPEN_SHORT,
         entry_price=None,
         size=persona.risk_per_trade,
-        size_mode="risk",
+        size_mode=SizeMode.RISK,
         stop_loss=stop,
         take_profit=target,
         trailing=trailing,

@@ -16,7 +16,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.brain.persona import TradingPersona
-from engine.types import Action, PortfolioState, SignalBatch, TradePlan, TrailingSpec
+from engine.types import (
+    Action,
+    PortfolioState,
+    SignalBatch,
+    SizeMode,
+    TradePlan,
+    TrailingMode,
+    TrailingSpec,
+)
 
 SCHEMA_VERSION = 1
 
@@ -165,19 +173,19 @@ def plans_from_answer(
         trailing = None
         if item.trailing:
             cfg = persona.trailing
-            if cfg is not None and cfg.mode == "percent":
-                trailing = TrailingSpec("percent", cfg.distance, cfg.activation)
+            if cfg is not None and cfg.mode == TrailingMode.PERCENT:
+                trailing = cfg.bound(None)
             else:
                 distance = cfg.distance if cfg is not None else item.stop_atr
                 activation = cfg.activation if cfg is not None else 0.0
-                trailing = TrailingSpec("atr", distance, activation, atr=ctx.atr)
+                trailing = TrailingSpec(TrailingMode.ATR, distance, activation, atr=ctx.atr)
         plans.append(
             TradePlan(
                 item.instrument,
                 action,
                 entry_price=None,
                 size=persona.risk_per_trade * SIZE_TIERS[item.size],
-                size_mode="risk",
+                size_mode=SizeMode.RISK,
                 stop_loss=ctx.price - sign * item.stop_atr * ctx.atr,
                 take_profit=ctx.price + sign * item.target_atr * ctx.atr,
                 trailing=trailing,

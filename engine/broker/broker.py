@@ -59,12 +59,16 @@ from engine.types import (
     Action,
     ExitReason,
     Fill,
+    FillSide,
     InstrumentSeries,
     Order,
+    OrderKind,
     Position,
     Side,
+    SizeMode,
     Trade,
     TradePlan,
+    TrailingMode,
     TrailingSpec,
 )
 
@@ -145,7 +149,7 @@ def _finite(x: float | None) -> bool:
 def _pos_plan_stub(pos: _Pos) -> TradePlan:
     """A plan equivalent to an open position, for validating adjustments."""
     action = Action.OPEN_LONG if pos.sign > 0 else Action.OPEN_SHORT
-    return TradePlan(pos.instrument, action, size=1.0, size_mode="equity")
+    return TradePlan(pos.instrument, action, size=1.0, size_mode=SizeMode.EQUITY)
 
 
 def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
@@ -171,7 +175,7 @@ def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: 
     long = pos.sign > 0
     far = -math.inf if long else math.inf  # a stop that is never reached
     spec = pos.trailing
-    atr_mode = spec is not None and spec.mode == "atr"
+    atr_mode = spec is not None and spec.mode == TrailingMode.ATR
     return int(
         lazy_module("engine.broker.event_search").first_exit(
             high,
@@ -342,7 +346,7 @@ class Broker:
             if why is not None:
                 return self._reject(time, inst, 0, why)
             target = self._positions.get(inst) or self._entries[inst].order
-            return Order(self._new_id(), inst, target.side, "adjust", int(time), plan)
+            return Order(self._new_id(), inst, target.side, OrderKind.ADJUST, int(time), plan)
         if plan.action == Action.CLOSE:
             return self._submit_close(plan, time)
         if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
@@ -359,7 +363,7 @@ class Broker:
         replaced = self._entries.pop(inst, None)
         if replaced is not None:
             self._reject(time, inst, replaced.order.id, "replaced by a newer order")
-        kind = "market" if plan.entry_price is None else "limit"
+        kind = OrderKind.MARKET if plan.entry_price is None else OrderKind.LIMIT
         order = Order(
             id=self._new_id(),
             instrument=inst,
@@ -430,7 +434,7 @@ class Broker:
                 msg += f"; pending order {cancelled.order.id} cancelled"
             return self._reject(time, inst, 0, msg)
         pos = self._positions[inst]
-        order = Order(self._new_id(), inst, pos.side, "market", int(time), plan)
+        order = Order(self._new_id(), inst, pos.side, OrderKind.MARKET, int(time), plan)
         self._closes[inst] = _Pending(order, True, 1.0, 0)
         return order
 
@@ -477,7 +481,7 @@ class Broker:
             return f"take profit {plan.take_profit} is on the wrong side of the price {last}"
         spec = plan.trailing
         if spec is not None:
-            if spec.mode == "atr" and spec.atr is None:
+            if spec.mode == TrailingMode.ATR and spec.atr is None:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
                 spec = replace(spec, atr=pos.trailing.atr)
@@ -509,7 +513,7 @@ class Broker:
             time=int(time),
             instrument=pos.instrument,
             order_id=order_id,
-            side="sell" if pos.sign > 0 else "buy",
+            side=FillSide.SELL if pos.sign > 0 else FillSide.BUY,
             qty=pos.qty,
             price=price,
             fee=fee,
@@ -586,7 +590,7 @@ class Broker:
         if stop is not None and (price <= stop if sign > 0 else price >= stop):
             return f"the fill price {price} would be beyond the stop {stop}"
         equity = self.equity()
-        if plan.size_mode == "risk":
+        if plan.size_mode == SizeMode.RISK:
             qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
         else:
             qty = equity * plan.size / price
@@ -596,7 +600,7 @@ class Broker:
         if not math.isfinite(qty) or qty <= 0:
             return f"no cash to open (cash {self.cash:.2f}, equity {equity:.2f})"
         trailing = plan.trailing
-        if trailing is not None and trailing.mode == "atr" and trailing.atr is None:
+        if trailing is not None and trailing.mode == TrailingMode.ATR and trailing.atr is None:
             if not _finite(atr) or atr <= 0:
                 return "an ATR trailing stop needs an ATR value at fill time"
             trailing = replace(trailing, atr=float(atr))
@@ -628,7 +632,7 @@ class Broker:
             time=int(time),
             instrument=order.instrument,
             order_id=order.id,
-            side="buy" if sign > 0 else "sell",
+            side=FillSide.BUY if sign > 0 else FillSide.SELL,
             qty=qty,
             price=price,
             fee=fee,
@@ -666,7 +670,7 @@ class Broker:
             ):
                 pend.first_index = index
                 exp = pend.order.plan.expiry_candles
-                if pend.order.kind == "limit" and exp is not None:
+                if pend.order.kind == OrderKind.LIMIT and exp is not None:
                     # for display: the open time of the first candle it can no longer fill in
                     expiry = int(open_time) + exp * (int(close_time) - int(open_time))
                     pend.order = replace(pend.order, expiry_time=expiry)
@@ -700,14 +704,15 @@ class Broker:
         if pend is not None and pend.first_index is not None and pos is None:
             order = pend.order
             exp = order.plan.expiry_candles
-            if order.kind == "limit" and exp is not None and index >= pend.first_index + exp:
+            limit_order = order.kind == OrderKind.LIMIT
+            if limit_order and exp is not None and index >= pend.first_index + exp:
                 del self._entries[instrument]
                 self._reject(open_time, instrument, order.id, f"expired after {exp} candles")
             else:
                 long = order.side == Side.LONG
                 price: float | None = None
                 when, market = open_time, o
-                if order.kind == "market":
+                if order.kind == OrderKind.MARKET:
                     price = self._slip(o, buy=long)
                 else:
                     limit = float(order.limit_price)  # type: ignore[arg-type]
@@ -844,7 +849,7 @@ class Broker:
             if pos.max_holding > 0:
                 limit = min(limit, max(start, pos.entry_index + pos.max_holding))
             return _first_exit(pos, high, low, start, limit)
-        if pend.order.kind == "market" or pend.first_index is None:  # type: ignore[union-attr]
+        if pend.order.kind == OrderKind.MARKET or pend.first_index is None:  # type: ignore[union-attr]
             return start
         order = pend.order  # type: ignore[union-attr]
         limit = stop

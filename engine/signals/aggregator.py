@@ -45,7 +45,7 @@ from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.contexts import ContextSource, LazyContexts
 from engine.signals.detector import SeriesSignals
 from engine.signals.strategies import KIND_ORDER
-from engine.types import Conflict, Direction, InstrumentContext, Signal, SignalBatch
+from engine.types import Conflict, ConflictKind, Direction, InstrumentContext, Signal, SignalBatch
 
 
 def return_correlation(a: np.ndarray, b: np.ndarray, min_periods: int) -> float | None:
@@ -110,7 +110,7 @@ def find_conflicts(
     for name in sorted(set(longs) & set(shorts)):
         conflicts.append(
             Conflict(
-                "same_instrument",
+                ConflictKind.SAME_INSTRUMENT,
                 (name,),
                 f"{name}: long ({', '.join(longs[name])}) vs short ({', '.join(shorts[name])})",
             )
@@ -131,7 +131,7 @@ def find_conflicts(
             if corr is not None and corr >= threshold:
                 conflicts.append(
                     Conflict(
-                        "correlated",
+                        ConflictKind.CORRELATED,
                         (a, b),
                         f"{a} {view[a]} vs {b} {view[b]}; return correlation {corr:.2f} "
                         f"over the last {len(ra) - 1} steps",
