@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from engine.brain.persona import TradingPersona
-from engine.brain.rules import fmt_price
+from engine.numfmt import fmt_price
 from engine.types import (
     Action,
     Decision,

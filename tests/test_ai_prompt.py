@@ -43,9 +43,10 @@ def test_prompt_is_readable_and_has_no_dates_or_clock_times():
     )
     text = prompt.text
     assert "Persona tester: You buy dips and cut losers fast." in text
-    assert "- BTC: price 46210, ATR 35.200, -0.84% over 20 candles, rsi 27.9" in text
+    assert "- BTC: price 46210.5, ATR 35.2000, -0.84% over 20 candles, rsi 27.9" in text
     assert "- BTC rsi_oversold: long, strength 0.72, 1 candle ago" in text
-    assert "- BTC long from 46000, PnL +12.50, stop 45950, target 46100, held 12 candles" in text
+    position = "- BTC long from 46000.0, PnL +12.50, stop 45950.0, target 46100.0, held 12 candles"
+    assert position in text
     assert "Account: equity 10000.00, cash 10000.00, 1 open positions." in text
     assert text.rstrip().endswith(json.dumps(prompt.schema, separators=(",", ":")))
     body = text.split("JSON schema:")[0]
@@ -67,12 +68,12 @@ def test_ages_in_minutes_without_a_timeframe():
     assert "1 min ago" in text and "held 12 min" in text
 
 
-def test_fmt_price_five_significant_digits():
+def test_fmt_price_six_significant_digits():
     assert [fmt_price(x) for x in (46210.5, 3700.24, 0.000123456, 1.0, 0.0)] == [
-        "46210",
-        "3700.2",
-        "0.00012346",
-        "1.0000",
+        "46210.5",
+        "3700.24",
+        "0.000123456",
+        "1.00000",
         "0",
     ]
     assert fmt_price(float("nan")) == "n/a"
@@ -150,7 +151,7 @@ def test_signals_of_several_instruments_in_the_prompt():
         contexts={"BTC": context(), "ETH": context("ETH", 3700.2, 4.1, 55.0)},
     )
     prompt = build_prompt(b, portfolio(), persona(), timeframe_ns=MINUTE)
-    assert "- ETH: price 3700.2, ATR 4.1000" in prompt.user
+    assert "- ETH: price 3700.20, ATR 4.10000" in prompt.user
     assert "- ETH ema_cross_down: short" in prompt.user
     assert prompt.schema["properties"]["plans"]["minItems"] == 2
 

@@ -6,19 +6,23 @@ import math
 
 import pandas as pd
 
+from engine import numfmt
+
+PRICE_DIGITS = 4  # narrow columns: 4 significant digits, at least 2 decimals
+
 
 def price_decimals(value: float) -> int:
-    """Decimals showing about four significant digits, at least two, at most ten."""
-    if not math.isfinite(value) or value == 0:
-        return 2
-    return min(10, max(2, 3 - math.floor(math.log10(abs(value)))))
+    """Decimals the panes show ``value`` with (``fmt_price``'s rule, see engine.numfmt)."""
+    return numfmt.price_decimals(value, PRICE_DIGITS, min_decimals=2, max_decimals=10)
 
 
 def fmt_price(value: float | None, decimals: int | None = None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    d = price_decimals(value) if decimals is None else decimals
-    return f"{value:,.{d}f}"
+    """A price in a pane: engine.numfmt's formatter with thousands separators, '-' if missing."""
+    if decimals is not None and value is not None and math.isfinite(value):
+        return f"{value:,.{decimals}f}"
+    return numfmt.fmt_price(
+        value, PRICE_DIGITS, min_decimals=2, max_decimals=10, grouping=True, missing="-"
+    )
 
 
 def axis_decimals(span: float, rows: int) -> int:

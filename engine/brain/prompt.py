@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from engine import numfmt
 from engine.brain.persona import TradingPersona
 from engine.brain.schema import SIZE_TIERS, answer_schema_text, shared_answer_schema
 from engine.types import PortfolioState, SignalBatch
@@ -54,13 +55,8 @@ class Prompt:
 
 
 def fmt_price(value: float) -> str:
-    """Five significant digits: 46210.5 -> '46211', 0.00012345 -> '0.00012345'."""
-    if not math.isfinite(value):
-        return "n/a"
-    if value == 0:
-        return "0"
-    digits = max(0, 5 - math.floor(math.log10(abs(value))) - 1)
-    return f"{value:.{digits}f}"
+    """A price as ``engine.numfmt`` writes it (six significant digits), 'n/a' when not finite."""
+    return numfmt.fmt_price(value, missing="n/a")
 
 
 def _fmt_num(value: float) -> str:

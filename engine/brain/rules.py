@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from engine.brain.base import ReasoningCallback
 from engine.brain.persona import TradingPersona
+from engine.numfmt import fmt_price
 from engine.types import (
     Action,
     Decision,
@@ -230,16 +231,6 @@ class _Scored:
             score,
             ignored,
         )
-
-
-def fmt_price(x: float | None) -> str:
-    """Six significant digits, fixed point: 42000.0 -> '42000.0', 1.234e-05 -> '0.0000123400'."""
-    if x is None or not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    decimals = max(1, 5 - math.floor(math.log10(abs(x))))
-    return f"{x:.{decimals}f}"
 
 
 def _passes(score: float, threshold: float) -> bool:

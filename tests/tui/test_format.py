@@ -17,7 +17,7 @@ from tui.format import axis_decimals, fmt_price
         (0.09123, "0.09123"),
         (1.2345, "1.234"),
         (-2.5, "-2.500"),
-        (0.0, "0.00"),
+        (0.0, "0"),
         (math.nan, "-"),
         (None, "-"),
     ],
