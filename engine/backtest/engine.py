@@ -9,7 +9,8 @@ One code path serves both ways of driving it (``_process`` handles one step):
   (``next_event_index``, a compiled scan) that an instrument's candle there can fill an
   order, expire it, hit a holding limit or touch a stop, target or trail; only those
   instruments' candles reach the broker. Each instrument's next possible event is
-  searched again only when the broker's state on it changes. On every other candle the
+  searched again only when the broker's state on it changes (``watch.EventWatch``).
+  On every other candle the
   broker would do nothing (it ratchets trails over skipped candles itself, and they are
   caught up before a brain sees them), and the equity is a linear function of the
   closes, so it is computed for all quiet ranges at once.
@@ -42,6 +43,7 @@ import numpy as np
 from engine.backtest.analysis import MarketAnalysis, analyse
 from engine.backtest.config import BacktestConfig, BacktestError, ProgressCallback
 from engine.backtest.result import BacktestResult, BrainStats
+from engine.backtest.watch import EventWatch
 from engine.brain.base import Brain, ReasoningCallback
 from engine.brain.persona import TradingPersona, load_persona
 from engine.broker import Broker
@@ -118,11 +120,7 @@ class BacktestEngine:
         self._model_fills = -1
         self._eq_const = float(self.config.initial_cash)
         self._eq_coef: tuple[tuple[int, float], ...] = ()  # (row, signed qty)
-        # run()'s event watch: row -> (step, horizon candle or -1, search width). A step
-        # with horizon -1 is the row's next possible event; otherwise the row is quiet
-        # before that step and its search resumes at the horizon candle.
-        self._watch: dict[int, tuple[int, int, int]] = {}
-        self._dirty: set[int] = set()  # rows whose broker state changed since searched
+        self._watch = EventWatch(self._rows, self._dense)  # run()'s next busy steps
 
     @property
     def total_steps(self) -> int:
@@ -161,8 +159,7 @@ class BacktestEngine:
         start = t = self.step_index
         if start < stop:
             # stepping may have changed anything since the last fast-forward
-            self._watch.clear()
-            self._dirty = set(range(len(self._rows)))
+            self._watch.restart()
             segments = [(start, self._eq_const, self._eq_coef)]
             with gc_paused():
                 t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
@@ -200,9 +197,7 @@ class BacktestEngine:
         rows whose candle the broker must see there.
 
         A step is busy when a batch with signals closes there, a position review is due,
-        or the broker may act on one of its candles. Each row's next possible event is
-        searched once per change of the broker's state on it (``_watch``); a quiet
-        search ends at a horizon that the next search resumes from, each 4x wider."""
+        or the broker may act on one of its candles (the event watch knows those)."""
         busy = self._n - 1
         batches = self._batch_list
         j = bisect.bisect_left(batches, t)
@@ -211,51 +206,7 @@ class BacktestEngine:
         broker = self.broker
         if busy > t and self._review and broker.held:
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
-        watch = self._watch
-        if self._dirty:
-            for row in self._dirty:
-                watch.pop(row, None)
-                if broker.is_active(self._rows[row].name):
-                    self._search(row, self._first_candle_from(row, t), 256)
-            self._dirty.clear()
-        eventful = []
-        for row, (at, horizon, width) in list(watch.items()):
-            while horizon >= 0 and at <= busy:
-                if not self._search(row, horizon, width * 4):
-                    break
-                at, horizon, width = watch[row]
-            if horizon >= 0 or at > busy or row not in watch:
-                continue
-            if at < busy:
-                busy = at
-                eventful = [row]
-            else:
-                eventful.append(row)
-        eventful.sort()
-        return busy, eventful
-
-    def _first_candle_from(self, row: int, t: int) -> int:
-        arr = self._rows[row]
-        return t if self._dense[row] else int(np.searchsorted(arr.step_of_candle, t))
-
-    def _search(self, row: int, lo: int, width: int) -> bool:
-        """Search the row's candles from ``lo`` for its next possible event and record it
-        in the watch; False when none can come before the end of the data."""
-        arr = self._rows[row]
-        last = len(arr.step_of_candle)
-        hi = min(last, lo + width)
-        e = self.broker.next_event_index(arr.name, arr.open, arr.high, arr.low, lo, hi)
-        if e < hi:
-            self._watch[row] = (self._step_of(row, e), -1, width)
-            return True
-        if hi >= last:
-            self._watch.pop(row, None)
-            return False
-        self._watch[row] = (self._step_of(row, hi), hi, width)
-        return True
-
-    def _step_of(self, row: int, candle: int) -> int:
-        return candle if self._dense[row] else int(self._rows[row].step_of_candle[candle])
+        return self._watch.next_event(broker, t, busy)
 
     # ---------------------------------------------------------------- one step
     def _process(self, t: int, rows: list[int] | None) -> StepEvent | None:
@@ -276,7 +227,7 @@ class BacktestEngine:
         else:
             for r in rows:
                 present.append((self._rows[r], self._candle_at(r, t)))
-                self._dirty.add(r)
+                self._watch.touch(r)
         several = self._several
         last_close = a.last_close
         # Marks are read only to size an entry that fills here, by the brain, and by the
@@ -470,7 +421,7 @@ class BacktestEngine:
                 continue
             row = self._row_of.get(plan.instrument)
             if row is not None:
-                self._dirty.add(row)
+                self._watch.touch(row)
             outcome = self.broker.submit(
                 plan,
                 time,
