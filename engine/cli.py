@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.signals",
     "engine.commands.run",
     "engine.commands.cache",
+    "engine.commands.fetch",
 )
 
 EXIT_USAGE = 2

@@ -20,7 +20,9 @@ REPLAY_HELP = "open the interactive replay TUI (no command: the bundled sample)"
 def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help=REPLAY_HELP, description=REPLAY_HELP)
     p.add_argument(
-        "data", nargs="*", help="candle files (CSV, feather, parquet, JSON); default: the sample"
+        "data",
+        nargs="*",
+        help="candle files (CSV, feather, parquet, JSON) or EXCHANGE:SYMBOL; default: the sample",
     )
     p.add_argument("--persona", default=None, help="built-in persona name or a .toml path")
     p.add_argument(
@@ -37,11 +39,12 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_replay(args: argparse.Namespace) -> int:
     from engine.data.sample import SAMPLE_PATHS
+    from engine.fetch.store import resolve_data_args
     from tui.clock import parse_speed
     from tui.sources import ReplaySource, ReplaySpec, default_persona
 
     spec = ReplaySpec(
-        paths=[str(p) for p in (args.data or SAMPLE_PATHS)],
+        paths=resolve_data_args([str(p) for p in (args.data or SAMPLE_PATHS)]),
         persona=args.persona or default_persona(),
         brain=args.brain,
         speed=parse_speed(args.speed),

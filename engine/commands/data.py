@@ -75,9 +75,15 @@ def _repairs_cell(report: DataReport) -> str:
 
 def run_info(args: argparse.Namespace) -> int:
     series = load_many(args.files, timeframe=args.timeframe, fill_gaps=args.fill_gaps)
-    if args.json:
+    print_info(series, as_json=args.json)
+    return 0
+
+
+def print_info(series: list[InstrumentSeries], *, as_json: bool = False) -> None:
+    """The validation report of ``data info`` (also printed by ``fetch`` when it ends)."""
+    if as_json:
         print(json.dumps([series_info(s) for s in series], indent=2))
-        return 0
+        return
     table = Table()
     for name, justify in (
         ("instrument", "left"),
@@ -106,7 +112,6 @@ def run_info(args: argparse.Namespace) -> int:
     for s in series:
         for note in s.report.notes:
             console.print(f"{s.instrument}: {note}")
-    return 0
 
 
 def run_sample(args: argparse.Namespace) -> int:

@@ -38,7 +38,12 @@ class RunError(TapedeckError):
 
 # ------------------------------------------------------------------------- parsers
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", nargs="+", metavar="DATA", help="candle files (CSV, feather, ...)")
+    p.add_argument(
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="candle files (CSV, feather, ...) or EXCHANGE:SYMBOL from the data/ store",
+    )
     p.add_argument(
         "--brain",
         default="rules",
@@ -114,6 +119,9 @@ def _load_window(args: argparse.Namespace) -> list[InstrumentSeries]:
         raise RunError("give either --start/--end or --last N, not both")
     if args.last is not None and args.last <= 0:
         raise RunError(f"--last must be a positive number of candles, got {args.last}")
+    from engine.fetch.store import resolve_data_args
+
+    args.data = resolve_data_args(args.data, args.timeframe)  # EXCHANGE:SYMBOL -> store file
     for f in args.data:
         if not Path(f).exists():
             raise RunError(f"{f}: no such file")
