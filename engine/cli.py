@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.run",
     "engine.commands.cache",
     "engine.commands.fetch",
+    "engine.commands.experiment",
 )
 
 EXIT_USAGE = 2

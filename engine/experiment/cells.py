@@ -1,0 +1,198 @@
+"""Running cells: each one an ordinary backtest (``BacktestEngine.run``) of its window.
+
+The candles of every instrument set travel to a worker once (``Payload``); a worker
+keeps the market analysis of the last few (instrument set, window) groups, so the
+cells of one group that reach the same worker share one ``analyse`` (indicators,
+signals, batches). What a cell gives back is one flat row of the results table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.data.errors import DataError
+from engine.experiment.spec import Cell, Config
+from engine.timeutil import to_iso
+from engine.types import InstrumentSeries
+
+ANALYSES_KEPT = 4
+# metrics that describe the window rather than the outcome (the row has the window)
+_SKIPPED_METRICS = {"start", "end", "initial_cash"}
+NONDETERMINISTIC = ("elapsed_s", "brain.mean_latency_s")
+"""Columns that measure wall-clock time: they differ between two runs of the same cell."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Everything a worker needs besides the cells: sent to each worker once."""
+
+    sets: Mapping[str, Sequence[InstrumentSeries]]
+    files: Mapping[str, Sequence[str]]
+    backtest: Mapping[str, Any] = field(default_factory=dict)
+    brain_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def load_sets(files: Mapping[str, Sequence[str]], timeframe: str | None = None) -> dict:
+    """Each instrument set's candles, every file read once."""
+    from engine.data import load_many
+
+    out: dict[str, list[InstrumentSeries]] = {}
+    for name, paths in files.items():
+        out[name] = list(load_many(list(paths), timeframe=timeframe))
+    return out
+
+
+def span_of(series: Sequence[InstrumentSeries]) -> tuple[int, int]:
+    """First open time and end of the last candle over the set."""
+    return (
+        min(int(s.open_time[0]) for s in series),
+        max(int(s.close_time[-1]) for s in series),
+    )
+
+
+def window_series(
+    series: Sequence[InstrumentSeries], start: int, end: int
+) -> list[InstrumentSeries]:
+    """The set's candles with ``start <= open_time < end`` (instruments with none dropped)."""
+    from engine.data import select
+
+    out = []
+    for s in series:
+        try:
+            out.append(select(s, start=start, end=end))
+        except DataError:
+            continue
+    return out
+
+
+_analyses: OrderedDict[tuple, Any] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _analysis(payload: Payload, cell: Cell, config: Any) -> tuple[list[InstrumentSeries], Any]:
+    from engine.backtest.analysis import analyse
+
+    w = cell.window
+    key = (payload.token, cell.instruments, w.start, w.end, repr(config.signal))
+    with _lock:
+        hit = _analyses.get(key)
+        if hit is not None:
+            _analyses.move_to_end(key)
+            return hit
+    series = window_series(payload.sets[cell.instruments], w.start, w.end)
+    if not series:
+        raise DataError(f"no candles in window {w.describe()}")
+    value = (series, analyse(series, config.signal))
+    with _lock:
+        _analyses[key] = value
+        while len(_analyses) > ANALYSES_KEPT:
+            _analyses.popitem(last=False)
+    return value
+
+
+def make_cell_brain(config: Config, persona: Any, payload: Payload, timeframe: str) -> Any:
+    from engine.brain.factory import make_brain
+
+    opts = dict(payload.brain_options.get(config.brain, {}))
+    if config.model:
+        opts["model"] = config.model
+    if config.brain != "rules":
+        opts.setdefault("timeframe", timeframe)  # LLM prompts count ages in candles
+    return make_brain(config.brain, persona, **opts)
+
+
+def cell_row(cell: Cell, files: Sequence[str]) -> dict[str, Any]:
+    """The identifying columns of a cell's row (the same before and after it runs)."""
+    c, w = cell.config, cell.window
+    row: dict[str, Any] = {
+        "cell": cell.id,
+        "config": c.id,
+        "persona": c.label,
+        "brain": c.brain,
+        "instruments": cell.instruments,
+        "window": w.label,
+        "role": w.role,
+        "fold": w.fold,
+        "window_start": to_iso(w.start),
+        "window_end": to_iso(w.end),
+        "persona_source": c.persona,
+        "params": json.dumps([[k, v] for k, v in c.params]),
+        "data": json.dumps(list(files)),
+    }
+    for k, v in c.params:
+        row[f"param.{k}"] = v
+    return row
+
+
+def _scalar(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, int | float | str):
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value) if isinstance(value, float) else int(value)
+    return None
+
+
+def run_cell(payload: Payload, cell: Cell) -> dict[str, Any]:
+    """One cell as a full backtest; an error is recorded in the row, never raised."""
+    from engine.backtest import BacktestConfig, BacktestEngine
+
+    row = cell_row(cell, payload.files[cell.instruments])
+    started = time.perf_counter()
+    try:
+        config = BacktestConfig(**dict(payload.backtest))
+        series, analysis = _analysis(payload, cell, config)
+        persona = cell.config.build_persona()
+        brain = make_cell_brain(cell.config, persona, payload, series[0].timeframe)
+        engine = BacktestEngine(series, persona, brain, config, analysis=analysis)
+        result = engine.run()
+    except Exception as exc:  # one broken cell must not stop an experiment
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["elapsed_s"] = time.perf_counter() - started
+        return row
+    for key, value in result.metrics.items():
+        if key in _SKIPPED_METRICS:
+            continue
+        scalar = _scalar(value)
+        if scalar is not None:
+            row[key] = scalar
+    for key, value in result.brain_stats.items():
+        row[f"brain.{key}"] = _scalar(value)
+    row["decisions"] = len(result.decisions)
+    row["steps"] = result.steps
+    row["final_equity"] = float(result.final_equity)
+    row["error"] = ""
+    row["elapsed_s"] = time.perf_counter() - started
+    return row
+
+
+def run_cells(payload: Payload, cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    return [run_cell(payload, cell) for cell in cells]
+
+
+# ------------------------------------------------------------------------- local pool
+_worker_payload: Payload | None = None
+
+
+def init_worker(payload: Payload) -> None:
+    global _worker_payload
+    _worker_payload = payload
+
+
+def run_cells_in_worker(cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    assert _worker_payload is not None, "init_worker was not called"
+    return run_cells(_worker_payload, cells)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

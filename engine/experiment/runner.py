@@ -1,0 +1,163 @@
+"""Running an experiment: cells to chunks, chunks to an executor, rows to the store.
+
+``ExperimentRunner.run_configs`` runs every cell of the given configurations that the
+results folder does not hold yet and returns all their rows; grid and random search
+call it once, Optuna once per batch of trials (``engine.experiment.search``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from engine.experiment.cells import Payload, load_sets, span_of
+from engine.experiment.executors import make_executor
+from engine.experiment.spec import Cell, Config, Experiment
+from engine.experiment.store import ResultStore
+
+CHUNK_CAP = 16  # cells per task at most: bounds what a kill can lose and keeps the bar moving
+
+
+def chunked(cells: Sequence[Cell], workers: int, cap: int = CHUNK_CAP) -> list[list[Cell]]:
+    """Cells in tasks: each task one (instrument set, window) group, so that its analysis
+    is computed once; a group is split when there are too few groups to keep every
+    worker busy, or when it is larger than ``cap``."""
+    groups: OrderedDict[tuple[str, str], list[Cell]] = OrderedDict()
+    for cell in cells:
+        groups.setdefault(cell.group, []).append(cell)
+    if not groups:
+        return []
+    parts = max(1, math.ceil(2 * workers / len(groups))) if workers > 1 else 1
+    out = []
+    for group in groups.values():
+        size = max(1, min(cap, math.ceil(len(group) / parts)))
+        out += [group[i : i + size] for i in range(0, len(group), size)]
+    return out
+
+
+class CellProgress:
+    """Cells done of total with the rate and ETA on stderr; silent when not wanted."""
+
+    def __init__(self, mode: str, total: int) -> None:
+        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
+        self.total = total
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> CellProgress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("cells"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("cells", total=self.total, rate="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def advance(self, n: int, rate: float) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, rate=f"{rate:.2f} cells/s")
+
+    def grow(self, total: int) -> None:
+        self.total = total
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
+
+
+class ExperimentRunner:
+    """One experiment's data, executor and results folder (use as a context manager)."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        out: str | Path,
+        *,
+        workers: int | None = None,
+        cluster: str | None = None,
+        progress: str = "auto",
+    ) -> None:
+        self.experiment = experiment
+        sets = load_sets(experiment.instrument_sets, experiment.timeframe)
+        self.spans = {name: span_of(series) for name, series in sets.items()}
+        self.payload = Payload(
+            sets=sets,
+            files=experiment.instrument_sets,
+            backtest=dict(experiment.backtest),
+            brain_options=experiment.brain_options,
+        )
+        self.all_cells = experiment.cells(self.spans)
+        meta = {
+            "name": experiment.name,
+            "source": str(Path(experiment.source).resolve()) if experiment.source else "",
+            "search": experiment.search.method,
+            "objective": experiment.search.objective,
+            "cells_in_grid": len(self.all_cells),
+        }
+        self.store = ResultStore(out, [c.id for c in self.all_cells], meta)
+        self._executor_args = (workers, cluster)
+        self._executor: Any = None
+        self.progress = CellProgress(progress, 0)
+        self.ran = 0  # cells run by this process (not resumed)
+        self.seconds = 0.0
+
+    def __enter__(self) -> ExperimentRunner:
+        self._executor = make_executor(self.payload, *self._executor_args)
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+        if self._executor is not None:
+            self._executor.close()
+
+    @property
+    def workers(self) -> int:
+        return int(self._executor.workers) if self._executor is not None else 1
+
+    def cells_of(self, configs: Sequence[Config]) -> list[Cell]:
+        return self.experiment.cells(self.spans, configs)
+
+    def run_configs(self, configs: Sequence[Config]) -> list[dict[str, Any]]:
+        """Run what is missing of these configurations' cells; all their rows."""
+        cells = self.cells_of(configs)
+        done = self.store.done()
+        todo = [c for c in cells if c.id not in done]
+        self.progress.grow(self.progress.total + len(cells))
+        self.progress.advance(len(cells) - len(todo), 0.0)
+        started = time.perf_counter()
+        ran = 0
+        for rows in self._executor.run(chunked(todo, self.workers)):
+            self.store.add(rows)
+            ran += len(rows)
+            elapsed = time.perf_counter() - started
+            self.progress.advance(len(rows), ran / elapsed if elapsed > 0 else 0.0)
+        self.ran += ran
+        self.seconds += time.perf_counter() - started
+        ids = {c.id for c in cells}
+        return [row for cell_id, row in self.store.rows.items() if cell_id in ids]

@@ -1,0 +1,246 @@
+"""Running experiments on real data: cells equal ordinary backtests, the pool equals one
+process, a killed run resumes, and a real Dask cluster gives the same table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.backtest import BacktestConfig, BacktestEngine
+from engine.brain.rules import RuleBrain
+from engine.data import load_many, select
+from engine.experiment.cells import NONDETERMINISTIC
+from engine.experiment.runner import ExperimentRunner, chunked
+from engine.experiment.search import run_search
+from engine.experiment.spec import experiment_from_dict, load_experiment
+from engine.experiment.store import read_table
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _spec(files, **extra) -> dict:
+    return {
+        "name": "t",
+        "instruments": {"pair": [str(f) for f in files]},
+        "personas": [
+            {"name": "momentum@rules", "grid": {"stop_atr": [1.5, 3.0]}},
+            "scalper@rules",
+        ],
+        "windows": {"kind": "walk_forward", "train": "4d", "test": "3d", "step": "4d"},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def pair(alt_5m_files):
+    return [f for f in alt_5m_files if f.name.startswith(("ETH", "LTC"))]
+
+
+def _stable(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in NONDETERMINISTIC if c in frame]).reset_index(drop=True)
+
+
+def _run(spec: dict, out: Path, **kw) -> pd.DataFrame:
+    exp = experiment_from_dict(spec, source="t.toml")
+    with ExperimentRunner(exp, out, progress="never", **kw) as runner:
+        run_search(runner)
+        return runner.store.frame()
+
+
+def test_a_cell_is_the_ordinary_backtest_of_its_window(pair, tmp_path):
+    frame = _run(_spec(pair), tmp_path / "r", workers=1)
+    # 3 configs x 4 folds (8 windows over 20 days: 4+3 days, moved on by 4 days)
+    assert len(frame) == 3 * 8
+    assert (frame["error"] == "").all()
+    row = frame[frame["cell"] == "momentum@rules[stop_atr=1.5]/pair/f02-oos"].iloc[0]
+    assert (row["window_start"], row["window_end"]) == (
+        "2018-01-18T04:55:00Z",
+        "2018-01-21T04:55:00Z",
+    )
+    series = [select(s, start=row["window_start"], end=row["window_end"]) for s in load_many(pair)]
+    from engine.brain.persona import load_persona
+    from engine.experiment.spec import persona_with
+
+    persona = persona_with(load_persona("momentum"), [("stop_atr", 1.5)])
+    result = BacktestEngine(series, persona, RuleBrain(persona), BacktestConfig()).run()
+    assert row["total_return_pct"] == result.metrics["total_return_pct"]
+    assert row["sharpe"] == result.metrics["sharpe"]
+    assert row["n_trades"] == len(result.trades) > 0
+    assert row["brain.calls"] == result.brain_stats["calls"]
+    assert row["param.stop_atr"] == 1.5
+
+
+def test_the_pool_gives_the_table_of_one_process(pair, tmp_path):
+    one = _run(_spec(pair), tmp_path / "one", workers=1)
+    two = _run(_spec(pair), tmp_path / "two", workers=2)
+    pd.testing.assert_frame_equal(_stable(one), _stable(two))
+    # the CSV holds the same rows as the Parquet file
+    csv = pd.read_csv(tmp_path / "two" / "cells.csv")
+    assert csv["cell"].tolist() == two["cell"].tolist()
+
+
+def test_chunks_keep_a_group_together_unless_workers_would_idle(pair):
+    exp = experiment_from_dict(_spec(pair), source="t.toml")
+    cells = exp.cells({"pair": (1515560100 * 10**9, 1517288400 * 10**9)})
+    one = chunked(cells, 1)
+    assert all(len({c.group for c in chunk}) == 1 for chunk in one)
+    assert len(one) == 8  # 8 windows, 3 configs each
+    assert sorted(c.id for chunk in chunked(cells, 4, cap=2) for c in chunk) == sorted(
+        c.id for c in cells
+    )
+
+
+def _write_spec(tmp_path: Path, files) -> Path:
+    lines = [
+        'name = "killed"',
+        f"data = [{', '.join(repr(str(f)) for f in files)}]",
+        "[[personas]]",
+        'name = "momentum@rules"',
+        "[personas.grid]",
+        "stop_atr = [1.5, 2.0, 3.0]",
+        "[[personas]]",
+        'name = "scalper"',
+        "[windows]",
+        'kind = "rolling"',
+        'size = "2d"',
+        'step = "2d"',
+    ]
+    spec = tmp_path / "killed.toml"
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "experiment", *args, "--progress", "never"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        **kw,
+    )
+
+
+def test_an_experiment_killed_mid_run_resumes_without_losing_or_repeating_a_cell(pair, tmp_path):
+    spec = _write_spec(tmp_path, pair)
+    out = tmp_path / "results"
+    # 4 configs x 10 rolling windows (2 days, every 2 days, over 20 days)
+    total = len(load_experiment(spec).configs()) * 10
+    proc = _cli(str(spec), "--out", str(out), "--workers", "2")
+    killed_with = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "cells.parquet").exists():
+            done = len(read_table(out))
+            if 0 < done < total:
+                os.killpg(proc.pid, signal.SIGKILL)  # the pool's processes too
+                killed_with = done
+                break
+        time.sleep(0.01)
+    proc.wait(30)
+    assert killed_with is not None, "the run finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+    partial = read_table(out)
+    assert killed_with <= len(partial) < total  # a table written whole, never half
+    assert partial["cell"].is_unique
+    finished_before = dict(zip(partial["cell"], partial["total_return_pct"], strict=True))
+
+    resumed = _cli(str(spec), "--out", str(out), "--workers", "2")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    assert f"{len(partial)} already in" in err.decode()
+    assert f"{total - len(partial)} cells run" in err.decode()
+    final = read_table(out)
+    assert len(final) == total and final["cell"].is_unique
+    for cell, value in finished_before.items():  # kept, not run again
+        assert final.loc[final["cell"] == cell, "total_return_pct"].item() == value
+
+    clean = _cli(str(spec), "--out", str(tmp_path / "clean"), "--workers", "1")
+    _, err = clean.communicate(timeout=300)
+    assert clean.returncode == 0, err.decode()
+    pd.testing.assert_frame_equal(_stable(final), _stable(read_table(tmp_path / "clean")))
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    scheduler_file = tmp_path / "scheduler.json"
+    common = {"cwd": REPO, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            **common,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert scheduler_file.exists(), "the dask scheduler did not start"
+        time.sleep(0.2)  # the file is written, then filled
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "dask",
+                        "worker",
+                        "--scheduler-file",
+                        str(scheduler_file),
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--no-nanny",
+                    ],
+                    **common,
+                )
+            )
+        import json
+
+        from distributed import Client
+
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):  # ours alone, started above: no graceful close needed
+            p.kill()
+        for p in procs:
+            p.wait(30)
+
+
+def test_a_dask_cluster_gives_the_table_of_the_local_run(pair, tmp_path, dask_cluster):
+    spec = _spec(pair)
+    local = _run(spec, tmp_path / "local", workers=2)
+    remote = _run(spec, tmp_path / "cluster", cluster=dask_cluster)
+    assert len(remote) == 24 and (remote["error"] == "").all()
+    pd.testing.assert_frame_equal(_stable(local), _stable(remote))
