@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.data",
     "engine.commands.signals",
     "engine.commands.run",
+    "engine.commands.compare",
+    "engine.commands.personas",
     "engine.commands.cache",
     "engine.commands.fetch",
     "engine.commands.experiment",

@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, is_dataclass
-from enum import Enum
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import TapedeckError
+from engine.plain import plain as _plain
 from engine.types import (
     Action,
     Decision,
@@ -65,29 +65,6 @@ class RunLog:
     equity_values: np.ndarray
     metrics: dict[str, Any]
     brain_stats: dict[str, Any]
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready, deterministic form of a value (NaN and inf -> None)."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value) if isinstance(value, set | frozenset) else value
-        return [_plain(v) for v in items]
-    return str(value)
 
 
 def _line(kind: str, payload: Mapping[str, Any]) -> str:

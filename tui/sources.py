@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from engine.brain.persona import TradingPersona, builtin_persona_names, load_persona
 from engine.errors import TapedeckError
-from engine.timeutil import ns_to_timeframe, parse_time
+from engine.timeutil import ns_to_timeframe
 from engine.types import InstrumentSeries, StepEvent
 
 PREFERRED_PERSONA = "momentum"
@@ -56,24 +55,9 @@ class ReplaySpec:
 
 def load_window(spec: ReplaySpec) -> list[InstrumentSeries]:
     """Load the files and cut the window; raises TapedeckError with a precise message."""
-    from engine.data import load_many, select
+    from engine.commands.options import load_window as load
 
-    if not spec.paths:
-        raise TapedeckError("no data files given")
-    missing = [p for p in spec.paths if not Path(p).exists()]
-    if missing:
-        raise TapedeckError(f"data file not found: {missing[0]}")
-    series = load_many([str(p) for p in spec.paths])
-    if spec.start or spec.end:
-        start = parse_time(spec.start) if spec.start else None
-        end = parse_time(spec.end) if spec.end else None
-        series = [select(s, start=start, end=end) for s in series]
-        empty = [s.instrument for s in series if len(s) == 0]
-        if empty:
-            raise TapedeckError(
-                f"no candles of {empty[0]} in the window {spec.start} .. {spec.end}"
-            )
-    return series
+    return load(spec.paths, start=spec.start, end=spec.end)
 
 
 def describe_data(series: Sequence[InstrumentSeries]) -> str:
