@@ -107,6 +107,8 @@ def test_the_parameters_reach_the_persona_validated():
     assert p.stop_atr == 1.5 and p.signal_weights["rsi_oversold"] == 0.5
     assert p.target_atr == base.target_atr and p.name == base.name
     assert persona_with(base, []) is base
+    # the persona round-trips through its table: same value, same persona (trailing too)
+    assert persona_with(base, [("stop_atr", base.stop_atr)]).fingerprint() == base.fingerprint()
 
 
 def test_cell_id_is_config_set_window():

@@ -50,7 +50,7 @@ import itertools
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -214,11 +214,14 @@ class Experiment:
 # ------------------------------------------------------------------------- personas
 def persona_table(persona: TradingPersona) -> dict[str, Any]:
     """The persona as the TOML table that would load it."""
-    data = asdict(persona)
-    data.pop("source", None)
+    data = persona.record()
     data["allowed_directions"] = list(persona.allowed_directions)
     if data["trailing"] is None:
         del data["trailing"]
+    else:
+        data["trailing"]["mode"] = str(
+            getattr(persona.trailing.mode, "value", persona.trailing.mode)
+        )
     return data
 
 
