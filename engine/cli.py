@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.cache",
     "engine.commands.fetch",
     "engine.commands.experiment",
+    "engine.commands.report",
 )
 
 EXIT_USAGE = 2

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--trades-csv", type=Path, metavar="FILE", help="write the trades as CSV (ISO times)"
     )
     run.add_argument(
+        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report here"
+    )
+    run.add_argument(
         "--trades", type=int, default=20, metavar="N", help="trades shown in the table (20)"
     )
     run.set_defaults(func=run_command)
@@ -64,6 +67,10 @@ def run_command(args: argparse.Namespace) -> int:
         write_run_log(args.out, result, persona=persona, config=config, analysis=engine.analysis)
     if args.trades_csv is not None:
         write_trades_csv(args.trades_csv, result.trades)
+    if args.html is not None:
+        from engine.report import from_result, write_report
+
+        write_report(args.html, [from_result(result, persona.name, series)])
     if args.json:
         print(json.dumps(result_record(result), indent=2, allow_nan=False))
         return 0
@@ -85,4 +92,6 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(f"run log written to {args.out}", style="dim")
     if args.trades_csv is not None:
         console.print(f"trades written to {args.trades_csv}", style="dim")
+    if args.html is not None:
+        console.print(f"report written to {args.html}", style="dim")
     return 0
