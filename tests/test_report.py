@@ -83,7 +83,7 @@ def test_report_rows_are_the_runs_trades_with_their_decisions(
 
 
 def test_report_metrics_table_matches_the_log(run_log: Path, tmp_path: Path) -> None:
-    from engine.commands.run import fmt_metric
+    from engine.commands.tables import fmt_metric
 
     page_path = tmp_path / "r.html"
     assert main(["report", str(run_log), "-o", str(page_path)]) == 0

@@ -92,7 +92,7 @@ def _metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _fmt_metric(key: str, value: Any) -> str:
-    from engine.commands.run import fmt_metric
+    from engine.commands.tables import fmt_metric
 
     return fmt_metric(key, value)
 
