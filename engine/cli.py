@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +44,12 @@ def run_command(args: argparse.Namespace) -> int:
     """Run a parsed command; user errors become one line on stderr and exit status 2."""
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (``tapedeck signals FILE | head``): that is how it says
+        # "enough", so stop quietly; stdout goes to /dev/null so the exit flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (TapedeckError, ValueError, OSError) as exc:
         print(f"tapedeck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.data.notices import data_records
 from engine.errors import TapedeckError
 from engine.plain import plain as _plain
 from engine.types import (
@@ -88,6 +89,7 @@ def _data_window(analysis: Any) -> list[dict[str, Any]]:
         return out
     for name in analysis.instruments:
         series = analysis.stream.series[name]
+        repaired = data_records([series])[0]
         out.append(
             {
                 "instrument": name,
@@ -96,6 +98,8 @@ def _data_window(analysis: Any) -> list[dict[str, Any]]:
                 "first_open": int(series.open_time[0]) if len(series) else None,
                 "last_open": int(series.open_time[-1]) if len(series) else None,
                 "source": Path(series.source).name if series.source else "",
+                "repairs": repaired.get("repairs", []),
+                "gaps": repaired.get("gaps", 0),
             }
         )
     return out

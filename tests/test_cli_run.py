@@ -45,7 +45,10 @@ def test_personas_lists_the_builtins(capsys: pytest.CaptureFixture[str]) -> None
         assert name in out
     code, out, _ = cli(capsys, "personas", "--json")
     records = json.loads(out)
-    assert [r["file"] for r in records] == [f"{n}.toml" for n in builtin_persona_names()]
+    assert [r["file"] for r in records] == [
+        f"{n.replace('-', '_')}.toml" for n in builtin_persona_names()
+    ]
+    assert [r["name"] for r in records] == builtin_persona_names()
     momentum = next(r for r in records if r["name"] == "momentum")
     p = load_persona("momentum")
     assert momentum["entry_threshold"] == p.entry_threshold
@@ -73,7 +76,7 @@ def test_run_json_matches_the_engine(capsys: pytest.CaptureFixture[str]) -> None
     )
     assert code == 0, err
     data = json.loads(out)
-    assert set(data) == {"metrics", "trades", "brain"}
+    assert set(data) == {"metrics", "trades", "brain", "data"}
     expected = direct_run([SAMPLE], "scalper", fees_bps=7.0, slippage_bps=2.0)
     assert len(data["trades"]) == len(expected.trades) > 0
     for got, trade in zip(data["trades"], expected.trades, strict=True):
@@ -86,7 +89,18 @@ def test_run_json_matches_the_engine(capsys: pytest.CaptureFixture[str]) -> None
         assert got["exit_price"] == trade.exit_price
         assert got["qty"] == trade.qty and got["pnl"] == trade.pnl and got["fees"] == trade.fees
         assert got["exit_reason"] == trade.exit_reason.value
-    assert data == result_record(expected) | {"brain": data["brain"]}
+    assert data == result_record(expected) | {"brain": data["brain"], "data": data["data"]}
+    assert data["data"] == [
+        {
+            "instrument": data["data"][0]["instrument"],
+            "source": Path(SAMPLE).name,
+            "rows_read": data["data"][0]["rows_read"],
+            "rows": LAST,
+            "gaps": 0,
+            "missing_candles": 0,
+            "repairs": [],
+        }
+    ]
     brain = dict(data["brain"])
     assert brain.pop("kind") == "rules" and brain.pop("model") == ""
     assert brain["calls"] == expected.brain_stats["calls"] > 0
@@ -171,7 +185,7 @@ def test_compare_json_is_each_persona_run_on_the_same_window(
     records = json.loads(out)
     assert [r["persona"] for r in records] == ["scalper", "mean-reversion"]
     for record in records:
-        assert set(record) == {"persona", "metrics", "trades", "brain"}
+        assert set(record) == {"persona", "metrics", "trades", "brain", "data"}
         alone = direct_run(paths, record["persona"], last=3000)
         assert record["trades"] == result_record(alone)["trades"]
         assert record["metrics"] == result_record(alone)["metrics"]

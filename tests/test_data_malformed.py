@@ -44,6 +44,19 @@ def _write_empty_feather(p: Path) -> None:
     ).to_feather(p)
 
 
+def _write_int_feather(p: Path, last_epoch: int) -> None:
+    pd.DataFrame(
+        {
+            "date": [1_640_995_200, last_epoch],
+            "open": [1.0, 1.0],
+            "high": [2.0, 2.0],
+            "low": [0.5, 0.5],
+            "close": [1.5, 1.5],
+            "volume": [3.0, 3.0],
+        }
+    ).to_feather(p)
+
+
 def _write_bool_parquet(p: Path) -> None:
     df = pd.DataFrame(
         {
@@ -155,6 +168,70 @@ ERRORS: list[tuple[str, str, str | bytes | Callable[[Path], None], str]] = [
         r"no valid candles left: every row was dropped \(1 non_positive_price, 1 negative_volume\)",
     ),
     ("not-found", "missing.csv", None, r"missing\.csv: file not found"),  # type: ignore[list-item]
+    # -- timestamps beyond int64 nanoseconds (year 2262) and integer dates that are not dates
+    (
+        "epoch-seconds-beyond-2262",
+        "a.csv",
+        csv(HEADER, "1640995200,10,12,9,11,5", "9999000000,10,12,9,11,5"),
+        r"a\.csv: line 3, column 'timestamp': epoch 9999000000 is out of range; timestamps "
+        r"must lie between 1677-09-22 and 2262-04-11",
+    ),
+    (
+        "epoch-ms-beyond-2262",
+        "a.csv",
+        csv(HEADER, "9999000000000,10,12,9,11,5"),
+        r"line 2, column 'timestamp': epoch 9999000000000 is out of range",
+    ),
+    (
+        "epoch-fraction-beyond-2262",
+        "a.csv",
+        csv(HEADER, "1640995200.5,10,12,9,11,5", "9500000000.5,10,12,9,11,5"),
+        r"line 3, column 'timestamp': epoch 9500000000\.5 is out of range",
+    ),
+    (
+        "json-epoch-beyond-2262",
+        "a.json",
+        json.dumps([[1640995200000, 1, 2, 0.5, 1.5, 3], [9999000000000, 1, 2, 0.5, 1.5, 3]]),
+        r"a\.json: row 2, column 'timestamp': epoch 9999000000000 is out of range",
+    ),
+    (
+        "feather-epoch-beyond-2262",
+        "a.feather",
+        lambda p: _write_int_feather(p, 9_999_000_000),
+        r"a\.feather: row 2, column 'date': epoch 9999000000 is out of range",
+    ),
+    (
+        "integer-date-not-a-date",
+        "a.csv",
+        csv(HEADER, "20200101,10,12,9,11,5", "20201301,10,12,9,11,5"),
+        r"line 3, column 'timestamp': 20201301 is not a date \(YYYYMMDD\) like the other",
+    ),
+    (
+        "integer-minute-not-a-date",
+        "a.csv",
+        csv(HEADER, "202001011200,10,12,9,11,5", "202001011261,10,12,9,11,5"),
+        r"line 3, column 'timestamp': 202001011261 is not a date \(YYYYMMDDhhmm\)",
+    ),
+    # -- numbers at the edges of float64
+    (
+        "price-near-float-max",
+        "a.csv",
+        csv(HEADER, row(0), row(1, h="1.5e308")),
+        r"a\.csv: line 3, column 'high': 1\.5e\+308 is out of range; tapedeck computes with "
+        r"values from 1e-30 to 1e\+30",
+    ),
+    (
+        "price-near-float-min",
+        "a.csv",
+        csv(HEADER, row(0, o="1e-300", lo="1e-300")),
+        r"line 2, column 'open': 1e-300 is out of range",
+    ),
+    (
+        "volume-1e300",
+        "a.csv",
+        csv(HEADER, row(0), row(1, v="1e300")),
+        r"line 3, column 'volume': 1e\+300 is out of range; tapedeck computes with values at most",
+    ),
 ]
 
 

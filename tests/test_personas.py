@@ -9,6 +9,7 @@ import pytest
 from engine.brain.factory import BrainError, brain_kinds, make_brain, register_brain
 from engine.brain.persona import (
     PersonaError,
+    builtin_file_name,
     builtin_persona_names,
     builtin_personas,
     load_persona,
@@ -19,7 +20,7 @@ from engine.errors import TapedeckError
 from engine.signals import SIGNAL_KINDS
 from engine.types import TrailingMode, TrailingSpec
 
-REQUIRED = {"scalper", "conservative", "momentum", "mean_reversion"}
+REQUIRED = {"scalper", "conservative", "momentum", "mean-reversion"}
 
 
 def test_every_builtin_loads_with_a_description_and_a_style() -> None:
@@ -28,7 +29,8 @@ def test_every_builtin_loads_with_a_description_and_a_style() -> None:
     for name in names:
         p = load_persona(name)
         assert p.name and p.description and len(p.style) > 80, name
-        assert p.source.endswith(f"{name}.toml")
+        assert p.source.endswith(builtin_file_name(name))
+        assert p.name == name  # one spelling: the list, the file's name field, the messages
         assert set(p.signal_weights) <= set(SIGNAL_KINDS)
         assert any(w != 0 for w in p.signal_weights.values())
 

@@ -8,6 +8,8 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from engine.data.notices import data_notices
+from engine.errors import TapedeckError
 from tui.commands import TapedeckCommands
 from tui.dialogs import HelpScreen, OpenFileDialog
 from tui.playback import PlaybackScreen
@@ -51,6 +53,7 @@ class TapedeckApp(App):
         source = self._source or ReplaySource.from_spec(self.spec)
         screen = ReplayScreen(source, speed=self.spec.speed)
         self.push_screen(screen)
+        self._announce_data(source)
         if self._autoplay:
             self.call_after_refresh(screen.action_play)
 
@@ -123,3 +126,13 @@ class TapedeckApp(App):
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self.push_screen(ReplayScreen(source, speed=spec.speed))
+        self._announce_data(source)
+
+    def _announce_data(self, source: ReplaySource) -> None:
+        """What loading repaired, gaps kept, a partial overlap: one notification each."""
+        try:
+            notices = data_notices(source.series)
+        except TapedeckError as exc:
+            notices = [str(exc)]
+        for line in notices:
+            self.notify(line, severity="warning", timeout=8)

@@ -53,13 +53,20 @@ def run_replay(args: argparse.Namespace) -> int:
     )
     # Everything that can fail on the user's input fails here, before the screen opens.
     from engine.brain.persona import load_persona
+    from engine.data.notices import announce
+    from tui.theming import check_theme_name
 
+    if args.theme is not None:
+        check_theme_name(args.theme)
     load_persona(spec.persona)
     source = ReplaySource.from_spec(spec)
+    announce(source.series)
     from tui.app import TapedeckApp
 
-    TapedeckApp(spec, source=source, theme=args.theme, autoplay=args.play).run()
-    return 0
+    app = TapedeckApp(spec, source=source, theme=args.theme, autoplay=args.play)
+    app.run()
+    # A crash inside the app ends run() with the traceback printed and a return code set.
+    return app.return_code or 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 THEMES_PACKAGE = "themes"
 DEFAULT_THEME = "tapedeck-dark"
@@ -74,3 +74,10 @@ def load_themes(folder: Path | None = None) -> list[Theme]:
     root = resources.files(THEMES_PACKAGE)
     files = sorted((p for p in root.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
     return [theme_from_toml(p.read_text(encoding="utf-8"), p.name) for p in files]
+
+
+def check_theme_name(name: str) -> None:
+    """ThemeFileError (a ValueError: exit 2 in the CLI) unless ``name`` is a theme we know."""
+    known = [t.name for t in load_themes()] + sorted(BUILTIN_THEMES)
+    if name not in known:
+        raise ThemeFileError(f"--theme: unknown theme {name!r}; choose one of {', '.join(known)}")

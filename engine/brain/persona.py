@@ -126,6 +126,33 @@ def _number(src: str, fld: str, value: Any) -> float:
     return float(value)
 
 
+# Types of the [brain] options every LLM brain understands; other keys pass through to
+# the brain, which checks them itself.
+_BRAIN_TEXT = ("model", "host", "base_url", "api_key", "keep_alive")
+_BRAIN_POSITIVE = ("timeout", "first_call_timeout")
+_BRAIN_WHOLE = {"seed": -(2**63), "num_predict": 1, "num_ctx": 1, "max_tokens": 1, "top_k": 1}
+_BRAIN_RANGES = {"temperature": (0.0, 5.0), "top_p": (0.0, 1.0)}
+
+
+def _brain_options(src: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in table.items():
+        fld = f"brain.{key}"
+        if key in _BRAIN_TEXT and not isinstance(value, str):
+            raise _err(src, fld, f"expected text, got {value!r}")
+        if key in _BRAIN_POSITIVE and _number(src, fld, value) <= 0:
+            raise _err(src, fld, f"expected a positive number of seconds, got {value!r}")
+        if key in _BRAIN_WHOLE and (
+            isinstance(value, bool) or not isinstance(value, int) or value < _BRAIN_WHOLE[key]
+        ):
+            raise _err(src, fld, f"expected a whole number >= {_BRAIN_WHOLE[key]}, got {value!r}")
+        if key in _BRAIN_RANGES:
+            lo, hi = _BRAIN_RANGES[key]
+            v = _number(src, fld, value)
+            if not lo <= v <= hi:
+                raise _err(src, fld, f"{v} is outside [{lo}, {hi}]")
+    return dict(table)
+
+
 def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> TradingPersona:
     """Validate a parsed persona table; raises PersonaError naming the field."""
     unknown = sorted(set(data) - _KNOWN)
@@ -198,22 +225,38 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
         act = _number(source, "trailing.activation", t.get("activation", 0.0))
         if dist <= 0:
             raise _err(source, "trailing.distance", f"must be > 0, got {dist}")
+        if mode == "percent" and dist >= 1:
+            raise _err(
+                source,
+                "trailing.distance",
+                f"a percent trail is a fraction of the price (0.02 = 2%), must be < 1, got {dist}",
+            )
         if act < 0:
             raise _err(source, "trailing.activation", f"must be >= 0, got {act}")
         kwargs["trailing"] = TrailingSpec(TrailingMode(mode), dist, act)
     if "brain" in data:
         if not isinstance(data["brain"], Mapping):
             raise _err(source, "brain", "expected a table of brain options")
-        kwargs["brain"] = dict(data["brain"])
+        kwargs["brain"] = _brain_options(source, data["brain"])
     return TradingPersona(**kwargs)
 
 
 def load_persona_file(path: str | Path) -> TradingPersona:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise PersonaError(f"{path}: cannot read persona file: {exc.strerror or exc}") from None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise PersonaError(f"{path}: persona file is UTF-16 text; save it as UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PersonaError(
+            f"{path}: not a text persona file (byte {exc.start} is not UTF-8); expected TOML"
+        ) from None
+    if "\x00" in text:
+        raise PersonaError(f"{path}: not a text persona file (it holds NUL bytes); expected TOML")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -222,8 +265,15 @@ def load_persona_file(path: str | Path) -> TradingPersona:
 
 
 def builtin_persona_names() -> list[str]:
+    """The built-ins as their names spell them (``mean-reversion``, file ``mean_reversion``)."""
     folder = resources.files(BUILTIN_PACKAGE)
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    stems = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return [s.replace("_", "-") for s in stems]
+
+
+def builtin_file_name(name: str) -> str:
+    """The file of a built-in persona: ``mean-reversion`` -> ``mean_reversion.toml``."""
+    return name.strip().lower().replace("-", "_") + ".toml"
 
 
 def load_persona(name_or_path: str | Path) -> TradingPersona:
@@ -231,7 +281,7 @@ def load_persona(name_or_path: str | Path) -> TradingPersona:
     the file ``mean_reversion.toml``), or any TOML file by path."""
     text = str(name_or_path)
     builtins = builtin_persona_names()
-    key = text.strip().lower().replace("-", "_")
+    key = text.strip().lower().replace("_", "-")
     # A built-in name wins over a same-named directory in the working folder; anything
     # that looks like a path (or is an existing file) is read as a file.
     looks_like_path = text.endswith(".toml") or "/" in text or "\\" in text
@@ -242,7 +292,7 @@ def load_persona(name_or_path: str | Path) -> TradingPersona:
         raise PersonaError(
             f"unknown persona {text!r}: built-in personas are {known}, or give a .toml path"
         )
-    resource = resources.files(BUILTIN_PACKAGE) / f"{key}.toml"
+    resource = resources.files(BUILTIN_PACKAGE) / builtin_file_name(key)
     with resources.as_file(resource) as p:
         return load_persona_file(p)
 

@@ -18,11 +18,13 @@ from engine.commands.options import (
     backtest_config,
     brain_options,
     check_brain_kind,
+    check_options,
     persona_list,
     window_from_args,
 )
 from engine.commands.progress import Progress
 from engine.commands.records import result_record
+from engine.data.notices import data_records
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def compare_command(args: argparse.Namespace) -> int:
     from engine.backtest import Session
 
+    check_options(args)
     personas = persona_list(args.personas)
     kind = args.brain
     check_brain_kind(kind)
@@ -51,7 +54,10 @@ def compare_command(args: argparse.Namespace) -> int:
         for name, engine in session.engines.items():
             results[name] = engine.run(progress.callback(name, engine.total_steps))
     if args.json:
-        records = [{"persona": name, **result_record(r)} for name, r in results.items()]
+        data = data_records(series)
+        records = [
+            {"persona": name, **result_record(r), "data": data} for name, r in results.items()
+        ]
         print(json.dumps(records, indent=2, allow_nan=False))
         return 0
     console = tables.console()

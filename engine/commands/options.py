@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.brain.factory import BrainError, brain_kinds
 from engine.brain.persona import TradingPersona, load_persona
+from engine.data.notices import announce
 from engine.errors import TapedeckError
 from engine.types import InstrumentSeries
 
@@ -107,6 +108,7 @@ def load_window(
     a start/end and a count, a non-positive count, an empty window.
     """
     from engine.data import load_many, select
+    from engine.data.stream import check_overlap
     from engine.fetch.store import resolve_data_args
 
     if not paths:
@@ -122,14 +124,18 @@ def load_window(
     series = load_many(paths, timeframe=timeframe)
     if start or end or last:
         series = [select(s, start=start, end=end, last=last) for s in series]
+    check_overlap(series)
     return series
 
 
 def window_from_args(args: argparse.Namespace) -> list[InstrumentSeries]:
-    """The window that ``add_window_arguments``' options name."""
-    return load_window(
+    """The window that ``add_window_arguments``' options name; what loading repaired is
+    said on stderr (``engine.data.notices``)."""
+    series = load_window(
         args.data, start=args.start, end=args.end, last=args.last, timeframe=args.timeframe
     )
+    announce(series)
+    return series
 
 
 # ------------------------------------------------------------------------- brain, config
@@ -165,15 +171,33 @@ def brain_options(args: argparse.Namespace, series: Sequence[InstrumentSeries]) 
     return opts
 
 
+# Accepted ranges of the numeric options (name: low, high, whether low itself is allowed):
+# fees or slippage above 10% a side are a typo for bps, cash beyond 1e12 loses cents to
+# float rounding, and a timeout must end.
+OPTION_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "cash": (0.0, 1e12, False, "a positive amount up to 1e12"),
+    "fees": (0.0, 1000.0, True, "basis points from 0 to 1000 (10%)"),
+    "slippage": (0.0, 1000.0, True, "basis points from 0 to 1000 (10%)"),
+    "timeout": (0.0, 86_400.0, False, "seconds, more than 0 and at most 86400"),
+}
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """RunError naming the option for a number out of its range (call before loading data)."""
+    for name, (lo, hi, low_ok, want) in OPTION_RANGES.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        inside = math.isfinite(value) and (lo <= value if low_ok else lo < value) and value <= hi
+        if not inside:
+            raise RunError(f"--{name} must be {want}, got {value}")
+
+
 def backtest_config(args: argparse.Namespace) -> Any:
     """The BacktestConfig of ``add_config_arguments``' options (checked: one-line errors)."""
     from engine.backtest import BacktestConfig
 
-    for name in ("cash", "fees", "slippage"):
-        value = getattr(args, name)
-        if not math.isfinite(value) or value < 0 or (name == "cash" and value <= 0):
-            kind = "positive" if name == "cash" else "non-negative"
-            raise RunError(f"--{name} must be a {kind} number, got {value}")
+    check_options(args)
     return BacktestConfig(
         initial_cash=args.cash,
         fees_bps=args.fees,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.brain.persona import builtin_persona_names, load_persona
+from engine.brain.persona import builtin_file_name, builtin_persona_names, load_persona
 from engine.commands import tables
 from engine.commands.records import persona_record
 
@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def personas_command(args: argparse.Namespace) -> int:
-    records = [persona_record(load_persona(n), f"{n}.toml") for n in builtin_persona_names()]
+    records = [
+        persona_record(load_persona(n), builtin_file_name(n)) for n in builtin_persona_names()
+    ]
     if args.json:
         print(json.dumps(records, indent=2))
         return 0

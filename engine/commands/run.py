@@ -22,10 +22,12 @@ from engine.commands.options import (
     backtest_config,
     brain_options,
     check_brain_kind,
+    check_options,
     window_from_args,
 )
 from engine.commands.progress import Progress
 from engine.commands.records import TRADE_KEYS, result_record
+from engine.data.notices import data_records
 from engine.export import write_trades_csv
 
 __all__ = ["TRADE_KEYS", "RunError", "register", "result_record", "run_command"]
@@ -51,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from engine.backtest import BacktestEngine
 
+    check_options(args)
     persona = load_persona(args.persona)
     check_brain_kind(args.brain)
     series = window_from_args(args)
@@ -72,7 +75,8 @@ def run_command(args: argparse.Namespace) -> int:
 
         write_report(args.html, [from_result(result, persona.name, series)])
     if args.json:
-        print(json.dumps(result_record(result), indent=2, allow_nan=False))
+        record = {**result_record(result), "data": data_records(series)}
+        print(json.dumps(record, indent=2, allow_nan=False))
         return 0
     console = tables.console()
     rate = f"{result.steps / elapsed:,.0f} steps/s" if elapsed > 0 else ""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data import load_many
+from engine.data.notices import announce, data_records
 from engine.data.stream import merge
 from engine.signals import SIGNAL_KINDS, default_signal_config, detect_stream
 from engine.signals.config import SignalConfig
@@ -111,6 +112,7 @@ def _text_line(s: Signal) -> str:
 def run_signals(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     series = load_many(args.files, timeframe=args.timeframe, fill_gaps=args.fill_gaps)
+    announce(series)
     stream = merge(series)
     per_instrument, batches = detect_stream(stream, config)
     signals = sorted(
@@ -122,6 +124,7 @@ def run_signals(args: argparse.Namespace) -> int:
     if args.json:
         out = {"signals": [] if args.summary else [signal_json(s) for s in signals]}
         out.update({k: v for k, v in info.items() if k != "signals"})
+        out["data"] = data_records(series)
         json.dump(out, sys.stdout, indent=None if not args.summary else 2)
         sys.stdout.write("\n")
         return 0

@@ -88,6 +88,26 @@ def _describe(ns: int) -> str:
         return f"{ns} ns"
 
 
+# Filling may at most add this many candles per real one (a weekend gap in 1m data adds
+# ~3,000 to a week's 10,000), and never beyond MAX_FILLED_ROWS candles in all.
+MAX_FILL_RATIO = 10
+MAX_FILLED_ROWS = 50_000_000
+
+
+def _check_fill_size(source: str, gaps: tuple[rep.Gap, ...], rows: int, tf_ns: int) -> None:
+    """Refuse a fill that would allocate far more candles than the file holds."""
+    missing = sum(g.missing for g in gaps)
+    if missing <= MAX_FILL_RATIO * rows and missing + rows <= MAX_FILLED_ROWS:
+        return
+    largest = max(gaps, key=lambda g: g.missing)
+    raise DataError(
+        f"{source}: refusing to fill gaps: {missing:,} missing {_describe(tf_ns)} candles for "
+        f"{rows:,} real ones (largest gap {to_iso(largest.after)} to {to_iso(largest.before)}); "
+        f"--fill-gaps adds at most {MAX_FILL_RATIO} per real candle and "
+        f"{MAX_FILLED_ROWS:,} in all: select a window or use a longer timeframe"
+    )
+
+
 def load(
     path: PathArg,
     *,
@@ -158,6 +178,7 @@ def _build(
     gaps = rep.find_gaps(times, tf_ns)
     filled = np.zeros(times.shape[0], dtype=bool)
     if fill_gaps and gaps:
+        _check_fill_size(source, gaps, times.shape[0], tf_ns)
         times, values, filled = _fill(times, values, tf_ns)
         repairs.append(rep.make_repair(rep.FILLED, times[filled]))
     report = rep.DataReport(

@@ -51,14 +51,11 @@ class RawFrame:
 # ---------------------------------------------------------------- detection
 
 
-def _open_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: corrupt gzip file ({exc})") from None
-    return raw
+def _decompress(path: Path, raw: bytes) -> bytes:
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: corrupt gzip file ({exc})") from None
 
 
 def detect_format(path: Path, head: bytes) -> str:
@@ -85,20 +82,23 @@ def read_raw(path: Path) -> RawFrame:
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a data file")
-    with path.open("rb") as fh:
-        head = fh.read(16)
+    if path.is_file():
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        data = None
+    else:
+        # A pipe or /dev/stdin can be read only once: sniff the format from the same bytes.
+        data = path.read_bytes()
+        head = data[:16]
     if head[:2] == b"\x1f\x8b":
-        data = _open_bytes(path)
+        data = _decompress(path, data if data is not None else path.read_bytes())
         fmt = detect_format(path, data[:16])
         if fmt in ("feather", "parquet"):
             raise DataError(f"{path}: compressed {fmt} files are not supported; decompress it")
     else:
-        data = None
         fmt = detect_format(path, head)
-    if fmt == "feather":
-        return _read_arrow_file(path, "feather")
-    if fmt == "parquet":
-        return _read_arrow_file(path, "parquet")
+    if fmt in ("feather", "parquet"):
+        return _read_arrow_file(path, fmt, data)
     if data is None:
         data = path.read_bytes()
     if not re.search(rb"\S", data):
@@ -200,12 +200,11 @@ def _row_locator(row: int) -> str:
     return f"row {row + 1}"
 
 
-def _read_arrow_file(path: Path, fmt: str) -> RawFrame:
+def _read_arrow_file(path: Path, fmt: str, data: bytes | None = None) -> RawFrame:
+    source = str(path) if data is None else pa.BufferReader(data)
     try:
-        if fmt == "feather":
-            table = pafeather.read_table(str(path))
-        else:
-            table = paparquet.read_table(str(path))
+        reader = pafeather.read_table if fmt == "feather" else paparquet.read_table
+        table = reader(source)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: cannot read {fmt} file: {str(exc).splitlines()[0]}") from None
     table = table.rename_columns([str(n).lower().strip() for n in table.column_names])
@@ -240,9 +239,7 @@ def _read_json(path: Path, data: bytes) -> RawFrame:
     except (TypeError, ValueError):
         block = None
     if block is not None and np.isfinite(block[:, 0]).all():
-        stamps = block[:, 0]
-        whole = stamps == np.floor(stamps)
-        times = epoch_to_ns(stamps.astype(np.int64) if whole.all() else stamps)
+        times = numbers_to_ns(path, block[:, 0], _row_locator, "timestamp")
         values = {c: np.ascontiguousarray(block[:, i + 1]) for i, c in enumerate(VALUE_COLUMNS)}
         return RawFrame("json", times, values, _row_locator)
     columns = list(zip(*(r[:6] for r in doc), strict=True))
@@ -297,7 +294,7 @@ def _frame_from_table(
         if dupes:
             raise DataError(f"{path}: column {dupes[0]!r} appears more than once")
     index = {n: i for i, n in enumerate(names)}
-    fast = _fast_columns(table, index, time_col, value_cols)
+    fast = _fast_columns(path, locate, table, index, time_col, value_cols)
     if fast is not None:
         return RawFrame(fmt, fast[0], fast[1], locate)
     columns = {}
@@ -311,7 +308,12 @@ def _frame_from_table(
 
 
 def _fast_columns(
-    table: pa.Table, index: dict[str, int], time_col: str, value_cols: list[str]
+    path: Path,
+    locate: Locate,
+    table: pa.Table,
+    index: dict[str, int],
+    time_col: str,
+    value_cols: list[str],
 ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
     """The common case straight from Arrow: a null-free timestamp column and numbers.
 
@@ -327,7 +329,7 @@ def _fast_columns(
     ):
         return None
     if pa.types.is_integer(tcol.type):
-        times = epoch_to_ns(pc.cast(tcol, pa.int64()).to_numpy())
+        times = numbers_to_ns(path, pc.cast(tcol, pa.int64()).to_numpy(), locate, time_col)
     else:
         times = pc.cast(tcol, pa.timestamp("ns", tcol.type.tz)).cast(pa.int64()).to_numpy()
     values = {}
@@ -351,14 +353,61 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def epoch_to_ns(values: np.ndarray) -> np.ndarray:
-    """Epoch numbers in s, ms, us or ns (each value by its magnitude) -> int64 ns."""
+_NS_LIMIT = np.iinfo(np.int64).max
+# Whole numbers that read as calendar dates, by digit count: 8 is YYYYMMDD, 12 YYYYMMDDHHMM,
+# 14 YYYYMMDDHHMMSS. As epochs they would land in 1970-1976 or after 2500, years no candle
+# file covers; 10 digits (YYYYMMDDHH) is left out: it is also a plausible epoch in seconds.
+_DATE_DIGITS = {
+    8: ("%Y%m%d", "YYYYMMDD"),
+    12: ("%Y%m%d%H%M", "YYYYMMDDhhmm"),
+    14: ("%Y%m%d%H%M%S", "YYYYMMDDhhmmss"),
+}
+
+
+def _scale(values: np.ndarray) -> np.ndarray:
     mag = np.abs(values)
-    scale = np.select(
+    return np.select(
         [mag < _EPOCH_LIMITS[0], mag < _EPOCH_LIMITS[1], mag < _EPOCH_LIMITS[2]],
         _EPOCH_SCALE[:3],
         _EPOCH_SCALE[3],
     ).astype(np.int64)
+
+
+def numbers_to_ns(path: Path, values: np.ndarray, locate: Locate, name: str) -> np.ndarray:
+    """Finite numbers of a time column -> int64 ns: integer dates (20200101, 202001011200)
+    when every value reads as one, else epochs; out-of-range values are a DataError."""
+    where = f"column {name!r}"
+    whole = np.issubdtype(values.dtype, np.integer) or bool(np.all(values == np.floor(values)))
+    if whole and values.shape[0]:
+        lo, hi = np.min(values), np.max(values)
+        digits = len(str(int(lo))) if lo > 0 else 0
+        fmt, layout = _DATE_DIGITS.get(digits, ("", ""))
+        same_width = len(str(int(hi))) == digits
+        if fmt and same_width and int(lo) // 10 ** (digits - 4) >= 1900:
+            text = pd.Series(values.astype(np.int64)).astype(str)
+            parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+            bad = parsed.isna().to_numpy()
+            if bad.any():
+                row = _first_bad(bad)
+                raise DataError(
+                    f"{path}: {locate(row)}, {where}: {text.iloc[row]} is not a date "
+                    f"({layout}) like the other integer timestamps"
+                )
+            return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    big = np.abs(values) > (_NS_LIMIT // _scale(values))
+    if big.any():
+        row = _first_bad(big)
+        shown = int(values[row]) if whole else float(values[row])
+        raise DataError(
+            f"{path}: {locate(row)}, {where}: epoch {shown} is out of range; "
+            "timestamps must lie between 1677-09-22 and 2262-04-11"
+        )
+    return epoch_to_ns(values.astype(np.int64) if whole else values)
+
+
+def epoch_to_ns(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers in s, ms, us or ns (each value by its magnitude) -> int64 ns."""
+    scale = _scale(values)
     if np.issubdtype(values.dtype, np.integer):
         return values.astype(np.int64) * scale
     whole = np.floor(values)
@@ -387,7 +436,7 @@ def convert_times(path: Path, col: pd.Series, locate: Locate, name: str) -> np.n
             raise DataError(
                 f"{path}: {locate(row)}, {where}: empty or non-finite timestamp {col.iloc[row]!r}"
             )
-        return epoch_to_ns(arr)
+        return numbers_to_ns(path, arr, locate, name)
     # Text: epoch numbers written as text, or ISO 8601 (naive = UTC).
     text = col.astype(object)
     missing = text.isna().to_numpy()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.data.errors import DataError
+from engine.timeutil import to_iso
 from engine.types import Candle, InstrumentSeries
 
 
@@ -74,6 +75,30 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     keep[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def _span(s: InstrumentSeries) -> str:
+    return f"{s.instrument} {to_iso(int(s.open_time[0]))} to {to_iso(int(s.close_time[-1]))}"
+
+
+def check_overlap(series_list: Sequence[InstrumentSeries]) -> str | None:
+    """DataError when the instruments share no moment; else a note when they share only
+    part of the window (None when every instrument covers the whole of it)."""
+    if len(series_list) < 2 or any(len(s) == 0 for s in series_list):
+        return None
+    start = max(int(s.open_time[0]) for s in series_list)
+    end = min(int(s.close_time[-1]) for s in series_list)
+    spans = "; ".join(_span(s) for s in series_list)
+    if end <= start:
+        raise DataError(
+            f"the instruments' dates do not overlap ({spans}); expected files covering a "
+            "common period"
+        )
+    first = min(int(s.open_time[0]) for s in series_list)
+    last = max(int(s.close_time[-1]) for s in series_list)
+    if (start, end) == (first, last):
+        return None
+    return f"the instruments overlap only from {to_iso(start)} to {to_iso(end)} ({spans})"
 
 
 def merge(series_list: Sequence[InstrumentSeries]) -> MergedStream:

@@ -49,6 +49,7 @@ def clean(source: str, raw: RawFrame) -> Cleaned:
             (rep.INCONSISTENT, (h < np.maximum(o, c)) | (lo > np.minimum(o, c))),
             (rep.NEGATIVE_VOLUME, v < 0),
         )
+    _check_magnitudes(source, raw, rows, values, finite)
     for kind, mask in checks:
         new = mask & ~dropped
         if new.any():
@@ -87,6 +88,36 @@ def clean(source: str, raw: RawFrame) -> Cleaned:
     # Own, writable, contiguous arrays: Arrow may hand out read-only zero-copy views.
     out = {k: _owned(values[k], np.float64) for k in VALUE_COLUMNS}
     return Cleaned(_owned(times, np.int64), out, repairs)
+
+
+# Prices and volumes outside these bounds are refused: the signals are exact under scaling
+# far beyond them, but squares and products of such numbers overflow (1.5e308) or vanish.
+PRICE_RANGE = (1e-30, 1e30)
+MAX_VOLUME = 1e30
+
+
+def _check_magnitudes(
+    source: str,
+    raw: RawFrame,
+    rows: np.ndarray,
+    values: dict[str, np.ndarray],
+    finite: np.ndarray,
+) -> None:
+    lo, hi = PRICE_RANGE
+    for name in VALUE_COLUMNS:
+        col = values[name]
+        with np.errstate(invalid="ignore"):
+            if name == "volume":
+                bad = finite & (col > MAX_VOLUME)
+            else:
+                bad = finite & (col > 0) & ((col < lo) | (col > hi))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            limit = f"at most {MAX_VOLUME:g}" if name == "volume" else f"from {lo:g} to {hi:g}"
+            raise DataError(
+                f"{source}: {raw.locate(int(rows[i]))}, column {name!r}: {col[i]:g} is out of "
+                f"range; tapedeck computes with values {limit}"
+            )
 
 
 def _owned(a: np.ndarray, dtype: type) -> np.ndarray:
