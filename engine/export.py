@@ -12,9 +12,13 @@ import io
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from engine.atomic import write_text_atomic
 from engine.timeutil import to_iso
@@ -55,8 +59,11 @@ def trade_record(trade: Trade) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""  # None, NaN, pandas' NA and NaT
+    if isinstance(value, datetime | np.datetime64):
+        ts = pd.Timestamp(value)
+        return to_iso((ts.tz_convert("UTC") if ts.tzinfo else ts).value)  # naive = UTC
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Enum):

@@ -55,6 +55,27 @@ def test_cells_none_nan_bool_and_quoting(tmp_path: Path) -> None:
     assert text == 'a,b,c,d\n,,true,"say ""hi"", then go"\n1,,,\n'
 
 
+def test_times_and_missing_values_of_table_cells() -> None:
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    row = {
+        "a": pd.NA,
+        "b": pd.NaT,
+        "c": pd.Timestamp("2024-01-01 02:00", tz="Europe/Paris"),
+        "d": np.datetime64("2024-01-02T00:00"),
+        "e": dt.datetime(2024, 1, 3, tzinfo=dt.UTC),
+        "f": np.float64(0.1),
+        "g": np.int64(7),
+    }
+    text = csv_text(tuple(row), [row])
+    assert text.splitlines()[1] == (
+        ",,2024-01-01T01:00:00Z,2024-01-02T00:00:00Z,2024-01-03T00:00:00Z,0.1,7"
+    )
+
+
 def test_write_is_atomic_a_failure_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "table.csv"
     write_csv(target, ("x",), [{"x": 1}])

@@ -18,6 +18,7 @@ import pandas as pd
 
 from engine.atomic import atomic_path, write_text_atomic
 from engine.errors import TapedeckError
+from engine.export import write_csv
 
 PARQUET = "cells.parquet"
 CSV = "cells.csv"
@@ -85,8 +86,7 @@ class ResultStore:
         frame = self.frame()
         with atomic_path(self.folder / PARQUET) as tmp:
             frame.to_parquet(tmp, index=False)
-        with atomic_path(self.folder / CSV) as tmp:
-            frame.to_csv(tmp, index=False)
+        write_csv(self.folder / CSV, list(frame.columns), frame.to_dict("records"))
 
 
 def _plain(value: Any) -> Any:
