@@ -14,9 +14,13 @@ Definitions (percentages are in percent; ratios are plain numbers; times in ns):
   ``max_drawdown_duration_ns``: the longest time from a sample at a peak to the next
   sample at a new peak (or to the last sample if never recovered): backtesting.py's
   "Max. Drawdown Duration". ``max_drawdown_duration_bars`` is the same in samples.
-- Annualisation is for 24/7 markets: a year is 365 days, so ``bars_per_year =
-  365 * 86400 s / timeframe``. ``annual_return_pct = ((E_last / initial_cash)
-  ** (bars_per_year / n) - 1) * 100`` (compound growth over the n sampled periods);
+- Annualisation is by the calendar time the window covers, for 24/7 markets: a year is
+  365 days, ``elapsed_ns`` runs from the first candle's open to the last sample (the
+  last candle's close), and ``bars_per_year = n * 365 days / elapsed`` is how many
+  samples a year holds at the rate this run had them. Data with gaps therefore has fewer
+  samples per year than its timeframe suggests; counting samples as if there were none
+  would overstate every annual figure. ``annual_return_pct = ((E_last / initial_cash)
+  ** (365 days / elapsed) - 1) * 100`` (compound growth over the elapsed time);
   ``annual_volatility_pct = std(r, ddof=1) * sqrt(bars_per_year) * 100``.
 - ``sharpe = mean(r) / std(r, ddof=1) * sqrt(bars_per_year)`` (risk-free rate 0).
   ``sortino = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(bars_per_year)``.
@@ -198,7 +202,8 @@ def compute_metrics(
     ``fills`` gives ``fees_paid`` (entry fees of positions still open included); without
     them it is the fees of the closed trades. Give ``bars_per_year`` or ``timeframe``
     (the step length, e.g. "1m"); without either the median spacing of ``equity_times``
-    is used. Never raises on an empty or flat run: undefined values are NaN.
+    is used. ``bars_per_year`` overrides the rate computed from the elapsed time. Never
+    raises on an empty or flat run: undefined values are NaN.
     """
     times = np.asarray(equity_times, dtype=np.int64)
     values = np.asarray(equity_values, dtype=np.float64)
@@ -212,14 +217,17 @@ def compute_metrics(
         bar_ns = timeframe_to_ns(timeframe) if isinstance(timeframe, str) else int(timeframe)
     elif n > 1:
         bar_ns = int(np.median(np.diff(times)))
+    # the window runs from the first candle's open (one bar before its sample) to the last
+    elapsed = int(times[-1] - times[0]) + bar_ns if n and bar_ns and bar_ns > 0 else 0
     if bars_per_year is None:
-        bars_per_year = bars_per_year_for(bar_ns) if bar_ns and bar_ns > 0 else NAN
+        bars_per_year = n * YEAR_NS / elapsed if elapsed > 0 else NAN
 
     final = float(values[-1]) if n else initial
     m: dict[str, Any] = {
         "start": int(times[0]) if n else None,
         "end": int(times[-1]) if n else None,
         "n_bars": n,
+        "elapsed_ns": elapsed,
         "bars_per_year": float(bars_per_year),
         "initial_cash": initial,
         "final_equity": final,

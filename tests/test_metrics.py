@@ -251,3 +251,36 @@ def test_agrees_with_backtesting_py_definitions():
     m2 = compute_metrics(times, eq, trades, initial_cash=eq[0])
     assert m2["fees_paid"] == pytest.approx(stats["Commissions [$]"])
     assert m2["per_instrument"]["X"]["fees_paid"] == pytest.approx(stats["Commissions [$]"])
+
+
+def test_annualised_by_the_calendar_time_covered_not_the_sample_count():
+    # 20 daily candles spread over 30 days (gaps): the first opens on day 0, the last
+    # closes on day 30; equity ends 10% up, rising in equal steps of 5 then flat.
+    close_days = [1, 2, 3, 5, 6, 8, 9, 10, 13, 14, 15, 17, 18, 20, 22, 24, 25, 27, 29, 30]
+    times = np.array(close_days) * D
+    values = np.array([1000.0 + 5 * (i + 1) for i in range(20)])
+    values[-1] = 1100.0
+    m = compute_metrics(times, values, [], [], initial_cash=1000.0, timeframe="1d")
+    assert m["elapsed_ns"] == 30 * D
+    annual = 1.1 ** (365 / 30) - 1
+    assert annual == pytest.approx(2.1887, abs=1e-4)  # the 218.87%, not 469.40%
+    assert m["annual_return_pct"] == pytest.approx(annual * 100)
+    assert m["bars_per_year"] == pytest.approx(20 * 365 / 30)
+    prev = np.concatenate([[1000.0], values[:-1]])
+    r = values / prev - 1
+    sd = statistics.stdev(r)
+    assert m["sharpe"] == pytest.approx(r.mean() / sd * math.sqrt(20 * 365 / 30))
+    assert m["annual_volatility_pct"] == pytest.approx(sd * math.sqrt(20 * 365 / 30) * 100)
+
+
+def test_gappy_minutes_do_not_overstate_sharpe():
+    # 2,469 one-minute samples over 3,560 minutes: the rate is 2469/3560 of a gapless file's
+    rng = np.random.default_rng(3)
+    offsets = np.sort(rng.choice(np.arange(1, 3560), size=2467, replace=False))
+    times = np.concatenate([[1], offsets + 1, [3560]]) * M
+    values = 1000.0 * np.cumprod(1 + rng.normal(0.0001, 0.001, times.size))
+    m = compute_metrics(times, values, [], [], initial_cash=1000.0, timeframe="1m")
+    gapless = compute_metrics(times, values, [], [], initial_cash=1000.0, bars_per_year=525_600)
+    assert m["elapsed_ns"] == 3560 * M and m["n_bars"] == 2469
+    assert gapless["sharpe"] / m["sharpe"] == pytest.approx(math.sqrt(3560 / 2469))
+    assert gapless["sharpe"] / m["sharpe"] == pytest.approx(1.2008, abs=1e-4)

@@ -33,8 +33,20 @@ from engine.export import write_trades_csv
 __all__ = ["TRADE_KEYS", "RunError", "register", "result_record", "run_command"]
 
 
+METRICS_CONVENTION = (
+    "Metrics: per-bar returns, risk-free rate 0; annual return, volatility, Sharpe, Sortino "
+    "and Calmar are annualised by the calendar time the window covers (first candle's open "
+    "to last candle's close, 365-day year), not by the number of samples."
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="backtest one persona headless and report")
+    run = subparsers.add_parser(
+        "run",
+        help="backtest one persona headless and report",
+        description="Backtest one persona headless and report its metrics and trades.",
+        epilog=METRICS_CONVENTION,
+    )
     add_backtest_arguments(run)
     run.add_argument("--persona", default="momentum", help="built-in name or .toml file")
     run.add_argument("--out", type=Path, metavar="RUN.JSONL", help="write the run log here")

@@ -29,12 +29,13 @@ def console() -> Console:
 
 
 def fmt_duration(ns: float) -> str:
-    """Nanoseconds as '3d 04:05:06' (or '04:05:06')."""
+    """Nanoseconds as '1d 02:03' (days, hours:minutes), with ':SS' only when the seconds
+    are not zero: '3d 04:05:06'."""
     seconds = round(ns / 1e9)
     days, rest = divmod(int(seconds), 86_400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    clock = f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
     return f"{days}d {clock}" if days else clock
 
 
@@ -70,7 +71,35 @@ def fmt_metric(key: str, value: Any) -> str:
 
 
 def scalar_items(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    return [(k, v) for k, v in metrics.items() if not isinstance(v, Mapping | list | tuple)]
+    """The rows a table shows: scalars only, and ``trade_fees`` only when it differs from
+    ``fees_paid`` (positions still open paid entry fees), so a figure appears once."""
+    items = [(k, v) for k, v in metrics.items() if not isinstance(v, Mapping | list | tuple)]
+    paid, closed = metrics.get("fees_paid"), metrics.get("trade_fees")
+    if isinstance(paid, float) and isinstance(closed, float) and math.isclose(paid, closed):
+        items = [(k, v) for k, v in items if k != "trade_fees"]
+    return items
+
+
+_LABELS = {
+    "n_bars": "bars",
+    "n_trades": "trades",
+    "n_fills": "fills",
+    "trade_fees": "fees of closed trades",
+    "expectancy": "expectancy (mean pnl)",
+    "expectancy_pct": "expectancy (mean return)",
+    "buy_hold_return_pct": "buy & hold return",
+}
+
+
+def metric_label(key: str) -> str:
+    """A key as a person reads it: no unit suffix (the value shows it), no underscores:
+    ``max_drawdown_duration_ns`` -> 'max drawdown duration', ``mean_latency_s`` ->
+    'mean latency (s)'."""
+    if key in _LABELS:
+        return _LABELS[key]
+    if key.endswith("_s"):
+        return key.removesuffix("_s").replace("_", " ") + " (s)"
+    return key.removesuffix("_ns").removesuffix("_pct").replace("_", " ")
 
 
 def window_text(series: Sequence[InstrumentSeries]) -> str:
@@ -85,7 +114,7 @@ def metrics_table(title: str, metrics: Mapping[str, Any]) -> Table:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in scalar_items(metrics):
-        table.add_row(key.replace("_", " "), fmt_metric(key, value))
+        table.add_row(metric_label(key), fmt_metric(key, value))
     return table
 
 
@@ -111,7 +140,7 @@ def nested_tables(metrics: Mapping[str, Any]) -> list[Table]:
         for name in names:
             table.add_column(str(name), justify="right")
         for k in _keys(list(groups.values())):
-            table.add_row(k.replace("_", " "), *(fmt_metric(k, groups[n].get(k)) for n in names))
+            table.add_row(metric_label(k), *(fmt_metric(k, groups[n].get(k)) for n in names))
         tables.append(table)
     return tables
 
@@ -169,15 +198,13 @@ def compare_table(results: Mapping[str, Any]) -> Table:
     for name in results:
         table.add_column(name, justify="right")
     for k in _keys([r.metrics for r in results.values()]):
-        table.add_row(
-            k.replace("_", " "), *(fmt_metric(k, r.metrics.get(k)) for r in results.values())
-        )
+        table.add_row(metric_label(k), *(fmt_metric(k, r.metrics.get(k)) for r in results.values()))
     brain_keys: list[str] = []
     for r in results.values():
         brain_keys += [k for k in r.brain_stats if k not in brain_keys]
     for k in brain_keys:
         table.add_row(
-            f"brain {k.replace('_', ' ')}",
+            f"brain {metric_label(k)}",
             *(fmt_metric(k, r.brain_stats.get(k)) for r in results.values()),
         )
     return table
