@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.segment import Segment
@@ -20,6 +21,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.format import axis_decimals, fmt_clock
+
+if TYPE_CHECKING:
+    from tui.pane import View
 
 # Style slots of the style grid.
 EMPTY, UP, DOWN, MA1, MA2, MA3, ENTRY, STOP, TARGET, TRAIL = range(10)
@@ -271,6 +275,14 @@ class CandleChart(Widget):
         self._data = data
         self._version += 1
         self.refresh()
+
+    def update_from(self, view: View) -> None:
+        """The pane protocol (tui.pane): the focused instrument's candles."""
+        self.set_data(view.model.chart_data(view.focus))
+        self.border_title = f"Chart · {view.focus}"
+
+    def reset(self) -> None:
+        self.follow()
 
     def pan(self, candles: int) -> None:
         """Scroll back (positive) or forward (negative) in history; 0 follows the latest."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -15,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
-from tui.format import fmt_money
+from tui.format import fmt_metric, fmt_money
 from tui.model import ReplayModel
 from tui.panes import HeaderBar, decision_block, plot_lines, render_positions, thinking_lines
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
@@ -44,22 +43,6 @@ def metric_rows(metrics: Any) -> list[tuple[str, str]]:
     return [(label, key) for label, key in METRIC_ROWS if key in keys]
 
 
-def fmt_metric(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "∞"
-        if not math.isfinite(value):
-            return "-"
-        return f"{value:,.2f}"
-    return str(value)
-
-
 class CompareScreen(PlaybackScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(b for b in TRANSPORT_BINDINGS if b.action != "cancel"),
@@ -69,6 +52,7 @@ class CompareScreen(PlaybackScreen):
     def __init__(self, source: CompareSource, speed: str = "10x") -> None:
         super().__init__(source, speed)
         self.models = self._new_models()
+        self._shown_metrics: Any = None
         self._streamed: dict[str, str] = {}
         self._stream_lock = threading.Lock()
         source.set_reasoning_callback(self._on_reasoning)
@@ -100,6 +84,7 @@ class CompareScreen(PlaybackScreen):
         for i, name in enumerate(self.source.persona_names):
             self.query_one(f"#card-{i}").border_title = f"[{PLOT_COLOURS[i]}]━━[/] {name}"
         self.draw()
+        self.runner.refresh_metrics()
 
     # -- events ---------------------------------------------------------------------
     def apply_events(self, events: list[Any]) -> None:
@@ -110,9 +95,8 @@ class CompareScreen(PlaybackScreen):
                     with self._stream_lock:
                         self._streamed.pop(name, None)
 
-    def reset_view(self) -> None:
+    def reset_panes(self) -> None:
         self.models = self._new_models()
-        self._plot_version = -1
 
     def event_step(self, ev: Any) -> int:
         return next(iter(ev.values())).step
@@ -129,8 +113,9 @@ class CompareScreen(PlaybackScreen):
         return " · ".join(self.source.persona_names), self.source.brain_kind
 
     def metrics(self) -> dict[str, Mapping[str, Any]]:
-        """Each persona's metrics, as the engine computes them for the steps so far."""
-        return {name: self.source.metrics(name) for name in self.models}
+        """Each persona's metrics for the steps so far, as the runner's frames carried them
+        (computed in the runner's thread, never here while it steps the engines)."""
+        return self.run_metrics or {name: {} for name in self.models}
 
     def metrics_table(self) -> Table:
         table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
@@ -176,9 +161,10 @@ class CompareScreen(PlaybackScreen):
         self._header()
         for i, name in enumerate(self.source.persona_names):
             self.query_one(f"#card-{i}", Static).update(self.card(name, v), layout=False)
-        if self._plot_due(self.lead_model.version):
-            # The engine computes the metrics over the whole run so far: low rate too.
+        if self.run_metrics is not self._shown_metrics:
+            self._shown_metrics = self.run_metrics
             self.query_one("#compare-metrics", Static).update(self.metrics_table(), layout=False)
+        if self._plot_due(self.lead_model.version):
             eq = self.query_one("#compare-equity", Static)
             size = eq.content_size
             eq.update(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -60,3 +61,20 @@ def fmt_time(ns: int) -> str:
 
 def fmt_clock(ns: int) -> str:
     return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%H:%M")
+
+
+def fmt_metric(value: Any) -> str:
+    """An engine metric: 2 decimals, thousands separators, "-" when undefined (NaN)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞"
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:,.2f}"
+    return str(value)

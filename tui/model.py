@@ -111,9 +111,6 @@ class ReplayModel:
     trades: list[Trade] = field(default_factory=list)
     equity_values: list[float] = field(default_factory=list)
     signal_count: int = 0
-    equity_peak: float = -math.inf
-    max_drawdown_pct: float = 0.0
-    fees: float = 0.0
     decision_count: int = 0
     version: int = 0
 
@@ -152,13 +149,6 @@ class ReplayModel:
         if math.isnan(self.initial_equity):
             self.initial_equity = ev.equity
         self.equity_values.append(ev.equity)
-        if ev.equity > self.equity_peak:
-            self.equity_peak = ev.equity
-        elif self.equity_peak > 0:
-            self.max_drawdown_pct = max(
-                self.max_drawdown_pct, (self.equity_peak - ev.equity) / self.equity_peak * 100.0
-            )
-        self.fees += sum(f.fee for f in ev.fills)
         self.version += 1
 
     def position(self, instrument: str) -> Position | None:
@@ -184,19 +174,3 @@ class ReplayModel:
                     lines.append(("entry", order.limit_price))
                     break
         return hist.chart(lines)
-
-    def stats(self) -> dict[str, float]:
-        """Key figures of the run so far, read off the events (no trading logic)."""
-        out: dict[str, float] = {"equity": self.equity, "cash": self.cash}
-        if self.equity_values:
-            out["return_pct"] = (self.equity / self.initial_equity - 1.0) * 100.0
-            out["max_drawdown_pct"] = self.max_drawdown_pct
-        pnl = np.asarray([t.pnl for t in self.trades], dtype=np.float64)
-        out["trades"] = float(pnl.size)
-        if pnl.size:
-            out["win_rate_pct"] = float((pnl > 0).mean() * 100.0)
-            gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
-            out["profit_factor"] = float(gains / losses) if losses > 0 else math.inf
-            out["net_pnl"] = float(pnl.sum())
-        out["fees"] = self.fees
-        return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Group
 from rich.style import Style
@@ -15,6 +16,7 @@ from textual.widgets import DataTable, Static
 from engine.types import Decision, Signal
 from tui.format import (
     fmt_clock,
+    fmt_metric,
     fmt_money,
     fmt_price,
     fmt_qty,
@@ -22,6 +24,7 @@ from tui.format import (
     fmt_time,
 )
 from tui.model import ReplayModel
+from tui.pane import TextPane, View
 
 # Oscillators and their (low, high) zones; matched on the indicator name's prefix.
 ZONES: tuple[tuple[str, float, float], ...] = (
@@ -275,33 +278,27 @@ def render_trades(
     return table
 
 
-def render_stats(stats: Mapping[str, float], variables: Mapping[str, str]) -> Table:
+def render_stats(metrics: Mapping[str, Any] | None, variables: Mapping[str, str]) -> Table | Text:
+    """Key figures of the run so far, as ``engine.metrics`` computes them."""
+    if metrics is None:
+        return Text("computing…", style="dim")
     table = Table.grid(padding=(0, 1))
     table.add_column(style="dim")
     table.add_column(justify="right")
+    ret = metrics.get("total_return_pct", math.nan)
+    ret_style = colour(variables, "signal-long" if ret >= 0 else "signal-short")
+    table.add_row("equity", fmt_money(metrics.get("final_equity", math.nan)))
+    table.add_row("return", Text(fmt_signed(ret, 2, "%"), style=ret_style))
 
     def pct(key: str) -> str:
-        v = stats.get(key)
-        return "-" if v is None or not math.isfinite(v) else f"{v:+.2f}%"
+        text = fmt_metric(metrics.get(key))
+        return text if text == "-" else text + "%"
 
-    ret = stats.get("return_pct", math.nan)
-    table.add_row("equity", fmt_money(stats.get("equity", math.nan)))
-    table.add_row(
-        "return",
-        Text(
-            pct("return_pct"),
-            style=colour(variables, "signal-long" if ret >= 0 else "signal-short"),
-        ),
-    )
-    dd = stats.get("max_drawdown_pct")
-    # signed as in the run metrics and the compare table: a drawdown is a loss
-    table.add_row("max dd", "-" if dd is None else f"{-dd:.2f}%" if dd > 0 else "0.00%")
-    table.add_row("trades", f"{int(stats.get('trades', 0))}")
-    wr = stats.get("win_rate_pct")
-    table.add_row("win rate", "-" if wr is None else f"{wr:.1f}%")
-    pf = stats.get("profit_factor")
-    table.add_row("profit f.", "-" if pf is None else ("∞" if math.isinf(pf) else f"{pf:.2f}"))
-    table.add_row("fees", fmt_money(stats.get("fees", 0.0)))
+    table.add_row("max dd", pct("max_drawdown_pct"))
+    table.add_row("trades", fmt_metric(metrics.get("n_trades")))
+    table.add_row("win rate", pct("win_rate_pct"))
+    table.add_row("profit f.", fmt_metric(metrics.get("profit_factor")))
+    table.add_row("fees", fmt_money(metrics.get("fees_paid", math.nan)))
     return table
 
 
@@ -421,6 +418,7 @@ class InstrumentsTable(DataTable):
     DEFAULT_CSS = "InstrumentsTable { height: auto; max-height: 12; }"
 
     def on_mount(self) -> None:
+        self.border_title = "Instruments"
         self.cursor_type = "row"
         self.zebra_stripes = False
         self.cell_padding = 0
@@ -468,3 +466,77 @@ class InstrumentsTable(DataTable):
         for r, row in enumerate(rows):
             for c, value in enumerate(row[1:], start=1):
                 self.update_cell_at((r, c), value)
+
+    def update_from(self, view: View) -> None:
+        self.show(view.model)
+
+    def reset(self) -> None:
+        self.clear()
+
+
+class IndicatorsPane(TextPane):
+    TITLE = "Indicators"
+
+    def update_from(self, view: View) -> None:
+        self.show(render_indicators(view.model, view.focus, view.variables))
+
+
+class EquityPane(TextPane):
+    TITLE = "Equity"
+
+    def update_from(self, view: View) -> None:
+        if view.plot_due:
+            size = self.content_size
+            self.show(plot_lines([("equity", view.model.equity_values)], size.width, size.height))
+
+
+class StatsPane(TextPane):
+    TITLE = "Stats"
+
+    def update_from(self, view: View) -> None:
+        self.show(render_stats(view.metrics, view.variables))
+
+
+class SignalsPane(TextPane):
+    TITLE = "Signals"
+
+    def update_from(self, view: View) -> None:
+        m = view.model
+        self.show(render_signals(m, view.variables, limit=self.rows // 2 + 1))
+        self.border_title = f"Signals · {m.signal_count}"
+
+
+class BrainPane(TextPane):
+    TITLE = "Brain"
+
+    def update_from(self, view: View) -> None:
+        m = view.model
+        self.show(
+            render_reasoning(
+                m,
+                view.variables,
+                thinking=view.thinking,
+                streamed=view.streamed,
+                brain_label=view.brain_label,
+                limit=2,
+            ),
+            title=f"Brain · {m.decision_count} decisions",
+        )
+
+
+class PositionsPane(TextPane):
+    TITLE = "Plans & positions"
+
+    def update_from(self, view: View) -> None:
+        self.show(render_positions(view.model, view.variables))
+
+
+class TradesPane(TextPane):
+    TITLE = "Closed trades"
+
+    def update_from(self, view: View) -> None:
+        m = view.model
+        self.show(
+            render_trades(m, view.variables, limit=self.rows),
+            title=f"Closed trades · {len(m.trades)}",
+        )

@@ -22,7 +22,7 @@ from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed
 from tui.format import fmt_time
 from tui.model import ReplayModel
 from tui.panes import HeaderBar
-from tui.runner import StepRunner, StepsDone
+from tui.runner import Frame, FrameReady, StepRunner
 from tui.sources import candle_seconds, describe_data, describe_window
 
 TRANSPORT_BINDINGS = [
@@ -43,6 +43,7 @@ TRANSPORT_BINDINGS = [
 PLOT_SECONDS = 0.25  # plotext curves (milliseconds each) are redrawn at most 4 times a second
 SLOW_BATCH_SECONDS = 0.3  # after this, a batch in flight shows a spinner
 MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
+MAX_QUEUED_STEPS = 10  # steps pressed during a batch, run after it
 
 
 class PlaybackScreen(Screen):
@@ -56,13 +57,16 @@ class PlaybackScreen(Screen):
         w0, w1 = describe_window(source.series)
         self._window_label = f"{fmt_time(w0)} → {fmt_time(w1)}"
         self.playing = False
-        self.runner = StepRunner(self)
+        self.runner = StepRunner(self, metrics=source.metrics)
+        self.run_metrics: Any = None  # the source's metrics, from the last frame carrying them
+        self._metrics_step = -1  # steps_done when they were computed
         self._timer: Timer | None = None
         self._last_tick = time.monotonic()
         self._last_draw = 0.0
         self._dirty = False
         self._jump_target: tuple[str, int] | None = None
         self._after_batch: list[Callable[[], None]] = []
+        self._queued_steps = 0  # steps pressed while a batch was in flight
         self._last_plot = 0.0
         self._plot_version = -1
 
@@ -70,8 +74,14 @@ class PlaybackScreen(Screen):
     def apply_events(self, events: list[Any]) -> None:
         raise NotImplementedError
 
-    def reset_view(self) -> None:
+    def reset_panes(self) -> None:
         raise NotImplementedError
+
+    def reset_view(self) -> None:
+        """After the source was reset or switched: forget what the panes and metrics show."""
+        self.run_metrics, self._metrics_step = None, -1
+        self._plot_version = -1
+        self.reset_panes()
 
     def draw(self) -> None:
         raise NotImplementedError
@@ -146,11 +156,9 @@ class PlaybackScreen(Screen):
         now = time.monotonic()
         elapsed, self._last_tick = now - self._last_tick, now
         if self.runner.busy:
+            if self._dirty:
+                self._draw_now()
             if self.runner.elapsed() >= SLOW_BATCH_SECONDS:
-                early = self.runner.drain()
-                if early:
-                    self.apply_events(early)
-                    self._draw_now()
                 self.draw_busy(self.runner.elapsed())
             return
         if self._dirty:
@@ -179,29 +187,41 @@ class PlaybackScreen(Screen):
         self._last_draw = time.monotonic()
         self.draw()
 
-    def on_steps_done(self, message: StepsDone) -> None:
+    def on_frame_ready(self, message: FrameReady) -> None:
+        """The one way events reach the screen: a frame of them from the runner."""
         message.stop()
-        batch = message.batch
-        if batch.ticket != self.runner.ticket:
-            self._run_after_batch()
+        frame = message.frame
+        if frame.ticket != self.runner.ticket:
+            if frame.final:
+                self._run_after_batch()
             return
-        if batch.events:
-            self.apply_events(batch.events)
+        if frame.events:
+            self.apply_events(frame.events)
             self._dirty = True
-        if batch.error:
+        if frame.metrics is not None:
+            self.run_metrics, self._metrics_step = frame.metrics, self.steps_done
+            self._dirty = True
+        if not frame.final:
+            return
+        if frame.error:
             self.playing = False
             self._jump_target = None
-            self.notify(f"engine error: {batch.error}", severity="error", timeout=8)
+            self.notify(f"engine error: {frame.error}", severity="error", timeout=8)
         if self._jump_target is not None:
-            self._continue_jump(batch)
-        elif batch.done and self.playing:
+            self._continue_jump(frame)
+        elif frame.done and self.playing:
             self.playing = False
             self.notify("end of the window: press r to restart", timeout=4)
         if self._after_batch:
             self._run_after_batch()
+        queued, self._queued_steps = self._queued_steps, 0
+        if queued and not self.runner.busy and not self.playing:
+            self._start_steps(queued)
         if self.playing and self.clock.is_max and not self.runner.busy:
             # Keep the engine busy between frames at max speed.
             self._run_for_a_frame()
+        if not self.runner.busy and not self.playing and self._metrics_step != self.steps_done:
+            self.runner.refresh_metrics()  # paused: the figures match the candle shown
         if not self._timer_needed() or time.monotonic() - self._last_draw >= FRAME_SECONDS:
             self._draw_now()
         self._sync_timer()
@@ -217,11 +237,15 @@ class PlaybackScreen(Screen):
         self.clock.reset()
         if self.playing and self.runner.busy is False and self.clock.is_max:
             self._run_for_a_frame()
+        if not self.playing and self._metrics_step != self.steps_done:
+            self.runner.refresh_metrics()
         self._sync_timer()
         self._draw_now()
 
     def action_pause(self) -> None:
         self.playing = False
+        if self._metrics_step != self.steps_done:
+            self.runner.refresh_metrics()
         self._sync_timer()
         self._draw_now()
 
@@ -230,13 +254,18 @@ class PlaybackScreen(Screen):
             self.action_toggle_play()
 
     def action_step(self) -> None:
-        if self.runner.busy:
-            self.notify("still working on the previous step", timeout=2)
-            return
+        """One step; pressed while a batch runs, the steps wait for it (at most a few)."""
         self.playing = False
-        if not self.runner.start(self.source.step, 1):
+        if self.runner.busy:
+            if self.runner.elapsed() >= SLOW_BATCH_SECONDS:
+                self.notify("still working on the previous step", timeout=2)
+            self._queued_steps = min(MAX_QUEUED_STEPS, self._queued_steps + 1)
             return
-        self._sync_timer()
+        self._start_steps(1)
+
+    def _start_steps(self, n: int) -> None:
+        if self.runner.start(self.source.step, n, metrics=True):
+            self._sync_timer()
 
     def action_speed(self, speed: str) -> None:
         self.clock.set_speed(speed)
@@ -262,6 +291,7 @@ class PlaybackScreen(Screen):
         """Pause and run ``fn`` now, or after the batch in flight (whose result is dropped)."""
         self.playing = False
         self._jump_target = None
+        self._queued_steps = 0
         if self.runner.busy:
             self.runner.invalidate()
             self._after_batch.append(fn)
@@ -277,6 +307,7 @@ class PlaybackScreen(Screen):
             self.clock.reset()
             self.reset_view()
             self._draw_now()
+            self.runner.refresh_metrics()
 
         self.run_when_idle(restart, "restarting once the current step (a brain call) ends")
 
@@ -320,15 +351,19 @@ class PlaybackScreen(Screen):
             return self.event_step(ev) + 1 >= value
         return self.event_time(ev) >= value
 
-    def _continue_jump(self, batch: Any) -> None:
+    def _continue_jump(self, frame: Frame | None) -> None:
         if self._jump_target is None:
             return
         kind, value = self._jump_target
         now = self._current_time()
         reached = self.steps_done >= value if kind == "step" else now is not None and now >= value
-        if reached or (batch is not None and (batch.done or batch.error)):
+        if reached or (frame is not None and (frame.done or frame.error)):
             self._jump_target = None
             return
         self.runner.start(
-            self.source.step, 1_000_000, budget=FRAME_SECONDS * 3, until=self._jump_reached
+            self.source.step,
+            1_000_000,
+            budget=FRAME_SECONDS * 3,
+            until=self._jump_reached,
+            metrics=True,
         )

@@ -9,21 +9,22 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer
 
 from tui.chart import CandleChart
 from tui.format import fmt_time
 from tui.model import ReplayModel
+from tui.pane import Pane, View
 from tui.panes import (
+    BrainPane,
+    EquityPane,
     HeaderBar,
+    IndicatorsPane,
     InstrumentsTable,
-    plot_lines,
-    render_indicators,
-    render_positions,
-    render_reasoning,
-    render_signals,
-    render_stats,
-    render_trades,
+    PositionsPane,
+    SignalsPane,
+    StatsPane,
+    TradesPane,
 )
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
 from tui.sources import ReplaySource
@@ -62,40 +63,30 @@ class ReplayScreen(PlaybackScreen):
 
     # -- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # Every widget below implements the pane protocol (tui.pane): a new pane is its
+        # class plus one line here; draw() and reset_panes() reach it through self.panes.
         yield HeaderBar(id="header")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield InstrumentsTable(id="instruments")
-                yield Static(id="indicators", classes="pane")
+                yield IndicatorsPane(id="indicators")
             with Vertical(id="center"):
                 yield CandleChart(id="chart")
                 with Horizontal(id="equity-row"):
-                    yield Static(id="equity", classes="pane")
-                    yield Static(id="stats", classes="pane")
+                    yield EquityPane(id="equity")
+                    yield StatsPane(id="stats")
             with Vertical(id="right"):
                 # Fixed-size panes showing the latest items: no relayout per frame.
-                yield Static(id="signals", classes="pane")
-                yield Static(id="reasoning", classes="pane")
-                yield Static(id="positions", classes="pane")
-                yield Static(id="trades", classes="pane")
+                yield SignalsPane(id="signals")
+                yield BrainPane(id="reasoning")
+                yield PositionsPane(id="positions")
+                yield TradesPane(id="trades")
         yield Footer()
 
     def on_mount(self) -> None:
-        titles = {
-            "#instruments": "Instruments",
-            "#indicators": "Indicators",
-            "#chart": "Chart",
-            "#equity": "Equity",
-            "#stats": "Stats",
-            "#signals": "Signals",
-            "#reasoning": "Brain",
-            "#positions": "Plans & positions",
-            "#trades": "Closed trades",
-        }
-        for selector, title in titles.items():
-            self.query_one(selector).border_title = title
-        self._panes = {w.id: w for w in self.query(".pane").results(Static) if w.id}
+        self.panes: list[Pane] = [w for w in self.query("*") if isinstance(w, Pane)]
         self.draw()
+        self.runner.refresh_metrics()
 
     # -- events ---------------------------------------------------------------------
     def _on_reasoning(self, text: str) -> None:
@@ -115,10 +106,10 @@ class ReplayScreen(PlaybackScreen):
             with self._stream_lock:
                 self._streamed = ""
 
-    def reset_view(self) -> None:
+    def reset_panes(self) -> None:
         self.model = self._new_model()
-        self._plot_version = -1
-        self.query_one(CandleChart).follow()
+        for pane in self.panes:
+            pane.reset()
 
     @property
     def lead_model(self) -> ReplayModel:
@@ -128,20 +119,23 @@ class ReplayScreen(PlaybackScreen):
     def header_names(self) -> tuple[str, str]:
         return self.source.persona.name, self.source.brain_label
 
+    def view(self, **busy: Any) -> View:
+        """What the panes show this frame; ``busy`` holds the thinking brain's state."""
+        return View(
+            model=self.model,
+            focus=self.focus_instrument,
+            variables=self.app.theme_variables,
+            metrics=self.run_metrics,
+            plot_due=not busy and self._plot_due(self.model.version),
+            brain_label=self.source.brain_label,
+            **busy,
+        )
+
     def draw_busy(self, seconds: float) -> None:
         with self._stream_lock:
             streamed = self._streamed
         self._header(busy=f"brain thinking {seconds:.1f}s (esc: pause)")
-        self.query_one("#reasoning", Static).update(
-            render_reasoning(
-                self.model,
-                self.app.theme_variables,
-                thinking=seconds,
-                streamed=streamed,
-                brain_label=self.source.brain_label,
-            ),
-            layout=False,
-        )
+        self.query_one(BrainPane).update_from(self.view(thinking=seconds, streamed=streamed))
 
     def _notify_brain_error(self) -> None:
         """A brain fault becomes a toast (at most one every few seconds); the replay goes on."""
@@ -154,32 +148,11 @@ class ReplayScreen(PlaybackScreen):
             self._brain_error = None
 
     def draw(self) -> None:
-        v = self.app.theme_variables
-        m = self.model
         self._notify_brain_error()
         self._header()
-        self.query_one(InstrumentsTable).show(m)
-        chart = self.query_one(CandleChart)
-        chart.set_data(m.chart_data(self.focus_instrument))
-        chart.border_title = f"Chart · {self.focus_instrument}"
-        panes = self._panes
-        panes["indicators"].update(render_indicators(m, self.focus_instrument, v), layout=False)
-        rows = max(1, panes["signals"].content_size.height)
-        panes["signals"].update(render_signals(m, v, limit=rows // 2 + 1), layout=False)
-        panes["signals"].border_title = f"Signals · {m.signal_count}"
-        panes["reasoning"].update(render_reasoning(m, v, limit=2), layout=False)
-        panes["reasoning"].border_title = f"Brain · {m.decision_count} decisions"
-        panes["positions"].update(render_positions(m, v), layout=False)
-        rows = max(1, panes["trades"].content_size.height)
-        panes["trades"].update(render_trades(m, v, limit=rows), layout=False)
-        panes["trades"].border_title = f"Closed trades · {len(m.trades)}"
-        panes["stats"].update(render_stats(m.stats(), v), layout=False)
-        if self._plot_due(m.version):
-            eq = panes["equity"]
-            size = eq.content_size
-            eq.update(
-                plot_lines([("equity", m.equity_values)], size.width, size.height), layout=False
-            )
+        view = self.view()
+        for pane in self.panes:
+            pane.update_from(view)
 
     # -- actions --------------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -243,6 +216,7 @@ class ReplayScreen(PlaybackScreen):
             self.clock.reset()
             self.reset_view()
             self.draw()
+            self.runner.refresh_metrics()
             self.notify(f"rerunning the window with {persona} ({brain})", timeout=3)
 
         self.run_when_idle(switch, "switching once the current step (a brain call) ends")

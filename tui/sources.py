@@ -145,6 +145,11 @@ class ReplaySource:
     def step(self) -> StepEvent | None:
         return self.engine.step()
 
+    def metrics(self) -> dict[str, Any]:
+        """The engine's metrics for the steps run so far (``engine.metrics``). Called in the
+        runner's thread, between steps."""
+        return dict(self.engine.result().metrics)
+
     def reset(self) -> None:
         self.engine.reset()
 
@@ -199,6 +204,7 @@ class CompareSource:
     def reset(self) -> None:
         self.session.reset()
 
-    def metrics(self, persona: str) -> dict[str, Any]:
-        """The engine's metrics for the steps run so far (at the end: headless compare's)."""
-        return dict(self.session.engines[persona].result().metrics)
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Each persona's engine metrics for the steps run so far (at the end: headless
+        compare's). Called in the runner's thread, between steps."""
+        return {name: dict(e.result().metrics) for name, e in self.session.engines.items()}

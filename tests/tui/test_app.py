@@ -16,7 +16,7 @@ from tests.tui.conftest import SIZE, settle, text_of
 from tui.chart import CandleChart
 from tui.compare import CompareScreen
 from tui.dialogs import PersonaPicker
-from tui.format import fmt_money, fmt_price, fmt_time
+from tui.format import fmt_metric, fmt_money, fmt_price, fmt_time
 from tui.main import main
 from tui.panes import HeaderBar, InstrumentsTable, fmt_indicator
 from tui.replay import ReplayScreen
@@ -78,6 +78,32 @@ async def test_step_advances_exactly_one_candle_and_every_pane_shows_it(
         await pilot.press("s")
         await settle(pilot)
         assert screen.steps_done == 201 and len(screen.query_one(CandleChart).data) == 201
+
+
+async def test_stats_pane_shows_the_engines_metrics_with_the_shared_formatting(
+    make_app, sample_series, sample_analysis
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        for steps in (100, 600):  # at 100: two winning trades, no loss
+            screen.jump_to(str(steps))
+            await settle(pilot)
+            persona = load_persona("momentum")
+            engine = BacktestEngine(
+                sample_series, persona, make_brain("rules", persona), analysis=sample_analysis
+            )
+            for _ in range(steps):
+                engine.step()
+            expected = engine.result().metrics
+            shown = screen.run_metrics
+            assert shown["n_bars"] == steps
+            for key in ("final_equity", "n_trades", "win_rate_pct", "profit_factor", "fees_paid"):
+                assert fmt_metric(shown[key]) == fmt_metric(expected[key]), key
+            stats = text_of(screen.query_one("#stats"))
+            assert f"profit f. {fmt_metric(expected['profit_factor'])}" in " ".join(stats.split())
+            if steps == 100:  # profit factor undefined: "-" as in compare, not ∞
+                assert "∞" not in stats and "profit f. -" in " ".join(stats.split())
 
 
 async def test_play_then_pause(make_app) -> None:
