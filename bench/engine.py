@@ -118,11 +118,10 @@ def tiled(series: InstrumentSeries, n: int) -> InstrumentSeries:
 
 
 def ma_config(fast: int, slow: int) -> BacktestConfig:
-    base = default_signal_config()
+    base = default_signal_config().with_params("ema", fast=fast, slow=slow, cooldown=0)
     signal = replace(
         base,
         detectors=("ema",),
-        ema=replace(base.ema, fast=fast, slow=slow, cooldown=0),
         window=1,
         window_duration=None,
     )

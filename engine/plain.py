@@ -23,6 +23,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, float | np.floating):
         f = float(value)
         return f if math.isfinite(f) else None
+    record = getattr(value, "plain_record", None)
+    if callable(record):  # a type that says how it is recorded (SignalConfig)
+        return plain(record())
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Mapping):

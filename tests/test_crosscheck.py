@@ -97,11 +97,10 @@ PERSONA = TradingPersona(
 
 
 def _signal_config():
-    base = default_signal_config()
+    base = default_signal_config().with_params("ema", fast=FAST, slow=SLOW, cooldown=0)
     return replace(
         base,
         detectors=("ema",),
-        ema=replace(base.ema, fast=FAST, slow=SLOW, cooldown=0),
         window=1,
         window_duration=None,
     )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine.signals import (
+    DEFAULT_DETECTORS,
     DETECTOR_NAMES,
     KINDS,
     SIGNAL_KINDS,
@@ -40,7 +41,7 @@ def test_signal_kinds_are_the_contracts() -> None:
 
 def test_default_config_runs_everything_with_a_five_step_window() -> None:
     cfg = default_signal_config()
-    assert cfg.detectors == DETECTOR_NAMES
+    assert cfg.detectors == DEFAULT_DETECTORS
     assert (cfg.window, cfg.window_duration, cfg.window_ns) == (5, None, None)
     assert dataclasses.replace(cfg, window_duration="15m").window_ns == 15 * 60 * 10**9
 

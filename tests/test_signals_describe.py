@@ -11,7 +11,7 @@ import pytest
 
 from engine.signals import DETECTOR_NAMES, default_signal_config
 from engine.signals.detector import compute_values
-from engine.signals.strategies import build_strategies
+from engine.signals.registry import build as build_strategies
 from tests.test_signals_detector import random_walk
 
 SPECIAL = np.array([math.nan, 0.0, -0.0, 1e-300, -1e-12, 1.0, 2.0])
@@ -19,7 +19,7 @@ SPECIAL = np.array([math.nan, 0.0, -0.0, 1e-300, -1e-12, 1.0, 2.0])
 
 def value_columns(seed: int, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every key any strategy reads, as random columns with special values mixed in."""
-    config = default_signal_config()
+    config = default_signal_config().with_detectors(DETECTOR_NAMES)
     strategies = build_strategies(config)
     values, prev = compute_values(random_walk(seed, 300, 50.0), config, strategies)
     rng = np.random.default_rng(seed)
@@ -35,8 +35,8 @@ def value_columns(seed: int, n: int) -> tuple[dict[str, np.ndarray], dict[str, n
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_describe_on_arrays_matches_describe_on_floats(seed: int) -> None:
     v, p = value_columns(seed, 400)
-    strategies = build_strategies(default_signal_config())
-    assert [s.name for s in strategies] == list(DETECTOR_NAMES)  # every strategy
+    strategies = build_strategies(default_signal_config().with_detectors(DETECTOR_NAMES))
+    assert [s.name for s in strategies] == list(DETECTOR_NAMES)  # every detector
     for strategy in strategies:
         for kind in range(len(strategy.kinds)):
             with np.errstate(all="ignore"):

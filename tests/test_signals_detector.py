@@ -205,14 +205,14 @@ def test_step_detector_rejects_another_instruments_candle() -> None:
 # -- properties ---------------------------------------------------------------------------
 
 DENSE = dataclasses.replace(
-    default_signal_config(),
-    rsi=dataclasses.replace(default_signal_config().rsi, period=5, cooldown=2),
-    macd=dataclasses.replace(default_signal_config().macd, fast=3, slow=8, signal=3, cooldown=1),
-    ema=dataclasses.replace(default_signal_config().ema, fast=3, slow=7, cooldown=0),
-    bb_breakout=dataclasses.replace(default_signal_config().bb_breakout, period=8, cooldown=3),
-    bb_touch=dataclasses.replace(default_signal_config().bb_touch, period=8, cooldown=3),
-    atr=dataclasses.replace(default_signal_config().atr, period=5, average=10, cooldown=2),
-    volume=dataclasses.replace(default_signal_config().volume, window=8, threshold=2.0),
+    default_signal_config()
+    .with_params("rsi", period=5, cooldown=2)
+    .with_params("macd", fast=3, slow=8, signal=3, cooldown=1)
+    .with_params("ema", fast=3, slow=7, cooldown=0)
+    .with_params("bb_breakout", period=8, cooldown=3)
+    .with_params("bb_touch", period=8, cooldown=3)
+    .with_params("atr", period=5, average=10, cooldown=2)
+    .with_params("volume", window=8, threshold=2.0),
     atr_period=5,
 )
 

@@ -10,31 +10,20 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from engine.signals.config import (
-    AtrExpansionConfig,
-    BollingerConfig,
-    EmaConfig,
-    MacdConfig,
-    RsiConfig,
-    VolumeSpikeConfig,
-)
+from engine.signals.base import Detector
 from engine.signals.detector import StrategyRunner, _shift, fire_series
-from engine.signals.strategies import (
-    AtrExpansion,
-    BollingerBreakout,
-    BollingerTouch,
-    EmaStrategy,
-    MacdStrategy,
-    RsiStrategy,
-    Strategy,
-    VolumeSpike,
-)
+from engine.signals.detectors.atr import AtrExpansion, AtrExpansionConfig
+from engine.signals.detectors.bollinger import BollingerBreakout, BollingerConfig, BollingerTouch
+from engine.signals.detectors.ema import EmaConfig, EmaDetector
+from engine.signals.detectors.macd import MacdConfig, MacdDetector
+from engine.signals.detectors.rsi import RsiConfig, RsiDetector
+from engine.signals.detectors.volume import VolumeSpike, VolumeSpikeConfig
 from engine.types import Direction
 
 NAN = math.nan
 
 
-def fire_on_arrays(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+def fire_on_arrays(strategy: Detector, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
     """Vectorised path of one strategy over given value arrays (candle columns and the
     indicator keys it uses): (candle index, kind index) of each signal."""
     v = {k: np.asarray(a, dtype=np.float64) for k, a in values.items()}
@@ -45,7 +34,7 @@ def fire_on_arrays(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list
     return fire_series(strategy, np.asarray(strategy.events(v, p), dtype=np.int64))
 
 
-def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
+def fire_on_rows(strategy: Detector, values: Mapping[str, np.ndarray]) -> list[tuple[int, int]]:
     """Step path of one strategy over the same arrays, one candle's floats at a time."""
     runner = StrategyRunner(strategy)
     keys = list(values)
@@ -65,7 +54,7 @@ def fire_on_rows(strategy: Strategy, values: Mapping[str, np.ndarray]) -> list[t
     return fired
 
 
-def fire(strategy: Strategy, **values: list[float]) -> list[tuple[int, str]]:
+def fire(strategy: Detector, **values: list[float]) -> list[tuple[int, str]]:
     """Both paths over the same values; they must agree. Returns (index, kind)."""
     n = len(next(iter(values.values())))
     values.setdefault("close", [100.0] * n)
@@ -82,44 +71,44 @@ RSI_PATH = [NAN, NAN, 50, 40, 31, 29, 25, 31, 29, 33, 36, 29, 28, 40]
 
 
 def test_rsi_fires_on_entering_the_zone_and_rearms_only_after_leaving_it() -> None:
-    s = RsiStrategy(RsiConfig(cooldown=0))
+    s = RsiDetector(RsiConfig(cooldown=0))
     # 5: 31 -> 29 enters. 8: enters again but RSI only got back to 31 (< 30 + 5): not
     # re-armed. 10: 36 re-arms. 11: enters -> fires.
     assert fire(s, rsi=RSI_PATH) == [(5, "rsi_oversold"), (11, "rsi_oversold")]
 
 
 def test_rsi_overbought_is_the_mirror_image() -> None:
-    s = RsiStrategy(RsiConfig(cooldown=0))
+    s = RsiDetector(RsiConfig(cooldown=0))
     mirrored = [100 - x for x in RSI_PATH]
     assert fire(s, rsi=mirrored) == [(5, "rsi_overbought"), (11, "rsi_overbought")]
 
 
 def test_rsi_cooldown_boundary() -> None:
     # Fires at 5; the next entry is at 11, 6 candles later.
-    assert fire(RsiStrategy(RsiConfig(cooldown=5)), rsi=RSI_PATH)[1][0] == 11
-    assert fire(RsiStrategy(RsiConfig(cooldown=6)), rsi=RSI_PATH) == [(5, "rsi_oversold")]
+    assert fire(RsiDetector(RsiConfig(cooldown=5)), rsi=RSI_PATH)[1][0] == 11
+    assert fire(RsiDetector(RsiConfig(cooldown=6)), rsi=RSI_PATH) == [(5, "rsi_oversold")]
 
 
 def test_rsi_entry_suppressed_by_cooldown_is_consumed_not_delayed() -> None:
-    s = RsiStrategy(RsiConfig(cooldown=3))
+    s = RsiDetector(RsiConfig(cooldown=3))
     # 1 fires; 2 re-arms; 3 enters inside the cooldown: consumed; 4 and 5 stay in the
     # zone (past the cooldown) and must not fire late.
     assert fire(s, rsi=[50, 29, 40, 29, 28, 27]) == [(1, "rsi_oversold")]
 
 
 def test_rsi_starting_inside_the_zone_needs_arming_first() -> None:
-    s = RsiStrategy(RsiConfig(cooldown=0))
+    s = RsiDetector(RsiConfig(cooldown=0))
     assert fire(s, rsi=[NAN, 25, 20, 31, 29]) == []
     assert fire(s, rsi=[NAN, 25, 36, 29]) == [(3, "rsi_oversold")]
 
 
 def test_rsi_level_itself_is_outside_the_zone() -> None:
-    s = RsiStrategy(RsiConfig(cooldown=0, rearm=0))
+    s = RsiDetector(RsiConfig(cooldown=0, rearm=0))
     assert fire(s, rsi=[50, 30, 30, 29.99]) == [(3, "rsi_oversold")]
 
 
 def test_rsi_strength_and_evidence() -> None:
-    s = RsiStrategy(RsiConfig())
+    s = RsiDetector(RsiConfig())
     d, strength, ev = s.describe(0, {"rsi": 26.0}, {"rsi": 31.0})
     assert d == Direction.LONG
     assert strength == pytest.approx(0.5 + 0.5 * 4 / 10)
@@ -134,7 +123,7 @@ HIST = [NAN, -1, -0.5, 0.5, 0.2, -0.3, 1e-12, -0.1, 0.4]
 
 
 def test_macd_crosses_signal_line_up_and_down() -> None:
-    s = MacdStrategy(MacdConfig(cooldown=0))
+    s = MacdDetector(MacdConfig(cooldown=0))
     # 1: first value, below: no cross yet. 3 up, 5 down. 6 sits in the dead band,
     # 7 is below again (no cross), 8 crosses up.
     assert fire(s, macd_hist=HIST) == [
@@ -145,14 +134,14 @@ def test_macd_crosses_signal_line_up_and_down() -> None:
 
 
 def test_macd_cooldown_suppresses_but_keeps_track_of_the_side() -> None:
-    s = MacdStrategy(MacdConfig(cooldown=2))
+    s = MacdDetector(MacdConfig(cooldown=2))
     # The down cross at 5 is 2 candles after 3: suppressed, yet the side is now "below",
     # so 8 is a real cross up.
     assert fire(s, macd_hist=HIST) == [(3, "macd_cross_up"), (8, "macd_cross_up")]
 
 
 def test_hovering_in_the_dead_band_is_not_a_cross() -> None:
-    s = MacdStrategy(MacdConfig(cooldown=0))
+    s = MacdDetector(MacdConfig(cooldown=0))
     assert fire(s, macd_hist=[-1, 1e-12, -1e-12, 1e-12, 2]) == [(4, "macd_cross_up")]
     # From above, into the band and back above: nothing crossed.
     assert fire(s, macd_hist=[1, 1e-12, -1e-12, 2]) == []
@@ -161,14 +150,14 @@ def test_hovering_in_the_dead_band_is_not_a_cross() -> None:
 
 
 def test_macd_zero_line_option_uses_the_macd_line() -> None:
-    s = MacdStrategy(MacdConfig(cooldown=0, against="zero"))
+    s = MacdDetector(MacdConfig(cooldown=0, against="zero"))
     macd = [NAN, -2, -1, 1, 2]
     hist = [NAN, 5, 5, 5, 5]  # ignored with against="zero"
     assert fire(s, macd=macd, macd_hist=hist) == [(3, "macd_cross_up")]
 
 
 def test_macd_strength_is_the_crossing_speed_in_atrs() -> None:
-    s = MacdStrategy(MacdConfig(strength_atr=0.2))
+    s = MacdDetector(MacdConfig(strength_atr=0.2))
     v = {"macd": 3.0, "macd_signal": 2.5, "macd_hist": 0.5, "atr": 10.0}
     d, strength, ev = s.describe(0, v, {"macd_hist": -0.5})
     assert d == Direction.LONG
@@ -179,14 +168,14 @@ def test_macd_strength_is_the_crossing_speed_in_atrs() -> None:
 
 
 def test_ema_fast_crossing_slow() -> None:
-    s = EmaStrategy(EmaConfig(cooldown=0))
+    s = EmaDetector(EmaConfig(cooldown=0))
     fast = [NAN, 99, 99.5, 100.5, 101, 100]
     slow = [NAN, 100, 100, 100, 100, 100.2]
     assert fire(s, ema_fast=fast, ema_slow=slow) == [(3, "ema_cross_up"), (5, "ema_cross_down")]
 
 
 def test_ema_strength_from_gap_and_slope() -> None:
-    s = EmaStrategy(EmaConfig(gap_atr=0.25, slope_atr=0.25))
+    s = EmaDetector(EmaConfig(gap_atr=0.25, slope_atr=0.25))
     v = {"ema_fast": 101.0, "ema_slow": 100.5, "ema_gap": 0.5, "atr": 4.0}
     p = {"ema_fast": 100.0, "ema_gap": -0.2}
     # gap 0.5 / (0.25 * 4) = 0.5 -> 0.25; slope 1.0 / 1.0 = 1 -> 0.5
@@ -247,7 +236,7 @@ def test_bollinger_strengths() -> None:
 
 
 def test_atr_expansion_enters_above_threshold_and_rearms_below_rearm() -> None:
-    s = AtrExpansion(AtrExpansionConfig(cooldown=0), "atr")
+    s = AtrExpansion(AtrExpansionConfig(cooldown=0))
     atr = [NAN, 1.0, 1.6, 1.7, 1.3, 1.55, 1.1, 1.6]
     avg = [NAN] + [1.0] * 7
     # 2 fires; 5 re-enters without having fallen under 1.2: no; 6 re-arms; 7 fires.
@@ -255,7 +244,7 @@ def test_atr_expansion_enters_above_threshold_and_rearms_below_rearm() -> None:
 
 
 def test_atr_expansion_direction_follows_the_close() -> None:
-    s = AtrExpansion(AtrExpansionConfig(), "atr")
+    s = AtrExpansion(AtrExpansionConfig())
     v = {"atr": 2.0, "atr_avg": 1.0, "atr_ratio": 2.0, "close": 99.0}
     d, strength, ev = s.describe(0, v, {"close": 100.0})
     assert (d, strength, ev["close_change"]) == (Direction.SHORT, 1.0, -1.0)

@@ -190,7 +190,7 @@ def persona_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Tradin
             raise _err(source, "signal_weights", "expected a table of signal kind = weight")
         # The signals layer owns the kinds; imported here so that a persona without
         # weights loads without numpy.
-        from engine.signals.strategies import SIGNAL_KINDS
+        from engine.signals.registry import SIGNAL_KINDS
 
         parsed: dict[str, float] = {}
         for k, v in weights.items():

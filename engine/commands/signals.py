@@ -20,9 +20,8 @@ from typing import Any
 from engine.data import load_many
 from engine.data.notices import announce, data_records
 from engine.data.stream import merge
-from engine.signals import SIGNAL_KINDS, default_signal_config, detect_stream
-from engine.signals.config import SignalConfig
-from engine.signals.strategies import KIND_ORDER
+from engine.signals import SIGNAL_KINDS, SignalConfig, default_signal_config, detect_stream
+from engine.signals.registry import ALIASES, DEFAULT_DETECTORS, DETECTOR_NAMES, KIND_ORDER
 from engine.timeutil import to_iso
 from engine.types import Signal, SignalBatch
 
@@ -37,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("files", nargs="+", metavar="DATA", type=Path, help="candle files")
     parser.add_argument(
         "--detectors",
-        help="comma-separated detectors (rsi, macd, ema, bb_breakout, bb_touch, bb, atr, "
-        "volume); default: all",
+        help=f"comma-separated detectors ({', '.join((*DETECTOR_NAMES, *ALIASES))}); "
+        f"default: {','.join(DEFAULT_DETECTORS)}",
     )
     parser.add_argument(
         "--window", type=int, help="aggregation window in merged steps (default 5; 1 = immediate)"

@@ -3,12 +3,13 @@ that fired them), and the aggregator batches them by time window across instrume
 
 - ``detect_series(series, config) -> SeriesSignals`` (vectorised) and
   ``SignalDetector(instrument, config).update(candle)`` (step by step) give the same
-  signals; the firing rules are documented in ``engine.signals.strategies``.
+  signals; each detector is one class in ``engine/signals/detectors/`` (its docstring
+  gives its firing rule), collected by ``engine.signals.registry``.
 - ``SignalAggregator`` (step by step) and ``batch_signals`` (vectorised) give the same
   batches; windows, merging and conflicts are documented in ``engine.signals.aggregator``.
 - ``detect_stream`` / ``StreamDetector`` run both over a merged stream.
 
-Defaults (``default_signal_config``): all seven detectors, cooldown 30 candles each,
+Defaults (``default_signal_config``): the seven default detectors, cooldown 30 candles each,
 window 5 steps. Measured on the real BTC perpetual 1-minute file (45,031 candles,
 2022-01): 5,422 signals (rsi_oversold 301, rsi_overbought 294, macd_cross_up 560,
 macd_cross_down 555, ema_cross_up 461, ema_cross_down 432, bb_breakout_up 499,
@@ -18,29 +19,31 @@ window 10: 17.1), the design's "about 20 instead of 240".
 """
 
 from engine.signals.aggregator import SignalAggregator, batch_signals, return_correlation
+from engine.signals.base import Detector, DetectorParams, SignalConfigError
 from engine.signals.config import (
-    DETECTOR_NAMES,
-    AtrExpansionConfig,
-    BollingerConfig,
-    EmaConfig,
-    MacdConfig,
-    RsiConfig,
     SignalConfig,
-    SignalConfigError,
-    VolumeSpikeConfig,
     default_signal_config,
     parse_detectors,
 )
 from engine.signals.detector import SeriesSignals, SignalDetector, detect_series
+from engine.signals.detectors.atr import AtrExpansionConfig
+from engine.signals.detectors.bollinger import BollingerConfig
+from engine.signals.detectors.ema import EmaConfig
+from engine.signals.detectors.macd import MacdConfig
+from engine.signals.detectors.rsi import RsiConfig
+from engine.signals.detectors.volume import VolumeSpikeConfig
 from engine.signals.pipeline import StreamDetector, detect_stream
-from engine.signals.strategies import KINDS, SIGNAL_KINDS
+from engine.signals.registry import DEFAULT_DETECTORS, DETECTOR_NAMES, KINDS, SIGNAL_KINDS
 
 __all__ = [
+    "DEFAULT_DETECTORS",
     "DETECTOR_NAMES",
     "KINDS",
     "SIGNAL_KINDS",
     "AtrExpansionConfig",
     "BollingerConfig",
+    "Detector",
+    "DetectorParams",
     "EmaConfig",
     "MacdConfig",
     "RsiConfig",

@@ -44,7 +44,7 @@ from engine.runtime import gc_paused
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.contexts import ContextSource, LazyContexts
 from engine.signals.detector import SeriesSignals
-from engine.signals.strategies import KIND_ORDER
+from engine.signals.registry import KIND_ORDER
 from engine.types import Conflict, ConflictKind, Direction, InstrumentContext, Signal, SignalBatch
 
 

@@ -1,21 +1,27 @@
 """Which detectors run, with which parameters, and how signals are batched.
 
-Everything is a frozen dataclass so a config can key caches and be compared. Counts
-(``cooldown``, ``window``, lookbacks) are in candles of the instrument (detectors) or
-steps of the merged stream (aggregator).
+Everything is frozen so a config can key caches and be compared. Counts (``cooldown``,
+``window``, lookbacks) are in candles of the instrument (detectors) or steps of the
+merged stream (aggregator). The detectors and their parameter classes come from the
+registry (``engine.signals.registry``); this module knows none of them by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from engine.errors import TapedeckError
+from engine.signals import registry
+from engine.signals.base import DetectorParams, SignalConfigError, check
 
-
-class SignalConfigError(TapedeckError, ValueError):
-    """A signal configuration a user gave that cannot be used."""
+__all__ = [
+    "DetectorParamsMap",
+    "SignalConfig",
+    "SignalConfigError",
+    "default_signal_config",
+    "parse_detectors",
+]
 
 
 def _timeframe_to_ns(timeframe: str) -> int:
@@ -26,132 +32,54 @@ def _timeframe_to_ns(timeframe: str) -> int:
     return timeframe_to_ns(timeframe)
 
 
-def _check(cond: bool, what: str) -> None:
-    if not cond:
-        raise SignalConfigError(what)
+class DetectorParamsMap(Mapping[str, DetectorParams]):
+    """Detector name -> its parameters, for every registered detector; immutable and
+    hashable (a SignalConfig keys caches)."""
 
+    __slots__ = ("_items",)
 
-@dataclass(frozen=True)
-class RsiConfig:
-    period: int = 14
-    oversold: float = 30.0
-    overbought: float = 70.0
-    rearm: float = 5.0  # leave the zone by this many points before it can fire again
-    depth: float = 10.0  # points inside the zone at which strength reaches 1
-    cooldown: int = 30
+    def __init__(self, items: Mapping[str, DetectorParams] | None = None) -> None:
+        merged = registry.default_params()
+        for name, params in (items or {}).items():
+            cls = registry.get(name)
+            check(
+                isinstance(params, cls.Params),
+                f"{name}: parameters must be a {cls.Params.__name__}, got {type(params).__name__}",
+            )
+            merged[name] = params
+        self._items = merged
 
-    def validate(self) -> None:
-        _check(self.period >= 1, f"rsi.period must be >= 1, got {self.period}")
-        _check(
-            0 < self.oversold < self.overbought < 100,
-            f"rsi levels need 0 < oversold < overbought < 100, got "
-            f"{self.oversold} and {self.overbought}",
-        )
-        _check(self.rearm >= 0, f"rsi.rearm must be >= 0, got {self.rearm}")
-        _check(self.depth > 0, f"rsi.depth must be > 0, got {self.depth}")
+    def __getitem__(self, name: str) -> DetectorParams:
+        return self._items[name]
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
 
-@dataclass(frozen=True)
-class MacdConfig:
-    fast: int = 12
-    slow: int = 26
-    signal: int = 9
-    against: str = "signal"  # the line MACD must cross: "signal" or "zero"
-    strength_atr: float = 0.2  # |change of the crossing gap| in ATRs giving strength 1
-    cooldown: int = 30
+    def __len__(self) -> int:
+        return len(self._items)
 
-    def validate(self) -> None:
-        _check(
-            1 <= self.fast < self.slow,
-            f"macd needs 1 <= fast < slow, got fast={self.fast} slow={self.slow}",
-        )
-        _check(self.signal >= 1, f"macd.signal must be >= 1, got {self.signal}")
-        _check(
-            self.against in ("signal", "zero"),
-            f"macd.against must be 'signal' or 'zero', got {self.against!r}",
-        )
-        _check(self.strength_atr > 0, f"macd.strength_atr must be > 0, got {self.strength_atr}")
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DetectorParamsMap):
+            return self._items == other._items
+        return NotImplemented
 
-@dataclass(frozen=True)
-class EmaConfig:
-    fast: int = 9
-    slow: int = 21
-    gap_atr: float = 0.25  # |fast - slow| in ATRs giving the gap half of strength
-    slope_atr: float = 0.25  # fast EMA's one-candle move in ATRs giving the slope half
-    cooldown: int = 30
+    def __repr__(self) -> str:
+        return f"DetectorParamsMap({self._items!r})"
 
-    def validate(self) -> None:
-        _check(
-            1 <= self.fast < self.slow,
-            f"ema needs 1 <= fast < slow, got fast={self.fast} slow={self.slow}",
-        )
-        _check(self.gap_atr > 0 and self.slope_atr > 0, "ema.gap_atr and ema.slope_atr must be > 0")
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DetectorParamsMap, (self._items,))
 
-
-@dataclass(frozen=True)
-class BollingerConfig:
-    period: int = 20
-    nbdev: float = 2.0
-    cooldown: int = 30
-
-    def validate(self, name: str) -> None:
-        _check(self.period >= 2, f"{name}.period must be >= 2, got {self.period}")
-        _check(self.nbdev > 0, f"{name}.nbdev must be > 0, got {self.nbdev}")
-
-
-@dataclass(frozen=True)
-class AtrExpansionConfig:
-    period: int = 14
-    average: int = 50  # SMA of ATR the current ATR is compared with
-    threshold: float = 1.5  # ATR / average at which it fires
-    rearm: float = 1.2  # ratio it must fall back under before it can fire again
-    cooldown: int = 30
-
-    def validate(self) -> None:
-        _check(self.period >= 1, f"atr.period must be >= 1, got {self.period}")
-        _check(self.average >= 1, f"atr.average must be >= 1, got {self.average}")
-        _check(self.threshold > 1, f"atr.threshold must be > 1, got {self.threshold}")
-        _check(
-            0 < self.rearm <= self.threshold,
-            f"atr.rearm must be in (0, threshold], got {self.rearm}",
-        )
-
-
-@dataclass(frozen=True)
-class VolumeSpikeConfig:
-    window: int = 20  # candles before the current one that make the baseline
-    threshold: float = 4.0  # z-score at which it fires
-    rearm: float = 1.0  # z-score it must fall back under before it can fire again
-    cooldown: int = 30
-
-    def validate(self) -> None:
-        _check(self.window >= 2, f"volume.window must be >= 2, got {self.window}")
-        _check(self.threshold > 0, f"volume.threshold must be > 0, got {self.threshold}")
-        _check(
-            self.rearm <= self.threshold,
-            f"volume.rearm must be <= threshold, got {self.rearm}",
-        )
-
-
-DETECTOR_NAMES: tuple[str, ...] = (
-    "rsi",
-    "macd",
-    "ema",
-    "bb_breakout",
-    "bb_touch",
-    "atr",
-    "volume",
-)
-
-# "bb" is a convenience name for both Bollinger detectors.
-_ALIASES: Mapping[str, tuple[str, ...]] = {"bb": ("bb_breakout", "bb_touch")}
+    def replaced(self, name: str, params: DetectorParams) -> DetectorParamsMap:
+        return DetectorParamsMap({**self._items, name: params})
 
 
 @dataclass(frozen=True)
 class SignalConfig:
-    """Detectors to run (by name, see :data:`DETECTOR_NAMES`), their parameters, and the
-    aggregation window.
+    """Detectors to run (by name, see ``registry.DETECTOR_NAMES``), the parameters of
+    every detector, and the aggregation window.
 
     ``window``: steps of the merged stream per batch (1 = every step is its own batch).
     ``window_duration``: alternatively a span such as "15m" (windows aligned to the epoch);
@@ -163,14 +91,8 @@ class SignalConfig:
     without signals (the engine may want them to review open positions).
     """
 
-    detectors: tuple[str, ...] = DETECTOR_NAMES
-    rsi: RsiConfig = field(default_factory=RsiConfig)
-    macd: MacdConfig = field(default_factory=MacdConfig)
-    ema: EmaConfig = field(default_factory=EmaConfig)
-    bb_breakout: BollingerConfig = field(default_factory=BollingerConfig)
-    bb_touch: BollingerConfig = field(default_factory=BollingerConfig)
-    atr: AtrExpansionConfig = field(default_factory=AtrExpansionConfig)
-    volume: VolumeSpikeConfig = field(default_factory=VolumeSpikeConfig)
+    detectors: tuple[str, ...] = registry.DEFAULT_DETECTORS
+    params: DetectorParamsMap = field(default_factory=DetectorParamsMap)
     atr_period: int = 14
     window: int = 5
     window_duration: str | None = None
@@ -180,38 +102,35 @@ class SignalConfig:
     emit_empty: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.params, DetectorParamsMap):
+            object.__setattr__(self, "params", DetectorParamsMap(self.params))
         self.validate()
 
     def validate(self) -> None:
-        unknown = [d for d in self.detectors if d not in DETECTOR_NAMES]
-        _check(
+        known = registry.DETECTOR_NAMES
+        unknown = [d for d in self.detectors if d not in known]
+        check(
             not unknown,
-            f"unknown detector(s) {', '.join(unknown)}; known: {', '.join(DETECTOR_NAMES)}",
+            f"unknown detector(s) {', '.join(unknown)}; known: {', '.join(known)}",
         )
-        _check(
+        check(
             len(set(self.detectors)) == len(self.detectors),
             f"detector listed twice in {self.detectors}",
         )
-        self.rsi.validate()
-        self.macd.validate()
-        self.ema.validate()
-        self.bb_breakout.validate("bb_breakout")
-        self.bb_touch.validate("bb_touch")
-        self.atr.validate()
-        self.volume.validate()
+        for name, params in self.params.items():
+            params.validate(name)
         for name in ("atr_period", "window", "context_lookback"):
-            _check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        _check(
+            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(
             self.correlation_lookback >= 3,
             f"correlation_lookback must be >= 3, got {self.correlation_lookback}",
         )
-        _check(
+        check(
             -1 <= self.correlation_threshold <= 1,
             f"correlation_threshold must be in [-1, 1], got {self.correlation_threshold}",
         )
-        for name in DETECTOR_NAMES:
-            cooldown = getattr(self, name).cooldown
-            _check(cooldown >= 0, f"{name}.cooldown must be >= 0, got {cooldown}")
+        for name, params in self.params.items():
+            check(params.cooldown >= 0, f"{name}.cooldown must be >= 0, got {params.cooldown}")
         if self.window_duration is not None:
             try:
                 _timeframe_to_ns(self.window_duration)
@@ -221,16 +140,32 @@ class SignalConfig:
 
     def _validate_indicator_params(self) -> None:
         """Indicator parameters within the ranges the indicator registry declares."""
-        from engine.indicators import registry
-        from engine.signals.strategies import base_uses, build_strategies
+        from engine.indicators import registry as indicators
 
-        owners = [("atr_period", u) for u in base_uses(self)]
-        owners += [(s.name, u) for s in build_strategies(self) for u in s.uses]
+        owners = [("atr_period", u) for u in registry.base_uses(self)]
+        owners += [(d.name, u) for d in registry.build(self) for u in d.uses]
         for owner, use in owners:
             try:
-                registry.get(use.name).resolve(**use.params)
+                indicators.get(use.name).resolve(**use.params)
             except ValueError as exc:
                 raise SignalConfigError(f"{owner}: {exc}") from None
+
+    def params_of(self, name: str) -> Any:
+        """The parameters of detector ``name`` (enabled or not)."""
+        registry.get(name)
+        return self.params[name]
+
+    def plain_record(self) -> dict[str, Any]:
+        """What the run log records: the shared settings, and the parameters of the
+        default detectors and of every enabled one, each under its detector's name."""
+        record: dict[str, Any] = {"detectors": self.detectors}
+        for name in registry.DETECTOR_NAMES:
+            if name in registry.DEFAULT_DETECTORS or name in self.detectors:
+                record[name] = self.params[name]
+        for f in fields(self):
+            if f.name not in ("detectors", "params"):
+                record[f.name] = getattr(self, f.name)
+        return record
 
     @property
     def window_ns(self) -> int | None:
@@ -242,16 +177,16 @@ class SignalConfig:
 
     def with_params(self, detector: str, **params: Any) -> SignalConfig:
         """A copy with some parameters of one detector changed, e.g. ("rsi", oversold=25)."""
-        _check(detector in DETECTOR_NAMES, f"unknown detector {detector!r}")
-        current = getattr(self, detector)
+        check(detector in registry.DETECTORS, f"unknown detector {detector!r}")
+        current = self.params[detector]
         allowed = {f.name for f in fields(current)}
         bad = sorted(set(params) - allowed)
-        _check(
+        check(
             not bad,
             f"unknown parameter(s) {', '.join(bad)} for {detector}; "
             f"known: {', '.join(sorted(allowed))}",
         )
-        return replace(self, **{detector: replace(current, **params)})
+        return replace(self, params=self.params.replaced(detector, replace(current, **params)))
 
 
 def parse_detectors(names: str | Iterable[str]) -> tuple[str, ...]:
@@ -259,23 +194,25 @@ def parse_detectors(names: str | Iterable[str]) -> tuple[str, ...]:
     duplicates removed. Raises SignalConfigError naming any unknown detector."""
     items = names.split(",") if isinstance(names, str) else list(names)
     out: list[str] = []
+    known = ", ".join(registry.DETECTOR_NAMES)
+    if registry.ALIASES:
+        known += f" (or {' or '.join(registry.ALIASES)})"
     for raw in items:
         name = raw.strip().lower()
         if not name:
             continue
-        expanded = _ALIASES.get(name, (name,))
-        for n in expanded:
-            _check(
-                n in DETECTOR_NAMES,
-                f"unknown detector {raw.strip()!r}; known: {', '.join(DETECTOR_NAMES)} (or bb)",
+        for n in registry.ALIASES.get(name, (name,)):
+            check(
+                n in registry.DETECTORS,
+                f"unknown detector {raw.strip()!r}; known: {known}",
             )
             if n not in out:
                 out.append(n)
-    _check(bool(out), "no detector given")
+    check(bool(out), "no detector given")
     return tuple(out)
 
 
 def default_signal_config() -> SignalConfig:
-    """Every detector with defaults measured on 1-minute BTC (see the module docs of
-    ``engine.signals``): about 20 batches per 240 candles with ``window=5``."""
+    """The default detectors with defaults measured on 1-minute BTC (see the module docs
+    of ``engine.signals``): about 20 batches per 240 candles with ``window=5``."""
     return SignalConfig()

@@ -1,5 +1,5 @@
 """Detectors over one instrument: vectorised (``detect_series``) and step by step
-(``SignalDetector``). Both run the rules of ``engine.signals.strategies``; indicator
+(``SignalDetector``). Both run the detectors of ``engine.signals.registry``; indicator
 values come from the indicator layer's registry (batch functions for the first path,
 incremental classes for the second).
 """
@@ -16,15 +16,9 @@ import numpy as np
 
 from engine.indicators import registry
 from engine.runtime import gc_paused
+from engine.signals.base import CANDLE_COLUMNS, Detector, IndicatorUse
 from engine.signals.config import SignalConfig, default_signal_config
-from engine.signals.strategies import (
-    CANDLE_COLUMNS,
-    KIND_ORDER,
-    IndicatorUse,
-    Strategy,
-    all_uses,
-    build_strategies,
-)
+from engine.signals.registry import KIND_ORDER, all_uses, build
 from engine.types import Candle, Direction, InstrumentContext, InstrumentSeries, Signal
 
 _NEVER = -(2**62)  # "last fired" before any candle: no cooldown applies
@@ -114,7 +108,7 @@ def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) ->
 
 
 def compute_values(
-    series: InstrumentSeries, config: SignalConfig, strategies: list[Strategy]
+    series: InstrumentSeries, config: SignalConfig, detectors: list[Detector]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(values, previous values) over the whole series: candle columns, indicators and
     derived values, each an array aligned with the series."""
@@ -122,11 +116,11 @@ def compute_values(
     values: dict[str, np.ndarray] = {
         c: np.asarray(getattr(series, c), dtype=np.float64) for c in CANDLE_COLUMNS
     }
-    for use in all_uses(config, strategies):
+    for use in all_uses(config, detectors):
         values.update(_compute_use(use, values, n))
     prev = {k: _shift(a) for k, a in values.items()}
-    for strategy in strategies:
-        derived = strategy.derive(values, prev)
+    for detector in detectors:
+        derived = detector.derive(values, prev)
         values.update(derived)
         prev.update({k: _shift(a) for k, a in derived.items()})
     return values, prev
@@ -140,30 +134,30 @@ def _indicator_keys(values: Mapping[str, Any]) -> list[str]:
 
 
 class StrategyRunner:
-    """One strategy's gate state and cooldown, advanced candle by candle (step path)."""
+    """One detector's gate state and cooldown, advanced candle by candle (step path)."""
 
-    __slots__ = ("last", "state", "strategy")
+    __slots__ = ("detector", "last", "state")
 
-    def __init__(self, strategy: Strategy) -> None:
-        self.strategy = strategy
-        self.state = strategy.new_state()
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.state = detector.new_state()
         self.last = _NEVER
 
     def step(self, i: int, code: int) -> int:
         """The kind index that fires at candle ``i`` given its raw event bits, or -1."""
         if not code:
             return -1
-        kind = self.strategy.gate(self.state, code)
-        if kind < 0 or i - self.last <= self.strategy.cooldown:
+        kind = self.detector.gate(self.state, code)
+        if kind < 0 or i - self.last <= self.detector.cooldown:
             return -1
         self.last = i
         return kind
 
 
-def fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
+def fire_series(detector: Detector, codes: np.ndarray) -> list[tuple[int, int]]:
     """(candle index, kind index) of each signal over a whole series of raw event bits:
     the step runner applied to the (sparse) candles that have any event."""
-    runner = StrategyRunner(strategy)
+    runner = StrategyRunner(detector)
     idx = np.flatnonzero(codes)
     fired: list[tuple[int, int]] = []
     for i, code in zip(idx.tolist(), codes[idx].tolist(), strict=True):
@@ -174,7 +168,7 @@ def fire_series(strategy: Strategy, codes: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _describe_all(
-    strategy: Strategy,
+    detector: Detector,
     kind_index: int,
     kind: str,
     at: np.ndarray,
@@ -187,7 +181,7 @@ def _describe_all(
     v = {k: a[at] for k, a in values.items()}
     p = {k: a[at] for k, a in prev.items()}
     with np.errstate(all="ignore"):
-        direction, strength, evidence = strategy.describe(kind_index, v, p)
+        direction, strength, evidence = detector.describe(kind_index, v, p)
     n = at.shape[0]
     directions = [direction] * n if isinstance(direction, Direction) else direction
     strengths = strength.tolist() if isinstance(strength, np.ndarray) else [strength] * n
@@ -220,20 +214,20 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
 
 def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> SeriesSignals:
     config = config or default_signal_config()
-    strategies = build_strategies(config)
-    values, prev = compute_values(series, config, strategies)
+    detectors = build(config)
+    values, prev = compute_values(series, config, detectors)
     close_time = series.close_time
     instrument = series.instrument
     signals: list[Signal] = []
     at_parts: list[np.ndarray] = []
     kind_parts: list[np.ndarray] = []
-    for strategy in strategies:
-        codes = np.asarray(strategy.events(values, prev), dtype=np.int64)
-        fired = np.array(fire_series(strategy, codes), dtype=np.int64).reshape(-1, 2)
+    for detector in detectors:
+        codes = np.asarray(detector.events(values, prev), dtype=np.int64)
+        fired = np.array(fire_series(detector, codes), dtype=np.int64).reshape(-1, 2)
         for kind_index in np.unique(fired[:, 1]).tolist():
             at = fired[fired[:, 1] == kind_index, 0]
-            kind = strategy.kinds[kind_index]
-            signals.extend(_describe_all(strategy, kind_index, kind, at, values, prev, series))
+            kind = detector.kinds[kind_index]
+            signals.extend(_describe_all(detector, kind_index, kind, at, values, prev, series))
             at_parts.append(at)
             kind_parts.append(np.full(at.shape[0], KIND_ORDER[kind], dtype=np.int64))
     signal_index = np.empty(0, dtype=np.int64)
@@ -293,10 +287,10 @@ class SignalDetector:
     def __init__(self, instrument: str, config: SignalConfig | None = None) -> None:
         self.instrument = instrument
         self.config = config or default_signal_config()
-        self._strategies = build_strategies(self.config)
-        self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._strategies)]
-        self._runners = [StrategyRunner(s) for s in self._strategies]
-        self._derivers = [s for s in self._strategies if type(s).derive is not Strategy.derive]
+        self._detectors = build(self.config)
+        self._uses = [_IncrementalUse(u) for u in all_uses(self.config, self._detectors)]
+        self._runners = [StrategyRunner(s) for s in self._detectors]
+        self._derivers = [s for s in self._detectors if type(s).derive is not Detector.derive]
         self._prev: dict[str, float] = {}  # the last candle's values, also `values`
         self._index = -1
         self._closes: deque[float] = deque(maxlen=self.config.context_lookback + 1)
@@ -329,23 +323,23 @@ class SignalDetector:
         for use in self._uses:
             use.update(v)
         p = self._prev or dict.fromkeys(v, math.nan)
-        for strategy in self._derivers:
-            derived = strategy.derive(v, p)
+        for detector in self._derivers:
+            derived = detector.derive(v, p)
             v.update(derived)
             if not self._prev:
                 p.update(dict.fromkeys(derived, math.nan))
         found: list[Signal] = []
         for runner in self._runners:
-            strategy = runner.strategy
-            kind_index = runner.step(i, int(strategy.events(v, p)))
+            detector = runner.detector
+            kind_index = runner.step(i, int(detector.events(v, p)))
             if kind_index < 0:
                 continue
-            direction, strength, evidence = strategy.describe(kind_index, v, p)
+            direction, strength, evidence = detector.describe(kind_index, v, p)
             found.append(
                 Signal(
                     instrument=self.instrument,
                     time=candle.close_time,
-                    kind=strategy.kinds[kind_index],
+                    kind=detector.kinds[kind_index],
                     direction=direction,
                     strength=strength,
                     price=candle.close,
