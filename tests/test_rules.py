@@ -49,6 +49,8 @@ DIRECTION_OF = {
     "bb_touch_upper": Direction.SHORT,
     "atr_expansion": Direction.NEUTRAL,
     "volume_spike": Direction.NEUTRAL,
+    "stoch_cross_up": Direction.LONG,
+    "stoch_cross_down": Direction.SHORT,
 }
 
 
@@ -197,6 +199,7 @@ def test_mirrored_signals_give_the_opposite_score(
         "ema_cross_up": "ema_cross_down",
         "bb_breakout_up": "bb_breakout_down",
         "bb_touch_lower": "bb_touch_upper",
+        "stoch_cross_up": "stoch_cross_down",
     }
     mirror |= {v: k for k, v in mirror.items()}
     # both kinds of a mirrored pair get the weight of the pair's first name

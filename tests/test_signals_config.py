@@ -35,6 +35,8 @@ def test_signal_kinds_are_the_contracts() -> None:
         "bb_touch_upper",
         "atr_expansion",
         "volume_spike",
+        "stoch_cross_up",
+        "stoch_cross_down",
     }
     assert set(KINDS) == set(DETECTOR_NAMES)
 

@@ -13,7 +13,8 @@ from engine.cli import main
 from engine.data import load, load_many
 from engine.data.stream import merge
 from engine.signals import (
-    SIGNAL_KINDS,
+    DEFAULT_DETECTORS,
+    KINDS,
     StreamDetector,
     default_signal_config,
     detect_series,
@@ -81,7 +82,7 @@ def test_btc_default_set_gives_batches_in_the_tens_per_240_candles(btc_1m_csv: P
     per_240 = len(batches) * 240 / len(series)
     assert 10 <= per_240 <= 30, per_240
     kinds = Counter(s.kind for s in per[series.instrument].signals)
-    assert set(kinds) == set(SIGNAL_KINDS)
+    assert set(kinds) == {k for name in DEFAULT_DETECTORS for k in KINDS[name]}
     assert all(0.0 <= s.strength <= 1.0 for s in per[series.instrument].signals)
 
 
