@@ -1,10 +1,17 @@
-"""RiskGuard: every plan of every brain is checked here before it reaches the broker.
+"""Plan checks: RiskGuard, and the one set of checks every layer uses.
 
-A plan that can be repaired sensibly is repaired (a size over the persona's cap is
-clamped, a stop on the wrong side of the entry is recomputed from the ATR, ...); one
-that cannot is turned into hold. Every change is recorded as one readable line in
-``Decision.corrections``, so a user sees exactly what the brain asked for and why it
-was not done as asked.
+RiskGuard checks every plan of every brain before it reaches the broker. A plan that can
+be repaired sensibly is repaired (a size over the persona's cap is clamped, a stop on the
+wrong side of the entry is recomputed from the ATR, ...); one that cannot is turned into
+hold. Every change is recorded as one readable line in ``Decision.corrections``, so a
+user sees exactly what the brain asked for and why it was not done as asked.
+
+The checks themselves (what is a number, a price, a stop on the wrong side, a trailing
+spec, a market context a stop can be placed in) are the functions below; RiskGuard, the
+broker (:func:`entry_problem`, its last line of defence at submission) and the LLM
+answer check (``engine.brain.schema.check_answer``) all use them. This module sits
+below the brains: it imports the persona type only for annotations (a persona is used
+duck-typed), so brains can import it.
 """
 
 from __future__ import annotations
@@ -12,8 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from engine.brain.persona import TradingPersona
 from engine.numfmt import fmt_price
 from engine.types import (
     Action,
@@ -29,17 +36,99 @@ from engine.types import (
     TrailingSpec,
 )
 
+if TYPE_CHECKING:
+    from engine.brain.persona import TradingPersona
+
 SIZE_MODES = tuple(SizeMode)
+TRAILING_MODES = tuple(TrailingMode)
 
 
-def _finite(x: object) -> bool:
+# ------------------------------------------------------------------------ plan checks
+def is_number(x: object) -> bool:
+    """A finite real number (a bool is not one)."""
     if type(x) is float:  # the common case, first
         return math.isfinite(x)
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _positive(x: object) -> bool:
-    return _finite(x) and x > 0  # type: ignore[operator]
+def is_price(x: object) -> bool:
+    """A finite number above 0."""
+    return is_number(x) and x > 0  # type: ignore[operator]
+
+
+def is_candle_count(x: object) -> bool:
+    """A whole number of candles, at least 1 (a bool is not one)."""
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def is_size_mode(x: object) -> bool:
+    return x in SIZE_MODES
+
+
+def is_trailing_mode(x: object) -> bool:
+    return x in TRAILING_MODES
+
+
+def is_activation(x: object) -> bool:
+    """A trailing activation: a finite number >= 0."""
+    return is_number(x) and x >= 0  # type: ignore[operator]
+
+
+def stop_wrong_side(sign: float, ref: float, stop: float) -> bool:
+    """A stop at or beyond ``ref`` in the trade's direction (``sign`` +1 long, -1 short)."""
+    return sign * (ref - stop) <= 0
+
+
+def target_wrong_side(sign: float, ref: float, target: float) -> bool:
+    """A target at or behind ``ref`` in the trade's direction."""
+    return sign * (target - ref) <= 0
+
+
+def too_far(ref: float, level: float, max_fraction: float) -> bool:
+    """``level`` further from ``ref`` than ``max_fraction`` of ``ref``."""
+    return abs(level - ref) > max_fraction * ref
+
+
+def tradeable(ctx: InstrumentContext | None) -> bool:
+    """A market context with a valid price and ATR: what placing a stop in ATR needs."""
+    return ctx is not None and is_price(ctx.price) and is_price(ctx.atr)
+
+
+def entry_problem(plan: TradePlan, max_fraction: float) -> str | None:
+    """Why the broker cannot take the entry ``plan`` as it stands, else None. The
+    broker's own numbers only: RiskGuard has repaired what it could before."""
+    sign = 1.0 if plan.action == Action.OPEN_LONG else -1.0
+    if not is_price(plan.size):
+        return f"size must be a positive number, got {plan.size!r}"
+    if not is_size_mode(plan.size_mode):
+        return f"size_mode must be 'risk' or 'equity', got {plan.size_mode!r}"
+    if not is_price(max_fraction):
+        return f"max_position_fraction must be positive, got {max_fraction!r}"
+    for name in ("stop_loss", "take_profit", "entry_price"):
+        v = getattr(plan, name)
+        if v is not None and not is_price(v):
+            return f"{name} must be a positive price, got {v!r}"
+    if plan.size_mode == SizeMode.RISK and plan.stop_loss is None:
+        return "risk sizing needs a stop_loss"
+    t = plan.trailing
+    if t is not None:
+        if not is_trailing_mode(t.mode) or not is_price(t.distance):
+            return f"trailing must have mode percent/atr and a positive distance, got {t!r}"
+        if t.mode == TrailingMode.PERCENT and t.distance >= 1:
+            return f"a percent trailing distance must be below 1, got {t.distance!r}"
+        if not is_activation(t.activation):
+            return f"trailing activation must be >= 0, got {t.activation!r}"
+    if plan.expiry_candles is not None and not is_candle_count(plan.expiry_candles):
+        return f"expiry_candles must be a whole number >= 1, got {plan.expiry_candles!r}"
+    stop, target, ref = plan.stop_loss, plan.take_profit, plan.entry_price
+    if ref is not None:
+        if stop is not None and stop_wrong_side(sign, ref, stop):
+            return f"stop {stop} is on the wrong side of the limit {ref}"
+        if target is not None and target_wrong_side(sign, ref, target):
+            return f"take profit {target} is on the wrong side of the limit {ref}"
+    if stop is not None and target is not None and target_wrong_side(sign, stop, target):
+        return f"stop {stop} and take profit {target} are inverted"
+    return None
 
 
 class _Refused(Exception):
@@ -192,15 +281,15 @@ class RiskGuard:
             raise _Refused(
                 f"would exceed the persona's {persona.max_open_positions} open position(s)"
             )
-        if ctx is None or not _positive(ctx.price):
+        if ctx is None or not is_price(ctx.price):
             raise _Refused("no market price for the instrument at this time")
         price = float(ctx.price)
-        atr = float(ctx.atr) if _positive(ctx.atr) else None
+        atr = float(ctx.atr) if is_price(ctx.atr) else None
         sign = 1.0 if direction == "long" else -1.0
 
         entry = plan.entry_price
         if entry is not None:
-            if not _positive(entry):
+            if not is_price(entry):
                 notes.append(f"entry {entry!r} is not a valid price; placed at market instead")
                 entry = None
             else:
@@ -217,13 +306,13 @@ class RiskGuard:
         ref = entry if entry is not None else price
 
         size_mode, size = plan.size_mode, plan.size
-        if size_mode not in SIZE_MODES:
+        if not is_size_mode(size_mode):
             notes.append(f"size mode {size_mode!r} unknown; using risk {persona.risk_per_trade:g}")
             size_mode, size = SizeMode.RISK, persona.risk_per_trade
         by_risk = size_mode == SizeMode.RISK
         cap = persona.risk_per_trade if by_risk else persona.max_position_fraction
         what = "risk per trade" if by_risk else "max position fraction"
-        if not _positive(size):
+        if not is_price(size):
             notes.append(
                 f"size {size!r} is not a positive number; set to the persona's {what} {cap:g}"
             )
@@ -236,11 +325,11 @@ class RiskGuard:
         problem = None
         if stop is None:
             problem = "missing stop"
-        elif not _positive(stop):
+        elif not is_price(stop):
             problem = f"stop {stop!r} is not a valid price"
-        elif sign * (ref - stop) <= 0:
+        elif stop_wrong_side(sign, ref, stop):
             problem = f"stop {fmt_price(stop)} on the wrong side of entry {fmt_price(ref)}"
-        elif abs(ref - stop) > self.max_stop_distance_pct * ref:
+        elif too_far(ref, stop, self.max_stop_distance_pct):
             problem = f"stop {fmt_price(stop)} absurdly far from entry {fmt_price(ref)}"
         if problem:
             new_stop = ref - sign * persona.stop_atr * atr if atr else None
@@ -254,11 +343,11 @@ class RiskGuard:
         target = plan.take_profit
         problem = None
         if target is not None:
-            if not _positive(target):
+            if not is_price(target):
                 problem = f"target {target!r} is not a valid price"
-            elif sign * (target - ref) <= 0:
+            elif target_wrong_side(sign, ref, target):
                 problem = f"target {fmt_price(target)} on the wrong side of entry {fmt_price(ref)}"
-            elif abs(target - ref) > self.max_target_distance_pct * ref:
+            elif too_far(ref, target, self.max_target_distance_pct):
                 problem = f"target {fmt_price(target)} absurdly far from entry {fmt_price(ref)}"
         if problem:
             new_target = ref + sign * persona.target_atr * atr if atr else None
@@ -293,16 +382,16 @@ class RiskGuard:
         pos = ledger.positions.get(plan.instrument)
         if pos is None:
             raise _Refused("no open position to adjust")
-        price = float(ctx.price) if ctx is not None and _positive(ctx.price) else pos.last_price
-        atr = float(ctx.atr) if ctx is not None and _positive(ctx.atr) else None
+        price = float(ctx.price) if ctx is not None and is_price(ctx.price) else pos.last_price
+        atr = float(ctx.atr) if ctx is not None and is_price(ctx.atr) else None
         sign = 1.0 if Side(pos.side) is Side.LONG else -1.0
         # None keeps the position's current value, so the broker always gets all three.
         stop = pos.stop_loss if plan.stop_loss is None else plan.stop_loss
         if stop is not None and stop != pos.stop_loss:
-            if not _positive(stop):
+            if not is_price(stop):
                 notes.append(f"stop {stop!r} is not a valid price; kept {fmt_price(pos.stop_loss)}")
                 stop = pos.stop_loss
-            elif sign * (price - stop) <= 0:
+            elif stop_wrong_side(sign, price, stop):
                 notes.append(
                     f"stop {fmt_price(stop)} on the wrong side of the price {fmt_price(price)}; "
                     f"kept {fmt_price(pos.stop_loss)}"
@@ -310,12 +399,12 @@ class RiskGuard:
                 stop = pos.stop_loss
         target = pos.take_profit if plan.take_profit is None else plan.take_profit
         if target is not None and target != pos.take_profit:
-            if not _positive(target):
+            if not is_price(target):
                 notes.append(
                     f"target {target!r} is not a valid price; kept {fmt_price(pos.take_profit)}"
                 )
                 target = pos.take_profit
-            elif sign * (target - price) <= 0:
+            elif target_wrong_side(sign, price, target):
                 notes.append(
                     f"target {fmt_price(target)} on the wrong side of the price "
                     f"{fmt_price(price)}; "
@@ -344,22 +433,22 @@ class RiskGuard:
             if t.mode == TrailingMode.PERCENT or atr:
                 fallback = t.bound(atr)
         instead = "the persona's trailing" if fallback is not None else "no trailing"
-        if spec.mode not in tuple(TrailingMode):
+        if not is_trailing_mode(spec.mode):
             notes.append(f"trailing mode {spec.mode!r} unknown; using {instead}")
             return fallback
-        if not _positive(spec.distance):
+        if not is_price(spec.distance):
             notes.append(f"trailing distance {spec.distance!r} invalid; using {instead}")
             return fallback
         if spec.mode == TrailingMode.PERCENT and spec.distance >= self.max_stop_distance_pct:
             notes.append(f"trailing distance {spec.distance:g} of price is absurd; using {instead}")
             return fallback
         activation = spec.activation
-        if not _finite(activation) or activation < 0:
+        if not is_activation(activation):
             notes.append(f"trailing activation {activation!r} invalid; set to 0")
             activation = 0.0
         spec_atr = spec.atr
         if spec.mode == TrailingMode.ATR:
-            if not _positive(spec_atr):
+            if not is_price(spec_atr):
                 if not atr:
                     notes.append(f"trailing in ATR without a valid ATR; using {instead}")
                     if fallback is not None and fallback.mode == TrailingMode.PERCENT:
@@ -375,7 +464,7 @@ class RiskGuard:
 
     def _common(self, plan: TradePlan, notes: list[str]) -> TradePlan:
         conf = plan.confidence
-        if not _finite(conf):
+        if not is_number(conf):
             notes.append(f"confidence {conf!r} invalid; set to 0")
             conf = 0.0
         elif not 0.0 <= conf <= 1.0:
@@ -383,9 +472,7 @@ class RiskGuard:
             notes.append(f"confidence {conf:g} outside 0..1; clamped to {clamped:g}")
             conf = clamped
         expiry = plan.expiry_candles
-        if expiry is not None and (
-            isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0
-        ):
+        if expiry is not None and not is_candle_count(expiry):
             notes.append(f"expiry {expiry!r} is not a positive whole number of candles; removed")
             expiry = None
         if conf == plan.confidence and expiry == plan.expiry_candles:
@@ -405,7 +492,9 @@ def _to_hold(
     hold = TradePlan(
         str(plan.instrument),
         Action.HOLD,
-        confidence=min(max(float(plan.confidence), 0.0), 1.0) if _finite(plan.confidence) else 0.0,
+        confidence=min(max(float(plan.confidence), 0.0), 1.0)
+        if is_number(plan.confidence)
+        else 0.0,
         rationale=f"refused by risk guard: {why}",
     )
     return hold, [f"{label}: {why}; turned into hold"]

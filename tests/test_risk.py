@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from engine.brain.persona import load_persona
 from engine.brain.rules import RuleBrain
-from engine.risk import RiskGuard
+from engine.risk import RiskGuard, entry_problem
 from engine.types import Action, Decision, Side, TradePlan, TrailingSpec
 from tests.test_rules import (
     DIRECTION_OF,
@@ -418,6 +418,7 @@ def test_whatever_the_brain_says_the_guard_returns_a_sane_plan(
         assert sign * (ref - p.stop_loss) > 0
         assert p.take_profit is None or sign * (p.take_profit - ref) > 0
         assert abs(ref - price) <= 20.0 + 1e-9 if p.instrument == "BTC" else True
+        assert entry_problem(p, 0.5) is None  # what the guard passes, the broker takes
     if p.action is Action.ADJUST and held:
         # None on an adjust means "keep the current value": spelling it out is no change
         plan = replace(

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from engine.brain.base import ReasoningCallback
 from engine.brain.persona import TradingPersona
 from engine.numfmt import fmt_price
+from engine.risk import tradeable
 from engine.types import (
     Action,
     Decision,
@@ -237,16 +238,6 @@ def _passes(score: float, threshold: float) -> bool:
     return score != 0.0 and abs(score) >= threshold
 
 
-def _context_ok(ctx: InstrumentContext | None) -> bool:
-    return (
-        ctx is not None
-        and math.isfinite(ctx.price)
-        and ctx.price > 0
-        and math.isfinite(ctx.atr)
-        and ctx.atr > 0
-    )
-
-
 class RuleBrain:
     """The deterministic baseline brain (see the module doc for the arithmetic)."""
 
@@ -393,7 +384,7 @@ def _entry(
             conf,
         )
     ctx = contexts.get(inst)
-    if not _context_ok(ctx):
+    if not tradeable(ctx):
         return _hold(inst, "no valid price/ATR to place a stop", conf)
     assert ctx is not None
     sign = 1.0 if direction == "long" else -1.0
@@ -454,7 +445,7 @@ def _review(
         against > 0
         and threshold > 0
         and against >= threshold / 2
-        and _context_ok(ctx := contexts.get(inst))
+        and tradeable(ctx := contexts.get(inst))
     ):
         assert ctx is not None
         new_stop = ctx.price - sign * 0.5 * persona.stop_atr * ctx.atr

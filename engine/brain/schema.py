@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.brain.persona import TradingPersona
+from engine.risk import is_number, tradeable
 from engine.types import (
     Action,
     PortfolioState,
@@ -139,12 +139,10 @@ def check_answer(answer: Answer, batch: SignalBatch, portfolio: PortfolioState) 
             raise AnswerError(f"nonsense answer: two plans for {plan.instrument}")
         seen.add(plan.instrument)
         for name in ("confidence", "stop_atr", "target_atr"):
-            if not math.isfinite(getattr(plan, name)):
+            if not is_number(getattr(plan, name)):
                 raise AnswerError(f"nonsense answer: {plan.instrument}: {name} is not finite")
         ctx = batch.context[plan.instrument]
-        if plan.action in ("open_long", "open_short") and not (
-            math.isfinite(ctx.atr) and ctx.atr > 0 and math.isfinite(ctx.price) and ctx.price > 0
-        ):
+        if plan.action in ("open_long", "open_short") and not tradeable(ctx):
             raise AnswerError(f"nonsense answer: {plan.instrument}: no ATR to place a stop with")
 
 

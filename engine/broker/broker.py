@@ -54,6 +54,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.risk import entry_problem, is_number, is_price
 from engine.runtime import lazy_module
 from engine.types import (
     Action,
@@ -138,12 +139,6 @@ class _Pos:
     extreme: float  # most favourable price seen (high for long, low for short)
     max_holding: int
     last_index: int
-
-
-def _finite(x: float | None) -> bool:
-    if type(x) is float:  # the common case, first
-        return math.isfinite(x)
-    return x is not None and isinstance(x, int | float) and math.isfinite(x)
 
 
 def _pos_plan_stub(pos: _Pos) -> TradePlan:
@@ -235,7 +230,7 @@ class Broker:
 
     def mark_price(self, instrument: str, price: float) -> None:
         """``mark`` for one instrument."""
-        if _finite(price):
+        if is_number(price):
             self._marks[instrument] = float(price)
 
     def _value(self, pos: _Pos) -> float:
@@ -351,7 +346,7 @@ class Broker:
             return self._submit_close(plan, time)
         if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
             return self._reject(time, inst, 0, f"unknown action {plan.action!r}")
-        why = self._validate_entry(plan, max_position_fraction)
+        why = entry_problem(plan, max_position_fraction)
         if why is not None:
             return self._reject(time, inst, 0, why)
         if inst in self._positions and inst not in self._closes:
@@ -381,48 +376,6 @@ class Broker:
         self._next_id += 1
         return oid
 
-    def _validate_entry(self, plan: TradePlan, max_fraction: float) -> str | None:
-        long = plan.action == Action.OPEN_LONG
-        if not _finite(plan.size) or plan.size <= 0:
-            return f"size must be a positive number, got {plan.size!r}"
-        if plan.size_mode not in ("risk", "equity"):
-            return f"size_mode must be 'risk' or 'equity', got {plan.size_mode!r}"
-        if not _finite(max_fraction) or max_fraction <= 0:
-            return f"max_position_fraction must be positive, got {max_fraction!r}"
-        for name in ("stop_loss", "take_profit", "entry_price"):
-            v = getattr(plan, name)
-            if v is not None and (not _finite(v) or v <= 0):
-                return f"{name} must be a positive price, got {v!r}"
-        if plan.size_mode == "risk" and plan.stop_loss is None:
-            return "risk sizing needs a stop_loss"
-        if plan.trailing is not None:
-            t = plan.trailing
-            if t.mode not in ("percent", "atr") or not _finite(t.distance) or t.distance <= 0:
-                return f"trailing must have mode percent/atr and a positive distance, got {t!r}"
-            if t.mode == "percent" and t.distance >= 1:
-                return f"a percent trailing distance must be below 1, got {t.distance!r}"
-            if not _finite(t.activation) or t.activation < 0:
-                return f"trailing activation must be >= 0, got {t.activation!r}"
-        if plan.expiry_candles is not None and plan.expiry_candles < 1:
-            return f"expiry_candles must be >= 1, got {plan.expiry_candles!r}"
-        ref = plan.entry_price
-        if ref is not None:
-            if plan.stop_loss is not None and (
-                plan.stop_loss >= ref if long else plan.stop_loss <= ref
-            ):
-                return f"stop {plan.stop_loss} is on the wrong side of the limit {ref}"
-            if plan.take_profit is not None and (
-                plan.take_profit <= ref if long else plan.take_profit >= ref
-            ):
-                return f"take profit {plan.take_profit} is on the wrong side of the limit {ref}"
-        if (
-            plan.stop_loss is not None
-            and plan.take_profit is not None
-            and (plan.stop_loss >= plan.take_profit if long else plan.stop_loss <= plan.take_profit)
-        ):
-            return f"stop {plan.stop_loss} and take profit {plan.take_profit} are inverted"
-        return None
-
     def _submit_close(self, plan: TradePlan, time: int) -> Order | str:
         inst = plan.instrument
         cancelled = self._entries.pop(inst, None)
@@ -446,7 +399,7 @@ class Broker:
         pos = self._positions.get(inst)
         for name in ("stop_loss", "take_profit"):
             v = getattr(plan, name)
-            if v is not None and (not _finite(v) or v <= 0):
+            if v is not None and not is_price(v):
                 return f"{name} must be a positive price, got {v!r}"
         if pos is None:
             pend = self._entries.get(inst)
@@ -464,7 +417,7 @@ class Broker:
                 ),
                 trailing=plan.trailing if plan.trailing is not None else pend.order.plan.trailing,
             )
-            why = self._validate_entry(new_plan, pend.max_position_fraction)
+            why = entry_problem(new_plan, pend.max_position_fraction)
             if why is not None:
                 return why
             pend.order = replace(pend.order, plan=new_plan)
@@ -485,7 +438,7 @@ class Broker:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
                 spec = replace(spec, atr=pos.trailing.atr)
-            why = self._validate_entry(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
+            why = entry_problem(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
             if why is not None:
                 return why
         if plan.stop_loss is not None:
@@ -601,7 +554,7 @@ class Broker:
             return f"no cash to open (cash {self.cash:.2f}, equity {equity:.2f})"
         trailing = plan.trailing
         if trailing is not None and trailing.mode == TrailingMode.ATR and trailing.atr is None:
-            if not _finite(atr) or atr <= 0:
+            if not is_price(atr):
                 return "an ATR trailing stop needs an ATR value at fill time"
             trailing = replace(trailing, atr=float(atr))
         notional = qty * price
