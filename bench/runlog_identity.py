@@ -16,6 +16,7 @@ an existing checkout of it). Prints one row per workload and exits 1 on any diff
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ ALT_5M = [
 ]
 PERSONAS = ("scalper", "conservative", "momentum", "mean-reversion")
 WORKLOADS = {"btc-1m": [BTC_1M], "alt-5m-x8": ALT_5M}
-IGNORED_TYPES = ('{"type":"rejection"',)  # json keys are sorted, but "type" is first
+IGNORED_TYPES = ("rejection",)  # records the base revision does not write
 
 
 def _run(tree: Path, persona: str, files: list[Path], out: Path) -> float:
@@ -46,21 +47,35 @@ def _run(tree: Path, persona: str, files: list[Path], out: Path) -> float:
     return time.perf_counter() - started
 
 
+def _record_type(line: str) -> str:
+    return str(json.loads(line).get("type", "?"))
+
+
 def _records(path: Path) -> tuple[list[str], int]:
     kept, ignored = [], 0
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith(IGNORED_TYPES):
+        if _record_type(line) in IGNORED_TYPES:
             ignored += 1
         else:
             kept.append(line)
     return kept, ignored
 
 
-def _first_difference(a: list[str], b: list[str]) -> str:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return f"line {i + 1}: {x[:120]} != {y[:120]}"
-    return f"lengths {len(a)} != {len(b)}"
+def _differences(a: list[str], b: list[str]) -> str:
+    """Which record types differ, with the first differing line."""
+    if len(a) != len(b):
+        return f"{len(a)} vs {len(b)} records"
+    differing = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    counts: dict[str, int] = {}
+    for i in differing:
+        counts[_record_type(a[i])] = counts.get(_record_type(a[i]), 0) + 1
+    first = differing[0]
+    where = next((k for k, (x, y) in enumerate(zip(a[first], b[first], strict=False)) if x != y), 0)
+    return (
+        ", ".join(f"{n} {kind} line(s)" for kind, n in counts.items())
+        + f"; first at line {first + 1}: ...{a[first][max(0, where - 30) : where + 50]}"
+        + f" != ...{b[first][max(0, where - 30) : where + 50]}"
+    )
 
 
 def _compare(base: Path, work: Path, out_dir: Path) -> int:
@@ -78,9 +93,7 @@ def _compare(base: Path, work: Path, out_dir: Path) -> int:
             base_lines, base_ignored = _records(base_log)
             work_lines, work_ignored = _records(work_log)
             same = base_lines == work_lines and base_ignored == 0
-            verdict = (
-                "identical" if same else "DIFFERENT " + _first_difference(base_lines, work_lines)
-            )
+            verdict = "identical" if same else "DIFFERENT: " + _differences(base_lines, work_lines)
             failures += not same
             print(
                 f"{label:10} {persona:15} {len(work_lines):>7} {work_ignored:>10} "
