@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.fetch",
     "engine.commands.experiment",
     "engine.commands.report",
+    "engine.commands.serve",
 )
 
 EXIT_USAGE = 2

@@ -56,6 +56,7 @@ def require_chromium() -> str:
 class PageResult:
     errors: list[str] = field(default_factory=list)  # console errors, exceptions, log errors
     requests: list[str] = field(default_factory=list)
+    ws_received: list[bytes] = field(default_factory=list)  # websocket frames from the server
     values: dict[str, Any] = field(default_factory=dict)
     screenshot: bytes = b""
 
@@ -202,6 +203,14 @@ async def _run(
                 for e in cdp.events
                 if e.get("method") == "Network.requestWillBeSent"
             ]
+            for e in cdp.events:
+                if e.get("method") == "Network.webSocketFrameReceived":
+                    frame = e["params"]["response"]
+                    data = frame.get("payloadData", "")
+                    binary = frame.get("opcode") == 2
+                    result.ws_received.append(
+                        base64.b64decode(data) if binary else data.encode("utf-8")
+                    )
             cdp.reader.cancel()
             return result
     finally:
