@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.data.notices import data_records
 from engine.errors import TapedeckError
 from engine.plain import plain as _plain
@@ -191,7 +192,8 @@ def write_run_log(
         timing=timing,
         max_equity_samples=max_equity_samples,
     )
-    with path.open("w", encoding="utf-8", newline="\n") as fh:
+    # Atomic: an interrupted run leaves the previous file as it was and no partial one.
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
         for line in lines:
             fh.write(line)
             fh.write("\n")
@@ -295,10 +297,13 @@ def read_run_log(path: str | Path) -> RunLog:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
         raise RunLogError(f"{path}: cannot read run log: {exc.strerror or exc}") from None
+    closed = False
     with handle:
         for number, text in enumerate(handle, 1):
             if not text.strip():
                 continue
+            if not text.endswith("\n"):
+                raise RunLogError(f"{path}: truncated: line {number} is cut off")
             try:
                 record = json.loads(text)
                 kind = record.pop("type")
@@ -316,12 +321,15 @@ def read_run_log(path: str | Path) -> RunLog:
                 elif kind == "metrics":
                     metrics = record.get("metrics", {})
                     stats = record.get("brain", {})
+                    closed = True
                 else:
                     raise ValueError(f"unknown record type {kind!r}")
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise RunLogError(f"{path}, line {number}: {exc}") from None
     if config is None:
         raise RunLogError(f"{path}: not a run log (no config line)")
+    if not closed:
+        raise RunLogError(f"{path}: truncated: the closing metrics record is missing")
     return RunLog(
         config=config,
         decisions=decisions,

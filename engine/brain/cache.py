@@ -14,6 +14,7 @@ multiples: on a hit it is re-anchored to the current candle's price and ATR.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import math
@@ -22,7 +23,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.brain.base import ReasoningCallback
 from engine.brain.llm import LLMBrain, _notify
@@ -57,6 +58,27 @@ class CacheError(TapedeckError):
     """The cache file cannot be opened or written (the message names it)."""
 
 
+class CacheDamagedError(CacheError):
+    """The cache file is not a tapedeck decision cache (corrupt, or another program's)."""
+
+
+_COLUMNS = {"key", "mode", "backend", "model", "persona", "schema_version", "answer"}
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged cache (and its WAL files) to ``NAME.damaged-N``; return the new name."""
+    n = 1
+    while path.with_name(f"{path.name}.damaged-{n}").exists():
+        n += 1
+    target = path.with_name(f"{path.name}.damaged-{n}")
+    path.replace(target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.replace(target.with_name(target.name + suffix))
+    return target
+
+
 def default_cache_path() -> Path:
     """``$TAPEDECK_CACHE_PATH``, else ``decisions.sqlite3`` in the user's cache folder."""
     env = os.environ.get(CACHE_ENV)
@@ -83,9 +105,25 @@ class DecisionCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA_SQL)
             self._db.commit()
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(decisions)")}
         except (OSError, sqlite3.Error) as exc:
+            # DatabaseError itself (not its OperationalError subclass): "file is not a
+            # database", "database disk image is malformed".
+            if type(exc) is sqlite3.DatabaseError:
+                self._damaged(str(exc))
             raise CacheError(f"cannot open the decision cache {self.path}: {exc}") from None
+        if not columns >= _COLUMNS:
+            self._damaged("its decisions table belongs to something else")
         atexit.register(self.flush)
+
+    def _damaged(self, why: str) -> NoReturn:
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._db.close()
+        raise CacheDamagedError(
+            f"the decision cache {self.path} is damaged ({why}); "
+            "`tapedeck cache clear` moves it aside and starts a new one"
+        ) from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -162,13 +200,16 @@ class DecisionCache:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             self._flush_hits()
-            total, hits = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(hits), 0) FROM decisions"
-            ).fetchone()
-            groups = self._db.execute(
-                "SELECT backend, model, mode, COUNT(*), COALESCE(SUM(hits), 0) FROM decisions "
-                "GROUP BY backend, model, mode ORDER BY backend, model, mode"
-            ).fetchall()
+            try:
+                total, hits = self._db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(hits), 0) FROM decisions"
+                ).fetchone()
+                groups = self._db.execute(
+                    "SELECT backend, model, mode, COUNT(*), COALESCE(SUM(hits), 0) FROM decisions "
+                    "GROUP BY backend, model, mode ORDER BY backend, model, mode"
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                self._damaged(str(exc))
         size = self.path.stat().st_size if self.path.exists() else 0
         return {
             "path": str(self.path),
@@ -185,10 +226,13 @@ class DecisionCache:
         """Delete every entry; returns how many there were."""
         with self._lock:
             self._pending_hits.clear()
-            (count,) = self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()
-            self._db.execute("DELETE FROM decisions")
-            self._db.commit()
-            self._db.execute("VACUUM")
+            try:
+                (count,) = self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()
+                self._db.execute("DELETE FROM decisions")
+                self._db.commit()
+                self._db.execute("VACUUM")
+            except sqlite3.DatabaseError as exc:
+                self._damaged(str(exc))
         return int(count)
 
     def close(self) -> None:

@@ -62,11 +62,14 @@ def _with_cache(brain: Any, opts: dict[str, Any]) -> Brain:
         enabled = False
     if not enabled:
         return brain
-    from engine.brain.cache import CachingBrain, DecisionCache
+    from engine.brain.cache import CacheDamagedError, CachingBrain, DecisionCache
 
-    return CachingBrain(
-        brain, DecisionCache(opts.get("cache_path")), opts.get("cache_mode", "exact")
-    )
+    try:
+        cache = DecisionCache(opts.get("cache_path"))
+    except CacheDamagedError as exc:  # a damaged cache costs the cache, never the run
+        print(f"tapedeck: warning: {exc}; running without it", file=sys.stderr)
+        return brain
+    return CachingBrain(brain, cache, opts.get("cache_mode", "exact"))
 
 
 def _ollama(persona: TradingPersona, opts: dict[str, Any]) -> Any:

@@ -47,12 +47,24 @@ def stats_command(args: argparse.Namespace) -> int:
 
 
 def clear_command(args: argparse.Namespace) -> int:
-    from engine.brain.cache import DecisionCache
+    from engine.brain.cache import (
+        CacheDamagedError,
+        DecisionCache,
+        default_cache_path,
+        move_aside,
+    )
 
-    cache = DecisionCache(args.path)
     try:
-        removed = cache.clear()
-    finally:
-        cache.close()
+        cache = DecisionCache(args.path)
+        try:
+            removed = cache.clear()
+        finally:
+            cache.close()
+    except CacheDamagedError as exc:  # clear always resets: the damaged file goes aside
+        path = Path(args.path).expanduser() if args.path else default_cache_path()
+        moved = move_aside(path)
+        DecisionCache(path).close()
+        print(f"{exc.args[0].split(' (')[0]}: moved it to {moved}; started a new, empty one")
+        return 0
     print(f"cleared {removed} cached decisions from {cache.path}")
     return 0

@@ -218,3 +218,18 @@ def persona_list(text: str) -> list[TradingPersona]:
             raise RunError(f"persona {p.name!r} is given twice ({seen[p.name]} and {n})")
         seen[p.name] = n
     return personas
+
+
+def refuse_to_overwrite_inputs(
+    outputs: Sequence[tuple[str, Path | None]], series: Sequence[InstrumentSeries]
+) -> None:
+    """RunError when an output option names one of the run's data files."""
+    inputs = [Path(s.source) for s in series if s.source]
+    for option, out in outputs:
+        if out is None or not out.exists():
+            continue
+        for data in inputs:
+            if data.exists() and out.samefile(data):
+                raise RunError(
+                    f"{option} {out} is one of the run's data files; choose another path"
+                )

@@ -23,6 +23,7 @@ from engine.commands.options import (
     brain_options,
     check_brain_kind,
     check_options,
+    refuse_to_overwrite_inputs,
     window_from_args,
 )
 from engine.commands.progress import Progress
@@ -69,6 +70,8 @@ def run_command(args: argparse.Namespace) -> int:
     persona = load_persona(args.persona)
     check_brain_kind(args.brain)
     series = window_from_args(args)
+    outputs = [("--out", args.out), ("--trades-csv", args.trades_csv), ("--html", args.html)]
+    refuse_to_overwrite_inputs(outputs, series)
     config = backtest_config(args)
     brain = make_brain(args.brain, persona, **brain_options(args, series))
     started = time.perf_counter()
