@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +215,21 @@ def test_importing_indicators_does_not_load_numba() -> None:
         cwd=str(Path(__file__).resolve().parent.parent),
     )
     assert out.stdout.strip() == "False"
+
+
+def test_display_hints_say_overlay_or_oscillator_and_zones() -> None:
+    overlays = {n for n in registry.names() if registry.display_hint(n).placement == "overlay"}
+    assert overlays == {"sma", "ema", "wma", "bbands", "vwap"}
+    for name in registry.names():
+        spec = registry.get(name)
+        assert set(spec.display) == set(spec.outputs)
+        assert registry.display_hint(name).placement in ("overlay", "oscillator")
+    rsi = registry.display_hint("rsi")
+    assert (rsi.low, rsi.high, rsi.scale, rsi.decimals) == (30.0, 70.0, (0.0, 100.0), 1)
+    assert [rsi.zone(x) for x in (30.0, 50.0, 70.0, math.nan)] == ["low", None, "high", None]
+    stoch = registry.display_hint("stoch", "d")
+    assert (stoch.low, stoch.high) == (20.0, 80.0)
+    assert registry.display_hint("adx").zone(25.0) == "high"
+    assert registry.display_hint("macd", "hist").centre == 0.0
+    with pytest.raises(registry.UnknownIndicatorError, match="no output 'x'"):
+        registry.display_hint("macd", "x")

@@ -80,3 +80,31 @@ def test_configs_are_frozen_hashable_picklable_and_compare_by_value() -> None:
         a.params_of("nope")
     with pytest.raises(SignalConfigError, match="must be a RsiConfig"):
         SignalConfig(params={"rsi": registry.DETECTORS["macd"].Params()})
+
+
+def test_every_value_key_has_a_display_hint() -> None:
+    from engine.indicators.registry import OSCILLATOR, OVERLAY
+    from engine.signals import detect_series
+    from tests.test_signals_detector import random_walk
+
+    config = default_signal_config().with_detectors(registry.DETECTOR_NAMES)
+    config = config.with_params("rsi", oversold=25.0, overbought=75.0)
+    config = config.with_params("bb_touch", period=10)
+    hints = registry.value_hints(config)
+    keys = set(detect_series(random_walk(5, 300, 10.0), config).indicators)
+    assert set(hints) == keys
+    overlays = {k for k, h in hints.items() if h.placement == OVERLAY}
+    assert overlays == {
+        "ema_fast",
+        "ema_slow",
+        *(f"{p}_{b}" for p in ("bb", "bb_touch") for b in ("upper", "middle", "lower")),
+    }
+    # bands of volume and an average of ATR are not drawn over prices
+    assert hints["volume_mean"].placement == OSCILLATOR
+    assert hints["atr_avg"].placement == OSCILLATOR
+    # zones follow the detector's own levels
+    assert (hints["rsi"].low, hints["rsi"].high, hints["rsi"].scale) == (25.0, 75.0, (0, 100))
+    assert hints["rsi"].zone(24.0) == "low" and hints["rsi"].zone(50.0) is None
+    assert (hints["stoch_d"].low, hints["stoch_d"].high) == (20.0, 80.0)
+    assert hints["macd_hist"].centre == 0.0 and hints["ema_gap"].centre == 0.0
+    assert hints["atr_ratio"].high == 1.5 and hints["volume_z"].high == 4.0

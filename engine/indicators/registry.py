@@ -46,6 +46,46 @@ class Param:
         return batch.check_float(self.name, value, float(self.minimum), float(self.maximum))
 
 
+OVERLAY = "overlay"  # drawn over the candles, in the units of its input (price)
+OSCILLATOR = "oscillator"  # a pane of its own
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayHint:
+    """How a screen shows one output of an indicator (the TUI reads this, never names).
+
+    ``placement``: ``OVERLAY`` or ``OSCILLATOR``. ``low`` / ``high``: zone edges (a value
+    at or below ``low`` is in the low zone, e.g. RSI oversold; at or above ``high`` in
+    the high zone, e.g. RSI overbought, ADX trending). ``scale``: a fixed axis range, or
+    None to fit the data. ``centre``: a reference line (MACD's zero). ``decimals``: fixed
+    decimals for values in points (RSI 1); None = a price, for ``engine.numfmt``.
+    """
+
+    placement: str
+    low: float | None = None
+    high: float | None = None
+    scale: tuple[float, float] | None = None
+    centre: float | None = None
+    decimals: int | None = None
+
+    def zone(self, value: float) -> str | None:
+        """'low' or 'high' when ``value`` is in a zone, else None (also for NaN)."""
+        if self.low is not None and value <= self.low:
+            return "low"
+        if self.high is not None and value >= self.high:
+            return "high"
+        return None
+
+
+_OVER = DisplayHint(OVERLAY)
+_PANE = DisplayHint(OSCILLATOR)
+_ZERO = DisplayHint(OSCILLATOR, centre=0.0)
+
+
+def _bounded(low: float | None, high: float | None) -> DisplayHint:
+    return DisplayHint(OSCILLATOR, low, high, scale=(0.0, 100.0), decimals=1)
+
+
 @dataclass(frozen=True, slots=True)
 class IndicatorSpec:
     name: str
@@ -56,6 +96,7 @@ class IndicatorSpec:
     outputs: tuple[str, ...]
     incremental: type
     _warmup: Callable[..., int]
+    display: Mapping[str, DisplayHint]  # by output
 
     def resolve(self, **params: Any) -> dict[str, Any]:
         """All parameters, defaults filled in, each checked against its range."""
@@ -101,6 +142,7 @@ def _add(
     outputs: tuple[str, ...],
     inc: type,
     warmup: Callable[..., int],
+    display: DisplayHint,
 ) -> None:
     _SPECS[name] = IndicatorSpec(
         name,
@@ -111,6 +153,7 @@ def _add(
         outputs,
         inc,
         warmup,
+        MappingProxyType(dict.fromkeys(outputs, display)),
     )
 
 
@@ -123,6 +166,7 @@ _add(
     ("sma",),
     incremental.SMA,
     lambda period: period - 1,
+    _OVER,
 )
 _add(
     "ema",
@@ -133,6 +177,7 @@ _add(
     ("ema",),
     incremental.EMA,
     lambda period: period - 1,
+    _OVER,
 )
 _add(
     "wma",
@@ -143,6 +188,7 @@ _add(
     ("wma",),
     incremental.WMA,
     lambda period: period - 1,
+    _OVER,
 )
 _add(
     "rsi",
@@ -153,6 +199,7 @@ _add(
     ("rsi",),
     incremental.RSI,
     lambda period: period,
+    _bounded(30.0, 70.0),
 )
 _add(
     "macd",
@@ -163,6 +210,7 @@ _add(
     ("macd", "signal", "hist"),
     incremental.MACD,
     lambda fast, slow, signal: slow + signal - 2,
+    _ZERO,
 )
 _add(
     "true_range",
@@ -173,6 +221,7 @@ _add(
     ("true_range",),
     incremental.TrueRange,
     lambda: 1,
+    _PANE,
 )
 _add(
     "atr",
@@ -183,6 +232,7 @@ _add(
     ("atr",),
     incremental.ATR,
     lambda period: period,
+    _PANE,
 )
 _add(
     "bbands",
@@ -193,6 +243,7 @@ _add(
     ("upper", "middle", "lower"),
     incremental.BBands,
     lambda period, nbdev: period - 1,
+    _OVER,
 )
 _add(
     "stoch",
@@ -203,6 +254,7 @@ _add(
     ("k", "d"),
     incremental.Stoch,
     lambda fastk, slowk, slowd: fastk + slowk + slowd - 3,
+    _bounded(20.0, 80.0),
 )
 _add(
     "adx",
@@ -213,6 +265,7 @@ _add(
     ("adx",),
     incremental.ADX,
     lambda period: 2 * period - 1,
+    _bounded(None, 25.0),
 )
 _add(
     "obv",
@@ -223,6 +276,7 @@ _add(
     ("obv",),
     incremental.OBV,
     lambda: 0,
+    _PANE,
 )
 _add(
     "roc",
@@ -233,6 +287,7 @@ _add(
     ("roc",),
     incremental.ROC,
     lambda period: period,
+    DisplayHint(OSCILLATOR, centre=0.0, decimals=2),
 )
 _add(
     "vwap",
@@ -243,7 +298,20 @@ _add(
     ("vwap",),
     incremental.VWAP,
     lambda period: period - 1,
+    _OVER,
 )
+
+
+def display_hint(name: str, output: str | None = None) -> DisplayHint:
+    """How to show output ``output`` (default: the first) of indicator ``name``."""
+    spec = get(name)
+    key = spec.outputs[0] if output is None else output
+    try:
+        return spec.display[key]
+    except KeyError:
+        raise UnknownIndicatorError(
+            f"{name} has no output {key!r}; it gives {', '.join(spec.outputs)}"
+        ) from None
 
 
 def names() -> tuple[str, ...]:

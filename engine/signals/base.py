@@ -49,6 +49,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from engine.errors import TapedeckError
+from engine.indicators.registry import OSCILLATOR, DisplayHint
 from engine.types import Direction
 
 EPS = 1e-9  # dead band for values in points (RSI, ratios, z-scores)
@@ -225,6 +226,11 @@ class Detector:
     ) -> tuple[Direction, float, dict[str, float]]:
         raise NotImplementedError
 
+    def display_hints(self) -> dict[str, DisplayHint]:
+        """Hints for the values it derives, or for its indicators' keys where its
+        parameters say more than the indicator registry (its own zone levels)."""
+        return {}
+
 
 def registered_detectors() -> list[type[Detector]]:
     """Every detector class defined so far (``engine.signals.registry`` loads them all)."""
@@ -245,6 +251,9 @@ class CrossDetector(Detector):
     """A gap series crossing zero, with a dead band of REL_EPS x close."""
 
     gap_key = ""
+
+    def display_hints(self) -> dict[str, DisplayHint]:
+        return {self.gap_key: DisplayHint(OSCILLATOR, centre=0.0)}
 
     def events(self, v: Values, p: Values) -> Any:
         g, q = v[self.gap_key], p[self.gap_key]
@@ -267,6 +276,9 @@ class UpperZoneDetector(ZoneDetector):
     zone_key = ""
     hi = 0.0
     rearm = 0.0
+
+    def display_hints(self) -> dict[str, DisplayHint]:
+        return {self.zone_key: DisplayHint(OSCILLATOR, high=self.cfg.threshold)}
 
     def events(self, v: Values, p: Values) -> Any:
         c, q = v[self.zone_key], p[self.zone_key]

@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Mapping
+from dataclasses import replace
 
+from engine.indicators import registry as indicators
+from engine.indicators.registry import OSCILLATOR, OVERLAY, DisplayHint
 from engine.signals import detectors as _package
 from engine.signals.base import (
     ConfigView,
@@ -65,6 +68,32 @@ def default_params() -> dict[str, DetectorParams]:
 def build(config: ConfigView) -> list[Detector]:
     """The enabled detectors, in ``config.detectors`` order."""
     return [DETECTORS[n](config.params_of(n), config) for n in config.detectors]
+
+
+def value_hints(config: ConfigView) -> dict[str, DisplayHint]:
+    """How to show each value key the configured detectors produce (the keys of
+    ``SeriesSignals.indicators`` and of ``StepEvent`` indicator values): the indicator
+    registry's hint of the output behind the key (an overlay only when its inputs are
+    prices), then what the detectors say of their own keys and derived values."""
+    detectors = build(config)
+    on_price = {"open", "high", "low", "close"}
+    hints: dict[str, DisplayHint] = {}
+    for use in all_uses(config, detectors):
+        spec = indicators.get(use.name)
+        overlay = all(s in on_price for s in use.sources)
+        for output, key in zip(spec.outputs, use.outputs, strict=True):
+            if not key:
+                continue
+            hint = indicators.display_hint(use.name, output)
+            if hint.placement == OVERLAY:
+                if overlay:
+                    on_price.add(key)
+                else:
+                    hint = replace(hint, placement=OSCILLATOR)
+            hints[key] = hint
+    for detector in detectors:
+        hints.update(detector.display_hints())
+    return hints
 
 
 def base_uses(config: ConfigView) -> tuple[IndicatorUse, ...]:

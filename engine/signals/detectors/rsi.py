@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.indicators import registry as indicators
+from engine.indicators.registry import DisplayHint
 from engine.signals.base import (
     EPS,
     ConfigView,
@@ -59,6 +61,10 @@ class RsiDetector(ZoneDetector):
         self.lo_rearm = cfg.oversold + cfg.rearm - EPS
         self.hi = cfg.overbought + EPS
         self.hi_rearm = cfg.overbought - cfg.rearm + EPS
+
+    def display_hints(self) -> dict[str, DisplayHint]:
+        hint = indicators.display_hint("rsi")
+        return {"rsi": replace(hint, low=self.cfg.oversold, high=self.cfg.overbought)}
 
     def events(self, v: Values, p: Values) -> Any:
         c, q = v["rsi"], p["rsi"]

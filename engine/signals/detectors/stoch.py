@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.indicators import registry as indicators
+from engine.indicators.registry import OSCILLATOR, DisplayHint
 from engine.signals.base import (
     EPS,
     ConfigView,
@@ -63,6 +65,15 @@ class StochCross(Detector):
         self.uses = (
             IndicatorUse("stoch", ("high", "low", "close"), periods, ("stoch_k", "stoch_d")),
         )
+
+    def display_hints(self) -> dict[str, DisplayHint]:
+        hint = indicators.display_hint("stoch")
+        zones = replace(hint, low=self.cfg.oversold, high=self.cfg.overbought)
+        return {
+            "stoch_k": zones,
+            "stoch_d": zones,
+            "stoch_gap": DisplayHint(OSCILLATOR, centre=0.0),
+        }
 
     def derive(self, v: Values, p: Values) -> dict[str, Any]:
         return {"stoch_gap": v["stoch_k"] - v["stoch_d"]}
