@@ -273,3 +273,29 @@ def test_store_reference_needs_a_timeframe_when_several(
     fut = candle_path(tmp_path, "binance", "BTC/USDT:USDT", "1h")
     assert fut == tmp_path / "binance" / "futures" / "BTC_USDT_USDT-1h-futures.feather"
     assert resolve_ref("some/file.csv", datadir=tmp_path) == "some/file.csv"
+
+
+def test_experiment_data_accepts_store_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.experiment.spec import ExperimentError, experiment_from_dict
+
+    monkeypatch.setenv(DATADIR_ENV, str(tmp_path))
+    with fake() as server:
+        fetcher(server, tmp_path).fetch("BTC/USDT", T0, T0 + 100 * MIN)
+    spec = {"data": ["binance:BTC/USDT"], "personas": ["momentum"]}
+    exp = experiment_from_dict(spec, base=tmp_path / "elsewhere")
+    want = str(candle_path(tmp_path, "binance", "BTC/USDT", "1m").resolve())
+    assert list(exp.instrument_sets.values()) == [(want,)]
+    with pytest.raises(ExperimentError, match="tapedeck fetch binance SOL/USDT"):
+        experiment_from_dict({**spec, "data": ["binance:SOL/USDT"]}, base=tmp_path)
+
+
+def test_cli_progress_bar_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with fake() as server:
+        argv = ["fetch", "binance", "BTC/USDT", "--since", "2024-01-01", "--until", "2024-01-02"]
+        argv += ["--datadir", str(tmp_path), "--api-url", server.url, "--progress", "always"]
+        assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "1440/1440" in err and "BTC/USDT: 1,440 new candles (2 requests, 0 retries)" in err
+    assert "1440/1440" not in out and "BTC/USDT" in out  # stdout: the data info table only

@@ -111,7 +111,7 @@ def fetch_command(args: argparse.Namespace) -> int:
     if since is not None and until is not None and since >= until:
         raise FetchError(f"--since ({args.since}) must be before --until ({args.until})")
     exchange = make_exchange(args.exchange, api_url=args.api_url)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     paths: list[Path] = []
     with _Bar(args.progress) as bar:
         fetcher = Fetcher(exchange, Path(datadir), timeframe=args.timeframe, progress=bar.update)

@@ -59,6 +59,7 @@ from engine.brain.persona import PersonaError, TradingPersona, load_persona, per
 from engine.brain.spec import parse_persona_brain
 from engine.errors import TapedeckError
 from engine.experiment.windows import Window, WindowError, WindowPlan, parse_windows
+from engine.fetch.store import StoreError, parse_ref, resolve_ref
 
 OBJECTIVES = (
     "sharpe",
@@ -264,6 +265,11 @@ def _paths(source: str, fld: str, value: Any, base: Path) -> tuple[str, ...]:
         path = Path(text).expanduser()
         if not path.is_absolute():
             path = base / path
+        if not path.exists() and parse_ref(text) is not None:  # EXCHANGE:SYMBOL: the store
+            try:
+                path = Path(resolve_ref(text))
+            except StoreError as exc:
+                raise _err(source, f"{fld}[{i}]", str(exc)) from None
         if not path.exists():
             raise _err(source, f"{fld}[{i}]", f"{text}: no such file")
         out.append(str(path.resolve()))
