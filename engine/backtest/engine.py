@@ -78,6 +78,7 @@ class BacktestEngine:
         *,
         analysis: MarketAnalysis | None = None,
         on_reasoning: ReasoningCallback | None = None,
+        prescore: bool = True,
     ) -> None:
         self.config = config if config is not None else BacktestConfig()
         self.persona = persona if isinstance(persona, TradingPersona) else load_persona(persona)
@@ -100,6 +101,12 @@ class BacktestEngine:
         self._dense = [len(arr.step_of_candle) == n for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
         self._times = analysis.times
+        # run() skips, while the book is flat, the batches the brain's pre-scoring says
+        # it cannot act on; their decisions are made at the end of the fast-forward
+        self._quiet: np.ndarray | None = None
+        scorer = getattr(brain, "prescore", None)
+        if prescore and on_reasoning is None and callable(scorer) and self._batch_list:
+            self._quiet = ~np.asarray(scorer(analysis, self.persona), dtype=bool)
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -117,6 +124,7 @@ class BacktestEngine:
         self._equity = np.full(n, np.nan)
         self._last_brain_step = -(10**18)
         self._last_loss_step: int | None = None
+        self._deferred: list[tuple[int, int, int | None, float, float]] = []
         self._model_fills = -1
         self._eq_const = float(self.config.initial_cash)
         self._eq_coef: tuple[tuple[int, float], ...] = ()  # (row, signed qty)
@@ -163,6 +171,7 @@ class BacktestEngine:
             segments = [(start, self._eq_const, self._eq_coef)]
             with gc_paused():
                 t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
+                self._decide_deferred()
             self._segment_equity(start, t, segments)
             self.step_index = t
         if progress is not None:
@@ -178,7 +187,11 @@ class BacktestEngine:
     ) -> int:
         n = self.total_steps
         next_report = t
+        quiet = self._quiet is not None
+        broker = self.broker
         while t < stop:
+            if quiet and not broker.held and not broker.orders():
+                t = self._skip_quiet_batches(t, stop)
             busy, eventful = self._next_busy_step(t)
             if busy >= stop:
                 return stop
@@ -191,6 +204,46 @@ class BacktestEngine:
                 progress(t, n)
                 next_report = t + every
         return t
+
+    def _skip_quiet_batches(self, t: int, stop: int) -> int:
+        """With no position and no order, pass the batches from ``t`` on that cannot
+        act (pre-scoring), up to the first that can: their decisions, holds only, are
+        made later (``_decide_deferred``) exactly as ``_decide`` would have made them."""
+        batches = self._batch_list
+        quiet = self._quiet
+        assert quiet is not None
+        limit = min(stop, self._n - 1)  # the last step is always processed
+        j = bisect.bisect_left(batches, t)
+        cash = float(self.broker.cash)
+        equity = float(self.broker.equity())
+        while j < len(batches) and batches[j] < limit and quiet[j]:
+            step = batches[j]
+            self._deferred.append((len(self.decisions), step, self._last_loss_step, cash, equity))
+            self.decisions.append(None)  # type: ignore[arg-type]  # filled in later
+            self.stats.batches += 1
+            self._last_brain_step = step
+            t = step + 1
+            j += 1
+        return t
+
+    def _decide_deferred(self) -> None:
+        a = self.analysis
+        for index, step, last_loss, cash, equity in self._deferred:
+            portfolio = PortfolioState(
+                time=int(self._times[step]),
+                step=step,
+                cash=cash,
+                equity=equity,
+                positions=(),
+                pending_orders=(),
+                last_loss_step=last_loss,
+            )
+            batch = a.batch_by_step[step]
+            decision = self._decision(batch, step, portfolio)
+            if any(plan.action != Action.HOLD for plan in decision.plans):
+                raise RuntimeError(f"pre-scoring skipped a batch that acts at step {step}")
+            self.decisions[index] = decision
+        self._deferred.clear()
 
     def _next_busy_step(self, t: int) -> tuple[int, list[int]]:
         """The first step >= t that must be processed (the last step always is), and the
@@ -383,6 +436,11 @@ class BacktestEngine:
             pending_orders=broker.orders(),
             last_loss_step=self._last_loss_step,
         )
+        self.decisions.append(self._decision(batch, t, portfolio))
+        self._last_brain_step = t
+
+    def _decision(self, batch: SignalBatch, t: int, portfolio: PortfolioState) -> Decision:
+        """Ask the brain, validate, execute; the statistics counted."""
         brain = self.brain
         stats = self.stats
         stats.calls += 1
@@ -407,8 +465,7 @@ class BacktestEngine:
         stats.tokens += int(decision.tokens or 0)
         stats.corrections += len(decision.corrections)
         stats.errors += bool(decision.errors)
-        self.decisions.append(decision)
-        self._last_brain_step = t
+        return decision
 
     def _execute(self, decision: Decision, batch: SignalBatch, t: int) -> Decision:
         plans: list[TradePlan] = []

@@ -22,8 +22,12 @@ tightened to half the persona's stop distance from the price.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from engine.brain.base import ReasoningCallback
 from engine.brain.persona import TradingPersona
@@ -238,6 +242,76 @@ def _passes(score: float, threshold: float) -> bool:
     return score != 0.0 and abs(score) >= threshold
 
 
+# ------------------------------------------------------------------------- pre-scoring
+PRESCORE_MARGIN = 1e-9
+"""Relative margin below the threshold inside which a batch is still treated as able to
+act: vectorised sums may round differently from the decision's own."""
+
+_flat_signals: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
+
+
+def _signal_columns(analysis: Any) -> tuple:
+    """Every signal of the batches with signals as columns (computed once per analysis):
+    batch number (in ``analysis.batch_steps`` order), instrument code, kind, side (+1
+    long, -1 short, 0 neutral), strength clamped as ``_weigh`` does, count."""
+    cached = _flat_signals.get(analysis)
+    if cached is not None:
+        return cached
+    batch_no, inst, kinds, side, strength, count = [], [], [], [], [], []
+    codes: dict[str, int] = {}
+    by_step = analysis.batch_by_step
+    for b, step in enumerate(analysis.batch_steps.tolist()):
+        for sig in by_step[step].signals:
+            batch_no.append(b)
+            inst.append(codes.setdefault(sig.instrument, len(codes)))
+            kinds.append(sig.kind)
+            side.append(_SIGN.get(sig.direction, 0.0))
+            x = float(sig.strength)
+            if not 0.0 <= x <= 1.0:
+                x = min(max(x, 0.0), 1.0) if math.isfinite(x) else 0.0
+            strength.append(x)
+            count.append(max(1, int(sig.count)))
+    cached = (
+        np.array(batch_no, dtype=np.int64),
+        np.array(inst, dtype=np.int64),
+        np.array(kinds, dtype=object),
+        np.array(side),
+        np.array(strength),
+        np.array(count, dtype=np.float64),
+        max(1, len(codes)),
+    )
+    _flat_signals[analysis] = cached
+    return cached
+
+
+def prescore(analysis: Any, persona: TradingPersona) -> np.ndarray:
+    """For each batch with signals (``analysis.batch_steps`` order): whether the persona
+    could act on it with no position and no pending order, i.e. whether some
+    instrument's |score| reaches the entry threshold. All batches are scored at once;
+    a batch within ``PRESCORE_MARGIN`` of the threshold counts as able to act, so a
+    False here is always a decision of holds only."""
+    batch_no, inst, kinds, side, strength, count, n_inst = _signal_columns(analysis)
+    n = len(analysis.batch_steps)
+    if len(batch_no) == 0:
+        return np.zeros(n, dtype=bool)
+    weights = persona.signal_weights
+    lookup = {k: float(weights.get(k, 0.0)) for k in set(kinds.tolist())}
+    weight = np.array([lookup[k] for k in kinds.tolist()])
+    value = strength * weight * count
+    directional = (side != 0.0) & (weight != 0.0)
+    towards_long = side * weight > 0
+    group = batch_no * n_inst + inst
+    size = n * n_inst
+    long = np.bincount(group, np.where(directional & towards_long, np.abs(value), 0.0), size)
+    short = np.bincount(group, np.where(directional & ~towards_long, np.abs(value), 0.0), size)
+    neutral = np.bincount(group, np.where(side == 0.0, value, 0.0), size)
+    net = long - short
+    score = np.where(net != 0.0, np.maximum(0.0, np.abs(net) + neutral), 0.0)
+    threshold = persona.entry_threshold
+    can = score >= threshold - PRESCORE_MARGIN * max(1.0, threshold)
+    return can.reshape(n, n_inst).any(axis=1)
+
+
 class RuleBrain:
     """The deterministic baseline brain (see the module doc for the arithmetic)."""
 
@@ -246,6 +320,10 @@ class RuleBrain:
 
     def __init__(self, persona: TradingPersona | None = None) -> None:
         self.persona = persona
+
+    def prescore(self, analysis: Any, persona: TradingPersona) -> np.ndarray:
+        """See :func:`prescore`: the engine skips, while flat, the batches marked False."""
+        return prescore(analysis, persona)
 
     def decide(
         self,
