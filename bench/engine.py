@@ -1,6 +1,13 @@
 """Benchmark the headless backtest engine against backtesting.py 0.6.6, in the same run.
 
     python bench/engine.py [--candles 1000000] [--repeat 3] [--bt-repeat 1] [--no-rules]
+    python bench/engine.py --whole [--candles 1000000] [--repeat 3]
+
+``--whole`` times whole commands instead, each a fresh process from the CSV file to the
+printed result (imports, CSV loading, analysis, replay, report): ``tapedeck run FILE
+--persona P`` for three rule personas against a script that loads the same CSV with
+pandas and runs backtesting.py's ``SmaCross`` (its documentation's example, SMA 10/20,
+always in the market) on it; the file is the BTC minutes tiled to ``--candles``.
 
 Workloads (real data from ../shared/data/real):
 
@@ -212,15 +219,114 @@ def row(name: str, candles: int, seconds: float, peer: float | None = None) -> s
     return f"{name:<40} {candles:>10,} {seconds:>9.3f} {rate:>12,.0f} {ratio}"
 
 
+PEER_SMA = """
+import sys, warnings
+import pandas as pd
+from backtesting import Strategy
+from backtesting.lib import FractionalBacktest, crossover
+from backtesting.test import SMA
+
+class SmaCross(Strategy):
+    n1, n2 = 10, 20
+    def init(self):
+        self.sma1 = self.I(SMA, self.data.Close, self.n1)
+        self.sma2 = self.I(SMA, self.data.Close, self.n2)
+    def next(self):
+        if crossover(self.sma1, self.sma2):
+            self.position.close()
+            self.buy()
+        elif crossover(self.sma2, self.sma1):
+            self.position.close()
+            self.sell()
+
+df = pd.read_csv(sys.argv[1], parse_dates=["timestamp"], index_col="timestamp")
+df.columns = [c.capitalize() for c in df.columns]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    bt = FractionalBacktest(df, SmaCross, cash=10_000, commission=0.001, fractional_unit=1e-8)
+    stats = bt.run()
+print(stats["# Trades"])
+"""
+
+
+def write_csv(series: InstrumentSeries, path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(series.open_time, unit="ns").strftime(
+                "%Y-%m-%d %H:%M:%S.%f"
+            ),
+            "open": series.open,
+            "high": series.high,
+            "low": series.low,
+            "close": series.close,
+            "volume": series.volume,
+        }
+    )
+    frame.to_csv(path, index=False)
+
+
+def time_command(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds (the child's user + system) of a fresh process."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
+    walls, cpus = [], []
+    for _ in range(repeat):
+        before = os.times()
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t0)
+        after = os.times()
+        cpus.append(
+            after.children_user
+            - before.children_user
+            + after.children_system
+            - before.children_system
+        )
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def whole_commands(candles: int, repeat: int) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"btc-{candles}-1m.csv"
+        write_csv(tiled(load(BTC), candles), path)
+        size = path.stat().st_size / 1e6
+        print(
+            f"whole commands on {path.name} ({candles:,} candles, {size:.0f} MB), "
+            f"median of {repeat}; CPU = the process's user + system seconds"
+        )
+        header = f"{'command':<44} {'wall s':>8} {'cpu s':>8} {'wall ratio':>11} {'cpu ratio':>10}"
+        print(header, "-" * len(header), sep="\n", flush=True)
+        peer_wall, peer_cpu = time_command([sys.executable, "-c", PEER_SMA, str(path)], repeat)
+        print(
+            f"{'backtesting.py SmaCross 10/20 (pandas CSV)':<44} {peer_wall:>8.2f} {peer_cpu:>8.2f}"
+        )
+        for persona in ("momentum", "conservative", "scalper"):
+            cmd = [sys.executable, "-m", "engine.cli", "run", str(path), "--persona", persona]
+            wall, cpu = time_command([*cmd, "--trades", "0", "--progress", "never"], repeat)
+            print(
+                f"{'tapedeck run --persona ' + persona:<44} {wall:>8.2f} {cpu:>8.2f} "
+                f"{peer_wall / wall:>10.2f}x {peer_cpu / cpu:>9.2f}x",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bt-repeat", type=int, default=1)
     parser.add_argument("--no-rules", action="store_true", help="skip the rule-persona rows")
+    parser.add_argument("--whole", action="store_true", help="time whole commands (see above)")
     args = parser.parse_args()
     if not BTC.exists():
         sys.exit(f"real data not found at {DATA}")
+    if args.whole:
+        whole_commands(args.candles, args.repeat)
+        return
     workloads = (("btc", [tiled(load(BTC), args.candles)]), ("alt8", load_many(ALT)))
     header = f"{'workload':<40} {'candles':>10} {'median s':>9} {'candles/s':>12} ratio"
     print(header, "-" * len(header), sep="\n", flush=True)

@@ -244,3 +244,33 @@ def test_a_dask_cluster_gives_the_table_of_the_local_run(pair, tmp_path, dask_cl
     remote = _run(spec, tmp_path / "cluster", cluster=dask_cluster)
     assert len(remote) == 24 and (remote["error"] == "").all()
     pd.testing.assert_frame_equal(_stable(local), _stable(remote))
+
+
+def test_a_cell_opens_in_the_replay_exactly_as_it_ran(pair, tmp_path):
+    import argparse
+
+    from tui.main import build_parser, experiment_cell_spec
+    from tui.sources import ReplaySource
+
+    frame = _run(_spec(pair), tmp_path / "r", workers=1)
+    cell = "momentum@rules[stop_atr=1.5]/pair/f03-oos"
+    args = build_parser().parse_args(
+        ["replay", "--experiment", str(tmp_path / "r"), "--cell", cell]
+    )
+    spec = experiment_cell_spec(args)
+    assert spec.persona.endswith(".toml") and spec.brain == "rules"
+    source = ReplaySource.from_spec(spec)
+    assert source.persona.stop_atr == 1.5
+    while source.step() is not None:  # step by step, as the replay screen does
+        pass
+    row = frame[frame["cell"] == cell].iloc[0]
+    metrics = source.metrics()
+    assert metrics["total_return_pct"] == row["total_return_pct"]
+    assert metrics["n_trades"] == row["n_trades"]
+    # a cell by row number; a wrong id is one clear error
+    by_number = argparse.Namespace(**{**vars(args), "cell": "0"})
+    assert experiment_cell_spec(by_number).start == frame.iloc[0]["window_start"]
+    from engine.experiment.store import ResultsError
+
+    with pytest.raises(ResultsError, match="no cell 'nope'"):
+        experiment_cell_spec(argparse.Namespace(**{**vars(args), "cell": "nope"}))

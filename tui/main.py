@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from engine import cli
 from engine.errors import TapedeckError
+
+if TYPE_CHECKING:
+    from tui.sources import ReplaySpec
 
 REPLAY_HELP = "open the interactive replay TUI (no command: the bundled sample)"
 
@@ -33,6 +37,10 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--end", default=None, help="window end (UTC time)")
     p.add_argument("--theme", default=None, help="tapedeck-dark, tapedeck-light, tapedeck-amber")
     p.add_argument("--play", action="store_true", help="start playing at once")
+    p.add_argument(
+        "--experiment", metavar="RESULTS", help="an experiment's results folder (with --cell)"
+    )
+    p.add_argument("--cell", metavar="ID", help="the cell to replay: its id or row number")
     p.set_defaults(func=run_replay)
     return p
 
@@ -43,14 +51,17 @@ def run_replay(args: argparse.Namespace) -> int:
     from tui.clock import parse_speed
     from tui.sources import ReplaySource, ReplaySpec, default_persona
 
-    spec = ReplaySpec(
-        paths=resolve_data_args([str(p) for p in (args.data or SAMPLE_PATHS)]),
-        persona=args.persona or default_persona(),
-        brain=args.brain,
-        speed=parse_speed(args.speed),
-        start=args.start,
-        end=args.end,
-    )
+    if args.experiment or args.cell:
+        spec = experiment_cell_spec(args)
+    else:
+        spec = ReplaySpec(
+            paths=resolve_data_args([str(p) for p in (args.data or SAMPLE_PATHS)]),
+            persona=args.persona or default_persona(),
+            brain=args.brain,
+            speed=parse_speed(args.speed),
+            start=args.start,
+            end=args.end,
+        )
     # Everything that can fail on the user's input fails here, before the screen opens.
     from engine.brain.persona import load_persona
     from engine.data.notices import announce
@@ -67,6 +78,27 @@ def run_replay(args: argparse.Namespace) -> int:
     app.run()
     # A crash inside the app ends run() with the traceback printed and a return code set.
     return app.return_code or 0
+
+
+def experiment_cell_spec(args: argparse.Namespace) -> ReplaySpec:
+    """``--experiment RESULTS --cell ID``: the cell's files, window, persona and brain."""
+    from engine.experiment.replay import cell_replay
+    from tui.clock import parse_speed
+    from tui.sources import ReplaySpec
+
+    if not (args.experiment and args.cell):
+        raise TapedeckError("--experiment RESULTS and --cell ID go together")
+    if args.data or args.persona or args.start or args.end:
+        raise TapedeckError("--experiment --cell sets the data, persona and window: give none")
+    cell = cell_replay(args.experiment, args.cell)
+    return ReplaySpec(
+        paths=cell.paths,
+        persona=cell.persona,
+        brain=cell.brain,
+        speed=parse_speed(args.speed),
+        start=cell.start,
+        end=cell.end,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -187,7 +187,8 @@ class BacktestEngine:
     ) -> int:
         n = self.total_steps
         next_report = t
-        quiet = self._quiet is not None
+        # (a reasoning callback set after construction sees every decision in order)
+        quiet = self._quiet is not None and self.on_reasoning is None
         broker = self.broker
         while t < stop:
             if quiet and not broker.held and not broker.orders():

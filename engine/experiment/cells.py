@@ -118,6 +118,7 @@ def cell_row(cell: Cell, files: Sequence[str]) -> dict[str, Any]:
         "config": c.id,
         "persona": c.label,
         "brain": c.brain,
+        "model": c.model or "",
         "instruments": cell.instruments,
         "window": w.label,
         "role": w.role,

@@ -1,0 +1,173 @@
+"""Benchmark ``tapedeck experiment``: cells per second on one process and on all cores,
+with backtesting.py's ``optimize`` over the same grid as the peer, in the same run.
+
+    python bench/experiment.py [--repeat 3] [--workers N] [--no-peer]
+
+The grid: 4 personas (the built-ins) x 3 stop distances (``stop_atr`` 1.5, 2, 3) x 4
+rolling windows of 5 days over the eight 5-minute altcoin files (one instrument set of
+8 instruments, one shared wallet): 48 cells, each a full backtest of ~11,500 candles.
+
+The peer: backtesting.py cannot run one strategy over eight instruments with one
+wallet, nor tapedeck's rule personas, so the closest grid it can express is run: for
+each of the 4 windows and each of the 8 instruments, ``Backtest.optimize`` over a
+4-valued strategy variant (four SMA crossovers standing in for the personas) x the same
+3 stop distances (a stop ``stop_atr`` ATRs from the entry), 384 single-instrument
+backtests over the same candles; its cells per second count 8 of those as one cell.
+``optimize`` uses its own process pool.
+
+Printed: median wall seconds and cells per second; the speed-up of all cores over one
+process; the peer's rate. The machine may be shared: parallel speed-ups are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.experiment.executors import default_workers  # noqa: E402
+from engine.experiment.runner import ExperimentRunner  # noqa: E402
+from engine.experiment.search import run_search  # noqa: E402
+from engine.experiment.spec import experiment_from_dict  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "real" / "binance-5m"
+FILES = sorted(DATA.glob("*_BTC-5m.feather"))
+STOPS = [1.5, 2.0, 3.0]
+PERSONAS = ["conservative", "mean-reversion", "momentum", "scalper"]
+WINDOW = "5d"
+
+
+def spec() -> dict:
+    return {
+        "name": "bench",
+        "data": [str(f) for f in FILES],
+        "personas": [f"{p}@rules" for p in PERSONAS],
+        "grid": {"stop_atr": STOPS},
+        "windows": {"kind": "rolling", "size": WINDOW},
+    }
+
+
+def time_tapedeck(workers: int, repeat: int) -> tuple[float, int]:
+    times, cells = [], 0
+    exp = experiment_from_dict(spec(), source="bench")
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            with ExperimentRunner(exp, tmp, workers=workers, progress="never") as runner:
+                run_search(runner)
+                cells = runner.ran
+                errors = sum(bool(r.get("error")) for r in runner.store.rows.values())
+            times.append(time.perf_counter() - t0)
+        if errors:
+            sys.exit(f"{errors} cells failed")
+    return statistics.median(times), cells
+
+
+def time_peer(repeat: int) -> tuple[float, int]:
+    import numpy as np
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+    from backtesting.test import SMA
+
+    from engine.data import load_many, select
+    from engine.experiment.cells import span_of
+    from engine.experiment.windows import parse_windows
+
+    def atr(high, low, close, n=14):
+        prev = np.concatenate(([close[0]], close[:-1]))
+        tr = np.maximum(high - low, np.maximum(abs(high - prev), abs(low - prev)))
+        return pd.Series(tr).rolling(n, min_periods=1).mean().to_numpy()
+
+    class Variant(Strategy):
+        variant = 0
+        stop_atr = 2.0
+        pairs = ((5, 20), (10, 30), (20, 50), (9, 21))
+
+        def init(self):
+            n1, n2 = self.pairs[self.variant]
+            self.fast = self.I(SMA, self.data.Close, n1)
+            self.slow = self.I(SMA, self.data.Close, n2)
+            self.atr = self.I(atr, self.data.High, self.data.Low, self.data.Close)
+
+        def next(self):
+            price, width = self.data.Close[-1], self.stop_atr * self.atr[-1]
+            if crossover(self.fast, self.slow):
+                self.position.close()
+                self.buy(sl=price - width)
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+                self.sell(sl=price + width)
+
+    series = load_many(FILES)
+    windows = parse_windows({"kind": "rolling", "size": WINDOW}).windows(span_of(series))
+    frames = []
+    for w in windows:
+        for s in series:
+            part = select(s, start=w.start, end=w.end)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "Open": part.open,
+                        "High": part.high,
+                        "Low": part.low,
+                        "Close": part.close,
+                        "Volume": part.volume,
+                    },
+                    index=pd.DatetimeIndex(pd.to_datetime(part.open_time, unit="ns")),
+                )
+            )
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for frame in frames:
+            bt = Backtest(frame, Variant, cash=10_000, commission=0.001)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bt.optimize(variant=range(4), stop_atr=STOPS, maximize="Return [%]")
+        times.append(time.perf_counter() - t0)
+    runs = len(frames) * 4 * len(STOPS)
+    return statistics.median(times), runs // len(FILES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=default_workers(), help="all cores")
+    parser.add_argument("--no-peer", action="store_true", help="skip backtesting.py")
+    args = parser.parse_args()
+    if len(FILES) != 8:
+        sys.exit(f"the eight 5m files were not found in {DATA}")
+    print(f"48-cell grid: {len(PERSONAS)} personas x {len(STOPS)} stops x 4 windows of {WINDOW}")
+    load = os.getloadavg()[0]
+    print(f"cores: {os.cpu_count()}, load average: {load:.1f}; median of {args.repeat}")
+    header = f"{'run':<46} {'cells':>6} {'median s':>9} {'cells/s':>9} {'ratio':>7}"
+    print(header, "-" * len(header), sep="\n", flush=True)
+    one_s, cells = time_tapedeck(1, args.repeat)
+    print(f"{'tapedeck experiment, 1 process':<46} {cells:>6} {one_s:>9.2f} {cells / one_s:>9.2f}")
+    many_s, cells = time_tapedeck(args.workers, args.repeat)
+    label = f"tapedeck experiment, {args.workers} processes"
+    print(
+        f"{label:<46} {cells:>6} {many_s:>9.2f} {cells / many_s:>9.2f} {one_s / many_s:>6.2f}x",
+        flush=True,
+    )
+    if not args.no_peer:
+        peer_s, peer_cells = time_peer(args.repeat)
+        print(
+            f"{'backtesting.py optimize (same grid, see doc)':<46} {peer_cells:>6} "
+            f"{peer_s:>9.2f} {peer_cells / peer_s:>9.2f} "
+            f"{(cells / many_s) / (peer_cells / peer_s):>6.2f}x"
+        )
+        print("ratio of the peer row: tapedeck on all cores over backtesting.py")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""One cell of a results table as a replay: its files, window, persona and brain.
+
+The persona of a grid point (a built-in with parameters changed) is written as a TOML
+file into the results folder (``personas/``), so the replay loads it like any persona
+file and the cell replays exactly as it ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.atomic import write_text_atomic
+from engine.experiment.spec import Config, persona_table
+from engine.experiment.store import ResultsError, read_table
+
+
+@dataclass(frozen=True)
+class CellReplay:
+    cell: str
+    paths: list[str]
+    start: str
+    end: str
+    persona: str  # built-in name or a .toml path
+    brain: str
+    model: str | None
+
+
+def find_cell(frame: pd.DataFrame, cell: str) -> dict[str, Any]:
+    """A row by cell id, by unique id prefix, or by its row number in the table."""
+    ids = frame["cell"].tolist()
+    if cell in ids:
+        return frame.iloc[ids.index(cell)].to_dict()
+    if cell.isdigit() and int(cell) < len(ids):
+        return frame.iloc[int(cell)].to_dict()
+    matches = [i for i, c in enumerate(ids) if c.startswith(cell)]
+    if len(matches) == 1:
+        return frame.iloc[matches[0]].to_dict()
+    if not matches:
+        raise ResultsError(
+            f"no cell {cell!r} in the results ({len(ids)} cells; ids or row numbers)"
+        )
+    raise ResultsError(f"{cell!r} names {len(matches)} cells, e.g. {ids[matches[0]]}: give one")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"cannot write {value!r} to TOML")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ValueError(f"cannot write {type(value).__name__} to TOML")
+
+
+def persona_toml(table: dict[str, Any]) -> str:
+    """A persona table (``persona_table``) as TOML text: scalars first, then sub-tables."""
+    lines = []
+    subtables = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            subtables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in subtables:
+        lines.append(f"\n[{key}]")
+        lines += [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"
+
+
+def cell_replay(results: str | Path, cell: str) -> CellReplay:
+    """What ``tapedeck replay`` needs to open ``cell`` of the results folder."""
+    folder = Path(results)
+    row = find_cell(read_table(folder), cell)
+    params = [tuple(p) for p in json.loads(row["params"])]
+    config = Config(row["persona_source"], row["brain"], tuple(params), row["persona"])
+    persona = row["persona_source"]
+    if params:
+        text = persona_toml(persona_table(config.build_persona()))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = (folder if folder.is_dir() else folder.parent) / "personas"
+        path.mkdir(exist_ok=True)
+        target = path / f"{row['persona']}-{digest}.toml"
+        if not target.exists():
+            write_text_atomic(target, text)
+        persona = str(target)
+    model = None
+    if "model" in row and isinstance(row["model"], str) and row["model"]:
+        model = row["model"]
+    return CellReplay(
+        cell=str(row["cell"]),
+        paths=list(json.loads(row["data"])),
+        start=str(row["window_start"]),
+        end=str(row["window_end"]),
+        persona=persona,
+        brain=str(row["brain"]),
+        model=model,
+    )
