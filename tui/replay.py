@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer
 
+from engine.brain.breaker import CIRCUIT_OPEN
 from tui.chart import CandleChart
 from tui.format import fmt_time
 from tui.model import ReplayModel
@@ -53,6 +54,7 @@ class ReplayScreen(PlaybackScreen):
         self._stream_lock = threading.Lock()
         self._brain_error: tuple[int, str] | None = None
         self._notified_error = 0.0
+        self._told_circuit = False
         source.set_reasoning_callback(self._on_reasoning)
 
     def _new_model(self) -> ReplayModel:
@@ -100,7 +102,11 @@ class ReplayScreen(PlaybackScreen):
             self.model.apply(ev)
             for dec in ev.decisions:
                 decided = True
-                if dec.errors:
+                if dec.errors and not (
+                    # the circuit breaker's holds: told once, not at every skipped call
+                    dec.errors[0].startswith(CIRCUIT_OPEN) and self._told_circuit
+                ):
+                    self._told_circuit |= dec.errors[0].startswith(CIRCUIT_OPEN)
                     self._brain_error = (self.model.decision_count, dec.errors[0])
         if decided:  # the streamed text belonged to a decision that is now recorded
             with self._stream_lock:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.brain.base import ReasoningCallback
+from engine.brain.breaker import CircuitBreaker
 from engine.brain.partial import partial_reasoning
 from engine.brain.persona import TradingPersona
 from engine.brain.prompt import Prompt, build_prompt
@@ -95,6 +96,7 @@ class LLMBrain:
         self.retries = max(0, int(retries))
         self.options = dict(options or {})
         self.timeframe_ns = timeframe_ns
+        self.breaker = CircuitBreaker(f"{self.name} model {model}")
         self.stats: dict[str, float] = {
             "calls": 0,
             "failed_calls": 0,
@@ -147,6 +149,9 @@ class LLMBrain:
         except Exception as exc:  # a context the prompt cannot describe
             decision = self._hold(batch, [f"prompt: {type(exc).__name__}: {exc}"], start, None)
             return Asked(None, decision, Prompt("", "", {}))
+        blocked = self.breaker.blocked()
+        if blocked is not None:  # a server that does not answer is not asked again yet
+            return Asked(None, self._hold(batch, [blocked], start, prompt), prompt)
         options = model_options(persona, self.options)
         tokens = 0
         repeatable = True
@@ -183,6 +188,10 @@ class LLMBrain:
                     raise LLMFault(str(exc), retry=True, model_output=True) from None
             except LLMFault as fault:
                 repeatable = repeatable and fault.model_output
+                if fault.model_output:
+                    self.breaker.success()  # a bad answer is still an answer
+                else:
+                    self.breaker.failure(fault.reason)
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {fault.reason}")
                 if not fault.retry:
@@ -190,10 +199,12 @@ class LLMBrain:
                 continue
             except Exception as exc:  # never let a backend surprise stop the replay
                 repeatable = False
+                self.breaker.failure(f"{type(exc).__name__}: {exc}")
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {type(exc).__name__}: {exc}")
                 continue
             self.stats["valid_answers"] += 1
+            self.breaker.success()
             _notify(on_reasoning, answer.reasoning)
             decision = self.decision_from_answer(
                 answer,
