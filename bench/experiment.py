@@ -33,6 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from backtesting import Backtest, Strategy  # noqa: E402
+from backtesting.lib import crossover  # noqa: E402
+from backtesting.test import SMA  # noqa: E402
+
 from engine.experiment.executors import default_workers  # noqa: E402
 from engine.experiment.runner import ExperimentRunner  # noqa: E402
 from engine.experiment.search import run_search  # noqa: E402
@@ -71,41 +77,37 @@ def time_tapedeck(workers: int, repeat: int) -> tuple[float, int]:
     return statistics.median(times), cells
 
 
-def time_peer(repeat: int) -> tuple[float, int]:
-    import numpy as np
-    import pandas as pd
-    from backtesting import Backtest, Strategy
-    from backtesting.lib import crossover
-    from backtesting.test import SMA
+def atr(high, low, close, n=14):
+    prev = np.concatenate(([close[0]], close[:-1]))
+    tr = np.maximum(high - low, np.maximum(abs(high - prev), abs(low - prev)))
+    return pd.Series(tr).rolling(n, min_periods=1).mean().to_numpy()
 
+
+class Variant(Strategy):  # module level: optimize pickles it
+    variant = 0
+    stop_atr = 2.0
+    pairs = ((5, 20), (10, 30), (20, 50), (9, 21))
+
+    def init(self):
+        n1, n2 = self.pairs[self.variant]
+        self.fast = self.I(SMA, self.data.Close, n1)
+        self.slow = self.I(SMA, self.data.Close, n2)
+        self.atr = self.I(atr, self.data.High, self.data.Low, self.data.Close)
+
+    def next(self):
+        price, width = self.data.Close[-1], self.stop_atr * self.atr[-1]
+        if crossover(self.fast, self.slow):
+            self.position.close()
+            self.buy(sl=price - width)
+        elif crossover(self.slow, self.fast):
+            self.position.close()
+            self.sell(sl=price + width)
+
+
+def time_peer(repeat: int) -> tuple[float, int]:
     from engine.data import load_many, select
     from engine.experiment.cells import span_of
     from engine.experiment.windows import parse_windows
-
-    def atr(high, low, close, n=14):
-        prev = np.concatenate(([close[0]], close[:-1]))
-        tr = np.maximum(high - low, np.maximum(abs(high - prev), abs(low - prev)))
-        return pd.Series(tr).rolling(n, min_periods=1).mean().to_numpy()
-
-    class Variant(Strategy):
-        variant = 0
-        stop_atr = 2.0
-        pairs = ((5, 20), (10, 30), (20, 50), (9, 21))
-
-        def init(self):
-            n1, n2 = self.pairs[self.variant]
-            self.fast = self.I(SMA, self.data.Close, n1)
-            self.slow = self.I(SMA, self.data.Close, n2)
-            self.atr = self.I(atr, self.data.High, self.data.Low, self.data.Close)
-
-        def next(self):
-            price, width = self.data.Close[-1], self.stop_atr * self.atr[-1]
-            if crossover(self.fast, self.slow):
-                self.position.close()
-                self.buy(sl=price - width)
-            elif crossover(self.slow, self.fast):
-                self.position.close()
-                self.sell(sl=price + width)
 
     series = load_many(FILES)
     windows = parse_windows({"kind": "rolling", "size": WINDOW}).windows(span_of(series))

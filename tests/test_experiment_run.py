@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -274,3 +275,63 @@ def test_a_cell_opens_in_the_replay_exactly_as_it_ran(pair, tmp_path):
 
     with pytest.raises(ResultsError, match="no cell 'nope'"):
         experiment_cell_spec(argparse.Namespace(**{**vars(args), "cell": "nope"}))
+
+
+def test_random_search_runs_n_configurations_of_the_grid(pair, tmp_path):
+    spec = _spec(pair, search={"method": "random", "trials": 2, "seed": 5})
+    frame = _run(spec, tmp_path / "r", workers=1)
+    configs = list(dict.fromkeys(frame["config"]))
+    assert len(configs) == 2 and len(frame) == 2 * 8
+    grid = {c.id for c in experiment_from_dict(spec, source="t").configs()}
+    assert set(configs) <= grid
+    again = _run(spec, tmp_path / "again", workers=1)  # the seed decides
+    assert list(dict.fromkeys(again["config"])) == configs
+
+
+def test_optuna_chooses_configurations_by_the_in_sample_objective(pair, tmp_path):
+    pytest.importorskip("optuna")
+    from engine.experiment.search import objective_value
+
+    spec = _spec(pair, search={"method": "optuna", "trials": 4, "objective": "sharpe"})
+    exp = experiment_from_dict(spec, source="t.toml")
+    with ExperimentRunner(exp, tmp_path / "o", workers=1, progress="never") as runner:
+        ran = run_search(runner)
+        frame = runner.store.frame()
+    assert 1 <= len(ran) <= 4  # a configuration proposed twice runs once
+    assert set(frame["config"]) == {c.id for c in ran}
+    assert len(frame) == 8 * len(ran) and frame["cell"].is_unique
+    rows = frame[frame["config"] == ran[0].id].to_dict("records")
+    expected = np.mean([r["sharpe"] for r in rows if r["role"] == "is"])
+    assert objective_value(rows, "sharpe") == pytest.approx(expected)
+
+
+def test_llm_cells_spread_over_the_hosts_the_same_way_everywhere():
+    from engine.experiment.cells import pick_host
+
+    hosts = ["http://127.0.0.1:11434", "http://127.0.0.1:11435"]
+    ids = [f"momentum@ollama[stop_atr={s}]" for s in range(40)]
+    chosen = [pick_host(hosts, i) for i in ids]
+    assert set(chosen) == set(hosts)
+    assert chosen == [pick_host(hosts, i) for i in ids]
+
+
+def test_the_command_prints_statistics_and_fails_clearly(pair, tmp_path, capsys):
+    from engine import cli
+
+    args = ["experiment", "--data", *map(str, pair), "--persona", "momentum"]
+    args += ["--persona", "scalper@rules", "--grid", "stop_atr=1.5,3", "--walk-forward", "5d:5d"]
+    args += ["--out", str(tmp_path / "cli"), "--workers", "1", "--progress", "never"]
+    code = cli.main([*args, "--compare", "momentum@rules[stop_atr=3]", "scalper@rules[stop_atr=3]"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "per configuration (out-of-sample windows)" in out.out
+    assert "parameter stability" in out.out
+    assert "momentum@rules[stop_atr=3] beat scalper@rules[stop_atr=3] in " in out.out
+    assert "of 3 out-of-sample windows; mean return difference" in out.out
+    assert "24 cells run" in out.err  # 4 configs x 3 folds x (in + out of sample)
+    assert cli.main([*args]) == 0
+    assert "24 already in" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'data = ["{pair[0]}"]\npersonas = ["momentum"]\n[grid]\nstop_atr = [0]\n')
+    assert cli.main(["experiment", str(bad)]) == 2
+    assert "field 'grid.stop_atr': 0" in capsys.readouterr().err

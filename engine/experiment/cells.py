@@ -8,6 +8,7 @@ signals, batches). What a cell gives back is one flat row of the results table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -103,11 +104,20 @@ def make_cell_brain(config: Config, persona: Any, payload: Payload, timeframe: s
     from engine.brain.factory import make_brain
 
     opts = dict(payload.brain_options.get(config.brain, {}))
+    hosts = opts.pop("hosts", None)
+    if hosts:  # several LLM servers: each configuration keeps to one of them
+        opts["host"] = pick_host(list(hosts), config.id)
     if config.model:
         opts["model"] = config.model
     if config.brain != "rules":
         opts.setdefault("timeframe", timeframe)  # LLM prompts count ages in candles
     return make_brain(config.brain, persona, **opts)
+
+
+def pick_host(hosts: Sequence[str], key: str) -> str:
+    """One of ``hosts`` for ``key``, the same on every worker and every run."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return hosts[digest % len(hosts)]
 
 
 def cell_row(cell: Cell, files: Sequence[str]) -> dict[str, Any]:

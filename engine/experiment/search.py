@@ -51,6 +51,10 @@ def run_search(runner: ExperimentRunner, trials: int | None = None) -> list[Conf
     return _optuna(runner, exp, configs, n)
 
 
+def _family(label: str, brain: str, model: str | None) -> str:
+    return f"{label}@{brain}" + (f":{model}" if model else "")
+
+
 def _optuna(
     runner: ExperimentRunner, exp: Experiment, configs: Sequence[Config], trials: int
 ) -> list[Config]:
@@ -59,10 +63,12 @@ def _optuna(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     families: dict[str, list[Config]] = {}
     for c in configs:
-        families.setdefault(f"{c.label}@{c.brain}", []).append(c)
-    by_key = {(f"{c.label}@{c.brain}", c.params): c for c in configs}
+        families.setdefault(_family(c.label, c.brain, c.model), []).append(c)
+    by_key = {(_family(c.label, c.brain, c.model), c.params): c for c in configs}
     grids = {
-        f"{entry.label}@{brain}": entry.grid for entry in exp.personas for brain in entry.brains
+        _family(entry.label, brain, model): entry.grid
+        for entry in exp.personas
+        for brain, model in entry.brains
     }
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=exp.search.seed)

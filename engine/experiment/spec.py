@@ -442,6 +442,12 @@ def experiment_from_dict(
     brains = data.get("brains", {})
     if not isinstance(brains, Mapping) or not all(isinstance(v, Mapping) for v in brains.values()):
         raise _err(source, "brains", "expected [brains.KIND] tables of options")
+    for kind, table in brains.items():
+        hosts = table.get("hosts")
+        if hosts is not None and (
+            not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts)
+        ):
+            raise _err(source, f"brains.{kind}.hosts", "expected a list of server addresses")
     timeframe = data.get("timeframe")
     if timeframe is not None and not isinstance(timeframe, str):
         raise _err(source, "timeframe", "expected text such as '5m'")
