@@ -6,7 +6,8 @@ Layout (the ``type`` key says what a line is), in this order:
    model, the backtest settings and the data window (instrument, timeframe, candles,
    first and last open time, source file name);
 2. ``decision`` lines, in the order the brain was asked;
-3. ``fill`` lines, then ``trade`` lines, in the broker's order;
+3. ``fill`` lines, then ``trade`` lines, then ``rejection`` lines (orders the broker
+   refused or dropped, with the reason), in the broker's order;
 4. ``equity`` lines: samples of the equity curve (every step when there are at most
    ``max_equity_samples`` steps, else an even stride that always keeps the last step);
 5. ``metrics``: the final metrics and the brain statistics.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from engine.types import (
     ExitReason,
     Fill,
     FillSide,
+    Rejection,
     Side,
     SizeMode,
     Trade,
@@ -67,6 +69,7 @@ class RunLog:
     equity_values: np.ndarray
     metrics: dict[str, Any]
     brain_stats: dict[str, Any]
+    rejections: list[Rejection] = field(default_factory=list)
 
 
 def _line(kind: str, payload: Mapping[str, Any]) -> str:
@@ -149,6 +152,8 @@ def run_log_lines(
         yield _line("fill", _plain(fill))
     for trade in result.trades:
         yield _line("trade", _plain(trade))
+    for rejection in getattr(result, "rejections", ()):
+        yield _line("rejection", _plain(rejection))
     times = np.asarray(result.equity_times)
     values = np.asarray(result.equity_values)
     for i in _equity_stride(len(times), max_equity_samples).tolist():
@@ -282,6 +287,15 @@ def _trade(d: Mapping[str, Any]) -> Trade:
     )
 
 
+def _rejection(d: Mapping[str, Any]) -> Rejection:
+    return Rejection(
+        time=int(d["time"]),
+        instrument=d["instrument"],
+        order_id=int(d["order_id"]),
+        reason=d["reason"],
+    )
+
+
 def read_run_log(path: str | Path) -> RunLog:
     """Read a run log back; raises RunLogError naming the line that is wrong."""
     path = Path(path)
@@ -289,6 +303,7 @@ def read_run_log(path: str | Path) -> RunLog:
     decisions: list[Decision] = []
     fills: list[Fill] = []
     trades: list[Trade] = []
+    rejections: list[Rejection] = []
     times: list[int] = []
     values: list[float] = []
     metrics: dict[str, Any] = {}
@@ -315,6 +330,8 @@ def read_run_log(path: str | Path) -> RunLog:
                     fills.append(_fill(record))
                 elif kind == "trade":
                     trades.append(_trade(record))
+                elif kind == "rejection":
+                    rejections.append(_rejection(record))
                 elif kind == "equity":
                     times.append(int(record["time"]))
                     values.append(_float(record["equity"]))
@@ -339,4 +356,5 @@ def read_run_log(path: str | Path) -> RunLog:
         equity_values=np.asarray(values, dtype=np.float64),
         metrics=metrics,
         brain_stats=stats,
+        rejections=rejections,
     )

@@ -274,6 +274,18 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejection:
+    """An order the broker refused or dropped, and why: refused at submission
+    (``order_id`` 0, no order was made), replaced, cancelled, expired, or refused when
+    it came to fill."""
+
+    time: int
+    instrument: str
+    order_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     """A snapshot of one open position."""
 
@@ -324,7 +336,9 @@ class PortfolioState:
 
 @dataclass(frozen=True, slots=True)
 class StepEvent:
-    """Everything one merged step produced. The TUI and the run log consume only these."""
+    """Everything one merged step produced: what the TUI shows comes only from these.
+    (The run log is written from the :class:`BacktestResult` of a whole run, which
+    holds the same decisions, fills, trades and rejections.)"""
 
     step: int
     total_steps: int
@@ -340,3 +354,4 @@ class StepEvent:
     orders: tuple[Order, ...]
     cash: float
     equity: float
+    rejections: tuple[Rejection, ...] = ()  # orders refused or dropped at this step

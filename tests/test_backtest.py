@@ -7,12 +7,16 @@ pipeline on the real data.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from engine.backtest import BacktestConfig, BacktestEngine, BacktestError, Session
 from engine.brain.persona import TradingPersona
-from engine.types import Action, ExitReason, TradePlan, TrailingSpec
+from engine.runlog import read_run_log, write_run_log
+from engine.types import Action, ExitReason, Rejection, TradePlan, TrailingSpec
 from tests.test_backtest_helpers import (
     MIN,
     T0,
@@ -99,6 +103,43 @@ def test_decision_at_a_close_fills_at_the_next_open_hand_computed() -> None:
     assert result.equity_times.tolist() == [T0 + (i + 1) * MIN for i in range(6)]
     assert result.final_equity == pytest.approx(final, rel=1e-12)
     assert result.brain_stats["calls"] == 2 and result.brain_stats["batches"] == 2
+
+
+def _limits_that_never_fill(batch, portfolio):
+    plan = TradePlan("AAA", Action.OPEN_LONG, size=0.5, size_mode="equity", stop_loss=95.0)
+    if batch.step == 1:  # below every later low: expires after its two candles
+        return [replace(plan, entry_price=98.0, expiry_candles=2)]
+    if batch.step == 4:  # still pending at the end of the data: cancelled there
+        return [replace(plan, entry_price=100.0)]
+    return []
+
+
+def test_rejections_leave_the_broker_in_events_result_and_run_log(tmp_path) -> None:
+    analysis = injected_analysis([_six()], {1: ["AAA"], 4: ["AAA"]})
+    config = _config(review_positions=False)
+    engine = _engine(analysis, _limits_that_never_fill, config)
+    events = []
+    while (event := engine.step()) is not None:
+        events.append(event)
+    # order 1 was first fillable in candle 2, so candle 4 (open T0 + 4 min) is past it
+    expired = Rejection(T0 + 4 * MIN, "AAA", 1, "expired after 2 candles")
+    # the last step closes at T0 + 6 min, where the end of data cancels order 2
+    cancelled = Rejection(T0 + 6 * MIN, "AAA", 2, "cancelled: end_of_data")
+    assert [e.rejections for e in events] == [(), (), (), (), (expired,), (cancelled,)]
+    stepped = engine.result()
+    fast = _engine(analysis, _limits_that_never_fill, config).run()
+    assert stepped.rejections == fast.rejections == (expired, cancelled)
+    assert stepped.fills == () and stepped.trades == ()
+
+    path = write_run_log(tmp_path / "run.jsonl", fast, persona=PERSONA, config=config)
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x for x in lines if x["type"] == "rejection"] == [
+        {"type": "rejection", "time": T0 + 4 * MIN, "instrument": "AAA", "order_id": 1}
+        | {"reason": "expired after 2 candles"},
+        {"type": "rejection", "time": T0 + 6 * MIN, "instrument": "AAA", "order_id": 2}
+        | {"reason": "cancelled: end_of_data"},
+    ]
+    assert read_run_log(path).rejections == [expired, cancelled]
 
 
 def test_step_event_lists_only_the_instruments_present_at_that_step() -> None:
@@ -295,6 +336,8 @@ def test_stepping_equals_run_on_every_action(seed: int, intrabar: str, persona) 
     assert [f for e in events for f in e.fills] == list(a.fills)
     assert [d for e in events for d in e.decisions] == list(a.decisions)
     assert [t for e in events for t in e.trades] == list(a.trades)
+    assert a.rejections == b.rejections and len(a.rejections) > 0
+    assert [r for e in events for r in e.rejections] == list(a.rejections)
     # the equity model agrees with the broker's own valuation
     if persona is LIMITED:
         assert ExitReason.TIME_LIMIT in {t.exit_reason for t in a.trades}

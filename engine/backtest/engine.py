@@ -271,6 +271,7 @@ class BacktestEngine:
         broker = self.broker
         record = rows is None
         n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
+        n_rejections = len(broker.rejections)
         present = []
         if record:
             column = self._candle_index[:, t]
@@ -359,6 +360,7 @@ class BacktestEngine:
             orders=tuple(broker.orders()),
             cash=float(broker.cash),
             equity=float(eq),
+            rejections=tuple(broker.rejections[n_rejections:]),
         )
 
     def _candle_at(self, row: int, t: int) -> int:
@@ -544,6 +546,7 @@ class BacktestEngine:
             metrics=metrics,
             brain_stats=self.stats.as_dict(),
             steps=done,
+            rejections=tuple(self.broker.rejections),
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.types import Decision, Fill, Trade
+from engine.types import Decision, Fill, Rejection, Trade
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +24,7 @@ class BacktestResult:
     metrics: dict[str, Any]
     brain_stats: dict[str, Any]
     steps: int
+    rejections: tuple[Rejection, ...] = ()  # orders the broker refused or dropped, in order
 
     @property
     def final_equity(self) -> float:

@@ -4,6 +4,7 @@
 the two change together.
 """
 
-from engine.broker.broker import Broker, BrokerConfig, Rejection
+from engine.broker.broker import Broker, BrokerConfig
+from engine.types import Rejection
 
 __all__ = ["Broker", "BrokerConfig", "Rejection"]

@@ -38,9 +38,11 @@ Rules (DESIGN.md, "Time and fills"):
   ``margin + direction * (price - entry) * qty``. Equity is cash plus positions valued at
   the latest price the broker knows for each instrument (``mark``).
 
-Refusals at submission are returned as text; refusals, expiries and cancellations later
-on are recorded in ``Broker.rejections``. ``max_holding_candles`` comes from
-``BrokerConfig`` or, per order, from ``submit(..., max_holding_candles=...)``.
+Refusals at submission are returned as text; they, and refusals, expiries and
+cancellations later on, are recorded in ``Broker.rejections`` (which the backtest hands
+on in ``StepEvent.rejections``, ``BacktestResult.rejections`` and the run log).
+``max_holding_candles`` comes from ``BrokerConfig`` or, per order, from
+``submit(..., max_holding_candles=...)``.
 
 Fill times: a fill at a candle's open carries the candle's ``open_time``; a fill inside
 the candle (limit, stop, target) carries its ``close_time``, when it had surely happened.
@@ -65,6 +67,7 @@ from engine.types import (
     Order,
     OrderKind,
     Position,
+    Rejection,
     Side,
     SizeMode,
     Trade,
@@ -99,16 +102,6 @@ class BrokerConfig:
             raise ValueError(f"leverage must be > 0, got {self.leverage!r}")
         if self.max_holding_candles < 0:
             raise ValueError("max_holding_candles must be >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """An order the broker refused or dropped, and why."""
-
-    time: int
-    instrument: str
-    order_id: int  # 0 when refused at submission (no order was created)
-    reason: str
 
 
 @dataclass(slots=True)
