@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

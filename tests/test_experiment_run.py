@@ -258,7 +258,8 @@ def test_a_cell_opens_in_the_replay_exactly_as_it_ran(pair, tmp_path):
     args = build_parser().parse_args(
         ["replay", "--experiment", str(tmp_path / "r"), "--cell", cell]
     )
-    spec = experiment_cell_spec(args)
+    spec, compare = experiment_cell_spec(args)
+    assert compare is None
     assert spec.persona.endswith(".toml") and spec.brain == "rules"
     source = ReplaySource.from_spec(spec)
     assert source.persona.stop_atr == 1.5
@@ -270,7 +271,7 @@ def test_a_cell_opens_in_the_replay_exactly_as_it_ran(pair, tmp_path):
     assert metrics["n_trades"] == row["n_trades"]
     # a cell by row number; a wrong id is one clear error
     by_number = argparse.Namespace(**{**vars(args), "cell": "0"})
-    assert experiment_cell_spec(by_number).start == frame.iloc[0]["window_start"]
+    assert experiment_cell_spec(by_number)[0].start == frame.iloc[0]["window_start"]
     from engine.experiment.store import ResultsError
 
     with pytest.raises(ResultsError, match="no cell 'nope'"):
@@ -335,3 +336,31 @@ def test_the_command_prints_statistics_and_fails_clearly(pair, tmp_path, capsys)
     bad.write_text(f'data = ["{pair[0]}"]\npersonas = ["momentum"]\n[grid]\nstop_atr = [0]\n')
     assert cli.main(["experiment", str(bad)]) == 2
     assert "field 'grid.stop_atr': 0" in capsys.readouterr().err
+
+
+def test_the_best_configurations_open_side_by_side_in_compare(pair, tmp_path):
+    from tui.main import build_parser, experiment_cell_spec
+    from tui.sources import CompareSource, load_window
+
+    frame = _run(_spec(pair), tmp_path / "r", workers=1)
+    folder = str(tmp_path / "r")
+    args = build_parser().parse_args(
+        ["replay", "--experiment", folder, "--best", "3", "--metric", "total_return_pct"]
+    )
+    spec, personas = experiment_cell_spec(args)
+    oos = frame[frame["role"] == "oos"]
+    ranking = oos.groupby("config")["total_return_pct"].mean().sort_values(ascending=False)
+    best = ranking.index[0]
+    # the best configuration's last out-of-sample window, all three on it
+    assert spec.start == oos[oos["config"] == best].iloc[-1]["window_start"]
+    source = CompareSource(load_window(spec), personas, spec.brain)
+    assert len(set(source.persona_names)) == 3
+    while source.step() is not None:
+        pass
+    window = oos[oos["window_start"] == spec.start].set_index("config")
+    for name, metrics in source.metrics().items():
+        config = name.replace("[", "@rules[", 1) if "[" in name else f"{name}@rules"
+        assert metrics["total_return_pct"] == window.loc[config, "total_return_pct"]
+    assert sorted(source.persona_names) == sorted(
+        c.replace("@rules", "") for c in ranking.index[:3]
+    )

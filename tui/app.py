@@ -35,9 +35,11 @@ class TapedeckApp(App):
         source: ReplaySource | None = None,
         theme: str | None = None,
         autoplay: bool = False,
+        compare: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
+        self._compare = compare  # personas to open the compare screen with at once
         self._source = source
         self._initial_theme = theme or DEFAULT_THEME
         self._autoplay = autoplay
@@ -54,6 +56,8 @@ class TapedeckApp(App):
         screen = ReplayScreen(source, speed=self.spec.speed)
         self.push_screen(screen)
         self._announce_data(source)
+        if self._compare:
+            self.call_after_refresh(screen._open_compare, self._compare)
         if self._autoplay:
             self.call_after_refresh(screen.action_play)
 

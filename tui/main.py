@@ -41,6 +41,15 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--experiment", metavar="RESULTS", help="an experiment's results folder (with --cell)"
     )
     p.add_argument("--cell", metavar="ID", help="the cell to replay: its id or row number")
+    p.add_argument(
+        "--best",
+        type=int,
+        metavar="N",
+        help="with --experiment: compare the N best configurations (2-4) on one window",
+    )
+    p.add_argument(
+        "--metric", default="sharpe", help="with --best: the metric that ranks (default sharpe)"
+    )
     p.set_defaults(func=run_replay)
     return p
 
@@ -51,8 +60,9 @@ def run_replay(args: argparse.Namespace) -> int:
     from tui.clock import parse_speed
     from tui.sources import ReplaySource, ReplaySpec, default_persona
 
-    if args.experiment or args.cell:
-        spec = experiment_cell_spec(args)
+    compare = None
+    if args.experiment or args.cell or args.best:
+        spec, compare = experiment_cell_spec(args)
     else:
         spec = ReplaySpec(
             paths=resolve_data_args([str(p) for p in (args.data or SAMPLE_PATHS)]),
@@ -74,24 +84,29 @@ def run_replay(args: argparse.Namespace) -> int:
     announce(source.series)
     from tui.app import TapedeckApp
 
-    app = TapedeckApp(spec, source=source, theme=args.theme, autoplay=args.play)
+    app = TapedeckApp(spec, source=source, theme=args.theme, autoplay=args.play, compare=compare)
     app.run()
     # A crash inside the app ends run() with the traceback printed and a return code set.
     return app.return_code or 0
 
 
-def experiment_cell_spec(args: argparse.Namespace) -> ReplaySpec:
-    """``--experiment RESULTS --cell ID``: the cell's files, window, persona and brain."""
-    from engine.experiment.replay import cell_replay
+def experiment_cell_spec(args: argparse.Namespace) -> tuple[ReplaySpec, list[str] | None]:
+    """``--experiment RESULTS --cell ID``: the cell's files, window, persona and brain;
+    with ``--best N`` also the personas of the N best configurations to compare."""
+    from engine.experiment.replay import cell_replay, compare_cells
     from tui.clock import parse_speed
     from tui.sources import ReplaySpec
 
-    if not (args.experiment and args.cell):
-        raise TapedeckError("--experiment RESULTS and --cell ID go together")
+    if not args.experiment or not (args.cell or args.best):
+        raise TapedeckError("--experiment RESULTS goes with --cell ID and/or --best N")
     if args.data or args.persona or args.start or args.end:
-        raise TapedeckError("--experiment --cell sets the data, persona and window: give none")
-    cell = cell_replay(args.experiment, args.cell)
-    return ReplaySpec(
+        raise TapedeckError("--experiment sets the data, persona and window: give none")
+    compare = None
+    if args.best:
+        cell, compare = compare_cells(args.experiment, args.best, args.metric, args.cell)
+    else:
+        cell = cell_replay(args.experiment, args.cell)
+    spec = ReplaySpec(
         paths=cell.paths,
         persona=cell.persona,
         brain=cell.brain,
@@ -99,6 +114,7 @@ def experiment_cell_spec(args: argparse.Namespace) -> ReplaySpec:
         start=cell.start,
         end=cell.end,
     )
+    return spec, compare
 
 
 def build_parser() -> argparse.ArgumentParser:

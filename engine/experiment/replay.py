@@ -78,22 +78,79 @@ def persona_toml(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _persona_of(folder: Path, row: dict[str, Any], rename: bool = False) -> str:
+    """The row's persona as something ``load_persona`` reads: the built-in or file it
+    came from, or (a grid point, or ``rename``: named after its configuration, so that
+    several points of one persona can be compared) a TOML file in ``folder/personas``."""
+    params = tuple(tuple(p) for p in json.loads(row["params"]))
+    if not params and not rename:
+        return str(row["persona_source"])
+    config = Config(row["persona_source"], row["brain"], params, row["persona"])
+    table = persona_table(config.build_persona())
+    if rename:
+        table["name"] = config.id.replace(f"@{row['brain']}", "", 1)
+    text = persona_toml(table)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = (folder if folder.is_dir() else folder.parent) / "personas"
+    path.mkdir(exist_ok=True)
+    target = path / f"{row['persona']}-{digest}.toml"
+    if not target.exists():
+        write_text_atomic(target, text)
+    return str(target)
+
+
+def best_configs(frame: pd.DataFrame, n: int, metric: str) -> list[str]:
+    """The ``n`` configurations with the best mean ``metric`` over their evaluation
+    (out-of-sample, else all) windows, best first."""
+    from engine.experiment.stats import evaluation_rows
+
+    rows, _ = evaluation_rows(frame)
+    if metric not in rows:
+        raise ResultsError(f"no metric {metric!r} in the results")
+    means = rows.groupby("config", sort=True)[metric].mean().dropna()
+    ranked = sorted(means.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [config for config, _ in ranked[:n]]
+
+
+def compare_cells(
+    results: str | Path, n: int, metric: str, cell: str | None = None
+) -> tuple[CellReplay, list[str]]:
+    """The best ``n`` configurations (same brain as the best) on one window: ``cell``'s,
+    or the best configuration's last evaluation window; the replay of that cell and
+    one persona per configuration, each named after its configuration."""
+    from engine.experiment.stats import evaluation_rows
+
+    folder = Path(results)
+    frame = read_table(folder)
+    if not 2 <= n <= 4:
+        raise ResultsError(f"the compare screen shows 2 to 4 configurations, not {n}")
+    best = best_configs(frame, len(frame), metric)
+    if not best:
+        raise ResultsError(f"no finished cell with a {metric} in {results}")
+    if cell is not None:
+        first = find_cell(frame, cell)
+    else:
+        rows, _ = evaluation_rows(frame)
+        first = rows[rows["config"] == best[0]].iloc[-1].to_dict()
+    brain = first["brain"]
+    same = frame[
+        (frame["instruments"] == first["instruments"]) & (frame["window"] == first["window"])
+    ]
+    chosen = [c for c in best if c in set(same[same["brain"] == brain]["config"])][:n]
+    if len(chosen) < 2:
+        raise ResultsError("fewer than two configurations with that brain ran in that window")
+    personas = [
+        _persona_of(folder, same[same["config"] == c].iloc[0].to_dict(), rename=True)
+        for c in chosen
+    ]
+    return cell_replay(folder, str(first["cell"])), personas
+
+
 def cell_replay(results: str | Path, cell: str) -> CellReplay:
     """What ``tapedeck replay`` needs to open ``cell`` of the results folder."""
     folder = Path(results)
     row = find_cell(read_table(folder), cell)
-    params = [tuple(p) for p in json.loads(row["params"])]
-    config = Config(row["persona_source"], row["brain"], tuple(params), row["persona"])
-    persona = row["persona_source"]
-    if params:
-        text = persona_toml(persona_table(config.build_persona()))
-        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        path = (folder if folder.is_dir() else folder.parent) / "personas"
-        path.mkdir(exist_ok=True)
-        target = path / f"{row['persona']}-{digest}.toml"
-        if not target.exists():
-            write_text_atomic(target, text)
-        persona = str(target)
+    persona = _persona_of(folder, row)
     model = None
     if "model" in row and isinstance(row["model"], str) and row["model"]:
         model = row["model"]
