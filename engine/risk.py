@@ -17,7 +17,7 @@ duck-typed), so brains can import it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -322,15 +322,10 @@ class RiskGuard:
             size = cap
 
         stop = plan.stop_loss
-        problem = None
-        if stop is None:
-            problem = "missing stop"
-        elif not is_price(stop):
-            problem = f"stop {stop!r} is not a valid price"
-        elif stop_wrong_side(sign, ref, stop):
-            problem = f"stop {fmt_price(stop)} on the wrong side of entry {fmt_price(ref)}"
-        elif too_far(ref, stop, self.max_stop_distance_pct):
-            problem = f"stop {fmt_price(stop)} absurdly far from entry {fmt_price(ref)}"
+        problem = "missing stop"
+        if stop is not None:
+            far = self.max_stop_distance_pct
+            problem = _level_problem("stop", stop, sign, ref, stop_wrong_side, far)
         if problem:
             new_stop = ref - sign * persona.stop_atr * atr if atr else None
             if new_stop is None or new_stop <= 0:
@@ -343,12 +338,8 @@ class RiskGuard:
         target = plan.take_profit
         problem = None
         if target is not None:
-            if not is_price(target):
-                problem = f"target {target!r} is not a valid price"
-            elif target_wrong_side(sign, ref, target):
-                problem = f"target {fmt_price(target)} on the wrong side of entry {fmt_price(ref)}"
-            elif too_far(ref, target, self.max_target_distance_pct):
-                problem = f"target {fmt_price(target)} absurdly far from entry {fmt_price(ref)}"
+            far = self.max_target_distance_pct
+            problem = _level_problem("target", target, sign, ref, target_wrong_side, far)
         if problem:
             new_target = ref + sign * persona.target_atr * atr if atr else None
             if new_target is not None and new_target > 0:
@@ -478,6 +469,24 @@ class RiskGuard:
         if conf == plan.confidence and expiry == plan.expiry_candles:
             return plan
         return replace(plan, confidence=float(conf), expiry_candles=expiry)
+
+
+def _level_problem(
+    what: str,
+    level: float,
+    sign: float,
+    ref: float,
+    wrong_side: Callable[[float, float, float], bool],
+    max_fraction: float,
+) -> str | None:
+    """What is wrong with an entry's stop or target ``level`` (``what``), else None."""
+    if not is_price(level):
+        return f"{what} {level!r} is not a valid price"
+    if wrong_side(sign, ref, level):
+        return f"{what} {fmt_price(level)} on the wrong side of entry {fmt_price(ref)}"
+    if too_far(ref, level, max_fraction):
+        return f"{what} {fmt_price(level)} absurdly far from entry {fmt_price(ref)}"
+    return None
 
 
 def _labelled(instrument: str, action: Action, notes: list[str]) -> list[str]:
