@@ -359,8 +359,9 @@ def test_the_best_configurations_open_side_by_side_in_compare(pair, tmp_path):
         pass
     window = oos[oos["window_start"] == spec.start].set_index("config")
     for name, metrics in source.metrics().items():
-        config = name.replace("[", "@rules[", 1) if "[" in name else f"{name}@rules"
+        config = name.replace("(", "@rules[", 1)[:-1] + "]" if "(" in name else f"{name}@rules"
         assert metrics["total_return_pct"] == window.loc[config, "total_return_pct"]
     assert sorted(source.persona_names) == sorted(
-        c.replace("@rules", "") for c in ranking.index[:3]
+        c.replace("@rules[", "(").replace("]", ")").removesuffix("@rules")
+        for c in ranking.index[:3]
     )

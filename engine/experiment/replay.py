@@ -87,8 +87,9 @@ def _persona_of(folder: Path, row: dict[str, Any], rename: bool = False) -> str:
         return str(row["persona_source"])
     config = Config(row["persona_source"], row["brain"], params, row["persona"])
     table = persona_table(config.build_persona())
-    if rename:
-        table["name"] = config.id.replace(f"@{row['brain']}", "", 1)
+    if rename:  # momentum(stop_atr=2): brackets would read as markup on screen
+        name = config.id.replace(f"@{row['brain']}", "", 1)
+        table["name"] = name.replace("[", "(", 1)[:-1] + ")" if params else name
     text = persona_toml(table)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = (folder if folder.is_dir() else folder.parent) / "personas"
