@@ -20,6 +20,7 @@ from typing import Any
 from engine.data import load_many
 from engine.data.notices import announce, data_records
 from engine.data.stream import merge
+from engine.numfmt import fmt_price
 from engine.signals import SIGNAL_KINDS, SignalConfig, default_signal_config, detect_stream
 from engine.signals.registry import ALIASES, DEFAULT_DETECTORS, DETECTOR_NAMES, KIND_ORDER
 from engine.timeutil import to_iso
@@ -100,11 +101,11 @@ def summary(
 
 
 def _text_line(s: Signal) -> str:
-    evidence = " ".join(f"{k}={v:.6g}" for k, v in s.evidence.items())
+    evidence = " ".join(f"{k}={fmt_price(v)}" for k, v in s.evidence.items())
     when = to_iso(s.time).replace("T", " ").removesuffix("Z")
     return (
         f"{when}  {s.instrument:<12} {s.kind:<17} {s.direction!s:<7} "
-        f"{s.strength:4.2f}  {s.price:<12.6g} {evidence}"
+        f"{s.strength:4.2f}  {fmt_price(s.price):<12} {evidence}"
     )
 
 
