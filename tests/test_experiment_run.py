@@ -365,3 +365,38 @@ def test_the_best_configurations_open_side_by_side_in_compare(pair, tmp_path):
         c.replace("@rules[", "(").replace("]", ")").removesuffix("@rules")
         for c in ranking.index[:3]
     )
+
+
+def test_llm_cells_share_the_decision_cache_and_spread_over_servers(pair, tmp_path):
+    from engine.experiment.cells import pick_host
+    from tests.fake_ollama import FakeOllama
+
+    with FakeOllama() as a, FakeOllama() as b:
+        spec = {
+            "name": "llm",
+            "data": [str(pair[0])],
+            "personas": [{"name": "momentum@ollama:phi3:mini", "grid": {"stop_atr": [1, 2, 3, 4]}}],
+            "windows": {"kind": "fixed", "ranges": [["2018-01-12", "2018-01-13"]]},
+            "brains": {
+                "ollama": {
+                    "hosts": [a.url, b.url],
+                    "timeout": 5.0,
+                    "cache_path": str(tmp_path / "cache.sqlite"),
+                }
+            },
+        }
+        first = _run(spec, tmp_path / "one", workers=2)
+        asked = len(a.requests) + len(b.requests)
+        assert (first["error"] == "").all(), first["error"].tolist()
+        assert asked == first["brain.calls"].sum() > 0
+        assert (first["brain.cache_hits"] == 0).all()
+        hosts = {pick_host([a.url, b.url], c) for c in first["config"]}
+        assert {a.url for s in [a] if s.requests} | {b.url for s in [b] if s.requests} == hosts
+        # a second experiment over the same cells asks no server: every answer is cached
+        second = _run(spec, tmp_path / "two", workers=2)
+        assert len(a.requests) + len(b.requests) == asked
+        assert (second["brain.cache_hits"] == second["brain.calls"]).all()
+        counted = ["brain.cache_hits", "brain.tokens"]  # a cached answer costs no token
+        pd.testing.assert_frame_equal(
+            _stable(first).drop(columns=counted), _stable(second).drop(columns=counted)
+        )
