@@ -254,6 +254,9 @@ def _decision(d: Mapping[str, Any]) -> Decision:
         corrections=tuple(d.get("corrections", ())),
         errors=tuple(d.get("errors", ())),
         prompt=d.get("prompt"),
+        raw_answer=d.get("raw_answer"),
+        grounded=d.get("grounded"),
+        grounding=tuple(d.get("grounding", ())),
     )
 
 

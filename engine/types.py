@@ -154,6 +154,7 @@ class InstrumentContext:
     change_pct: float  # close-to-close change over the context lookback, in percent
     lookback: int  # candles the change is measured over
     indicators: Mapping[str, float] = field(default_factory=dict)
+    moves: tuple[float, ...] = ()  # % close-to-close moves of the last few candles, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +247,9 @@ class Decision:
     corrections: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     prompt: str | None = None
+    raw_answer: str | None = None  # the model's text as it came (LLM brains)
+    grounded: bool | None = None  # reasoning checked against its prompt (None: not checked)
+    grounding: tuple[str, ...] = ()  # what is not grounded (empty when grounded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ Each ``/api/chat`` call consumes the next behaviour queued with :meth:`FakeOllam
 - ``length``: part of the answer, then ``done`` with ``done_reason`` "length"
 - ``malformed``: a complete stream whose text is not valid JSON
 - ``garbage_line``: a stream line that is not JSON at all
-- ``out_of_range``: valid JSON with nonsense values (confidence 7, negative stop)
+- ``out_of_range``: valid JSON with nonsense values (size huge, negative stop)
 - ``unknown_instrument``: valid JSON naming an instrument not in the batch
 An unknown model name gets the 404 Ollama sends for a model that is not pulled.
 """
@@ -53,25 +53,22 @@ BEHAVIOURS = (
 
 
 def default_answer(request: dict[str, Any]) -> dict[str, Any]:
-    """A sensible answer for the instruments the request's schema allows."""
-    item = request["format"]["properties"]["plans"]["items"]["properties"]["instrument"]
-    instruments = item.get("enum") or ["BTC"]
-    plans = [
-        {
-            "instrument": name,
-            "action": "open_long" if i == 0 else "hold",
-            "confidence": 0.7,
+    """A sensible answer for the instruments the request's schema asks about: the first
+    opens long (when it may), the others hold."""
+    props = request["format"]["properties"]
+    answer: dict[str, Any] = {}
+    for i, (name, item) in enumerate(props.items()):
+        actions = item["properties"]["do"]["enum"]
+        act = "open_long" if i == 0 and "open_long" in actions else "hold"
+        plan: dict[str, Any] = {
+            "why": 'RSI 28 is oversold below 30 and "momentum" turns up.\nGo long.',
+            "do": act,
             "size": "medium",
-            "stop_atr": 1.5,
-            "target_atr": 3.0,
-            "trailing": i == 0,
         }
-        for i, name in enumerate(instruments)
-    ]
-    return {
-        "reasoning": 'RSI is oversold and "momentum" turns up: a bounce is likely.\nGo long.',
-        "plans": plans,
-    }
+        if act == "open_long":
+            plan.update(stop=1.5, target=3)
+        answer[name] = plan
+    return answer
 
 
 def refused_url() -> str:
@@ -295,17 +292,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer_text(self, body: dict[str, Any], behaviour: str) -> str:
         if behaviour == "malformed":
-            return '{"reasoning": "RSI is low", "plans": [{"instrument": "BTC", "act'
+            return '{"BTC": {"why": "RSI is low", "do": "open_lo'
         answer = self.owner.answer(body)
         if isinstance(answer, str):
             return answer
         if behaviour == "out_of_range":
             answer = json.loads(json.dumps(answer))
-            answer["plans"][0]["confidence"] = 7
-            answer["plans"][0]["stop_atr"] = -2.0
+            first = next(iter(answer.values()))
+            first["size"] = "huge"
+            first["stop"] = -2.0
         elif behaviour == "unknown_instrument":
-            answer = json.loads(json.dumps(answer))
-            answer["plans"][0]["instrument"] = "DOGE"
+            answer = {"DOGE" if i == 0 else k: v for i, (k, v) in enumerate(answer.items())}
         return json.dumps(answer)
 
     @staticmethod

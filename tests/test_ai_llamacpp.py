@@ -60,10 +60,13 @@ def test_real_model_gives_valid_decisions(replays):
     for d in cold.decisions:
         assert isinstance(d, Decision)
         assert d.brain == "llamacpp" and d.model == "gemma-3-270m-q4_k_m"
-        assert d.prompt and "BTC-PERP" in d.prompt and "JSON schema" in d.prompt
+        if d.reasoning.startswith("no model call"):
+            continue  # a review no position needed
+        assert d.prompt and "BTC-PERP" in d.prompt and "Decide: BTC-PERP" in d.prompt
+        assert d.raw_answer and d.grounded in (True, False)
         if d.errors and all(p.action is Action.HOLD for p in d.plans):
             continue  # a failed answer: a recorded hold
-        assert d.reasoning and len(d.reasoning) >= 10
+        assert d.reasoning
         for p in d.plans:
             assert p.instrument == "BTC-PERP"
             if p.action in (Action.OPEN_LONG, Action.OPEN_SHORT):
@@ -74,15 +77,17 @@ def test_real_model_gives_valid_decisions(replays):
     assert cold.brain_stats["calls"] == len(cold.decisions)
 
 
-def test_risk_guard_corrections_are_recorded(replays):
+def test_the_answer_offers_only_what_the_persona_may_do(replays):
+    # shorts only, one position: the schema never offers a long or a second entry
+    actions = {p.action for d in replays["cold"].decisions for p in d.plans}
+    assert Action.OPEN_LONG not in actions
     corrections = [c for d in replays["cold"].decisions for c in d.corrections]
-    assert corrections, "the strict persona should have had something corrected"
     assert all(c.startswith("BTC-PERP ") for c in corrections if "broker" not in c)
 
 
 def test_reasoning_streamed_while_written(replays):
     streamed = replays["streamed"]
-    finals = {d.reasoning for d in replays["cold"].decisions if not d.errors}
+    finals = {d.reasoning for d in replays["cold"].decisions if not d.errors and d.prompt}
     assert len(streamed) > len(finals)  # partial texts came before the final ones
     assert finals <= set(streamed)
 
@@ -90,7 +95,10 @@ def test_reasoning_streamed_while_written(replays):
 def test_rerun_hits_the_cache_on_every_decision(replays):
     cold, warm = replays["cold"], replays["warm"]
     assert replays["warm_brain"].inner.stats["calls"] == 0  # no model call at all
-    assert warm.brain_stats["cache_hits"] == len(warm.decisions) == len(cold.decisions)
+    asked = [d for d in cold.decisions if d.prompt]
+    assert warm.brain_stats["cache_hits"] == len(asked) and len(warm.decisions) == len(
+        cold.decisions
+    )
     assert [d.plans for d in warm.decisions] == [d.plans for d in cold.decisions]
     assert [d.errors for d in warm.decisions] == [d.errors for d in cold.decisions]
     assert warm.trades == cold.trades
@@ -110,9 +118,9 @@ def test_answer_cut_by_num_predict_is_a_hold():
     from tests.test_ai_support import batch, portfolio
 
     brain = LlamaCppBrain(retries=0)
-    short = persona(brain={"temperature": 0.0, "seed": 7, "num_predict": 12})
+    short = persona(brain={"temperature": 0.0, "seed": 7, "num_predict": 2})
     decision = brain.decide(batch(), portfolio(), short)
     assert all(p.action is Action.HOLD for p in decision.plans)
     (error,) = decision.errors
-    assert "done_reason length" in error and "num_predict (now 12)" in error
-    assert decision.tokens == 12
+    assert "done_reason length" in error and "num_predict (now 2)" in error
+    assert decision.tokens >= 2

@@ -1,5 +1,6 @@
 """A full replay of real candles with OllamaBrain over a socket, faults injected on the way:
-the replay completes and every fault is a recorded hold."""
+the replay completes and every fault is a recorded hold. (The call gate is off so that
+every decision is a request; its own test is the last one.)"""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def test_replay_with_every_fault_completes_and_records_holds(window, tmp_path):
     with FakeOllama() as fake:
         for behaviour, _ in FAULTS:
             fake.queue(behaviour, "ok")  # a fault, then a good answer
-        brain = OllamaBrain(host=fake.url, timeout=0.5, retries=0)
+        brain = OllamaBrain(host=fake.url, timeout=0.5, retries=0, gate=False)
         reasoning: list[str] = []
         engine = BacktestEngine(window, persona(), brain, on_reasoning=reasoning.append)
         result = engine.run()
@@ -49,7 +50,7 @@ def test_replay_with_every_fault_completes_and_records_holds(window, tmp_path):
         bad, good = decisions[2 * i], decisions[2 * i + 1]
         assert len(bad.errors) == 1 and needle in bad.errors[0], (behaviour, bad.errors)
         assert all(p.action is Action.HOLD for p in bad.plans)
-        assert good.errors == () and good.reasoning.startswith("RSI is oversold")
+        assert good.errors == () and good.reasoning.startswith("RSI 28 is oversold")
     assert all(d.errors == () for d in decisions[2 * len(FAULTS) :])
     assert result.brain_stats["errors"] == len(FAULTS)
     assert result.brain_stats["calls"] == len(decisions)
@@ -58,7 +59,7 @@ def test_replay_with_every_fault_completes_and_records_holds(window, tmp_path):
 
 
 def test_replay_against_an_unreachable_server_holds_throughout(window):
-    brain = OllamaBrain(host=refused_url(), timeout=1.0, retries=1)
+    brain = OllamaBrain(host=refused_url(), timeout=1.0, retries=1, gate=False)
     result = BacktestEngine(window, persona(), brain).run()
     assert result.decisions and not result.trades and not result.fills
     assert all(d.errors and "unreachable" in d.errors[0] for d in result.decisions)
@@ -70,14 +71,34 @@ def test_replay_rerun_hits_the_cache_on_every_decision(window, tmp_path):
     with FakeOllama() as fake:
         cache = DecisionCache(tmp_path / "c.db")
         first = BacktestEngine(
-            window, persona(), CachingBrain(OllamaBrain(host=fake.url, timeout=3.0), cache)
+            window,
+            persona(),
+            CachingBrain(OllamaBrain(host=fake.url, timeout=3.0, gate=False), cache),
         ).run()
         calls = len(fake.requests)
         second = BacktestEngine(
-            window, persona(), CachingBrain(OllamaBrain(host=fake.url, timeout=3.0), cache)
+            window,
+            persona(),
+            CachingBrain(OllamaBrain(host=fake.url, timeout=3.0, gate=False), cache),
         ).run()
     assert calls == len(first.decisions) and len(fake.requests) == calls
     assert second.brain_stats["cache_hits"] == len(second.decisions) == len(first.decisions)
     assert first.brain_stats["cache_hits"] == 0
     assert [d.plans for d in second.decisions] == [d.plans for d in first.decisions]
     assert second.trades == first.trades
+
+
+def test_gate_skips_weightless_batches_and_reviews_nobody_needs(window):
+    momentum = persona(
+        signal_weights={"ema_cross_up": 1.2, "ema_cross_down": 1.2, "bb_breakout_up": 1.2},
+        entry_threshold=1.0,
+    )
+    with FakeOllama() as fake:
+        brain = OllamaBrain(host=fake.url, timeout=3.0)
+        result = BacktestEngine(window, momentum, brain).run()
+    skipped = [d for d in result.decisions if d.reasoning.startswith("no model call")]
+    asked = [d for d in result.decisions if d not in skipped]
+    assert skipped and asked and len(fake.requests) == len(asked) == brain.stats["calls"]
+    assert brain.stats["skipped"] == len(skipped)
+    assert all(d.tokens == 0 and d.prompt is None for d in skipped)
+    assert all(p.action is Action.HOLD for d in skipped for p in d.plans)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -9,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.brain import schema as schema_module
+from engine.brain.llm import read_answer
 from engine.brain.partial import partial_reasoning
-from engine.brain.prompt import build_prompt, fmt_price
+from engine.brain.prompt import build_prompt, fmt_atr, fmt_pct, fmt_price
 from engine.brain.schema import (
     SCHEMA_VERSION,
     AnswerError,
@@ -23,36 +26,108 @@ from engine.types import Action, Direction
 from tests.test_ai_support import MINUTE, T0, batch, context, long_position, persona, portfolio
 
 
-def answer_json(**plan) -> str:
-    item = {
-        "instrument": "BTC",
-        "action": "open_short",
-        "confidence": 0.6,
-        "size": "small",
-        "stop_atr": 2.0,
-        "target_atr": 4.0,
-        "trailing": False,
-    }
+def answer_json(name: str = "BTC", **plan) -> str:
+    item = {"why": "RSI 28 is oversold.", "do": "open_short", "size": "small"}
+    item.update(stop=2.0, target=4.0)
     item.update(plan)
-    return json.dumps({"reasoning": "Overbought, fading it.", "plans": [item]})
+    return json.dumps({name: item})
 
 
-def test_prompt_is_readable_and_has_no_dates_or_clock_times():
+def test_prompt_constant_part_first_and_market_facts_as_relations():
+    ctx = dataclasses.replace(context(), moves=(0.1234, -0.05, 0.0001))
     prompt = build_prompt(
-        batch(), portfolio(positions=(long_position(),)), persona(), timeframe_ns=MINUTE
+        batch(contexts={"BTC": ctx}),
+        portfolio(positions=(long_position(),)),
+        persona(),
+        timeframe_ns=MINUTE,
     )
+    assert prompt.text.startswith("You are a trader in a backtest. You buy dips")
+    assert prompt.text.index("Read the market facts") < prompt.text.index("BTC: price 46210.5")
+    lines = prompt.user.splitlines()
+    assert lines[0] == "BTC: price 46210.5, ATR 0.08% of price"
+    assert "- last 3 candles, oldest first: +0.12%, -0.05%, +<0.01%" in lines
+    assert "- -0.84% over the last 20 candles" in lines
+    # ema_fast is 0.999 x price: 46.2 below, in ATRs of 35.2
+    assert "- EMA 9 below EMA 21 by 1.3 ATR" in lines
+    assert "- RSI 28, oversold below 30" in lines
+    assert "- signal rsi_oversold for BTC: long, strength 0.72, 1 candle ago" in lines
+    assert (
+        "- open long position, +0.46% since entry, stop 7.4 ATR below price, "
+        "target 3.1 ATR below price, held 12 candles"
+    ) in lines
+    assert lines[-2:] == ["Open positions: 1 of at most 2.", "Decide: BTC (hold, close)"]
+
+
+def test_no_schema_text_code_comments_dates_or_raw_floats_reach_the_model():
+    prompt = build_prompt(batch(), portfolio(), persona(), timeframe_ns=MINUTE)
     text = prompt.text
-    assert "Persona tester: You buy dips and cut losers fast." in text
-    assert "- BTC: price 46210.5, ATR 35.2000, -0.84% over 20 candles, rsi 27.9" in text
-    assert "- BTC rsi_oversold: long, strength 0.72, 1 candle ago" in text
-    position = "- BTC long from 46000.0, PnL +12.50, stop 45950.0, target 46100.0, held 12 candles"
-    assert position in text
-    assert "Account: equity 10000.00, cash 10000.00, 1 open positions." in text
-    assert text.rstrip().endswith(json.dumps(prompt.schema, separators=(",", ":")))
-    body = text.split("JSON schema:")[0]
-    assert not re.search(r"\b(19|20)\d\d-\d\d", body)  # no dates
-    assert not re.search(r"\b\d{1,2}:\d\d\b", body)  # no clock times
-    assert str(T0) not in text and "2022" not in body
+    for prose in ("schema", "constrained", "grammar", "choices suit", "{", "$defs", "enum"):
+        assert prose not in text
+    for doc in (schema_module.__doc__, schema_module.InstrumentAnswer.__doc__ or ""):
+        for line in doc.splitlines():
+            if len(line.strip()) > 25:
+                assert line.strip() not in text
+    assert not re.search(r"\b(19|20)\d\d-\d\d", text)  # no dates
+    assert not re.search(r"\b\d{1,2}:\d\d\b", text)  # no clock times
+    assert str(T0) not in text and "2022" not in text
+    assert not re.search(r"\d\.\d{4,}|e-\d", text)  # no raw floats
+
+
+def test_constant_part_is_the_same_for_every_call_of_a_persona():
+    a = build_prompt(batch(), portfolio(), persona(), timeframe_ns=MINUTE)
+    other = batch(
+        kinds=(("ETH", "ema_cross_down", Direction.SHORT),),
+        contexts={"ETH": context("ETH", 3700.2, 4.1, 55.0)},
+    )
+    b = build_prompt(other, portfolio(positions=(long_position(),)), persona())
+    assert a.system == b.system and a.text.startswith(a.system) and b.text.startswith(b.system)
+    assert a.user != b.user
+
+
+def test_a_cross_too_small_for_two_decimals_stays_visible():
+    # ETH/BTC-like prices: the EMAs both print 0.098 at three significant digits
+    tiny = context("ETH", 0.098123, 0.00004, 50.0)
+    tiny = dataclasses.replace(
+        tiny,
+        indicators={
+            **tiny.indicators,
+            "ema_fast": 0.0981231,
+            "ema_slow": 0.0981230,
+            "macd": 5.17e-05,
+            "macd_signal": 5.16e-05,
+        },
+    )
+    b = batch(kinds=(("ETH", "ema_cross_up", Direction.LONG),), contexts={"ETH": tiny})
+    text = build_prompt(b, portfolio(), persona(), timeframe_ns=MINUTE).user
+    assert "EMA 9 above EMA 21 by < 0.01 ATR, crossed up 1 candle ago" in text
+    assert "MACD above its signal line by < 0.01 ATR, MACD above zero" in text
+    flipped = dataclasses.replace(
+        tiny, indicators={**tiny.indicators, "ema_fast": 0.0981229, "macd": 5.15e-05}
+    )
+    text = build_prompt(
+        batch(kinds=(("ETH", "rsi_oversold", Direction.LONG),), contexts={"ETH": flipped}),
+        portfolio(),
+        persona(),
+    ).user
+    assert "EMA 9 below EMA 21" in text and "MACD below its signal line" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.4, "0.40"), (1.26, "1.3"), (-2.04, "2.0"), (12.4, "12"), (0.004, "< 0.01")],
+)
+def test_fmt_atr(value, text):
+    assert fmt_atr(value) == text
+
+
+def test_fmt_pct_keeps_the_sign_of_tiny_moves():
+    assert [fmt_pct(x) for x in (0.1234, -0.05, 0.0001, -0.0001, 0.0)] == [
+        "+0.12%",
+        "-0.05%",
+        "+<0.01%",
+        "-<0.01%",
+        "+0.00%",
+    ]
 
 
 def test_equal_states_give_equal_prompts_and_times_do_not_leak():
@@ -61,11 +136,6 @@ def test_equal_states_give_equal_prompts_and_times_do_not_leak():
     assert a == b
     c = build_prompt(batch(contexts={"BTC": context(rsi=55.0)}), portfolio(), persona())
     assert c != a
-
-
-def test_ages_in_minutes_without_a_timeframe():
-    text = build_prompt(batch(), portfolio(positions=(long_position(),)), persona()).text
-    assert "1 min ago" in text and "held 12 min" in text
 
 
 def test_fmt_price_six_significant_digits():
@@ -79,22 +149,28 @@ def test_fmt_price_six_significant_digits():
     assert fmt_price(float("nan")) == "n/a"
 
 
-def test_schema_lists_reasoning_first_and_pins_the_batch_instruments():
-    schema = answer_schema(("BTC", "ETH"))
-    assert list(schema["properties"]) == ["reasoning", "plans"]
-    plans = schema["properties"]["plans"]
-    assert plans["minItems"] == plans["maxItems"] == 2
-    assert plans["items"]["properties"]["instrument"]["enum"] == ["BTC", "ETH"]
-    assert plans["items"]["required"] == [
-        "instrument",
-        "action",
-        "confidence",
-        "size",
-        "stop_atr",
-        "target_atr",
-        "trailing",
+def test_schema_asks_why_first_and_only_the_actions_that_make_sense():
+    b = batch(
+        kinds=(("BTC", "macd_cross_up", Direction.LONG),),
+        contexts={"BTC": context(), "ETH": context("ETH", 3700.2, 4.1), "SOL": context("SOL")},
+    )
+    held = portfolio(positions=(dataclasses.replace(long_position(), instrument="ETH"),))
+    prompt = build_prompt(b, held, persona(allowed_directions=("long",)))
+    schema = prompt.schema
+    assert list(schema["properties"]) == schema["required"] == ["BTC", "ETH"]  # SOL: nothing
+    btc, eth = schema["properties"]["BTC"], schema["properties"]["ETH"]
+    assert list(btc["properties"]) == ["why", "do", "size", "stop", "target"]
+    assert btc["properties"]["do"]["enum"] == ["open_long", "hold"]
+    assert eth["properties"]["do"]["enum"] == ["hold", "close"] and "stop" not in eth["properties"]
+    assert "description" not in json.dumps(schema) and SCHEMA_VERSION == 2
+    full = build_prompt(b, held, persona(max_open_positions=1)).schema
+    assert full["properties"]["BTC"]["properties"]["do"]["enum"] == ["hold"]
+    assert answer_schema(("X",))["properties"]["X"]["properties"]["do"]["enum"] == [
+        "open_long",
+        "open_short",
+        "close",
+        "hold",
     ]
-    assert "$defs" not in json.dumps(schema) and SCHEMA_VERSION == 1
 
 
 def test_short_plan_by_hand():
@@ -104,26 +180,39 @@ def test_short_plan_by_hand():
     assert plan.stop_loss == pytest.approx(46_210.5 + 2.0 * 35.2)
     assert plan.take_profit == pytest.approx(46_210.5 - 4.0 * 35.2)
     assert plan.size == pytest.approx(0.005) and plan.size_mode == "risk"
-    assert plan.trailing is None and plan.confidence == 0.6
+    assert plan.trailing is None and plan.confidence == 0.5
+    assert plan.rationale == "RSI 28 is oversold."
 
 
-def test_trailing_without_persona_config_uses_the_stop_distance():
-    answer = parse_answer(answer_json(action="open_long", trailing=True, size="large"))
-    (plan,) = plans_from_answer(answer, batch(), portfolio(), persona(trailing=None))
-    assert plan.trailing.mode == "atr" and plan.trailing.distance == 2.0
-    assert plan.trailing.atr == pytest.approx(35.2) and plan.size == pytest.approx(0.01)
+def test_missing_stop_and_target_take_the_persona_usual_and_its_trailing():
+    answer = parse_answer(json.dumps({"BTC": {"why": "go long now", "do": "open_long"}}))
+    (plan,) = plans_from_answer(answer, batch(), portfolio(), persona())
+    assert plan.stop_loss == pytest.approx(46_210.5 - 1.5 * 35.2)
+    assert plan.take_profit == pytest.approx(46_210.5 + 3.0 * 35.2)
+    assert plan.trailing.mode == "atr" and plan.trailing.distance == 1.0
+    assert plan.trailing.atr == pytest.approx(35.2) and plan.size == pytest.approx(0.005)
+
+
+def test_instruments_the_answer_leaves_out_hold():
+    b = batch(contexts={"BTC": context(), "ETH": context("ETH", 3700.2, 4.1)})
+    plans = plans_from_answer(parse_answer(answer_json()), b, portfolio(), persona())
+    assert [(p.instrument, p.action) for p in plans] == [
+        ("BTC", Action.OPEN_SHORT),
+        ("ETH", Action.HOLD),
+    ]
 
 
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
         ("not json", "invalid JSON"),
-        (answer_json(confidence=1.5), "plans.0.confidence"),
-        (answer_json(stop_atr=0), "plans.0.stop_atr"),
-        (answer_json(target_atr=25), "plans.0.target_atr"),
-        (answer_json(size="huge"), "plans.0.size"),
-        (answer_json(action="buy"), "plans.0.action"),
-        (answer_json(extra=1), "plans.0.extra"),
+        ("[1, 2]", "not a JSON object"),
+        (answer_json(stop=0), "BTC.stop"),
+        (answer_json(target=25), "BTC.target"),
+        (answer_json(size="huge"), "BTC.size"),
+        (answer_json(do="buy"), "BTC.do"),
+        (answer_json(extra=1), "BTC.extra"),
+        (answer_json(why=""), "BTC.why"),
     ],
 )
 def test_bad_answers_name_the_field(text, needle):
@@ -131,15 +220,23 @@ def test_bad_answers_name_the_field(text, needle):
         parse_answer(text)
 
 
+def test_control_characters_in_a_string_are_accepted():
+    assert parse_answer('{"BTC": {"why": "line\none", "do": "hold"}}').plans["BTC"].do == "hold"
+
+
 def test_nonsense_for_the_batch_is_rejected():
-    two = json.loads(answer_json())
-    two["plans"].append(dict(two["plans"][0]))
-    with pytest.raises(AnswerError, match="two plans for BTC"):
-        check_answer(parse_answer(json.dumps(two)), batch(), portfolio())
+    with pytest.raises(AnswerError, match="unknown instrument 'DOGE'"):
+        check_answer(parse_answer(answer_json("DOGE")), batch(), portfolio())
+    with pytest.raises(AnswerError, match="close without an open position"):
+        check_answer(parse_answer(answer_json(do="close")), batch(), portfolio())
+    with pytest.raises(AnswerError, match="open_short is not allowed"):
+        check_answer(
+            parse_answer(answer_json()), batch(), portfolio(), persona(allowed_directions=("long",))
+        )
     no_atr = batch(contexts={"BTC": context(atr=float("nan"))})
     with pytest.raises(AnswerError, match="no ATR"):
         check_answer(parse_answer(answer_json()), no_atr, portfolio())
-    check_answer(parse_answer(answer_json(action="hold")), no_atr, portfolio())
+    check_answer(parse_answer(answer_json(do="hold")), no_atr, portfolio())
 
 
 def test_signals_of_several_instruments_in_the_prompt():
@@ -151,15 +248,36 @@ def test_signals_of_several_instruments_in_the_prompt():
         contexts={"BTC": context(), "ETH": context("ETH", 3700.2, 4.1, 55.0)},
     )
     prompt = build_prompt(b, portfolio(), persona(), timeframe_ns=MINUTE)
-    assert "- ETH: price 3700.20, ATR 4.10000" in prompt.user
-    assert "- ETH ema_cross_down: short" in prompt.user
-    assert prompt.schema["properties"]["plans"]["minItems"] == 2
+    assert "ETH: price 3700.20, ATR 0.11% of price" in prompt.user
+    assert "- signal ema_cross_down for ETH: short, strength 0.72, 1 candle ago" in prompt.user
+    assert "- EMA 9 below EMA 21 by 0.90 ATR, crossed down 1 candle ago" in prompt.user
+    assert prompt.schema["required"] == ["BTC", "ETH"]
+
+
+def test_anonymised_prompt_renames_and_rebases_and_the_answer_maps_back():
+    b = batch(
+        kinds=(
+            ("BTC", "macd_cross_up", Direction.LONG),
+            ("ETH", "ema_cross_down", Direction.SHORT),
+        ),
+        contexts={"BTC": context(), "ETH": context("ETH", 3700.2, 4.1, 55.0)},
+    )
+    prompt = build_prompt(b, portfolio(), persona(), timeframe_ns=MINUTE, anonymise=True)
+    text = prompt.text
+    assert "A: price 100.000" in text and "B: price 100.000" in text
+    for leak in ("BTC", "ETH", "46210", "46211", "3700", "2022", str(T0)):
+        assert leak not in text and leak not in json.dumps(prompt.schema)
+    assert prompt.schema["required"] == ["A", "B"] and prompt.names == {"A": "BTC", "B": "ETH"}
+    answer = read_answer(answer_json("B", do="hold"), prompt)
+    assert list(answer.plans) == ["ETH"]
+    with pytest.raises(AnswerError, match="unknown instrument 'BTC'"):
+        read_answer(answer_json("BTC"), prompt)
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.text(max_size=60))
 def test_partial_reasoning_only_grows_and_ends_exact(reasoning):
-    text = json.dumps({"reasoning": reasoning, "plans": []}, ensure_ascii=True)
+    text = json.dumps({"BTC": {"why": reasoning, "do": "hold"}}, ensure_ascii=True)
     previous = ""
     for end in range(len(text) + 1):
         seen = partial_reasoning(text[:end])
@@ -173,8 +291,8 @@ def test_partial_reasoning_only_grows_and_ends_exact(reasoning):
 
 
 def test_partial_reasoning_by_hand():
-    assert partial_reasoning('{"plans": [], "reas') is None
-    assert partial_reasoning('{ "reasoning" : "Buy the dip') == "Buy the dip"
-    assert partial_reasoning('{"reasoning": "a\\nb\\') == "a\nb"
-    assert partial_reasoning('{"reasoning": "caf\\u00e') == "caf"
-    assert partial_reasoning('{"reasoning": "caf\\u00e9 \\"x\\"", "plans"') == 'café "x"'
+    assert partial_reasoning('{"BTC": {"do": "hold", "wh') is None
+    assert partial_reasoning('{"BTC": { "why" : "Buy the dip') == "Buy the dip"
+    assert partial_reasoning('{"BTC": {"why": "a\\nb\\') == "a\nb"
+    assert partial_reasoning('{"BTC": {"why": "caf\\u00e') == "caf"
+    assert partial_reasoning('{"BTC": {"why": "caf\\u00e9 \\"x\\"", "do"') == 'café "x"'

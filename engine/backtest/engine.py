@@ -468,6 +468,8 @@ class BacktestEngine:
         stats.tokens += int(decision.tokens or 0)
         stats.corrections += len(decision.corrections)
         stats.errors += bool(decision.errors)
+        stats.grounded += decision.grounded is True
+        stats.ungrounded += decision.grounded is False
         return decision
 
     def _execute(self, decision: Decision, batch: SignalBatch, t: int) -> Decision:

@@ -42,6 +42,8 @@ class BrainStats:
     corrections: int = 0
     errors: int = 0
     refused: int = 0  # plans the broker refused
+    grounded: int = 0  # decisions whose reasoning passed the grounding check
+    ungrounded: int = 0  # decisions whose reasoning failed it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,4 +56,9 @@ class BrainStats:
             "corrections": self.corrections,
             "errors": self.errors,
             "refused": self.refused,
+            "grounded_share": (
+                self.grounded / (self.grounded + self.ungrounded)
+                if self.grounded + self.ungrounded
+                else None
+            ),
         }

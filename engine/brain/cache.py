@@ -29,7 +29,7 @@ from engine.brain.base import ReasoningCallback
 from engine.brain.llm import LLMBrain, _notify
 from engine.brain.persona import TradingPersona
 from engine.brain.prompt import Prompt
-from engine.brain.schema import SCHEMA_VERSION, Answer, AnswerError, check_answer
+from engine.brain.schema import SCHEMA_VERSION, AnswerError, check_answer, parse_answer
 from engine.errors import TapedeckError
 from engine.types import Decision, PortfolioState, SignalBatch
 
@@ -368,6 +368,9 @@ class CachingBrain:
         on_reasoning: ReasoningCallback | None = None,
     ) -> Decision:
         start = time.perf_counter()
+        skipped = self.inner.skipped(batch, portfolio, persona)
+        if skipped is not None:
+            return skipped
         try:
             prompt = self.inner.prompt_for(batch, portfolio, persona)
             key = self.key(batch, portfolio, persona, prompt)
@@ -386,8 +389,8 @@ class CachingBrain:
             )
         if stored is not None:
             try:
-                answer = Answer.model_validate_json(stored["answer"])
-                check_answer(answer, batch, portfolio)
+                answer = parse_answer(stored["answer"])
+                check_answer(answer, batch, portfolio, persona)
             except (ValueError, AnswerError):
                 stored = None  # an entry that no longer fits: ask the model
         if stored is not None:
@@ -405,7 +408,7 @@ class CachingBrain:
         self.stats["cache_misses"] += 1
         asked = self.inner.ask(batch, portfolio, persona, on_reasoning, prompt=prompt)
         if asked.answer is not None:
-            text = asked.answer.model_dump_json()
+            text = asked.answer.to_json()
         elif asked.repeatable_failure and self.mode == "exact":
             # The model's own bad answer would come back the same: remember the hold, so
             # a rerun of the window is free and identical. Faults of the connection are

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import os
 import threading
 import time
@@ -141,10 +142,19 @@ class LlamaCppBrain(LLMBrain):
         retries: int = 1,
         options: Mapping[str, Any] | None = None,
         timeframe_ns: int | None = None,
+        anonymise: bool = False,
+        gate: bool = True,
     ) -> None:
         path = Path(model_path) if model_path else default_model_path()
         name = path.stem if model_path else DEFAULT_MODEL_NAME
-        super().__init__(name, retries=retries, options=options, timeframe_ns=timeframe_ns)
+        super().__init__(
+            name,
+            retries=retries,
+            options=options,
+            timeframe_ns=timeframe_ns,
+            anonymise=anonymise,
+            gate=gate,
+        )
         self.path = path
         self.n_ctx = int(n_ctx)
         # Small GGUFs often lack a chat template; Gemma has its own turn markers.
@@ -180,18 +190,23 @@ class LlamaCppBrain(LLMBrain):
         options: dict[str, Any],
         on_text: Callable[[str], None],
     ) -> Completion:
+        # One user turn: several chat templates (Gemma's among them) have no system role.
+        messages = [{"role": "user", "content": prompt.text}]
+        head = self._formatted(messages)
+        if head is not None:
+            return self._guided(head, prompt, options, on_text)
         deadline = time.monotonic() + self.timeout
         parts: list[str] = []
         tokens = 0
         finish = None
         start = time.perf_counter()
-        # One user turn: several chat templates (Gemma's among them) have no system role.
-        messages = [{"role": "user", "content": prompt.text}]
         try:
             with _GENERATE_LOCK:  # one llama context: one generation at a time
-                stream = self.llm.create_chat_completion(
+                llm = self.llm
+                before = list(llm._input_ids[: llm.n_tokens])
+                stream = llm.create_chat_completion(
                     messages=messages,
-                    response_format={"type": "json_object", "schema": prompt.schema},
+                    grammar=_grammar(json.dumps(prompt.schema, separators=(",", ":"))),
                     temperature=float(options["temperature"]),
                     seed=int(options["seed"]) if options.get("seed") is not None else None,
                     max_tokens=int(options["num_predict"]),
@@ -209,6 +224,7 @@ class LlamaCppBrain(LLMBrain):
                     if time.monotonic() > deadline:
                         stream.close()
                         raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+                after = llm._input_ids[: llm.n_tokens]
         except ValueError as exc:
             if "context window" in str(exc):
                 raise LLMFault(
@@ -216,4 +232,83 @@ class LlamaCppBrain(LLMBrain):
                     retry=False,
                 ) from None
             raise
-        return Completion("".join(parts), tokens, finish, time.perf_counter() - start)
+        prompt_tokens = max(0, len(after) - tokens)
+        reused = 0
+        for a, b in zip(before, after[:prompt_tokens], strict=False):
+            if a != b:
+                break
+            reused += 1
+        return Completion(
+            "".join(parts),
+            tokens,
+            finish,
+            time.perf_counter() - start,
+            prompt_tokens=prompt_tokens,
+            reused_tokens=reused,
+        )
+
+    def _formatted(self, messages: list[dict[str, str]]) -> str | None:
+        """The prompt as the model's chat template writes it, when the template is known
+        (then the answer is decoded guided by its schema; else through a grammar)."""
+        if self.chat_format == "gemma":
+            from llama_cpp.llama_chat_format import format_gemma
+
+            return format_gemma(messages=messages).prompt
+        return None
+
+    def _guided(
+        self,
+        head: str,
+        prompt: Prompt,
+        options: dict[str, Any],
+        on_text: Callable[[str], None],
+    ) -> Completion:
+        from engine.brain.guided import guided_answer
+
+        deadline = time.monotonic() + self.timeout
+
+        def watched(text: str) -> None:
+            if time.monotonic() > deadline:
+                raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+            on_text(text)
+
+        plan = [
+            (name, tuple(item["properties"]["do"]["enum"]))
+            for name, item in prompt.schema.get("properties", {}).items()
+        ]
+        start = time.perf_counter()
+        try:
+            with _GENERATE_LOCK:
+                result = guided_answer(
+                    self.llm,
+                    head,
+                    plan,
+                    temperature=float(options["temperature"]),
+                    seed=int(options["seed"]) if options.get("seed") is not None else None,
+                    repeat_penalty=self.repeat_penalty,
+                    on_text=watched,
+                    max_tokens=int(options["num_predict"]),
+                )
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise LLMFault(
+                    f"prompt too long for the model: {exc}: raise num_ctx (now {self.n_ctx})",
+                    retry=False,
+                ) from None
+            raise
+        return Completion(
+            result.text,
+            result.generated,
+            result.finish,
+            time.perf_counter() - start,
+            prompt_tokens=result.prompt_tokens,
+            reused_tokens=result.reused_tokens,
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _grammar(schema_text: str) -> Any:
+    """The GBNF grammar of a JSON schema, built once per schema (not per call)."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_text, verbose=False)

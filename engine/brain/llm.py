@@ -16,6 +16,8 @@ from typing import Any
 
 from engine.brain.base import ReasoningCallback
 from engine.brain.breaker import CircuitBreaker
+from engine.brain.gate import skip_reason
+from engine.brain.grounding import check_grounding
 from engine.brain.partial import partial_reasoning
 from engine.brain.persona import TradingPersona
 from engine.brain.prompt import Prompt, build_prompt
@@ -32,7 +34,7 @@ from engine.types import Decision, PortfolioState, SignalBatch
 DEFAULT_OPTIONS: dict[str, Any] = {
     "temperature": 0.2,
     "seed": 42,
-    "num_predict": 400,
+    "num_predict": 200,
     "num_ctx": 4096,
 }
 OPTION_NAMES = tuple(DEFAULT_OPTIONS)
@@ -57,6 +59,8 @@ class Completion:
     tokens: int  # generated tokens
     done_reason: str | None
     gen_seconds: float = 0.0  # time spent generating (for tokens/s)
+    prompt_tokens: int = 0  # tokens of the prompt (0: the backend does not say)
+    reused_tokens: int = 0  # of which served from the backend's cached prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,26 @@ class Asked:
     decision: Decision
     prompt: Prompt
     repeatable_failure: bool = False  # every attempt failed on the model's own answer
+    raw: str | None = None  # the last text the model gave
+
+
+def read_answer(text: str, prompt: Prompt) -> Answer:
+    """Parse the model's text and give its instruments back their real names."""
+    answer = parse_answer(text)
+    names = prompt.names
+    if not names:
+        return answer
+    unknown = [k for k in answer.plans if k not in names]
+    if unknown:
+        raise AnswerError(f"nonsense answer: unknown instrument {unknown[0]!r}")
+    return Answer(plans={names[k]: v for k, v in answer.plans.items()})
+
+
+def grounding_of(answer: Answer, prompt: Prompt) -> tuple[str, ...]:
+    """What of the answer's reasoning its prompt does not ground (empty: grounded)."""
+    shown = {real: alias for alias, real in prompt.names.items()}
+    reasons = {shown.get(k, k): (v.why, v.do) for k, v in answer.plans.items()}
+    return check_grounding(reasons, prompt.system, prompt.user, prompt.names or shown)
 
 
 def model_options(persona: TradingPersona, overrides: Mapping[str, Any] | None = None) -> dict:
@@ -91,8 +115,12 @@ class LLMBrain:
         retries: int = 1,
         options: Mapping[str, Any] | None = None,
         timeframe_ns: int | None = None,
+        anonymise: bool = False,
+        gate: bool = True,
     ) -> None:
         self.model = model
+        self.anonymise = bool(anonymise)
+        self.gate = bool(gate)
         self.retries = max(0, int(retries))
         self.options = dict(options or {})
         self.timeframe_ns = timeframe_ns
@@ -104,6 +132,9 @@ class LLMBrain:
             "invalid_answers": 0,
             "tokens": 0,
             "gen_seconds": 0.0,
+            "prompt_tokens": 0,
+            "reused_tokens": 0,
+            "skipped": 0,
         }
 
     # -- backend --------------------------------------------------------------------
@@ -123,7 +154,9 @@ class LLMBrain:
     def prompt_for(
         self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
     ) -> Prompt:
-        return build_prompt(batch, portfolio, persona, timeframe_ns=self.timeframe_ns)
+        return build_prompt(
+            batch, portfolio, persona, timeframe_ns=self.timeframe_ns, anonymise=self.anonymise
+        )
 
     def decide(
         self,
@@ -132,7 +165,28 @@ class LLMBrain:
         persona: TradingPersona,
         on_reasoning: ReasoningCallback | None = None,
     ) -> Decision:
+        skipped = self.skipped(batch, portfolio, persona)
+        if skipped is not None:
+            return skipped
         return self.ask(batch, portfolio, persona, on_reasoning).decision
+
+    def skipped(
+        self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
+    ) -> Decision | None:
+        """The hold that needs no model call (see engine.brain.gate), or None."""
+        if not self.gate:
+            return None
+        reason = skip_reason(batch, portfolio, persona, self.timeframe_ns)
+        if reason is None:
+            return None
+        self.stats["skipped"] += 1
+        return Decision(
+            time=batch.time,
+            brain=self.name,
+            model=self.model,
+            plans=hold_plans(batch),
+            reasoning=reason,
+        )
 
     def ask(
         self,
@@ -155,6 +209,7 @@ class LLMBrain:
         options = model_options(persona, self.options)
         tokens = 0
         repeatable = True
+        raw: str | None = None
         for attempt in range(self.retries + 1):
             opts = dict(options)
             if attempt and opts.get("seed") is not None:
@@ -170,9 +225,12 @@ class LLMBrain:
             self.stats["calls"] += 1
             try:
                 completion = self._complete(prompt, opts, on_text)
+                raw = completion.text
                 tokens += completion.tokens
                 self.stats["tokens"] += completion.tokens
                 self.stats["gen_seconds"] += completion.gen_seconds
+                self.stats["prompt_tokens"] += completion.prompt_tokens
+                self.stats["reused_tokens"] += completion.reused_tokens
                 if completion.done_reason == "length":
                     raise LLMFault(
                         f"answer cut off after {completion.tokens} tokens "
@@ -181,8 +239,8 @@ class LLMBrain:
                         model_output=True,
                     )
                 try:
-                    answer = parse_answer(completion.text)
-                    check_answer(answer, batch, portfolio)
+                    answer = read_answer(completion.text, prompt)
+                    check_answer(answer, batch, portfolio, persona)
                 except AnswerError as exc:
                     self.stats["invalid_answers"] += 1
                     raise LLMFault(str(exc), retry=True, model_output=True) from None
@@ -215,10 +273,12 @@ class LLMBrain:
                 latency_s=time.perf_counter() - start,
                 tokens=tokens,
                 errors=tuple(errors),
+                raw_answer=raw,
             )
-            return Asked(answer, decision, prompt)
+            return Asked(answer, decision, prompt, raw=raw)
         hold = self._hold(batch, errors, start, prompt, tokens)
-        return Asked(None, hold, prompt, repeatable_failure=repeatable)
+        hold = dataclasses.replace(hold, raw_answer=raw)
+        return Asked(None, hold, prompt, repeatable_failure=repeatable, raw=raw)
 
     def decision_from_answer(
         self,
@@ -232,7 +292,9 @@ class LLMBrain:
         tokens: int = 0,
         cache_hit: bool = False,
         errors: tuple[str, ...] = (),
+        raw_answer: str | None = None,
     ) -> Decision:
+        grounding = grounding_of(answer, prompt) if prompt is not None else ()
         return Decision(
             time=batch.time,
             brain=self.name,
@@ -244,6 +306,9 @@ class LLMBrain:
             cache_hit=cache_hit,
             errors=errors,
             prompt=prompt.text if prompt is not None else None,
+            raw_answer=raw_answer if raw_answer is not None else answer.to_json(),
+            grounded=None if prompt is None else not grounding,
+            grounding=grounding,
         )
 
     def hold_decision(

@@ -48,9 +48,16 @@ class OllamaBrain(LLMBrain):
         retries: int = 1,
         options: Mapping[str, Any] | None = None,
         timeframe_ns: int | None = None,
+        anonymise: bool = False,
+        gate: bool = True,
     ) -> None:
         super().__init__(
-            model or DEFAULT_MODEL, retries=retries, options=options, timeframe_ns=timeframe_ns
+            model or DEFAULT_MODEL,
+            retries=retries,
+            options=options,
+            timeframe_ns=timeframe_ns,
+            anonymise=anonymise,
+            gate=gate,
         )
         self.host = resolve_host(host)
         self.timeout = float(timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_KEY = re.compile(r'"reasoning"\s*:\s*"')
+_KEY = re.compile(r'"(?:why|reasoning)"\s*:\s*"')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 

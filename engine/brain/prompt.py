@@ -1,50 +1,45 @@
 """The prompt an LLM brain sees: short, concrete, readable by a person.
 
+Two parts. The constant part (persona, rules, answer format) comes first and is the
+same text for every call of a persona, so llama.cpp reuses its evaluated prefix from
+one call to the next. The market part comes last: facts as relations and events a
+small model can use ("EMA 9 above EMA 21 by 0.4 ATR", "RSI 71, overbought above 70",
+the last candles as % moves) rather than raw floats, written so that a difference the
+signals depend on is never rounded away (the relation word comes from the exact
+values; a gap too small for its digits reads "< 0.01 ATR").
+
 No dates or clock times (they invite the model's memory of history): ages are counted
-in candles. Numbers are rounded to what matters, so equal market states give equal
-prompts (the decision cache keys on the prompt).
+in candles. No text from code comments or schema descriptions reaches the model.
+With ``anonymise`` the instruments are renamed A, B, ... and prices rebased to 100.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import numfmt
 from engine.brain.persona import TradingPersona
-from engine.brain.schema import SIZE_TIERS, answer_schema_text, shared_answer_schema
-from engine.types import PortfolioState, SignalBatch
+from engine.brain.schema import allowed_actions, asked_instruments, schema_for
+from engine.types import InstrumentContext, PortfolioState, Signal, SignalBatch
 
-SYSTEM_TEXT = (
-    "You are a trading assistant in a backtest. You read signals and answer with JSON only."
-)
-
-# Indicator values shown in the prompt, in this order, when the context has them.
-SHOWN_INDICATORS = (
-    "rsi",
-    "macd",
-    "macd_signal",
-    "ema_fast",
-    "ema_slow",
-    "bb_upper",
-    "bb_lower",
-    "adx",
-    "stoch_k",
-    "volume_z",
-)
-MAX_SHOWN = 6
+RSI_HIGH = 70.0
+RSI_LOW = 30.0
 
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    system: str
-    user: str
+    system: str  # the constant part
+    user: str  # the market part
     schema: dict[str, Any]
+    # model-facing name -> real instrument (only differs when anonymised)
+    names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
-        """Everything the model sees, as one readable text (the TUI shows it on request)."""
+        """Everything the model sees, as one text: constant part first."""
         return f"{self.system}\n\n{self.user}"
 
     def messages(self) -> list[dict[str, str]]:
@@ -59,24 +54,180 @@ def fmt_price(value: float) -> str:
     return numfmt.fmt_price(value, missing="n/a")
 
 
-def _fmt_num(value: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    return f"{value:.3g}" if abs(value) < 1000 else fmt_price(value)
+def fmt_atr(value: float) -> str:
+    """A distance in ATRs: one decimal from 1 on, two below; never a misleading 0."""
+    v = abs(value)
+    if v >= 9.95:
+        return f"{v:.0f}"
+    if v >= 0.995:
+        return f"{v:.1f}"
+    if v >= 0.005:
+        return f"{v:.2f}"
+    return "< 0.01"
 
 
-def _age(now: int, then: int, timeframe_ns: int | None) -> str:
-    if timeframe_ns:
-        n = max(0, round((now - then) / timeframe_ns))
-        return "this candle" if n == 0 else f"{n} candle{'s' if n > 1 else ''} ago"
-    minutes = max(0, round((now - then) / 60e9))
-    return "just now" if minutes == 0 else f"{minutes} min ago"
+def fmt_pct(value: float) -> str:
+    """A signed % move with two decimals ('< 0.01%' keeps a tiny move's sign)."""
+    if abs(value) < 0.005 and value != 0:
+        return f"{'+' if value > 0 else '-'}<0.01%"
+    return f"{value:+.2f}%"
 
 
-def _held_for(now: int, then: int, timeframe_ns: int | None) -> str:
-    if timeframe_ns:
-        return f"{max(0, round((now - then) / timeframe_ns))} candles"
-    return f"{max(0, round((now - then) / 60e9))} min"
+def _ago(n: int) -> str:
+    return "this candle" if n <= 0 else f"{n} candle{'s' if n > 1 else ''} ago"
+
+
+def _candles(now: int, then: int, timeframe_ns: int | None) -> int:
+    step = timeframe_ns or 60_000_000_000
+    return max(0, round((now - then) / step))
+
+
+def constant_part(persona: TradingPersona) -> str:
+    """Persona, rules and answer format: the same text for every call of a persona."""
+    style = persona.style or persona.description or "You trade carefully."
+    directions = " and ".join(persona.allowed_directions)
+    return "\n".join(
+        [
+            f"You are a trader in a backtest. {style}",
+            f"You may open {directions} positions, at most {persona.max_open_positions} "
+            f"at a time. Your usual stop is {persona.stop_atr:g} ATR and your usual "
+            f"target {persona.target_atr:g} ATR from the entry price.",
+            "Read the market facts below. For each instrument named under Decide, answer "
+            'in JSON: "why" is one short sentence of your own that cites the facts and '
+            'their numbers exactly as given; "do" is open_long, open_short, close or hold; '
+            '"size" is small, medium or large; for an entry "stop" and "target" are '
+            "distances in ATR.",
+        ]
+    )
+
+
+def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | None, now: int):
+    ind = ctx.indicators
+    atr = ctx.atr if math.isfinite(ctx.atr) and ctx.atr > 0 else None
+    out: list[str] = []
+
+    def gap(a: float, b: float) -> str:
+        if atr is None:
+            return f"{fmt_pct((a / b - 1) * 100 if b else 0.0).lstrip('+-')}"
+        return f"{fmt_atr((a - b) / atr)} ATR"
+
+    fast, slow = ind.get("ema_fast"), ind.get("ema_slow")
+    if fast is not None and slow is not None:
+        side = "above" if fast > slow else "below" if fast < slow else "equal to"
+        text = f"EMA 9 {side} EMA 21" + (f" by {gap(fast, slow)}" if fast != slow else "")
+        cross = next((s for s in signals if s.kind.startswith("ema_cross")), None)
+        if cross is not None:
+            way = "up" if cross.direction.value == "long" else "down"
+            text += f", crossed {way} {_ago(_candles(now, cross.time, tf))}"
+        out.append(text)
+    rsi = ind.get("rsi")
+    if rsi is not None:
+        zone = (
+            f", overbought above {RSI_HIGH:g}"
+            if rsi > RSI_HIGH
+            else f", oversold below {RSI_LOW:g}"
+            if rsi < RSI_LOW
+            else ""
+        )
+        out.append(f"RSI {rsi:.0f}{zone}")
+    macd, sig = ind.get("macd"), ind.get("macd_signal")
+    if macd is not None and sig is not None:
+        side = "above" if macd > sig else "below" if macd < sig else "on"
+        text = f"MACD {side} its signal line"
+        if macd != sig:
+            text += f" by {gap(macd, sig)}"
+        if atr is not None:
+            text += f", MACD {'above' if macd >= 0 else 'below'} zero"
+        out.append(text)
+    upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
+    if upper is not None and lower is not None and upper > lower:
+        price = ctx.price
+        if price > upper:
+            out.append(f"price above the upper Bollinger band by {gap(price, upper)}")
+        elif price < lower:
+            out.append(f"price below the lower Bollinger band by {gap(lower, price)}")
+        else:
+            where = (price - lower) / (upper - lower) * 100
+            out.append(f"price at {where:.0f}% of the Bollinger band width")
+    adx = ind.get("adx")
+    if adx is not None:
+        out.append(f"ADX {adx:.0f} ({'trending' if adx >= 25 else 'no clear trend'})")
+    vz = ind.get("volume_z")
+    if vz is not None:
+        side = "above" if vz >= 0 else "below"
+        out.append(f"volume {abs(vz):.1f} standard deviations {side} average")
+    return out
+
+
+def _signal_text(sig: Signal, now: int, tf: int | None, name: str) -> str:
+    count = f" (x{sig.count})" if sig.count > 1 else ""
+    return (
+        f"{sig.kind}{count} for {name}: {sig.direction.value}, strength {sig.strength:.2f}, "
+        f"{_ago(_candles(now, sig.time, tf))}"
+    )
+
+
+def market_part(
+    batch: SignalBatch,
+    portfolio: PortfolioState,
+    persona: TradingPersona,
+    *,
+    timeframe_ns: int | None = None,
+    names: Mapping[str, str] | None = None,
+    rebase: Mapping[str, float] | None = None,
+) -> str:
+    """The facts of this batch. ``names`` renames instruments, ``rebase`` divides the
+    instrument's prices by a factor (anonymisation)."""
+    now = batch.time
+    alias = names or {}
+    factor = rebase or {}
+    asked = asked_instruments(batch, portfolio)
+    held = {p.instrument: p for p in portfolio.positions}
+    lines: list[str] = []
+    for name in asked:
+        ctx = batch.context[name]
+        shown = alias.get(name, name)
+        scale = factor.get(name, 1.0)
+        signals = [s for s in batch.signals if s.instrument == name]
+        head = f"{shown}: price {fmt_price(ctx.price / scale)}"
+        if math.isfinite(ctx.atr) and ctx.atr > 0 and ctx.price > 0:
+            head += f", ATR {ctx.atr / ctx.price * 100:.2f}% of price"
+        lines.append(head)
+        if ctx.moves:
+            moves = ", ".join(fmt_pct(m) for m in ctx.moves)
+            lines.append(f"- last {len(ctx.moves)} candles, oldest first: {moves}")
+        if ctx.lookback:
+            lines.append(f"- {fmt_pct(ctx.change_pct)} over the last {ctx.lookback} candles")
+        lines.extend(f"- {fact}" for fact in _indicator_facts(ctx, signals, timeframe_ns, now))
+        for sig in signals:
+            lines.append(f"- signal {_signal_text(sig, now, timeframe_ns, shown)}")
+        pos = held.get(name)
+        if pos is not None:
+            lines.append(f"- {_position_text(pos, ctx, now, timeframe_ns)}")
+    for conflict in batch.conflicts:
+        involved = [alias.get(i, i) for i in conflict.instruments]
+        lines.append(f"Conflict: opposite signals on {', '.join(involved)}.")
+    lines.append(
+        f"Open positions: {len(portfolio.positions)} of at most {persona.max_open_positions}."
+    )
+    choices = "; ".join(
+        f"{alias.get(n, n)} ({', '.join(allowed_actions(n, portfolio, persona))})" for n in asked
+    )
+    lines.append(f"Decide: {choices}")
+    return "\n".join(lines)
+
+
+def _position_text(pos: Any, ctx: InstrumentContext, now: int, tf: int | None) -> str:
+    atr = ctx.atr if math.isfinite(ctx.atr) and ctx.atr > 0 else None
+    sign = 1.0 if pos.side.value == "long" else -1.0
+    move = (ctx.price / pos.entry_price - 1.0) * 100.0 * sign if pos.entry_price else 0.0
+    text = f"open {pos.side.value} position, {fmt_pct(move)} since entry"
+    if atr is not None:
+        for label, level in (("stop", pos.stop_loss), ("target", pos.take_profit)):
+            if level is not None:
+                side = "below" if level < ctx.price else "above"
+                text += f", {label} {fmt_atr((level - ctx.price) / atr)} ATR {side} price"
+    return text + f", held {_candles(now, pos.entry_time, tf)} candles"
 
 
 def build_prompt(
@@ -85,64 +236,31 @@ def build_prompt(
     persona: TradingPersona,
     *,
     timeframe_ns: int | None = None,
+    anonymise: bool = False,
 ) -> Prompt:
     """The prompt for one batch. ``timeframe_ns`` lets ages be counted in candles."""
-    instruments = tuple(sorted(batch.context))
-    schema = shared_answer_schema(instruments)  # read-only, shared between prompts
-    lines: list[str] = []
-    style = persona.style or persona.description or "You trade carefully."
-    lines.append(f"Persona {persona.name}: {style}")
-    directions = " and ".join(persona.allowed_directions)
-    lines.append(
-        f"Allowed: {directions} trades, at most {persona.max_open_positions} open positions. "
-        f"Usual stop {persona.stop_atr:g} ATR, usual target {persona.target_atr:g} ATR."
+    names: dict[str, str] = {}
+    rebase: dict[str, float] = {}
+    if anonymise:
+        for i, name in enumerate(sorted(batch.context)):
+            names[name] = _letter(i)
+            price = batch.context[name].price
+            rebase[name] = price / 100.0 if math.isfinite(price) and price > 0 else 1.0
+    user = market_part(
+        batch, portfolio, persona, timeframe_ns=timeframe_ns, names=names, rebase=rebase
     )
-    lines.append("")
-    lines.append("Market now:")
-    for name in instruments:
-        ctx = batch.context[name]
-        parts = [
-            f"price {fmt_price(ctx.price)}",
-            f"ATR {fmt_price(ctx.atr)}",
-            f"{ctx.change_pct:+.2f}% over {ctx.lookback} candles",
-        ]
-        shown = [
-            f"{k} {_fmt_num(float(ctx.indicators[k]))}"
-            for k in SHOWN_INDICATORS
-            if k in ctx.indicators and math.isfinite(float(ctx.indicators[k]))
-        ][:MAX_SHOWN]
-        lines.append(f"- {name}: " + ", ".join(parts + shown))
-    lines.append("")
-    lines.append("Signals:")
-    if not batch.signals:
-        lines.append("- none (review open positions)")
-    for sig in batch.signals:
-        count = f" x{sig.count}" if sig.count > 1 else ""
-        lines.append(
-            f"- {sig.instrument} {sig.kind}{count}: {sig.direction.value}, "
-            f"strength {sig.strength:.2f}, {_age(batch.time, sig.time, timeframe_ns)}"
-        )
-    for conflict in batch.conflicts:
-        lines.append(f"- conflict: {conflict.detail}")
-    lines.append("")
-    lines.append(
-        f"Account: equity {portfolio.equity:.2f}, cash {portfolio.cash:.2f}, "
-        f"{len(portfolio.positions)} open positions."
-    )
-    for pos in portfolio.positions:
-        stop = fmt_price(pos.stop_loss) if pos.stop_loss is not None else "none"
-        target = fmt_price(pos.take_profit) if pos.take_profit is not None else "none"
-        lines.append(
-            f"- {pos.instrument} {pos.side.value} from {fmt_price(pos.entry_price)}, "
-            f"PnL {pos.unrealized_pnl:+.2f}, stop {stop}, target {target}, "
-            f"held {_held_for(batch.time, pos.entry_time, timeframe_ns)}"
-        )
-    lines.append("")
-    tiers = ", ".join(f"{k} = {v:g}x risk" for k, v in SIZE_TIERS.items())
-    lines.append(
-        "Give one plan per instrument: open_long, open_short, close (an open position) "
-        "or hold. stop_atr and target_atr are distances from the price in ATRs "
-        f"(e.g. 1.5). Size: {tiers}. Reasoning: one or two short sentences first."
-    )
-    lines.append("JSON schema: " + answer_schema_text(instruments))
-    return Prompt(SYSTEM_TEXT, "\n".join(lines), schema)
+    schema = schema_for(batch, portfolio, persona)
+    if names:
+        schema["properties"] = {names[k]: v for k, v in schema["properties"].items()}
+        schema["required"] = [names[k] for k in schema["required"]]
+    shown = {names.get(n, n): n for n in batch.context}
+    return Prompt(constant_part(persona), user, schema, shown)
+
+
+def _letter(i: int) -> str:
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out

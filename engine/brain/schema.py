@@ -1,149 +1,192 @@
 """The answer an LLM brain must give, and its translation into absolute TradePlans.
 
+The answer is one JSON object keyed by the instruments the prompt asks about (those
+with a signal in the batch or an open position), each with a short ``why`` first (so it
+streams before the plan), then ``do`` (the action), ``size`` (a tier) and, for an
+entry, ``stop`` and ``target`` as ATR multiples::
+
+    {"BTC": {"why": "RSI 28 is below 30.", "do": "open_long", "size": "small",
+             "stop": 1.5, "target": 3}}
+
 Small models are poor at arithmetic, so the answer speaks in ATR multiples and size
-tiers; :func:`plans_from_answer` turns them into prices with the batch's context.
-``reasoning`` comes first so that it streams before the plans.
+tiers; :func:`plans_from_answer` turns them into prices with the batch's context. The
+JSON schema that constrains decoding has no descriptions (nothing from here reaches
+the model) and offers per instrument only the actions that make sense there.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.brain.persona import TradingPersona
 from engine.risk import is_number, tradeable
-from engine.types import (
-    Action,
-    PortfolioState,
-    SignalBatch,
-    SizeMode,
-    TradePlan,
-    TrailingMode,
-    TrailingSpec,
-)
+from engine.types import Action, PortfolioState, SignalBatch, SizeMode, TradePlan
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ActionName = Literal["open_long", "open_short", "close", "hold"]
 SizeTier = Literal["small", "medium", "large"]
 
 # Fraction of the persona's risk_per_trade that each size tier puts at risk (RiskGuard
-# caps a plan at the persona's risk, so "large" is exactly that).
+# caps a plan at the persona's risk, so "large" is exactly that). Also the plan's
+# confidence.
 SIZE_TIERS: dict[str, float] = {"small": 0.5, "medium": 0.75, "large": 1.0}
 
 MAX_STOP_ATR = 10.0
-CONFIDENCE_CHOICES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-STOP_CHOICES = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
-TARGET_CHOICES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0)
 MAX_TARGET_ATR = 20.0
+# What the constraining schema offers (grammars ignore numeric bounds; choices suit
+# small models); validation accepts any value in range, whatever the backend.
+STOP_CHOICES = (0.5, 1, 1.5, 2, 2.5, 3)
+TARGET_CHOICES = (1, 1.5, 2, 3, 4, 5, 6)
+WHY_MAX = 160  # characters of reasoning per instrument
 
 
 class InstrumentAnswer(BaseModel):
-    """One instrument's plan. The schema offers a few values for the numbers (choices
-    suit small models, and constrained decoding grammars ignore numeric bounds);
-    validation accepts any value in range, whatever the backend."""
-
     model_config = ConfigDict(extra="forbid")
 
-    instrument: str
-    action: ActionName
-    confidence: float = Field(ge=0.0, le=1.0, json_schema_extra={"enum": list(CONFIDENCE_CHOICES)})
-    size: SizeTier
-    stop_atr: float = Field(gt=0.0, le=MAX_STOP_ATR, json_schema_extra={"enum": list(STOP_CHOICES)})
-    target_atr: float = Field(
-        gt=0.0, le=MAX_TARGET_ATR, json_schema_extra={"enum": list(TARGET_CHOICES)}
-    )
-    trailing: bool
+    why: str = Field(min_length=1, max_length=400)
+    do: ActionName
+    size: SizeTier = "small"
+    stop: float | None = Field(default=None, gt=0.0, le=MAX_STOP_ATR)
+    target: float | None = Field(default=None, gt=0.0, le=MAX_TARGET_ATR)
 
 
 class Answer(BaseModel):
+    """The parsed answer: instrument -> its plan, in the order the model wrote them."""
+
     model_config = ConfigDict(extra="forbid")
 
-    reasoning: str = Field(max_length=2000)
-    plans: list[InstrumentAnswer] = Field(max_length=16)
+    plans: dict[str, InstrumentAnswer]
+
+    @property
+    def reasoning(self) -> str:
+        """The reasons as one text: the sentence alone for one instrument, else
+        ``NAME: sentence`` per instrument."""
+        if len(self.plans) == 1:
+            return next(iter(self.plans.values())).why.strip()
+        return " ".join(f"{name}: {a.why.strip()}" for name, a in self.plans.items())
+
+    def to_json(self) -> str:
+        """The answer as the model's own JSON form (what the cache stores)."""
+        return json.dumps(
+            {k: v.model_dump(exclude_none=True) for k, v in self.plans.items()},
+            separators=(",", ":"),
+        )
 
 
 class AnswerError(ValueError):
     """An answer that parsed but makes no sense for this batch (the reason is the text)."""
 
 
-def _strip_titles(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _strip_titles(v) for k, v in node.items() if k != "title"}
-    if isinstance(node, list):
-        return [_strip_titles(v) for v in node]
-    return node
+def asked_instruments(batch: SignalBatch, portfolio: PortfolioState) -> tuple[str, ...]:
+    """The instruments the answer must cover: a signal in the batch or a position open."""
+    held = {p.instrument for p in portfolio.positions}
+    wanted = {s.instrument for s in batch.signals} | held
+    return tuple(name for name in sorted(batch.context) if name in wanted)
 
 
-@functools.cache
-def _base_schema() -> dict[str, Any]:
-    return Answer.model_json_schema()
+def allowed_actions(
+    name: str, portfolio: PortfolioState, persona: TradingPersona
+) -> tuple[str, ...]:
+    """What makes sense on ``name`` now: close or hold a position; else an entry the
+    persona allows (while it has room for one) or hold."""
+    if any(p.instrument == name for p in portfolio.positions):
+        return ("hold", "close")
+    if len(portfolio.positions) >= persona.max_open_positions:
+        return ("hold",)
+    opens = tuple(f"open_{d}" for d in ("long", "short") if persona.allows(d))
+    return (*opens, "hold")
 
 
-def answer_schema(instruments: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The JSON schema of :class:`Answer`, inlined (no $ref: llama.cpp's grammar and small
-    models both do better flat), instrument names restricted to the batch's when given."""
-    return copy.deepcopy(shared_answer_schema(tuple(instruments or ())))
+def answer_schema(
+    instruments: Sequence[str], actions: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
+    """The JSON schema that constrains decoding (a fresh copy)."""
+    acts = actions or {}
+    every = ("open_long", "open_short", "close", "hold")
+    return json.loads(_schema_text(tuple((n, tuple(acts.get(n, every))) for n in instruments)))
 
 
-@functools.lru_cache(maxsize=64)
-def answer_schema_text(instruments: tuple[str, ...]) -> str:
-    """:func:`answer_schema` as compact JSON text (what the prompt shows)."""
-    return json.dumps(shared_answer_schema(instruments), separators=(",", ":"))
+@functools.lru_cache(maxsize=256)
+def _schema_text(items: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    props: dict[str, Any] = {}
+    for name, actions in items:
+        plan: dict[str, Any] = {
+            "why": {"type": "string", "minLength": 10, "maxLength": WHY_MAX},
+            "do": {"type": "string", "enum": list(actions)},
+            "size": {"type": "string", "enum": list(SIZE_TIERS)},
+        }
+        required = ["why", "do", "size"]
+        if any(a.startswith("open_") for a in actions):
+            plan["stop"] = {"type": "number", "enum": list(STOP_CHOICES)}
+            plan["target"] = {"type": "number", "enum": list(TARGET_CHOICES)}
+        props[name] = {
+            "type": "object",
+            "properties": plan,
+            "required": required,
+            "additionalProperties": False,
+        }
+    schema = {
+        "type": "object",
+        "properties": props,
+        "required": [n for n, _ in items],
+        "additionalProperties": False,
+    }
+    return json.dumps(schema, separators=(",", ":"))
 
 
-@functools.lru_cache(maxsize=64)
-def shared_answer_schema(instruments: tuple[str, ...]) -> dict[str, Any]:
-    """:func:`answer_schema`, cached and shared: read it, never change it."""
-    schema = copy.deepcopy(_base_schema())
-    item = schema.pop("$defs")["InstrumentAnswer"]
-    if instruments:
-        item["properties"]["instrument"] = {"type": "string", "enum": list(instruments)}
-        # One plan per instrument: an empty list is the lazy answer small models give.
-        schema["properties"]["plans"]["minItems"] = len(instruments)
-        schema["properties"]["plans"]["maxItems"] = len(instruments)
-    schema["properties"]["plans"]["items"] = item
-    # Keep the token cost down: constrained decoding still needs reasoning bounded.
-    schema["properties"]["reasoning"]["maxLength"] = 200
-    schema["properties"]["reasoning"]["minLength"] = 10
-    return _strip_titles(schema)
+def schema_for(
+    batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
+) -> dict[str, Any]:
+    """The constraining schema of one prompt: its instruments and their actions."""
+    names = asked_instruments(batch, portfolio)
+    return answer_schema(names, {n: allowed_actions(n, portfolio, persona) for n in names})
 
 
 def parse_answer(text: str) -> Answer:
     """Parse and validate the model's JSON text; raises AnswerError with a short reason."""
     try:
-        return Answer.model_validate_json(text)
+        data = json.loads(text, strict=False)  # a raw line break inside a string is fine
+    except (ValueError, TypeError) as exc:
+        raise AnswerError(f"invalid JSON: {str(exc)[:80]}") from None
+    if not isinstance(data, dict):
+        raise AnswerError("invalid answer: not a JSON object keyed by instrument")
+    try:
+        return Answer.model_validate({"plans": data})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "answer"
-        kind = "invalid JSON" if first["type"] == "json_invalid" else "invalid answer"
-        raise AnswerError(f"{kind}: {where}: {first['msg']}") from None
+        where = ".".join(str(p) for p in first["loc"][1:]) or "answer"
+        raise AnswerError(f"invalid answer: {where}: {first['msg']}") from None
 
 
-def _open_instruments(portfolio: PortfolioState) -> set[str]:
-    return {p.instrument for p in portfolio.positions}
-
-
-def check_answer(answer: Answer, batch: SignalBatch, portfolio: PortfolioState) -> None:
+def check_answer(
+    answer: Answer,
+    batch: SignalBatch,
+    portfolio: PortfolioState,
+    persona: TradingPersona | None = None,
+) -> None:
     """Reject answers that are valid JSON but nonsense for this batch."""
     known = set(batch.context)
-    seen: set[str] = set()
-    for plan in answer.plans:
-        if plan.instrument not in known:
-            raise AnswerError(f"nonsense answer: unknown instrument {plan.instrument!r}")
-        if plan.instrument in seen:
-            raise AnswerError(f"nonsense answer: two plans for {plan.instrument}")
-        seen.add(plan.instrument)
-        for name in ("confidence", "stop_atr", "target_atr"):
-            if not is_number(getattr(plan, name)):
-                raise AnswerError(f"nonsense answer: {plan.instrument}: {name} is not finite")
-        ctx = batch.context[plan.instrument]
-        if plan.action in ("open_long", "open_short") and not tradeable(ctx):
-            raise AnswerError(f"nonsense answer: {plan.instrument}: no ATR to place a stop with")
+    held = {p.instrument for p in portfolio.positions}
+    for name, plan in answer.plans.items():
+        if name not in known:
+            raise AnswerError(f"nonsense answer: unknown instrument {name!r}")
+        for field in ("stop", "target"):
+            value = getattr(plan, field)
+            if value is not None and not is_number(value):
+                raise AnswerError(f"nonsense answer: {name}: {field} is not finite")
+        if plan.do == "close" and name not in held:
+            raise AnswerError(f"nonsense answer: {name}: close without an open position")
+        if plan.do.startswith("open_"):
+            if persona is not None and not persona.allows(plan.do[5:]):
+                raise AnswerError(f"nonsense answer: {name}: {plan.do} is not allowed")
+            if not tradeable(batch.context[name]):
+                raise AnswerError(f"nonsense answer: {name}: no ATR to place a stop with")
 
 
 def plans_from_answer(
@@ -152,43 +195,37 @@ def plans_from_answer(
     portfolio: PortfolioState,
     persona: TradingPersona,
 ) -> tuple[TradePlan, ...]:
-    """Absolute TradePlans anchored at the batch's prices and ATRs (market entries)."""
+    """Absolute TradePlans anchored at the batch's prices and ATRs (market entries); an
+    instrument the answer does not cover holds."""
     plans: list[TradePlan] = []
-    for item in answer.plans:
-        ctx = batch.context[item.instrument]
-        action = Action(item.action)
+    for name in sorted(batch.context):
+        item = answer.plans.get(name)
+        if item is None:
+            plans.append(TradePlan(name, Action.HOLD))
+            continue
+        ctx = batch.context[name]
+        action = Action(item.do)
+        rationale = item.why.strip()[:200]
+        confidence = SIZE_TIERS[item.size]
         if action in (Action.HOLD, Action.CLOSE):
-            plans.append(
-                TradePlan(
-                    item.instrument,
-                    action,
-                    confidence=item.confidence,
-                    rationale=answer.reasoning[:200],
-                )
-            )
+            plans.append(TradePlan(name, action, confidence=confidence, rationale=rationale))
             continue
         sign = 1.0 if action is Action.OPEN_LONG else -1.0
-        trailing = None
-        if item.trailing:
-            cfg = persona.trailing
-            if cfg is not None and cfg.mode == TrailingMode.PERCENT:
-                trailing = cfg.bound(None)
-            else:
-                distance = cfg.distance if cfg is not None else item.stop_atr
-                activation = cfg.activation if cfg is not None else 0.0
-                trailing = TrailingSpec(TrailingMode.ATR, distance, activation, atr=ctx.atr)
+        stop = item.stop or persona.stop_atr
+        target = item.target or persona.target_atr
+        trailing = persona.trailing.bound(ctx.atr) if persona.trailing is not None else None
         plans.append(
             TradePlan(
-                item.instrument,
+                name,
                 action,
                 entry_price=None,
                 size=persona.risk_per_trade * SIZE_TIERS[item.size],
                 size_mode=SizeMode.RISK,
-                stop_loss=ctx.price - sign * item.stop_atr * ctx.atr,
-                take_profit=ctx.price + sign * item.target_atr * ctx.atr,
+                stop_loss=ctx.price - sign * stop * ctx.atr,
+                take_profit=ctx.price + sign * target * ctx.atr,
                 trailing=trailing,
-                confidence=item.confidence,
-                rationale=answer.reasoning[:200],
+                confidence=confidence,
+                rationale=rationale,
             )
         )
     return tuple(plans)

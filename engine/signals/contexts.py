@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.signals.detector import SeriesSignals, make_context
+from engine.signals.detector import RECENT_MOVES, SeriesSignals, make_context
 from engine.types import InstrumentContext
 
 
@@ -43,9 +43,10 @@ class ContextSource:
             columns = self._gathered[name] = self._gather(name)
         price, then, back, values = columns
         row = {k: c[batch] for k, c in values.items()}
-        return make_context(
-            self.series[name].instrument, price[batch], then[batch], back[batch], row
-        )
+        ss = self.series[name]
+        at = self.candles[name][batch]
+        recent = ss.close[max(0, at - RECENT_MOVES) : at + 1].tolist()
+        return make_context(ss.instrument, price[batch], then[batch], back[batch], row, recent)
 
     def _gather(self, name: str) -> tuple[list, list, list, dict[str, list]]:
         # .tolist() gives the same floats as SeriesSignals.context's float(a[i])

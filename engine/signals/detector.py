@@ -6,9 +6,10 @@ incremental classes for the second).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,13 +58,23 @@ class SeriesSignals:
             float(self.close[index - back]),
             back,
             self.values_at(index),
+            self.close[max(0, index - RECENT_MOVES) : index + 1].tolist(),
         )
 
 
+RECENT_MOVES = 5  # candles whose % moves a context carries (what an LLM prompt shows)
+
+
 def make_context(
-    instrument: str, price: float, price_then: float, lookback: int, values: Mapping[str, float]
+    instrument: str,
+    price: float,
+    price_then: float,
+    lookback: int,
+    values: Mapping[str, float],
+    recent: Sequence[float] = (),
 ) -> InstrumentContext:
-    """Shared by both paths so that their contexts are built by the same arithmetic."""
+    """Shared by both paths so that their contexts are built by the same arithmetic.
+    ``recent``: the last closes up to ``price`` (at most RECENT_MOVES + 1)."""
     change = (price / price_then - 1.0) * 100.0 if price_then > 0 else 0.0
     return InstrumentContext(
         instrument=instrument,
@@ -72,6 +83,7 @@ def make_context(
         change_pct=change,
         lookback=lookback,
         indicators={k: v for k, v in values.items() if v == v},
+        moves=tuple((b / a - 1.0) * 100.0 if a > 0 else 0.0 for a, b in itertools.pairwise(recent)),
     )
 
 
@@ -293,7 +305,9 @@ class SignalDetector:
         self._derivers = [s for s in self._detectors if type(s).derive is not Detector.derive]
         self._prev: dict[str, float] = {}  # the last candle's values, also `values`
         self._index = -1
-        self._closes: deque[float] = deque(maxlen=self.config.context_lookback + 1)
+        self._closes: deque[float] = deque(
+            maxlen=max(self.config.context_lookback, RECENT_MOVES) + 1
+        )
 
     @property
     def index(self) -> int:
@@ -355,5 +369,9 @@ class SignalDetector:
         """The brain's view of this instrument after the last candle (None before any)."""
         if self._index < 0:
             return None
-        back = len(self._closes) - 1
-        return make_context(self.instrument, self._closes[-1], self._closes[0], back, self.values)
+        closes = self._closes
+        back = min(len(closes) - 1, self.config.context_lookback)
+        recent = list(itertools.islice(closes, max(0, len(closes) - 1 - RECENT_MOVES), None))
+        return make_context(
+            self.instrument, closes[-1], closes[-1 - back], back, self.values, recent
+        )

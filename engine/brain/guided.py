@@ -1,0 +1,190 @@
+"""Schema-guided decoding for llama.cpp: the answer's JSON, at free-generation speed.
+
+A JSON-schema grammar makes llama.cpp check every one of the vocabulary's tokens (Gemma
+has 262k) at every step, which on this kind of machine costs about three times the
+time of a free token. The answer's schema (see ``engine.brain.schema``) is simple
+enough to be walked here instead:
+
+- its fixed text (braces, keys, quotes) is appended as prompt tokens: evaluated in one
+  batch, never sampled;
+- ``why`` is sampled freely up to its closing quote (a quote or a line break ends it);
+- each choice (action, size, stop, target) is read from the model's next-token logits,
+  restricted to the tokens that continue one of the allowed values (greedy), so the
+  value is always one the schema offers.
+
+The output is exactly the JSON the schema describes (stop and target only for an
+entry), as a grammar would constrain it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.brain.schema import SIZE_TIERS, STOP_CHOICES, TARGET_CHOICES
+
+WHY_TOKENS = 40  # at most this many sampled tokens of reasoning per instrument
+
+
+@dataclass
+class GuidedResult:
+    text: str
+    generated: int  # tokens sampled or chosen by the model (not the fixed text)
+    prompt_tokens: int
+    reused_tokens: int
+    finish: str  # "stop", or "length" when a reasoning hit WHY_TOKENS
+
+
+class GuidedDecoder:
+    """Walks one answer over a loaded ``llama_cpp.Llama`` (the caller holds its lock)."""
+
+    def __init__(self, llm: Any, *, temperature: float, seed: int | None, repeat_penalty: float):
+        self.llm = llm
+        self.temperature = temperature
+        self.seed = seed
+        self.repeat_penalty = repeat_penalty
+        self.tokens: list[int] = []
+        self.generated = 0
+
+    # -- token bookkeeping ------------------------------------------------------------
+    def _tok(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def _common(self, tokens: Sequence[int]) -> int:
+        llm = self.llm
+        n = 0
+        for a, b in zip(llm._input_ids[: llm.n_tokens], tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _logits(self) -> np.ndarray:
+        """Evaluate what the context lacks of ``self.tokens``; the next-token logits."""
+        llm = self.llm
+        common = min(self._common(self.tokens), len(self.tokens) - 1)
+        llm.n_tokens = common
+        llm.eval(self.tokens[common:])
+        raw = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        return raw.copy()
+
+    # -- the parts of an answer --------------------------------------------------------
+    def fixed(self, text: str) -> None:
+        self.tokens += self._tok(text)
+
+    def free(self, max_tokens: int, on_piece: Callable[[str], None]) -> tuple[str, bool]:
+        """Sample text up to a quote or line break; (text, cut off by max_tokens)."""
+        parts: list[str] = []
+        n = 0
+        stream = self.llm.create_completion(
+            self.tokens,
+            max_tokens=max_tokens,
+            temperature=self.temperature,
+            seed=self.seed,
+            repeat_penalty=self.repeat_penalty,
+            stop=['"', "\n", "\\"],
+            stream=True,
+        )
+        finish = None
+        for chunk in stream:
+            choice = chunk["choices"][0]
+            piece = choice.get("text") or ""
+            if piece:
+                n += 1
+                parts.append(piece)
+                on_piece(piece)
+            finish = choice.get("finish_reason") or finish
+        self.generated += n
+        text = "".join(parts)
+        self.fixed(text)
+        return text, finish == "length"
+
+    def choose(self, options: Sequence[str], end: str) -> str:
+        """The option (followed by ``end``) the model's logits prefer, token by token."""
+        if len(options) == 1:
+            self.fixed(options[0])
+            return options[0]
+        base = len(self.tokens)
+        paths = [self._tok(o + end) for o in options]
+        live = list(range(len(options)))
+        depth = 0
+        while len(live) > 1:
+            logits = self._logits()
+            allowed = {paths[i][depth] for i in live if len(paths[i]) > depth}
+            best = max(allowed, key=lambda t: logits[t])
+            self.tokens.append(best)
+            self.generated += 1
+            live = [i for i in live if len(paths[i]) > depth and paths[i][depth] == best]
+            depth += 1
+        (pick,) = live
+        del self.tokens[base:]
+        self.fixed(options[pick])
+        return options[pick]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def guided_answer(
+    llm: Any,
+    head: str,
+    plan: Sequence[tuple[str, Sequence[str]]],
+    *,
+    temperature: float,
+    seed: int | None,
+    repeat_penalty: float,
+    on_text: Callable[[str], None],
+    max_tokens: int = 400,
+) -> GuidedResult:
+    """Decode ``{"NAME": {"why": ..., "do": ..., "size": ..., "stop": ..., "target": ...}}``
+    for each (instrument, allowed actions) of ``plan`` after the formatted prompt ``head``."""
+    dec = GuidedDecoder(llm, temperature=temperature, seed=seed, repeat_penalty=repeat_penalty)
+    dec.tokens = llm.tokenize(head.encode("utf-8"), add_bos=True, special=True)
+    prompt_tokens = len(dec.tokens)
+    room = llm.n_ctx() - prompt_tokens
+    if room < 64 * len(plan):
+        raise ValueError(
+            f"{prompt_tokens} prompt tokens leave {room} of the context window for the answer"
+        )
+    reused = dec._common(dec.tokens)
+    out: dict[str, dict[str, Any]] = {}
+    done = ""  # the JSON of the finished items, without its closing brace
+
+    for i, (name, actions) in enumerate(plan):
+        opening = ("{" if i == 0 else ",") + json.dumps(name) + ':{"why":"'
+        dec.fixed(opening)
+        pieces: list[str] = []
+
+        def emit(piece: str, head: str = done + opening, pieces: list[str] = pieces) -> None:
+            pieces.append(piece)
+            on_text(head + "".join(pieces))  # no quote or backslash: stop strings
+
+        budget = max_tokens - dec.generated
+        if budget <= 0:  # (max_tokens 0 would mean "no limit" to llama.cpp)
+            return GuidedResult(done + opening, max_tokens, prompt_tokens, reused, "length")
+        why, cut = dec.free(min(WHY_TOKENS, budget), emit)
+        if cut and budget <= WHY_TOKENS:
+            return GuidedResult(done + opening + why, max_tokens, prompt_tokens, reused, "length")
+        item: dict[str, Any] = {"why": why.strip()}
+        dec.fixed('","do":"')
+        item["do"] = dec.choose(list(actions), '"')
+        dec.fixed('","size":"')
+        item["size"] = dec.choose(list(SIZE_TIERS), '"')
+        dec.fixed('"')
+        if item["do"].startswith("open_"):
+            dec.fixed(',"stop":')
+            item["stop"] = float(dec.choose([_number(v) for v in STOP_CHOICES], ","))
+            dec.fixed(',"target":')
+            item["target"] = float(dec.choose([_number(v) for v in TARGET_CHOICES], "}"))
+        dec.fixed("}")
+        out[name] = item
+        done = json.dumps(out, separators=(",", ":"))[:-1]
+        on_text(done)
+    text = json.dumps(out, separators=(",", ":"))
+    finish = "length" if dec.generated > max_tokens else "stop"
+    return GuidedResult(text, dec.generated, prompt_tokens, reused, finish)

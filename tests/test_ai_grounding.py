@@ -1,0 +1,110 @@
+"""The grounding check on hand-written grounded and ungrounded reasoning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.backtest.result import BrainStats
+from engine.brain.grounding import (
+    check_grounding,
+    copied_run,
+    number_grounded,
+    stated_direction,
+)
+from engine.brain.llm import LLMBrain, grounding_of, read_answer
+from engine.brain.prompt import build_prompt
+from tests.test_ai_support import MINUTE, batch, persona, portfolio
+
+PROMPT = build_prompt(batch(), portfolio(), persona(), timeframe_ns=MINUTE)
+# The market part of PROMPT says: price 46210, ATR 0.08% of price, -0.84% over the last
+# 20 candles, EMA 9 below EMA 21 by 1.3 ATR, RSI 28 oversold below 30, signal
+# rsi_oversold strength 0.72 1 candle ago.
+
+
+def ground(why: str, do: str = "open_long") -> tuple[str, ...]:
+    answer = read_answer(json.dumps({"BTC": {"why": why, "do": do}}), PROMPT)
+    return grounding_of(answer, PROMPT)
+
+
+@pytest.mark.parametrize(
+    "why",
+    [
+        "RSI 28 is oversold below 30, a bounce is likely.",
+        "RSI is 28 and the rsi_oversold signal has strength 0.72, so buy.",
+        "Price 46210 fell 0.84% over 20 candles; RSI 28 says oversold.",
+        "EMA 9 is 1.3 ATR below EMA 21 but RSI 28 is oversold: buy small.",
+        "The oversold signal is strong enough to go long.",
+        "RSI 27.9 at price 46210.",  # more digits than shown but the same value
+    ],
+)
+def test_grounded_examples(why):
+    assert ground(why) == ()
+
+
+@pytest.mark.parametrize(
+    ("why", "do", "problem"),
+    [
+        ("The market now: $10654378, number of open positions is 10.", "hold", "number 10654378"),
+        ("RSI 45 is neutral.", "hold", "number 45 is not in the prompt"),
+        ("ETH is weak while BTC holds, so buy BTC.", "open_long", "instrument ETH"),
+        (
+            "You may open long and short positions, at most 2 at a time.",
+            "hold",
+            "copied from the instructions",
+        ),
+        ("RSI 28 is oversold, the trend is bearish: sell.", "open_long", "argues short"),
+        ("EMA 9 crossed up, a bullish move.", "open_short", "argues long"),
+    ],
+)
+def test_ungrounded_examples(why, do, problem):
+    problems = ground(why, do)
+    assert problems and any(problem in p for p in problems), problems
+
+
+def test_direction_is_not_checked_for_hold_and_close():
+    assert ground("The trend is bearish.", "hold") == ()
+
+
+def test_number_rounding_rules():
+    assert number_grounded("71", ["71.3"])
+    assert number_grounded("0.4", ["0.42"])
+    assert number_grounded("72", ["71.5"])
+    assert number_grounded("0.42", ["0.4"])  # the prompt's rounding covers it
+    assert not number_grounded("0.5", ["0.42"])
+    assert not number_grounded("710", ["71.3"])
+
+
+def test_helpers():
+    assert copied_run("so I follow the usual stop rule today", "follow the usual stop rule") is None
+    assert copied_run("a b c d e f g", "x a b c d e f y") == "a b c d e f"
+    assert stated_direction("bullish but also bearish") is None
+    assert stated_direction("prices are falling") == "short"
+    assert stated_direction("RSI 28") is None
+
+
+def test_several_instruments_name_the_one_at_fault():
+    problems = check_grounding(
+        {"BTC": ("RSI 28 is oversold.", "open_long"), "ETH": ("RSI 99 says sell.", "open_short")},
+        "instructions",
+        "BTC: RSI 28\nETH: RSI 55",
+        ["BTC", "ETH"],
+    )
+    assert problems == ("ETH: number 99 is not in the prompt",)
+
+
+def test_decision_carries_the_flag_and_the_brain_statistics_count_it():
+    brain = LLMBrain("m")
+    good = read_answer(json.dumps({"BTC": {"why": "RSI 28 is oversold.", "do": "hold"}}), PROMPT)
+    bad = read_answer(json.dumps({"BTC": {"why": "RSI 12 is low.", "do": "hold"}}), PROMPT)
+    d1 = brain.decision_from_answer(good, batch(), portfolio(), persona(), prompt=PROMPT)
+    d2 = brain.decision_from_answer(bad, batch(), portfolio(), persona(), prompt=PROMPT)
+    assert (d1.grounded, d1.grounding) == (True, ())
+    assert d2.grounded is False and d2.grounding == ("number 12 is not in the prompt",)
+    assert json.loads(d2.raw_answer) == {
+        "BTC": {"why": "RSI 12 is low.", "do": "hold", "size": "small"}
+    }
+    stats = BrainStats(grounded=3, ungrounded=1)
+    assert stats.as_dict()["grounded_share"] == 0.75
+    assert BrainStats().as_dict()["grounded_share"] is None
