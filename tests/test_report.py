@@ -163,3 +163,22 @@ def test_bucketing_keeps_extremes_and_drawdown_by_hand() -> None:
     assert drawdown(np.array([100.0, 110.0, 99.0, 120.0])).tolist() == pytest.approx(
         [0.0, 0.0, -10.0, 0.0]
     )
+
+
+def test_compare_html_puts_every_persona_on_one_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "compare.html"
+    argv = ["compare", *SAMPLE, "--personas", "scalper,momentum", "--last", LAST, "--json"]
+    assert main([*argv, "--html", str(out)]) == 0
+    records = json.loads(capsys.readouterr().out)
+    page = out.read_text(encoding="utf-8")
+    assert "<h2>comparison</h2>" in page and page.count('<section class="run"') == 2
+    for i, record in enumerate(records):
+        rows = re.findall(rf'<tr data-trade="r{i}-t\d+">(.*?)</tr>', page, flags=re.S)
+        assert len(rows) == len(record["trades"]) > 0
+        for row, trade in zip(rows, record["trades"], strict=True):
+            cells = _cells(row)
+            assert cells[1:3] == [trade["instrument"], trade["side"]]
+            assert cells[5] == trade["exit_time"].replace("T", " ").removesuffix("Z")
+            assert cells[6] == fmt_price(trade["exit_price"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from engine.brain.factory import make_brain
@@ -35,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="scalper,conservative,momentum,mean-reversion",
         help="comma-separated names or .toml files (default: the four built-ins)",
     )
+    compare.add_argument(
+        "--html", type=Path, metavar="FILE", help="write the comparison as an HTML report"
+    )
     compare.set_defaults(func=compare_command)
 
 
@@ -53,6 +57,11 @@ def compare_command(args: argparse.Namespace) -> int:
     with Progress(args.progress, session.total_steps) as progress:
         for name, engine in session.engines.items():
             results[name] = engine.run(progress.callback(name, engine.total_steps))
+    if args.html is not None:
+        from engine.report import from_result, write_report
+
+        runs = [from_result(r, name, series) for name, r in results.items()]
+        write_report(args.html, runs, title="tapedeck compare")
     if args.json:
         data = data_records(series)
         records = [
