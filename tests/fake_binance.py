@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -88,12 +89,14 @@ class FakeBinance:
         hole: tuple[int, int] | None = None,
         faults: list[str | None] | None = None,
         retry_after: str = "1",
+        delay_s: float = 0.0,
     ) -> None:
         self.first_ms = first_ms
         self.end_ms = end_ms
         self.hole = hole
         self.faults: deque[str | None] = deque(faults or [])
         self.retry_after = retry_after
+        self.delay_s = delay_s  # per klines answer: a slow exchange
         self.requests: list[dict[str, str]] = []
         self.paths: list[str] = []
         self._lock = threading.Lock()
@@ -182,6 +185,8 @@ class FakeBinance:
                 with fake._lock:
                     fake.requests.append(q)
                     fault = fake.faults.popleft() if fake.faults else None
+                if fake.delay_s:
+                    time.sleep(fake.delay_s)
                 if fault == "429":
                     body = b'{"code":-1003,"msg":"Too many requests; please use the websocket."}'
                     return self._send(429, body, extra={"Retry-After": fake.retry_after})

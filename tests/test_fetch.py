@@ -299,3 +299,36 @@ def test_cli_progress_bar_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixtur
     out, err = capsys.readouterr()
     assert "1440/1440" in err and "BTC/USDT: 1,440 new candles (2 requests, 0 retries)" in err
     assert "1440/1440" not in out and "BTC/USDT" in out  # stdout: the data info table only
+
+
+def test_ctrl_c_on_the_command_then_rerun_ends_like_a_clean_fetch(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    want = clean_fetch(tmp_path, T0, T0 + 4000 * MIN)
+    store = tmp_path / "store"
+    argv = [sys.executable, "-m", "engine.cli", "fetch", "binance", "BTC/USDT"]
+    argv += ["--since", "2024-01-01T00:00", "--until", "2024-01-03T18:40"]  # 4000 minutes
+    with fake(delay_s=0.4) as server:
+        argv += ["--datadir", str(store), "--api-url", server.url, "--progress", "never"]
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while len(server.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # while the third page is on its way
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err
+        path = candle_path(store, "binance", "BTC/USDT", "1m")
+        assert len(read_candles(path)) == 2000  # the two pages that arrived were kept
+        server.requests.clear()
+        server.delay_s = 0.0
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        resumed = [int(q["startTime"]) for q in server.requests]
+    assert resumed[0] == T0 + 2030 * MIN  # after the last stored candle, nothing refetched
+    assert path.read_bytes() == want
