@@ -99,6 +99,7 @@ def test_gate_skips_weightless_batches_and_reviews_nobody_needs(window):
     skipped = [d for d in result.decisions if d.reasoning.startswith("no model call")]
     asked = [d for d in result.decisions if d not in skipped]
     assert skipped and asked and len(fake.requests) == len(asked) == brain.stats["calls"]
-    assert brain.stats["skipped"] == len(skipped)
+    assert brain.stats["skipped"] == len(skipped) == result.brain_stats["skipped"]
+    assert result.brain_stats["calls"] == len(asked)
     assert all(d.tokens == 0 and d.prompt is None for d in skipped)
     assert all(p.action is Action.HOLD for d in skipped for p in d.plans)

@@ -446,6 +446,11 @@ class BacktestEngine:
         """Ask the brain, validate, execute; the statistics counted."""
         brain = self.brain
         stats = self.stats
+        # An LLM brain may hold without asking its model (engine.brain.gate): not a call.
+        skipped = self._skipped(batch, portfolio)
+        if skipped is not None:
+            stats.skipped += 1
+            return self._execute(self.guard.validate(skipped, portfolio, batch), batch, t)
         stats.calls += 1
         start = _time.perf_counter()
         try:
@@ -471,6 +476,16 @@ class BacktestEngine:
         stats.grounded += decision.grounded is True
         stats.ungrounded += decision.grounded is False
         return decision
+
+    def _skipped(self, batch: SignalBatch, portfolio: PortfolioState) -> Decision | None:
+        gate = getattr(self.brain, "skipped", None)
+        if not callable(gate):
+            return None
+        try:
+            decision = gate(batch, portfolio, self.persona)
+        except Exception:  # then decide() is asked, and says what is wrong
+            return None
+        return decision if isinstance(decision, Decision) else None
 
     def _execute(self, decision: Decision, batch: SignalBatch, t: int) -> Decision:
         plans: list[TradePlan] = []

@@ -34,6 +34,7 @@ class BacktestResult:
 @dataclass
 class BrainStats:
     calls: int = 0  # decide() invocations
+    skipped: int = 0  # batches and reviews an LLM brain held without a call (its gate)
     batches: int = 0  # of which for a batch with signals
     reviews: int = 0  # of which for a position review
     cache_hits: int = 0
@@ -48,6 +49,7 @@ class BrainStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
+            "skipped": self.skipped,
             "batches": self.batches,
             "reviews": self.reviews,
             "cache_hits": self.cache_hits,

@@ -360,6 +360,11 @@ class CachingBrain:
         prompt = prompt or self.inner.prompt_for(batch, portfolio, persona)
         return exact_key(self.name, self._identity, persona, prompt.text)
 
+    def skipped(
+        self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
+    ) -> Decision | None:
+        return self.inner.skipped(batch, portfolio, persona)
+
     def decide(
         self,
         batch: SignalBatch,
