@@ -81,7 +81,7 @@ def test_serve_shows_the_replay_screen_in_chromium() -> None:
             str(port),
             "--play",
             "--speed",
-            "100x",
+            "1000x",
         ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -114,12 +114,13 @@ def test_serve_shows_the_replay_screen_in_chromium() -> None:
         assert text in stream, text
     # and it is drawn: the header line is not blank, and the chart holds green and red candles
     img = np.asarray(page.image()).astype(int)
-    h, w, _ = img.shape
+    h = img.shape[0]
     background = img[h // 2, 5]
     header = img[: h // 40]
     assert (np.abs(header - background).sum(axis=-1) > 150).sum() > 200
-    chart = img[int(h * 0.07) : int(h * 0.65), int(w * 0.27) : int(w * 0.55)]
-    r, g, b = chart[..., 0], chart[..., 1], chart[..., 2]
+    # candle bodies: thousands of strongly green and red pixels (the screen's green and
+    # red text adds a few hundred at most), wherever the layout puts the chart
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
     greens = ((g - r > 80) & (g - b > 40)).sum()
     reds = ((r - g > 80) & (r - b > 40)).sum()
-    assert greens > 300 and reds > 300, (greens, reds)
+    assert greens > 1500 and reds > 1500, (greens, reds)
