@@ -36,6 +36,7 @@ class TapedeckApp(App):
         theme: str | None = None,
         autoplay: bool = False,
         compare: list[str] | None = None,
+        history: bool = True,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -43,6 +44,7 @@ class TapedeckApp(App):
         self._source = source
         self._initial_theme = theme or DEFAULT_THEME
         self._autoplay = autoplay
+        self._history = history
         self._themes = load_themes()
         for t in self._themes:
             self.register_theme(t)
@@ -53,7 +55,7 @@ class TapedeckApp(App):
     def on_mount(self) -> None:
         self.theme = self._initial_theme
         source = self._source or ReplaySource.from_spec(self.spec)
-        screen = ReplayScreen(source, speed=self.spec.speed)
+        screen = ReplayScreen(source, speed=self.spec.speed, open_with_history=self._history)
         self.push_screen(screen)
         self._announce_data(source)
         if self._compare:

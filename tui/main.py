@@ -32,7 +32,7 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--brain", default="rules", help="rules, ollama, llamacpp or auto (default rules)"
     )
-    p.add_argument("--speed", default="10x", help="1x, 10x, 100x, 1000x or max (default 10x)")
+    p.add_argument("--speed", default="100x", help="1x, 10x, 100x, 1000x or max (default 100x)")
     p.add_argument("--start", default=None, help="window start (UTC time)")
     p.add_argument("--end", default=None, help="window end (UTC time)")
     p.add_argument("--theme", default=None, help="tapedeck-dark, tapedeck-light, tapedeck-amber")

@@ -7,91 +7,156 @@ at render time, so any number of events can be applied between two frames.
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from engine.types import Decision, Order, Position, Signal, StepEvent, Trade
+from engine.types import Decision, Fill, Order, Position, Signal, StepEvent, Trade
 from tui.chart import ChartData
+from tui.hints import overlay_keys
 
-OVERLAY_PATTERN = re.compile(r"^(ema|sma|wma|bb_(mid|middle)|vwap)", re.IGNORECASE)
 MAX_SIGNALS = 400
 MAX_DECISIONS = 100
+MARKS_SHOWN = 400  # fill and signal markers handed to the chart (the latest ones)
+
+
+class Columns:
+    """Float columns that grow by appending one row at a time (amortised O(1));
+    ``view(name)`` is the filled part, without a copy. A column that appears late reads
+    NaN before its first value."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._n = 0
+        self._cap = capacity
+        self._cols: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._cols
+
+    def names(self) -> list[str]:
+        return list(self._cols)
+
+    def append(self, row: dict[str, float]) -> None:
+        n = self._n
+        if n == self._cap:
+            self._cap *= 2
+            for name, col in self._cols.items():
+                grown = np.full(self._cap, np.nan)
+                grown[:n] = col[:n]
+                self._cols[name] = grown
+        cols = self._cols
+        for name, value in row.items():
+            col = cols.get(name)
+            if col is None:
+                col = cols[name] = np.full(self._cap, np.nan)
+            col[n] = np.nan if value is None else value
+        self._n = n + 1
+
+    def view(self, name: str) -> np.ndarray:
+        col = self._cols.get(name)
+        return col[: self._n] if col is not None else np.full(self._n, np.nan)
 
 
 @dataclass
 class InstrumentHistory:
+    """One instrument's candles, indicator values and the events at each of its candles."""
+
     name: str
+    candles: Columns = field(default_factory=Columns)
+    indicator_columns: Columns = field(default_factory=Columns)
     times: list[int] = field(default_factory=list)
-    open: list[float] = field(default_factory=list)
-    high: list[float] = field(default_factory=list)
-    low: list[float] = field(default_factory=list)
-    close: list[float] = field(default_factory=list)
-    overlays: dict[str, list[float]] = field(default_factory=dict)
     indicators: dict[str, float] = field(default_factory=dict)
     fills: list[tuple[int, str]] = field(default_factory=list)
     signals: list[tuple[int, str]] = field(default_factory=list)
+    # candle index -> what happened there, for the inspect cursor
+    signals_at: dict[int, list[Signal]] = field(default_factory=dict)
+    decisions_at: dict[int, list[Decision]] = field(default_factory=dict)
+    fills_at: dict[int, list[Fill]] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
     _arrays: tuple[int, ChartData] | None = None
-    _seen_keys: int = -1
 
     def __len__(self) -> int:
-        return len(self.close)
+        return len(self.candles)
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.candles.view("close")
+
+    @property
+    def open(self) -> np.ndarray:
+        return self.candles.view("open")
 
     @property
     def last(self) -> float:
-        return self.close[-1] if self.close else math.nan
+        return float(self.close[-1]) if len(self) else math.nan
 
     @property
     def change_pct(self) -> float:
         """Change since the first candle of the replay window, in percent."""
-        if not self.close or not self.open[0]:
+        if not len(self) or not self.open[0]:
             return math.nan
-        return (self.close[-1] / self.open[0] - 1.0) * 100.0
+        return (float(self.close[-1]) / float(self.open[0]) - 1.0) * 100.0
 
     def add_candle(self, candle, indicators: dict[str, float]) -> None:
-        n = len(self.close)
         self.times.append(candle.open_time)
-        self.open.append(candle.open)
-        self.high.append(candle.high)
-        self.low.append(candle.low)
-        self.close.append(candle.close)
+        self.candles.append(
+            {
+                "open": candle.open,
+                "high": candle.high,
+                "low": candle.low,
+                "close": candle.close,
+                "volume": candle.volume,
+            }
+        )
+        self.indicator_columns.append(indicators)
         self.indicators = indicators
-        if len(indicators) != self._seen_keys:
-            self._seen_keys = len(indicators)
-            for key in indicators:
-                if key not in self.overlays and OVERLAY_PATTERN.match(key):
-                    self.overlays[key] = [math.nan] * n
-        for key, series in self.overlays.items():
-            value = indicators.get(key)
-            series.append(math.nan if value is None else float(value))
+
+    def indicator_series(self, name: str) -> np.ndarray:
+        """Values of indicator ``name`` at every candle so far (NaN where unknown)."""
+        if name in self.indicator_columns or name not in self.extras:
+            return self.indicator_columns.view(name)
+        return self.extras[name][: len(self)]
+
+    def values_at(self, candle: int) -> dict[str, float]:
+        """Every indicator's value at ``candle`` (the events' ones, then the extras)."""
+        out = {
+            k: float(self.indicator_columns.view(k)[candle]) for k in self.indicator_columns.names()
+        }
+        for k, v in self.extras.items():
+            if k not in out and candle < len(v):
+                out[k] = float(v[candle])
+        return out
 
     def chart(self, lines: list[tuple[str, float]]) -> ChartData:
-        n = len(self.close)
+        n = len(self)
         if self._arrays is None or self._arrays[0] != n:
+            names = set(self.indicator_columns.names()) | set(self.extras)
             data = ChartData(
                 np.asarray(self.times, dtype=np.int64),
-                np.asarray(self.open, dtype=np.float64),
-                np.asarray(self.high, dtype=np.float64),
-                np.asarray(self.low, dtype=np.float64),
-                np.asarray(self.close, dtype=np.float64),
+                self.candles.view("open"),
+                self.candles.view("high"),
+                self.candles.view("low"),
+                self.candles.view("close"),
+                volume=self.candles.view("volume"),
                 overlays=[
-                    (k, np.asarray(v, dtype=np.float64)) for k, v in sorted(self.overlays.items())
+                    (k, self.indicator_columns.view(k))
+                    for k in overlay_keys()
+                    if k in self.indicator_columns
                 ],
+                indicators={k: self.indicator_series(k) for k in sorted(names)},
+                instrument=self.name,
             )
             self._arrays = (n, data)
         base = self._arrays[1]
-        return ChartData(
-            base.open_time,
-            base.open,
-            base.high,
-            base.low,
-            base.close,
-            overlays=base.overlays,
+        return replace(
+            base,
             lines=lines,
-            fills=list(self.fills[-400:]),
-            signals=list(self.signals[-400:]),
+            fills=list(self.fills[-MARKS_SHOWN:]),
+            signals=list(self.signals[-MARKS_SHOWN:]),
         )
 
 
@@ -113,10 +178,12 @@ class ReplayModel:
     signal_count: int = 0
     decision_count: int = 0
     version: int = 0
+    # display-only indicators per instrument (tui.hints.display_extras), full length
+    extras: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in self.instruments:
-            self.history.setdefault(name, InstrumentHistory(name))
+            self.history.setdefault(name, InstrumentHistory(name, extras=self.extras.get(name, {})))
 
     @property
     def steps_done(self) -> int:
@@ -127,22 +194,32 @@ class ReplayModel:
         for candle in ev.candles:
             hist = self.history.get(candle.instrument)
             if hist is None:
-                hist = self.history[candle.instrument] = InstrumentHistory(candle.instrument)
+                hist = self.history[candle.instrument] = InstrumentHistory(
+                    candle.instrument, extras=self.extras.get(candle.instrument, {})
+                )
                 self.instruments = (*self.instruments, candle.instrument)
             hist.add_candle(candle, ev.indicators.get(candle.instrument, {}))
         for sig in ev.signals:
             self.signals.append(sig)
             hist = self.history.get(sig.instrument)
             if hist is not None and len(hist):
-                hist.signals.append((len(hist) - 1, str(sig.direction)))
+                i = len(hist) - 1
+                hist.signals.append((i, str(sig.direction)))
+                hist.signals_at.setdefault(i, []).append(sig)
         self.signal_count += len(ev.signals)
         for dec in ev.decisions:
             self.decisions.append(dec)
+            for name in {p.instrument for p in dec.plans} or self.history:
+                hist = self.history.get(name)
+                if hist is not None and len(hist):
+                    hist.decisions_at.setdefault(len(hist) - 1, []).append(dec)
         self.decision_count += len(ev.decisions)
         for fill in ev.fills:
             hist = self.history.get(fill.instrument)
             if hist is not None and len(hist):
-                hist.fills.append((len(hist) - 1, fill.side))
+                i = len(hist) - 1
+                hist.fills.append((i, fill.side))
+                hist.fills_at.setdefault(i, []).append(fill)
         self.trades.extend(ev.trades)
         self.positions, self.orders = ev.positions, ev.orders
         self.cash, self.equity = ev.cash, ev.equity

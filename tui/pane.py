@@ -28,6 +28,7 @@ class View:
     thinking: float | None = None  # seconds a brain has been thinking, while it does
     streamed: str = ""  # what that brain has streamed so far
     brain_label: str = ""
+    cursor: int | None = None  # the focused instrument's inspected candle, if inspecting
 
 
 @runtime_checkable

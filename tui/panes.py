@@ -23,19 +23,10 @@ from tui.format import (
     fmt_signed,
     fmt_time,
 )
+from tui.hints import ZONES
 from tui.model import ReplayModel
 from tui.pane import TextPane, View
 
-# Oscillators and their (low, high) zones; matched on the indicator name's prefix.
-ZONES: tuple[tuple[str, float, float], ...] = (
-    ("rsi", 30.0, 70.0),
-    ("stoch", 20.0, 80.0),
-    ("mfi", 20.0, 80.0),
-    ("willr", -80.0, -20.0),
-    ("cci", -100.0, 100.0),
-    ("bb_pct", 0.0, 1.0),
-    ("bb_percent", 0.0, 1.0),
-)
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -355,7 +346,8 @@ def _keep_series_colours(text: Text) -> Text:
 
 
 class HeaderBar(Static):
-    """Data, window, persona, brain, speed, simulated time and progress, on two lines."""
+    """Transport first (state, speed and candles a second, simulated time, progress),
+    then what is replayed (persona, brain, data, window); one line on short terminals."""
 
     DEFAULT_CSS = "HeaderBar { height: 2; background: $panel; padding: 0 1; }"
 
@@ -372,6 +364,7 @@ class HeaderBar(Static):
         steps_done: int,
         total: int,
         busy: str = "",
+        rate: str = "",
     ) -> None:
         v = self.app.theme_variables
         state = (
@@ -380,33 +373,35 @@ class HeaderBar(Static):
             else Text("❚❚ paused", style="dim")
         )
         pct = steps_done / total * 100.0 if total else 0.0
-        bar_w = 24
+        narrow = self.size.width < 110  # labels go, the progress bar shrinks
+        bar_w = 6 if narrow else 24
         filled = round(bar_w * pct / 100.0)
         line1 = Text.assemble(
             ("tapedeck ", "bold " + colour(v, "primary")),
-            ("data ", "dim"),
-            data,
-            ("  window ", "dim"),
-            window,
-            ("  persona ", "dim"),
-            (persona, "bold"),
-            ("  brain ", "dim"),
-            brain,
-        )
-        line2 = Text.assemble(
             state,
-            ("  speed ", "dim"),
+            ("  " if narrow else "  speed ", "dim"),
             (speed, "bold"),
-            ("  sim ", "dim"),
+            (f" ({rate})" if rate else "", "dim"),
+            ("  ", ""),
             fmt_time(sim_time) if sim_time else "-",
-            ("  step ", "dim"),
+            ("  " if narrow else "  step ", "dim"),
             f"{steps_done:,}/{total:,} ",
             ("█" * filled, colour(v, "primary")),
             ("░" * (bar_w - filled), "dim"),
-            f" {pct:5.1f}%",
+            f" {pct:4.1f}%",
+        )
+        line2 = Text.assemble(
+            ("persona ", "dim"),
+            (persona, "bold"),
+            ("  brain ", "dim"),
+            brain,
+            ("  data ", "dim"),
+            data,
+            ("  window ", "dim"),
+            window,
         )
         if busy:
-            line2.append("  " + busy, style=colour(v, "accent"))
+            line1.append("  " + busy, style=colour(v, "accent"))
         for line in (line1, line2):
             line.no_wrap, line.overflow = True, "ellipsis"
         self.update(Group(line1, line2), layout=False)

@@ -9,6 +9,7 @@ simulated time waits: no credit accrues, a spinner and the elapsed seconds show.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from textual.timer import Timer
 
 from engine.errors import TapedeckError
 from engine.timeutil import parse_time
-from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed
+from tui.clock import FRAME_SECONDS, PlaybackClock, parse_speed, speed_factor
 from tui.format import fmt_time
 from tui.model import ReplayModel
 from tui.panes import HeaderBar
@@ -69,6 +70,7 @@ class PlaybackScreen(Screen):
         self._queued_steps = 0  # steps pressed while a batch was in flight
         self._last_plot = 0.0
         self._plot_version = -1
+        self._rate_samples: deque[tuple[float, int]] = deque()
 
     # -- subclass hooks -------------------------------------------------------------
     def apply_events(self, events: list[Any]) -> None:
@@ -127,7 +129,26 @@ class PlaybackScreen(Screen):
             steps_done=self.steps_done,
             total=self.source.total_steps,
             busy=busy,
+            rate=self._rate_label(),
         )
+
+    def _rate_label(self) -> str:
+        """Candles a second: what the speed asks for, or (at max) what the last second ran."""
+        factor = speed_factor(self.clock.speed)
+        if factor is not None:
+            per_s = factor / self.clock.candle_seconds
+        else:
+            now = time.monotonic()
+            self._rate_samples.append((now, self.steps_done))
+            while len(self._rate_samples) > 2 and now - self._rate_samples[1][0] >= 1.0:
+                self._rate_samples.popleft()
+            (t0, s0), (t1, s1) = self._rate_samples[0], self._rate_samples[-1]
+            if not self.playing or t1 - t0 < 0.2:
+                return "max"
+            per_s = (s1 - s0) / (t1 - t0)
+        if per_s >= 100:
+            return f"{per_s:,.0f} c/s"
+        return f"{per_s:.3g} c/s"
 
     # -- clock ----------------------------------------------------------------------
     def on_unmount(self) -> None:

@@ -6,14 +6,18 @@ import threading
 import time
 from typing import Any, ClassVar
 
+import numpy as np
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane, Tabs
 
 from engine.brain.breaker import CIRCUIT_OPEN
 from tui.chart import CandleChart
 from tui.format import fmt_time
+from tui.hints import display_extras, next_oscillator
 from tui.model import ReplayModel
 from tui.pane import Pane, View
 from tui.panes import (
@@ -28,9 +32,20 @@ from tui.panes import (
     TradesPane,
 )
 from tui.playback import TRANSPORT_BINDINGS, PlaybackScreen
+from tui.sidebar import NowPane, StripPane
 from tui.sources import ReplaySource
 
 ERROR_TOAST_SECONDS = 5.0
+MIN_SIZE = (80, 24)
+# sidebar tabs: (pane id, labels by terminal width: below 140, from 140, from 200 columns)
+TABS = (
+    ("tab-signals", "Sig", "Signals", "Signals"),
+    ("tab-brain", "Brain", "Brain", "Brain"),
+    ("tab-trades", "Trd", "Trades", "Trades"),
+    ("tab-positions", "Pos", "Pos", "Positions"),
+    ("tab-market", "Mkt", "Market", "Market"),
+    ("tab-stats", "Stat", "Stats", "Stats"),
+)
 
 
 class ReplayScreen(PlaybackScreen):
@@ -40,15 +55,38 @@ class ReplayScreen(PlaybackScreen):
         Binding("c", "compare", "Compare", id="replay.compare"),
         Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
         Binding("b", "next_instrument(-1)", "Prev inst", show=False, id="replay.prev"),
-        Binding("left_square_bracket", "pan(10)", "Back", show=False, id="chart.back"),
-        Binding("right_square_bracket", "pan(-10)", "Forward", show=False, id="chart.forward"),
-        Binding("f", "follow", "Follow", show=False, id="chart.follow"),
-        Binding("v", "view_prompt", "Prompt", id="replay.prompt"),
+        Binding("z", "zoom(1)", "Zoom", id="chart.zoom_in"),
+        Binding("Z", "zoom(-1)", "Zoom out", show=False, id="chart.zoom_out"),
+        Binding("left_square_bracket", "pan_page(1)", "Back", show=False, id="chart.back"),
+        Binding("right_square_bracket", "pan_page(-1)", "Fwd", show=False, id="chart.forward"),
+        Binding("f,end", "follow", "Live", show=False, id="chart.follow"),
+        Binding("o", "oscillator(1)", "Osc", id="chart.oscillator"),
+        Binding("i", "inspect", "Inspect", id="chart.inspect"),
+        Binding("v", "view_prompt", "Prompt", show=False, id="replay.prompt"),
+        Binding("tab", "next_tab(1)", "Tab", show=False, priority=True, id="sidebar.next"),
+        Binding(
+            "shift+tab", "next_tab(-1)", "Prev tab", show=False, priority=True, id="sidebar.prev"
+        ),
+    ]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-w80"),
+        (100, "-w100"),
+        (140, "-w140"),
+        (200, "-w200"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-h24"),
+        (30, "-h30"),
+        (40, "-h40"),
     ]
 
-    def __init__(self, source: ReplaySource, speed: str = "10x") -> None:
+    def __init__(
+        self, source: ReplaySource, speed: str = "100x", *, open_with_history: bool = True
+    ) -> None:
         super().__init__(source, speed)
         self.focus_instrument = source.series[0].instrument
+        self._open_with_history = open_with_history
+        self._extras: dict | None = None
         self.model = self._new_model()
         self._streamed = ""
         self._stream_lock = threading.Lock()
@@ -58,37 +96,101 @@ class ReplayScreen(PlaybackScreen):
         source.set_reasoning_callback(self._on_reasoning)
 
     def _new_model(self) -> ReplayModel:
+        if self._extras is None:
+            # stochastic and ADX for the oscillator pane: computed once per window
+            self._extras = {s.instrument: display_extras(s) for s in self.source.series}
         return ReplayModel(
             instruments=tuple(s.instrument for s in self.source.series),
             initial_equity=self.source.initial_cash,
+            extras=self._extras,
         )
 
     # -- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        # Every widget below implements the pane protocol (tui.pane): a new pane is its
-        # class plus one line here; draw() and reset_panes() reach it through self.panes.
+        # Every widget below but the header implements the pane protocol (tui.pane): a new
+        # pane is its class plus one line here; draw() and reset_panes() reach it through
+        # self.panes. Panes inside a sidebar tab are drawn only while their tab shows.
         yield HeaderBar(id="header")
+        yield Static(id="too-small")
         with Horizontal(id="main"):
-            with Vertical(id="left"):
-                yield InstrumentsTable(id="instruments")
-                yield IndicatorsPane(id="indicators")
-            with Vertical(id="center"):
-                yield CandleChart(id="chart")
-                with Horizontal(id="equity-row"):
-                    yield EquityPane(id="equity")
-                    yield StatsPane(id="stats")
-            with Vertical(id="right"):
-                # Fixed-size panes showing the latest items: no relayout per frame.
-                yield SignalsPane(id="signals")
-                yield BrainPane(id="reasoning")
-                yield PositionsPane(id="positions")
-                yield TradesPane(id="trades")
+            yield CandleChart(id="chart")
+            with Vertical(id="sidebar"):
+                yield NowPane(id="now")
+                with TabbedContent(id="tabs"):
+                    with TabPane("Sig", id="tab-signals"):
+                        yield SignalsPane(id="signals")
+                    with TabPane("Brain", id="tab-brain"):
+                        yield BrainPane(id="reasoning")
+                    with TabPane("Trd", id="tab-trades"):
+                        yield TradesPane(id="trades")
+                    with TabPane("Pos", id="tab-positions"):
+                        yield PositionsPane(id="positions")
+                    with TabPane("Mkt", id="tab-market"):
+                        yield InstrumentsTable(id="instruments")
+                        yield IndicatorsPane(id="indicators")
+                    with TabPane("Stat", id="tab-stats"):
+                        yield StatsPane(id="stats")
+                        yield EquityPane(id="equity")
+        yield StripPane(id="strip")
         yield Footer()
 
     def on_mount(self) -> None:
+        # Keys belong to the screen (arrows step or move the cursor): nothing takes focus;
+        # tab / shift+tab switch the sidebar's tabs.
+        for widget in (*self.query(Tabs), self.query_one(InstrumentsTable)):
+            widget.can_focus = False
         self.panes: list[Pane] = [w for w in self.query("*") if isinstance(w, Pane)]
+        self._tab_of = {id(p): self._tab_holding(p) for p in self.panes}
+        self._fit(self.app.size.width, self.app.size.height)
         self.draw()
         self.runner.refresh_metrics()
+        if self._open_with_history:
+            self.call_after_refresh(self.open_with_history)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """Below the minimum size one line says so; tabs carry full names when wide."""
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(small, "too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                Text(
+                    f"tapedeck needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}"
+                    f" (this terminal is {width}x{height})"
+                )
+            )
+        tabs = self.query_one(TabbedContent)
+        size = 2 if width >= 200 else 1 if width >= 140 else 0
+        for pane_id, *labels in TABS:
+            tab = tabs.get_tab(pane_id)
+            if str(tab.label) != labels[size]:
+                tab.label = labels[size]
+
+    @staticmethod
+    def _tab_holding(widget: Any) -> str | None:
+        node = widget.parent
+        while node is not None and not isinstance(node, TabPane):
+            node = node.parent
+        return node.id if node is not None else None
+
+    def opening_step(self) -> int:
+        """Where the window opens: every indicator valid and the chart full of candles."""
+        arrays = self.source.analysis.arrays[self.focus_instrument]
+        valid = np.ones(len(arrays.close), dtype=bool)
+        for values in arrays.indicators.values():
+            valid &= np.isfinite(values)
+        warm = int(np.argmax(valid)) if valid.any() else 0
+        candles = max(warm + 1, self.query_one(CandleChart).visible_candles)
+        candles = min(candles, len(arrays.close))
+        step = int(arrays.step_of_candle[candles - 1]) + 1 if candles else 0
+        return min(step, self.source.total_steps - 1)
+
+    def open_with_history(self) -> None:
+        """Run the warm-up (and enough candles to fill the chart) before the first frame."""
+        if self.steps_done == 0:
+            self.jump_to(str(self.opening_step()))
 
     # -- events ---------------------------------------------------------------------
     def _on_reasoning(self, text: str) -> None:
@@ -116,6 +218,7 @@ class ReplayScreen(PlaybackScreen):
         self.model = self._new_model()
         for pane in self.panes:
             pane.reset()
+        self._show_inspect(False)
 
     @property
     def lead_model(self) -> ReplayModel:
@@ -134,6 +237,7 @@ class ReplayScreen(PlaybackScreen):
             metrics=self.run_metrics,
             plot_due=not busy and self._plot_due(self.model.version),
             brain_label=self.source.brain_label,
+            cursor=self.query_one(CandleChart).view.cursor,
             **busy,
         )
 
@@ -154,19 +258,35 @@ class ReplayScreen(PlaybackScreen):
             self._brain_error = None
 
     def draw(self) -> None:
+        if self.has_class("too-small"):
+            return
         self._notify_brain_error()
         self._header()
         view = self.view()
+        # While inspecting the tabs are hidden; otherwise only the visible tab is drawn.
+        active = None if view.cursor is not None else self.query_one(TabbedContent).active
         for pane in self.panes:
-            pane.update_from(view)
+            tab = self._tab_of[id(pane)]
+            if tab is None or tab == active:
+                pane.update_from(view)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._plot_version = -1
+        self.draw()
 
     # -- actions --------------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key is not None else None
         if key in self.model.history and key != self.focus_instrument:
             self.focus_instrument = str(key)
-            self.query_one(CandleChart).follow()
-            self.draw()
+            self._refocus()
+
+    def _refocus(self) -> None:
+        chart = self.query_one(CandleChart)
+        chart.inspect(None)
+        chart.follow()
+        self._show_inspect(False)
+        self.draw()
 
     def action_next_instrument(self, delta: int) -> None:
         names = list(self.model.instruments)
@@ -175,14 +295,74 @@ class ReplayScreen(PlaybackScreen):
         i = (names.index(self.focus_instrument) + delta) % len(names)
         self.focus_instrument = names[i]
         self.query_one(InstrumentsTable).move_cursor(row=i, animate=False)
-        self.query_one(CandleChart).follow()
-        self.draw()
+        self._refocus()
 
-    def action_pan(self, candles: int) -> None:
-        self.query_one(CandleChart).pan(candles)
+    # -- chart view -------------------------------------------------------------------
+    def action_pan_page(self, pages: int) -> None:
+        """Half the visible candles back (1) or forward (-1)."""
+        chart = self.query_one(CandleChart)
+        chart.pan(pages * max(1, chart.visible_candles // 2))
 
     def action_follow(self) -> None:
-        self.query_one(CandleChart).follow()
+        chart = self.query_one(CandleChart)
+        chart.inspect(None)
+        chart.follow()
+        self._show_inspect(False)
+        self.draw()
+
+    def action_next_tab(self, delta: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = [pane_id for pane_id, *_ in TABS]
+        i = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(i + delta) % len(ids)]
+
+    def action_restart(self) -> None:
+        """Back to where the window opens (its warm-up history drawn)."""
+        super().action_restart()
+        if self._open_with_history:
+            self.run_when_idle(self.open_with_history)
+
+    def action_zoom(self, delta: int) -> None:
+        self.query_one(CandleChart).zoom(delta)
+
+    def action_oscillator(self, delta: int) -> None:
+        chart = self.query_one(CandleChart)
+        chart.set_oscillator(next_oscillator(chart.view.oscillator, delta))
+
+    def action_inspect(self) -> None:
+        """Put the cursor on the latest visible candle (pausing), or take it away."""
+        chart = self.query_one(CandleChart)
+        if chart.view.cursor is not None:
+            self.action_follow()
+            return
+        if not len(chart.data):
+            return
+        self.action_pause()
+        chart.inspect(chart.window.end - 1)
+        self._show_inspect(True)
+        self.draw()
+
+    def _show_inspect(self, on: bool) -> None:
+        self.query_one("#sidebar").set_class(on, "inspecting")
+
+    def on_key(self, event: events.Key) -> None:
+        """While inspecting, the arrows move the cursor and escape returns to live."""
+        chart = self.query_one(CandleChart)
+        cursor = chart.view.cursor
+        if cursor is None:
+            return
+        moves = {"left": -1, "right": 1, "shift+left": -10, "shift+right": 10}
+        if event.key in moves:
+            chart.inspect(cursor + moves[event.key])
+        elif event.key == "home":
+            chart.inspect(0)
+        elif event.key == "escape":
+            self.action_follow()
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+        self.draw()
 
     def action_view_prompt(self) -> None:
         from tui.dialogs import PromptScreen

@@ -48,7 +48,7 @@ class ReplaySpec:
     paths: list[str]
     persona: str = field(default_factory=default_persona)
     brain: str = "rules"
-    speed: str = "10x"
+    speed: str = "100x"
     start: str | None = None
     end: str | None = None
 

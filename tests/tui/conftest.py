@@ -42,10 +42,12 @@ def make_app(sample_spec, sample_series, sample_analysis) -> Callable[..., Taped
         brain: str = "rules",
         speed: str = "10x",
         theme: str | None = None,
+        history: bool = False,
     ) -> TapedeckApp:
+        """``history``: open as the app does, with the warm-up drawn (else at step 0)."""
         source = ReplaySource(sample_series, persona, brain, analysis=sample_analysis)
         spec = ReplaySpec(sample_spec.paths, persona=persona, brain=brain, speed=speed)
-        return TapedeckApp(spec, source=source, theme=theme)
+        return TapedeckApp(spec, source=source, theme=theme, history=history)
 
     return build
 

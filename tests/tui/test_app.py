@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from textual.widgets import TabbedContent
 
 from engine.backtest import BacktestConfig, BacktestEngine, Session
 from engine.brain.factory import make_brain, register_brain
@@ -61,13 +62,22 @@ async def test_step_advances_exactly_one_candle_and_every_pane_shows_it(
         last = next(c for c in expected.candles if c.instrument == focus)
         chart = screen.query_one(CandleChart).data
         assert len(chart) == 200 and chart.close[-1] == last.close
+        # The sidebar draws the tab on show: visit the market and stats tabs.
+        tabs = screen.query_one(TabbedContent)
+        tabs.active = "tab-market"
+        await pilot.pause()
         table = screen.query_one(InstrumentsTable)
         row = [str(c) for c in table.get_row_at(0)]
         assert row[0] == focus and row[1] == fmt_price(last.close)
         indicators = text_of(screen.query_one("#indicators"))
         rsi = expected.indicators[focus]["rsi"]
         assert fmt_indicator("rsi", rsi) in indicators
+        tabs.active = "tab-stats"
+        await pilot.pause()
         assert fmt_money(expected.equity) in text_of(screen.query_one("#stats"))
+        assert fmt_money(expected.equity) in text_of(screen.query_one("#strip"))
+        tabs.active = "tab-signals"
+        await pilot.pause()
         signals_text = text_of(screen.query_one("#signals"))
         if expected.signals:
             assert expected.signals[-1].kind in signals_text
@@ -86,6 +96,7 @@ async def test_stats_pane_shows_the_engines_metrics_with_the_shared_formatting(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
+        screen.query_one(TabbedContent).active = "tab-stats"  # the sidebar's Stats tab
         for steps in (100, 600):  # at 100: two winning trades, no loss
             screen.jump_to(str(steps))
             await settle(pilot)
@@ -104,6 +115,8 @@ async def test_stats_pane_shows_the_engines_metrics_with_the_shared_formatting(
             assert f"profit f. {fmt_metric(expected['profit_factor'])}" in " ".join(stats.split())
             if steps == 100:  # profit factor undefined: "-" as in compare, not ∞
                 assert "∞" not in stats and "profit f. -" in " ".join(stats.split())
+            strip = text_of(screen.query_one("#strip"))  # the strip under the chart too
+            assert f"pf {fmt_metric(expected['profit_factor'])}" in strip
 
 
 async def test_play_then_pause(make_app) -> None:
@@ -380,8 +393,9 @@ async def test_choosing_an_instrument_focuses_the_chart(make_app) -> None:
         assert screen.focus_instrument == names[1]
         chart = screen.query_one(CandleChart)
         closes = screen.model.history[names[1]].close
-        assert chart.data.close.tolist() == closes
-        assert names[1] in str(chart.border_title)
+        assert chart.data.close.tolist() == closes.tolist()
+        assert chart.data.instrument == names[1]
+        assert chart.frame()[0].text.startswith(names[1])  # the legend names it
         await pilot.press("b", "b")
         await pilot.pause()
         assert screen.focus_instrument == names[-1]

@@ -1,10 +1,16 @@
-"""Snapshots (pytest-textual-snapshot): rule brain, bundled sample, 160x50, no timer running.
+"""Snapshots (pytest-textual-snapshot): rule brain, bundled sample, no timer running.
+
+The replay screen at the three sizes of the design sketch (80x24, 120x36, 160x48), opened
+as the app opens (warm-up history drawn) then moved to a fixed step; the oscillator pane's
+other choices; the inspect cursor. The dialogs and the compare screen at 160x50.
 
 Update after an intended change of the screens with ``pytest tests/tui --snapshot-update``
 and look at the SVGs under ``tests/tui/__snapshots__/`` before committing them.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from tests.tui.conftest import SIZE, settle
 
@@ -20,8 +26,38 @@ def jump(step: int):
     return run_before
 
 
-def test_replay_screen_after_600_steps(snap_compare, make_app) -> None:
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=jump(600))
+def opened_then(step: int, *keys: str):
+    async def run_before(pilot) -> None:
+        await jump(step)(pilot)
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_replay_screen(snap_compare, make_app, size) -> None:
+    app = make_app(history=True, speed="100x")
+    assert snap_compare(app, terminal_size=size, run_before=opened_then(600))
+
+
+@pytest.mark.parametrize(
+    "size,keys",
+    [((120, 36), ("o",)), ((160, 48), ("o", "o")), ((80, 24), ("o", "o", "o"))],
+    ids=["macd-120x36", "stoch-160x48", "adx-80x24"],
+)
+def test_oscillator_pane(snap_compare, make_app, size, keys) -> None:
+    app = make_app(history=True, speed="100x")
+    assert snap_compare(app, terminal_size=size, run_before=opened_then(600, *keys))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspect_cursor(snap_compare, make_app, size) -> None:
+    # Step 600, then the cursor five candles back from the latest.
+    app = make_app(history=True, speed="100x")
+    keys = ("i", "left", "left", "left", "left", "left")
+    assert snap_compare(app, terminal_size=size, run_before=opened_then(600, *keys))
 
 
 def test_replay_screen_light_theme(snap_compare, make_app) -> None:

@@ -1,0 +1,75 @@
+"""The replay screen's layout at every size from 80x24 to 240x70: chart first, no pane
+overlapping another or leaving the screen, a one-line message below the minimum."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from textual.geometry import Region
+
+from tests.tui.conftest import settle, text_of
+from tui.chart import CandleChart
+from tui.replay import ReplayScreen
+
+pytestmark = pytest.mark.anyio
+
+SIZES = [(80, 24), (100, 30), (120, 36), (120, 40), (160, 48), (200, 60), (240, 70)]
+PANES = ("#header", "#chart", "#now", "#tabs", "#strip", "Footer")
+
+
+def regions(screen: ReplayScreen) -> dict[str, Region]:
+    out = {}
+    for selector in PANES:
+        widget = screen.query_one(selector)
+        assert widget.display and widget.region.area > 0, selector
+        out[selector] = widget.region
+    return out
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+async def test_panes_fit_the_screen_without_overlapping(make_app, size) -> None:
+    width, height = size
+    app = make_app(history=True)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        found = regions(screen)
+        screen_region = Region(0, 0, width, height)
+        for selector, region in found.items():
+            assert screen_region.contains_region(region), (selector, region)
+        for (a, ra), (b, rb) in itertools.combinations(found.items(), 2):
+            assert not ra.overlaps(rb), (a, ra, b, rb)
+        chart = found["#chart"]
+        # Chart first: at least 55% of the width from 120 columns up, and most of the height.
+        assert chart.width >= (0.55 if width >= 120 else 0.5) * width
+        assert chart.height >= 0.75 * height
+        # Every row of the chart is drawn at the widget's width (no cut box).
+        strips = screen.query_one(CandleChart).frame()
+        assert len(strips) == chart.height - 2
+        assert {s.cell_length for s in strips} == {chart.width - 2}
+        # The compact layout still shows the last signal, decision and position.
+        now = text_of(screen.query_one("#now"), width=found["#now"].width - 2)
+        assert "rules:" in now or "no decision" in now
+        assert "position" in now or "stop" in now
+
+
+@pytest.mark.parametrize("size", [(79, 24), (80, 23), (60, 20)])
+async def test_below_80x24_one_line_says_so(make_app, size) -> None:
+    app = make_app(history=True)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        message = screen.query_one("#too-small")
+        assert message.display
+        assert text_of(message).strip() == (
+            f"tapedeck needs at least 80x24 (this terminal is {size[0]}x{size[1]})"
+        )
+        assert message.region == Region(0, 0, *size)
+        for selector in PANES:
+            assert screen.query_one(selector).region.area == 0, selector
+        # Growing the terminal brings the screen back.
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert not message.display and screen.query_one("#chart").display
