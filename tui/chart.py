@@ -514,13 +514,12 @@ def _legend(
         entries.append(("vol", AXIS, [float(data.volume[i])]))
     for label, s, vals in entries:
         text_vals = "/".join(fmt_price(v) if math.isfinite(v) else "-" for v in vals)
-        if col + 3 + len(label) + len(text_vals) > status_col:
-            break
+        if col + 3 + len(label) + len(text_vals) >= status_col - 1:
+            break  # the status always keeps its place
         slot_label = MA_SLOTS[s - 1] if label != "vol" else AXIS
         col = _put_text(chars, styles, 0, col + 2, label, slot_label)
         col = _put_text(chars, styles, 0, col + 1, text_vals, TEXT)
-    if status_col > col:
-        _put_text(chars, styles, 0, status_col, status, slot)
+    _put_text(chars, styles, 0, max(col + 1, status_col), status, slot)
 
 
 def _draw_oscillator(

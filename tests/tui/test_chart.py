@@ -199,6 +199,11 @@ def test_legend_names_the_instrument_and_each_overlay_with_its_colour_and_value(
     assert f"BB {fmt_price(401.0)}/{fmt_price(399.0)}/{fmt_price(397.0)}" in legend
     assert f"vol {fmt_price(300.0)}" in legend
     assert legend.rstrip().endswith("LIVE ●")
+    # However long the legend, the status keeps its place at the right.
+    for width in range(60, 161):
+        assert (
+            render_chart(data, width, 30, PALETTE).__getitem__(0).text.rstrip().endswith("LIVE ●")
+        ), width
     colours = {seg.text: seg.style.color.name for seg in strips[0] if seg.style.color}
     assert colours["EMA fast"] == VARIABLE_DEFAULTS["chart-ma-1"]
     assert colours["EMA slow"] == VARIABLE_DEFAULTS["chart-ma-2"]
