@@ -83,7 +83,7 @@ def test_report_rows_are_the_runs_trades_with_their_decisions(
 
 
 def test_report_metrics_table_matches_the_log(run_log: Path, tmp_path: Path) -> None:
-    from engine.commands.tables import fmt_metric
+    from engine.commands.tables import fmt_metric, metric_label
 
     page_path = tmp_path / "r.html"
     assert main(["report", str(run_log), "-o", str(page_path)]) == 0
@@ -92,8 +92,18 @@ def test_report_metrics_table_matches_the_log(run_log: Path, tmp_path: Path) -> 
     got = dict((_cells(r)[0], _cells(r)[1]) for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:])
     log = read_run_log(run_log)
     assert got["persona"] == "momentum" and got["brain"] == "rules"
+    per = re.search(r'<table class="metrics per-instrument">(.*?)</table>', page, re.S).group(1)
+    rows = re.findall(r"<tr>(.*?)</tr>", per, re.S)
+    assert _cells(rows[0].replace("th", "td")) == ["metric", "BTC/USDT", "ETH/USDT"]
+    by_label = {_cells(r)[0]: _cells(r)[1:] for r in rows[1:]}
+    per_inst = log.metrics["per_instrument"]
+    key = next(k for k in per_inst["BTC/USDT"] if "trades" in k)
+    assert by_label[metric_label(key)] == [
+        fmt_metric(key, per_inst[n][key]) for n in ("BTC/USDT", "ETH/USDT")
+    ]
     for key in ("final_equity", "total_return_pct", "max_drawdown_pct", "n_trades", "sharpe"):
-        assert got[key.replace("_", " ")] == fmt_metric(key, log.metrics[key])
+        assert metric_label(key) in got
+        assert got[metric_label(key)] == fmt_metric(key, log.metrics[key])
 
 
 def test_run_html_and_several_runs_on_one_page(

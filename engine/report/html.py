@@ -12,7 +12,6 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from engine.atomic import write_text_atomic
 from engine.numfmt import fmt_price
@@ -87,31 +86,53 @@ JS = """
 """
 
 
-def _metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    return [(k, v) for k, v in metrics.items() if not isinstance(v, Mapping | list | tuple)]
-
-
-def _fmt_metric(key: str, value: Any) -> str:
-    from engine.commands.tables import fmt_metric
-
-    return fmt_metric(key, value)
-
-
 def metrics_table(runs: Sequence[ReportRun]) -> str:
+    """One column per run; rows labelled and formatted as the terminal tables do."""
+    from engine.commands.tables import fmt_metric, metric_label, scalar_items
+
     keys: list[str] = []
     for r in runs:
-        keys += [k for k, _ in _metric_rows(r.metrics) if k not in keys]
+        keys += [k for k, _ in scalar_items(r.metrics) if k not in keys]
     head = "".join(f"<th>{escape(r.title)}</th>" for r in runs)
     rows = []
     for k in keys:
-        cells = "".join(f"<td>{escape(_fmt_metric(k, r.metrics.get(k)))}</td>" for r in runs)
-        rows.append(f'<tr><td class="l">{escape(k.replace("_", " "))}</td>{cells}</tr>')
+        cells = "".join(f"<td>{escape(fmt_metric(k, r.metrics.get(k)))}</td>" for r in runs)
+        rows.append(f'<tr><td class="l">{escape(metric_label(k))}</td>{cells}</tr>')
     brain = "".join(f"<td>{escape(r.brain_label)}</td>" for r in runs)
     persona = "".join(f"<td>{escape(r.persona)}</td>" for r in runs)
     return (
         f'<table class="metrics"><thead><tr><th class="l">metric</th>{head}</tr></thead><tbody>'
         f'<tr><td class="l">persona</td>{persona}</tr><tr><td class="l">brain</td>{brain}</tr>'
         f"{''.join(rows)}</tbody></table>"
+    )
+
+
+def instrument_table(run: ReportRun) -> str:
+    """Per-instrument metrics (when the run had several instruments)."""
+    from engine.commands.tables import fmt_metric, metric_label, scalar_items
+
+    groups = {
+        str(k): v
+        for key, value in run.metrics.items()
+        if isinstance(value, Mapping)
+        for k, v in value.items()
+        if isinstance(v, Mapping)
+    }
+    if len(groups) < 2:
+        return ""
+    keys: list[str] = []
+    for g in groups.values():
+        keys += [k for k, _ in scalar_items(g) if k not in keys]
+    head = "".join(f"<th>{escape(n)}</th>" for n in groups)
+    rows = "".join(
+        f'<tr><td class="l">{escape(metric_label(k))}</td>'
+        + "".join(f"<td>{escape(fmt_metric(k, g.get(k)))}</td>" for g in groups.values())
+        + "</tr>"
+        for k in keys
+    )
+    return (
+        f'<h3>per instrument</h3><table class="metrics per-instrument"><thead><tr>'
+        f'<th class="l">metric</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
     )
 
 
@@ -198,6 +219,7 @@ def run_section(run: ReportRun, run_id: str) -> str:
     parts.append(drawdown_chart(run.equity_times, run.equity_values))
     parts.append("<h3>metrics</h3>")
     parts.append(metrics_table([run]))
+    parts.append(instrument_table(run))
     parts.append(f"<h3>trades ({len(run.trades)})</h3>")
     parts.append(trades_table(run, run_id))
     parts.append("</section>")
