@@ -253,6 +253,9 @@ def test_cli_fetch_then_run_by_exchange_symbol(
     by_path = json.loads(capsys.readouterr().out)
     assert by_ref["trades"] == by_path["trades"] and by_ref["metrics"] == by_path["metrics"]
     assert by_ref["metrics"]["n_bars"] == 2 * 1440 - 30
+    for command in (["data", "info"], ["signals"]):
+        assert main([*command, "binance:ETH/BTC", "--json"]) == 0, command
+        assert "ETH/BTC" in capsys.readouterr().out
     # a symbol that is not in the store says how to get it
     assert main(["run", "binance:SOL/USDT"]) == 2
     assert "tapedeck fetch binance SOL/USDT" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from rich.table import Table
 from engine.data import load_many
 from engine.data.report import DataReport
 from engine.data.sample import DEFAULT_SEED, SAMPLE_DIR, write_sample
+from engine.fetch.store import resolve_data_args
 from engine.timeutil import ns_to_timeframe, to_iso
 from engine.types import InstrumentSeries
 
@@ -74,7 +75,11 @@ def _repairs_cell(report: DataReport) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    series = load_many(args.files, timeframe=args.timeframe, fill_gaps=args.fill_gaps)
+    series = load_many(
+        resolve_data_args(args.files, args.timeframe),
+        timeframe=args.timeframe,
+        fill_gaps=args.fill_gaps,
+    )
     print_info(series, as_json=args.json)
     return 0
 

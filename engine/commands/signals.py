@@ -20,6 +20,7 @@ from typing import Any
 from engine.data import load_many
 from engine.data.notices import announce, data_records
 from engine.data.stream import merge
+from engine.fetch.store import resolve_data_args
 from engine.numfmt import fmt_price
 from engine.signals import SIGNAL_KINDS, SignalConfig, default_signal_config, detect_stream
 from engine.signals.registry import ALIASES, DEFAULT_DETECTORS, DETECTOR_NAMES, KIND_ORDER
@@ -111,7 +112,11 @@ def _text_line(s: Signal) -> str:
 
 def run_signals(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    series = load_many(args.files, timeframe=args.timeframe, fill_gaps=args.fill_gaps)
+    series = load_many(
+        resolve_data_args(args.files, args.timeframe),
+        timeframe=args.timeframe,
+        fill_gaps=args.fill_gaps,
+    )
     announce(series)
     stream = merge(series)
     per_instrument, batches = detect_stream(stream, config)
