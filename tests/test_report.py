@@ -36,7 +36,7 @@ def run_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _rows(page: str) -> list[str]:
-    return re.findall(r'<tr data-trade="r0-t\d+">(.*?)</tr>', page, flags=re.S)
+    return re.findall(r'<tr data-trade="r0-t\d+"[^>]*>(.*?)</tr>', page, flags=re.S)
 
 
 def _cells(row: str) -> list[str]:
@@ -79,7 +79,7 @@ def test_report_rows_are_the_runs_trades_with_their_decisions(
     # offline: no external resource of any kind
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page)
     urls = re.findall(r"https?://[^\"' <]+", page)
-    assert urls == ["http://www.w3.org/2000/svg"] * page.count("<svg ")
+    assert set(urls) == {"http://www.w3.org/2000/svg"}  # the SVG namespace, not a resource
 
 
 def test_report_metrics_table_matches_the_log(run_log: Path, tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_run_html_and_several_runs_on_one_page(
     header = re.search(r'<table class="metrics"><thead><tr>(.*?)</tr>', page).group(1)
     assert _cells(header.replace("th", "td")) == ["metric", "momentum", "s"]
     assert page.count('<section class="run"') == 2
-    assert len(re.findall(r'data-trade="r1-t\d+"><td>', page)) == len(data["trades"])
+    assert len(re.findall(r'<tr data-trade="r1-t\d+"', page)) == len(data["trades"])
 
 
 def test_report_without_candles_says_so(run_log: Path, tmp_path: Path) -> None:
@@ -185,10 +185,40 @@ def test_compare_html_puts_every_persona_on_one_page(
     page = out.read_text(encoding="utf-8")
     assert "<h2>comparison</h2>" in page and page.count('<section class="run"') == 2
     for i, record in enumerate(records):
-        rows = re.findall(rf'<tr data-trade="r{i}-t\d+">(.*?)</tr>', page, flags=re.S)
+        rows = re.findall(rf'<tr data-trade="r{i}-t\d+"[^>]*>(.*?)</tr>', page, flags=re.S)
         assert len(rows) == len(record["trades"]) > 0
         for row, trade in zip(rows, record["trades"], strict=True):
             cells = _cells(row)
             assert cells[1:3] == [trade["instrument"], trade["side"]]
             assert cells[5] == trade["exit_time"].replace("T", " ").removesuffix("Z")
             assert cells[6] == fmt_price(trade["exit_price"])
+
+
+def test_zoom_data_holds_the_window_candles(run_log: Path, tmp_path: Path) -> None:
+    from engine.data import load_many, select
+
+    out = tmp_path / "z.html"
+    assert main(["report", str(run_log), "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    blobs = re.findall(
+        r'<script type="application/json" class="candles" data-run="r0" data-inst="([^"]+)">'
+        r"(.*?)</script>",
+        page,
+        re.S,
+    )
+    assert [name for name, _ in blobs] == ["BTC/USDT", "ETH/USDT"]
+    series = [select(s, last=int(LAST)) for s in load_many(SAMPLE)]
+    for (_, text), s in zip(blobs, series, strict=True):
+        data = json.loads(text)
+        times = data["t0"] + np.asarray(data["t"]) * data["tf"]
+        assert times.tolist() == (np.asarray(s.open_time) // 1_000_000).tolist()
+        for key, col in (("o", s.open), ("h", s.high), ("l", s.low), ("c", s.close)):
+            assert np.allclose(data[key], col, rtol=1e-9, atol=0)
+    # each trade row carries what the zoom draws
+    log = read_run_log(run_log)
+    first = re.search(r'<tr data-trade="r0-t1" ([^>]*)>', page).group(1)
+    attrs = dict(re.findall(r'data-(\w+)="([^"]*)"', first))
+    trade = log.trades[0]
+    assert int(attrs["et"]) == trade.entry_time // 1_000_000
+    assert float(attrs["ep"]) == trade.entry_price and float(attrs["xp"]) == trade.exit_price
+    assert attrs["inst"] == trade.instrument and attrs["side"] == trade.side.value

@@ -65,3 +65,33 @@ def test_report_loads_offline_without_errors_and_draws_the_chart(report: Path) -
     # and nowhere above it: the page header is plain
     above = img[: int(top)]
     assert _count(above, UP) + _count(above, DOWN) == 0
+
+
+def test_clicking_a_trade_draws_it_up_close(report: Path) -> None:
+    click = "document.querySelector('tr[data-trade=\"r0-t2\"]').click(); true"
+    page = open_page(
+        report.as_uri(),
+        width=1200,
+        height=900,
+        wait_for="document.body.dataset.ready === 'yes'",
+        evaluate={
+            "clicked": click,
+            "shown": "document.getElementById('zoom-r0').getAttribute('data-shown')",
+            "bars": "document.querySelectorAll('#zoom-r0 svg rect.bar-up, #zoom-r0 svg"
+            " rect.bar-down').length",
+            "levels": "document.querySelectorAll('#zoom-r0 g.trade line').length",
+            "title": "document.querySelector('#zoom-r0 h3').textContent",
+            "rect": "(function(){var s=document.querySelector('#zoom-r0 svg');"
+            "s.scrollIntoView();var b=s.getBoundingClientRect();"
+            "return [b.left,b.top,b.width,b.height];})()",
+        },
+    )
+    assert page.errors == []
+    assert page.values["shown"] == "r0-t2"
+    assert 30 <= page.values["bars"] <= 240
+    assert page.values["levels"] == 3  # stop, target and the entry-to-exit path
+    assert page.values["title"].startswith("trade #2 up close: ")
+    left, top, width, height = page.values["rect"]
+    img = np.asarray(page.image())
+    zoom = img[int(max(top, 0)) : int(top + height), int(left) : int(left + width)]
+    assert _count(zoom, UP) > 300 and _count(zoom, DOWN) > 300

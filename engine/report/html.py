@@ -8,16 +8,21 @@ and their equity curves on one chart, then one section per run.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+import numpy as np
+
 from engine.atomic import write_text_atomic
 from engine.numfmt import fmt_price
-from engine.report.model import ReportRun, TradeView
+from engine.report.model import Candles, ReportRun, TradeView
 from engine.report.svg import candle_chart, drawdown_chart, equity_chart
-from engine.timeutil import to_iso
+from engine.timeutil import timeframe_to_ns, to_iso
+
+MAX_ZOOM_CANDLES = 300_000  # candles embedded for the trade zoom (about 40 bytes each)
 
 CSS = """
 :root { color-scheme: light; --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --bg:#ffffff;
@@ -59,25 +64,118 @@ details pre { white-space: pre-wrap; font: 12px/1.4 ui-monospace, monospace; mar
   background: #f7f8fa; padding: 8px; border-radius: 4px; max-width: 760px; }
 .note { color: #8a5300; }
 .scroll { overflow-x: auto; }
+.zoom { min-height: 24px; } tr[data-trade] { cursor: pointer; }
+svg .bar-up { fill: var(--up); stroke: var(--up); }
+svg .bar-down { fill: var(--down); stroke: var(--down); }
 .legend-row { color: var(--muted); font-size: 12px; margin: 4px 0 0; }
 """
 
 # Hovering a trade's mark highlights its row and the reverse; clicking a row shows its mark.
 JS = """
 (function () {
+  var NS = 'http://www.w3.org/2000/svg';
+  var candles = {};
+  document.querySelectorAll('script.candles').forEach(function (el) {
+    candles[el.getAttribute('data-run') + '|' + el.getAttribute('data-inst')] =
+      JSON.parse(el.textContent);
+  });
   function mark(id, on) {
     document.querySelectorAll('[data-trade="' + id + '"]').forEach(function (el) {
       el.classList.toggle('hl', on);
     });
   }
-  document.querySelectorAll('[data-trade]').forEach(function (el) {
-    var id = el.getAttribute('data-trade');
-    el.addEventListener('mouseenter', function () { mark(id, true); });
-    el.addEventListener('mouseleave', function () { mark(id, false); });
-    if (el.tagName === 'TR') {
-      el.addEventListener('click', function () {
-        var g = document.querySelector('g[data-trade="' + id + '"]');
-        if (g) { g.closest('svg').scrollIntoView({behavior: 'smooth', block: 'center'}); }
+  function first(d, ms) {  // index of the first candle opening at or after ms
+    var lo = 0, hi = d.t.length;
+    while (lo < hi) {
+      var mid = (lo + hi) >> 1;
+      if (d.t0 + d.t[mid] * d.tf < ms) { lo = mid + 1; } else { hi = mid; }
+    }
+    return Math.min(lo, d.t.length - 1);
+  }
+  function el(name, attrs, parent) {
+    var node = document.createElementNS(NS, name);
+    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+  function label(text, attrs, parent) { el('text', attrs, parent).textContent = text; }
+  function iso(ms) { return new Date(ms).toISOString().slice(0, 16).replace('T', ' '); }
+  function zoom(row) {
+    var id = row.getAttribute('data-trade'), run = id.split('-')[0];
+    var d = candles[run + '|' + row.getAttribute('data-inst')];
+    var box = document.getElementById('zoom-' + run);
+    if (!d || !box || !d.t.length) { return; }
+    var et = +row.getAttribute('data-et'), xt = +row.getAttribute('data-xt');
+    var ie = first(d, et), ix = first(d, xt);
+    var pad = Math.max(30, Math.round((ix - ie) * 0.6));
+    var i0 = Math.max(0, ie - pad), i1 = Math.min(d.t.length - 1, ix + pad);
+    var k = Math.max(1, Math.ceil((i1 - i0 + 1) / 240));
+    var bars = [], levels = [];
+    for (var i = i0; i <= i1; i += k) {
+      var j = Math.min(i + k - 1, i1), h = -Infinity, l = Infinity;
+      for (var m = i; m <= j; m++) { h = Math.max(h, d.h[m]); l = Math.min(l, d.l[m]); }
+      bars.push({t: d.t0 + d.t[i] * d.tf, o: d.o[i], h: h, l: l, c: d.c[j]});
+      levels.push(h, l);
+    }
+    var lv = {ep: +row.getAttribute('data-ep'), xp: +row.getAttribute('data-xp'),
+      stop: parseFloat(row.getAttribute('data-stop')),
+      target: parseFloat(row.getAttribute('data-target'))};
+    Object.keys(lv).forEach(function (key) { if (isFinite(lv[key])) { levels.push(lv[key]); } });
+    var lo = Math.min.apply(null, levels), hi = Math.max.apply(null, levels);
+    var padp = (hi - lo) * 0.05 || Math.abs(hi) * 0.01 || 1; lo -= padp; hi += padp;
+    var W = 1000, H = 300, L = 96, R = 12, T = 10, B = 24;
+    var ts = bars[0].t, te = d.t0 + d.t[i1] * d.tf + d.tf;
+    function x(ms) { return L + (ms - ts) / (te - ts) * (W - L - R); }
+    function y(p) { return T + (hi - p) / (hi - lo) * (H - T - B); }
+    var svg = el('svg', {'class': 'chart zoomed', viewBox: '0 0 ' + W + ' ' + H, role: 'img',
+      'aria-label': 'trade ' + id + ' up close'});
+    el('rect', {'class': 'plot', x: L, y: T, width: W - L - R, height: H - T - B}, svg);
+    for (var q = 0; q < 5; q++) {
+      var v = lo + (hi - lo) * q / 4;
+      el('line', {'class': 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v)}, svg);
+      label(v.toPrecision(6), {'class': 'ylab', x: L - 6, y: y(v) + 4}, svg);
+    }
+    label(iso(ts), {'class': 'xlab', x: L, y: H - 6}, svg);
+    label(iso(te), {'class': 'xlab', x: W - R, y: H - 6, 'text-anchor': 'end'}, svg);
+    var wBar = Math.max((W - L - R) / bars.length * 0.7, 1);
+    bars.forEach(function (b) {
+      var cls = b.c >= b.o ? 'bar-up' : 'bar-down', cx = x(b.t + k * d.tf / 2);
+      el('line', {'class': cls, x1: cx, x2: cx, y1: y(b.h), y2: y(b.l)}, svg);
+      var top = y(Math.max(b.o, b.c));
+      el('rect', {'class': cls, x: cx - wBar / 2, y: top, width: wBar,
+        height: Math.max(y(Math.min(b.o, b.c)) - top, 1)}, svg);
+    });
+    var g = el('g', {'class': 'trade hl'}, svg), xe = x(et), xx = Math.max(x(xt), xe + 2);
+    if (isFinite(lv.stop)) {
+      el('line', {'class': 'stop', x1: xe, x2: xx, y1: y(lv.stop), y2: y(lv.stop)}, g);
+    }
+    if (isFinite(lv.target)) {
+      el('line', {'class': 'target', x1: xe, x2: xx, y1: y(lv.target), y2: y(lv.target)}, g);
+    }
+    var side = row.getAttribute('data-side'), win = +row.getAttribute('data-pnl') > 0;
+    el('line', {'class': 'path ' + (win ? 'win' : 'loss'), x1: xe, y1: y(lv.ep), x2: x(xt),
+      y2: y(lv.xp)}, g);
+    var dy = side === 'long' ? 11 : -11;
+    el('path', {'class': 'entry ' + side,
+      d: 'M' + xe + ' ' + y(lv.ep) + 'l-6 ' + dy + 'h12z'}, g);
+    el('circle', {'class': 'exit ' + (win ? 'win' : 'loss'), cx: x(xt), cy: y(lv.xp), r: 5}, g);
+    box.innerHTML = '';
+    var h3 = document.createElement('h3');
+    h3.textContent = 'trade #' + id.split('-t')[1] + ' up close: ' +
+      row.getAttribute('data-inst') + ' ' + side + ', ' + iso(et) + ' to ' + iso(xt);
+    box.appendChild(h3);
+    box.appendChild(svg);
+    box.setAttribute('data-shown', id);
+  }
+  document.querySelectorAll('[data-trade]').forEach(function (node) {
+    var id = node.getAttribute('data-trade');
+    node.addEventListener('mouseenter', function () { mark(id, true); });
+    node.addEventListener('mouseleave', function () { mark(id, false); });
+    if (node.tagName === 'TR') {
+      node.addEventListener('click', function () {
+        zoom(node);
+        var box = document.getElementById('zoom-' + id.split('-')[0]);
+        if (box) { box.scrollIntoView({behavior: 'smooth', block: 'center'}); }
       });
     }
   });
@@ -168,6 +266,44 @@ def _why(tv: TradeView, run: ReportRun) -> str:
     )
 
 
+def _row_data(tv: TradeView) -> str:
+    """What the page's script needs to draw a trade up close (times in ms)."""
+    t = tv.trade
+    values = {
+        "inst": t.instrument,
+        "side": str(getattr(t.side, "value", t.side)),
+        "et": t.entry_time // 1_000_000,
+        "xt": t.exit_time // 1_000_000,
+        "ep": repr(float(t.entry_price)),
+        "xp": repr(float(t.exit_price)),
+        "pnl": repr(float(t.pnl)),
+        "stop": "" if tv.stop is None else repr(float(tv.stop)),
+        "target": "" if tv.target is None else repr(float(tv.target)),
+    }
+    return " ".join(f'data-{k}="{escape(str(v))}"' for k, v in values.items())
+
+
+def candle_data(c: Candles, run_id: str) -> str:
+    """The candles as JSON for the trade zoom (times in timeframe steps from the first)."""
+    tf_ms = timeframe_to_ns(c.timeframe) // 1_000_000
+    t = np.asarray(c.open_time) // 1_000_000
+    t0 = int(t[0]) if len(t) else 0
+    data = {
+        "t0": t0,
+        "tf": tf_ms,
+        "t": ((t - t0) // tf_ms).astype(np.int64).tolist(),
+        **{
+            k: [float(f"{v:.10g}") for v in np.asarray(col, dtype=np.float64).tolist()]
+            for k, col in (("o", c.open), ("h", c.high), ("l", c.low), ("c", c.close))
+        },
+    }
+    text = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return (
+        f'<script type="application/json" class="candles" data-run="{run_id}" '
+        f'data-inst="{escape(c.instrument)}">{text}</script>'
+    )
+
+
 def trades_table(run: ReportRun, run_id: str) -> str:
     if not run.trades:
         return "<p>no trades</p>"
@@ -184,7 +320,7 @@ def trades_table(run: ReportRun, run_id: str) -> str:
         if t.ambiguous:
             reason += " (ambiguous)"
         rows.append(
-            f'<tr data-trade="{run_id}-t{tv.number}"><td>{tv.number}</td>'
+            f'<tr data-trade="{run_id}-t{tv.number}" {_row_data(tv)}><td>{tv.number}</td>'
             f'<td class="l">{escape(t.instrument)}</td>'
             f'<td class="l">{escape(str(getattr(t.side, "value", t.side)))}</td>'
             f'<td class="l">{_short(t.entry_time)}</td><td>{fmt_price(t.entry_price)}</td>'
@@ -213,6 +349,12 @@ def run_section(run: ReportRun, run_id: str) -> str:
         '<p class="legend-row">▲ long entry · ▼ short entry · ● exit (green: profit, red: '
         "loss) · dashed red: stop · dashed green: target</p>"
     )
+    if run.trades and sum(len(c.open_time) for c in run.candles) <= MAX_ZOOM_CANDLES:
+        parts += [candle_data(c, run_id) for c in run.candles if len(c.open_time)]
+        parts.append(
+            f'<div class="zoom" id="zoom-{run_id}"><p class="legend-row">click a trade in the '
+            "table below to see it up close here</p></div>"
+        )
     parts.append("<h3>equity</h3>")
     parts.append(equity_chart([(run.title, run.equity_times, run.equity_values)]))
     parts.append("<h3>drawdown</h3>")
