@@ -1,11 +1,14 @@
-"""AI brain figures on the first 240 one-minute candles of the real BTC file.
+"""AI brain figures: 240 one-minute BTC candles, then the eight 5-minute altcoins merged.
 
-    python bench/ai.py [--candles 240] [--repeat 3]
+    python bench/ai.py [--candles 240] [--repeat 3] [--alt-steps 240] [--no-alt]
 
-Prints: brain calls with AI on signals against AI on every candle; wall time with the
-embedded model (Gemma 3 270M via llama.cpp) cold (empty cache, model loaded) and with a
-warm cache; valid-plan rate and tokens/s; and the warm-cache rerun against the
-rules-only run measured in the same process (medians of --repeat runs).
+With the embedded model (Gemma 3 270M via llama.cpp) and an empty decision cache:
+brain calls (model calls; batches and reviews held without one), the cold run's wall
+time including the model load, tokens per call (prompt tokens new and reused from
+llama.cpp's cached prefix, generated tokens), answers valid at the first try, grounded
+share, the actions used and the decisions that go against every signal of their
+instrument. Then the warm-cache rerun against the rules-only run measured in the same
+process, and the same two as whole ``tapedeck run`` commands (medians of --repeat).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,35 +27,110 @@ sys.path.insert(0, str(ROOT))
 
 from bench.timing import median_seconds, timed  # noqa: E402
 from engine.backtest import BacktestConfig, BacktestEngine  # noqa: E402
-from engine.backtest.analysis import analyse  # noqa: E402
 from engine.brain.factory import make_brain  # noqa: E402
-from engine.brain.llm import NO_ANSWER  # noqa: E402
 from engine.brain.persona import load_persona  # noqa: E402
 from engine.brain.rules import RuleBrain  # noqa: E402
 from engine.data import load, select  # noqa: E402
 from engine.timeutil import to_iso  # noqa: E402
+from engine.types import Action, Direction  # noqa: E402
 
-BTC = ROOT.parent / "shared" / "data" / "real" / "btc-perp-20211231-20220201_1m.csv"
+DATA = ROOT.parent / "shared" / "data" / "real"
+BTC = DATA / "btc-perp-20211231-20220201_1m.csv"
+ALTS = sorted((DATA / "binance-5m").glob("*_BTC-5m.feather"))
+
+
+def against_every_signal(result, signals: dict[int, tuple]) -> int:
+    """Entries whose direction is opposed by every directional signal of their
+    instrument in the batch they answered."""
+    count = 0
+    for d in result.decisions:
+        for plan in d.plans:
+            if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
+                continue
+            want = Direction.LONG if plan.action is Action.OPEN_LONG else Direction.SHORT
+            dirs = [
+                s.direction
+                for s in signals.get(d.time, ())
+                if s.instrument == plan.instrument and s.direction is not Direction.NEUTRAL
+            ]
+            if dirs and all(x is not want for x in dirs):
+                count += 1
+    return count
+
+
+class Recorded:
+    """Keeps each decision's batch signals beside it (the bench's own bookkeeping)."""
+
+    def __init__(self, brain) -> None:
+        self.brain = brain
+        self.name, self.model = brain.name, brain.model
+        self.signals: dict[int, tuple] = {}
+
+    def skipped(self, batch, portfolio, persona):
+        return self.brain.skipped(batch, portfolio, persona)
+
+    def decide(self, batch, portfolio, persona, on_reasoning=None):
+        self.signals[batch.time] = batch.signals
+        return self.brain.decide(batch, portfolio, persona, on_reasoning)
+
+
+def llm_run(window, persona, cache_path: Path):
+    brain = make_brain("llamacpp", persona, cache_path=cache_path, timeframe=window[0].timeframe)
+    rec = Recorded(brain)
+    result = BacktestEngine(window, persona, rec, BacktestConfig()).run()
+    return result, brain, rec.signals
+
+
+def report(title: str, result, brain, signals: dict[int, tuple], seconds: float) -> None:
+    st = brain.inner.stats
+    bs = result.brain_stats
+    calls = bs["calls"]
+    asked = [d for d in result.decisions if d.prompt]
+    first = sum(1 for d in asked if not d.errors)
+    model_calls = int(st["calls"])
+    actions = Counter(p.action.value for d in result.decisions for p in d.plans)
+    share = bs["grounded_share"]
+    print(f"== {title}")
+    print(
+        f"brain calls {calls} (limit 20 for BTC): {bs['batches']} batches + {bs['reviews']} "
+        f"reviews asked, {bs['skipped']} of them held by the gate without a call; "
+        f"model calls incl. retries {model_calls}"
+    )
+    print(
+        f"cold run (empty cache, model load included): {seconds:.1f} s (limit 60 for BTC), "
+        f"{seconds / max(1, calls):.1f} s per call"
+    )
+    n = max(1, model_calls)
+    print(
+        f"tokens per call: prompt {st['prompt_tokens'] / n:.0f} "
+        f"(new {(st['prompt_tokens'] - st['reused_tokens']) / n:.0f}, "
+        f"reused {st['reused_tokens'] / n:.0f}), generated {st['tokens'] / n:.1f}"
+    )
+    print(
+        f"valid at the first try: {first}/{len(asked)} = {first / max(1, len(asked)):.0%} "
+        f"(limit 95%); grounded share: "
+        f"{'n/a' if share is None else f'{share:.0%}'} (limit 80%)"
+    )
+    print(
+        f"actions used: {dict(sorted(actions.items()))} ({len(actions)} different); "
+        f"entries against every signal of their instrument: "
+        f"{against_every_signal(result, signals)}"
+    )
+    for d in asked[:3]:
+        print(f"   e.g. {d.raw_answer}  grounded={d.grounded} {list(d.grounding)}")
 
 
 def cli_median(kind: str, cache_path: Path, args: argparse.Namespace) -> float:
     env = {**os.environ, "TAPEDECK_CACHE_PATH": str(cache_path)}
+    series = load(BTC)
+    window = ["--start", to_iso(int(series.open_time[0]))]
+    window += ["--end", to_iso(int(series.open_time[args.candles]))]
     cmd = [sys.executable, "-m", "engine.cli", "run", str(BTC), "--brain", kind]
-    cmd += ["--persona", args.persona, "--json", *window_args(args.candles)]
+    cmd += ["--persona", args.persona, "--json", *window]
     return median_seconds(
         lambda: subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True),
         args.repeat,
     )
-
-
-def window_args(candles: int) -> list[str]:
-    series = load(BTC)
-    return [
-        "--start",
-        to_iso(int(series.open_time[0])),
-        "--end",
-        to_iso(int(series.open_time[candles])),
-    ]
 
 
 def main() -> int:
@@ -59,74 +138,50 @@ def main() -> int:
     ap.add_argument("--candles", type=int, default=240)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--persona", default="momentum")
+    ap.add_argument("--alt-steps", type=int, default=240)
+    ap.add_argument("--no-alt", action="store_true")
     args = ap.parse_args()
+    persona = load_persona(args.persona)
     series = load(BTC)
     window = [select(series, end=int(series.open_time[args.candles]))]
-    persona = load_persona(args.persona)
-    config = BacktestConfig()
-    steps = len(analyse(window, config.signal))
 
-    def rules_run():
-        return BacktestEngine(window, persona, RuleBrain(persona), config).run()
-
-    rules_s, rules = timed(rules_run, args.repeat)
-
+    rules_s, _ = timed(
+        lambda: BacktestEngine(window, persona, RuleBrain(persona), BacktestConfig()).run(),
+        args.repeat,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cache_path = Path(tmp) / "cache.sqlite3"
-
-        def llm_run():
-            # built as the CLI builds it, so the CLI rerun below hits the same entries
-            brain = make_brain(
-                "llamacpp", persona, cache_path=cache_path, timeframe=window[0].timeframe
-            )
-            result = BacktestEngine(window, persona, brain, config).run()
-            return result, brain
-
         start = time.perf_counter()
-        cold, cold_brain = llm_run()
+        cold, brain, signals = llm_run(window, persona, cache_path)
         cold_s = time.perf_counter() - start
-        warm_s, (warm, warm_brain) = timed(llm_run, args.repeat)
+        title = f"{args.candles} candles of {BTC.name}, persona {persona.name}"
+        report(title, cold, brain, signals, cold_s)
+        warm_s, (warm, _, _) = timed(lambda: llm_run(window, persona, cache_path), args.repeat)
         cli_warm = cli_median("llamacpp", cache_path, args)
         cli_rules = cli_median("rules", cache_path, args)
-
-    st = cold_brain.inner.stats
-    calls = cold.brain_stats["calls"]
-    held = sum(1 for d in cold.decisions if d.reasoning == NO_ANSWER)
-    first_try = sum(1 for d in cold.decisions if not d.errors)
-    mean_call = cold_s / max(1, calls)
-    print(f"window: {args.candles} candles of {BTC.name}, {steps} steps, persona {persona.name}")
-    print(
-        f"brain calls: AI on signals {calls} ({cold.brain_stats['batches']} batches + "
-        f"{cold.brain_stats['reviews']} reviews) vs AI on every candle {steps}"
-        f" ({steps / max(1, calls):.1f}x more)"
-    )
-    print(
-        f"embedded cold (empty cache, model load included): {cold_s:.1f} s, "
-        f"{mean_call:.1f} s per call; AI on every candle at that rate ~{steps * mean_call:.0f} s"
-    )
-    print(
-        f"valid-plan rate: {int(st['valid_answers'])}/{int(st['calls'])} model calls = "
-        f"{st['valid_answers'] / st['calls']:.0%} (retries included); decisions valid at the "
-        f"first try {first_try}/{calls}, after one retry {calls - held}/{calls}, "
-        f"holds for lack of a valid answer {held}"
-    )
-    print(
-        f"tokens generated {int(st['tokens'])}, {st['tokens'] / st['gen_seconds']:.1f} tokens/s "
-        "(prompt evaluation included)"
-    )
-    print(
-        f"warm cache rerun: median {warm_s:.3f} s, cache hits "
-        f"{warm.brain_stats['cache_hits']}/{warm.brain_stats['calls']}, model calls "
-        f"{int(warm_brain.inner.stats['calls'])}"
-    )
-    print(
-        f"rules-only run: median {rules_s:.4f} s ({rules.brain_stats['calls']} calls); "
-        f"in-process warm/rules ratio {warm_s / rules_s:.2f}"
-    )
-    print(
-        f"CLI `tapedeck run` wall, median of {args.repeat}: warm cache {cli_warm:.2f} s, "
-        f"rules {cli_rules:.2f} s, ratio {cli_warm / cli_rules:.2f} (limit 1.5)"
-    )
+        print(
+            f"warm cache rerun: median {warm_s:.3f} s ({warm.brain_stats['cache_hits']} cache "
+            f"hits of {warm.brain_stats['calls']} calls); rules-only run median {rules_s:.4f} s; "
+            f"in-process ratio {warm_s / rules_s:.2f}"
+        )
+        print(
+            f"CLI `tapedeck run` wall, median of {args.repeat}: warm cache {cli_warm:.2f} s, "
+            f"rules {cli_rules:.2f} s, ratio {cli_warm / cli_rules:.2f} (limit 1.5)"
+        )
+        if not args.no_alt and ALTS:
+            alts = [load(p) for p in ALTS]
+            first = max(int(s.open_time[0]) for s in alts)
+            end = first + args.alt_steps * alts[0].timeframe_ns
+            alt_window = [select(s, start=first, end=end) for s in alts]
+            start = time.perf_counter()
+            alt, alt_brain, alt_signals = llm_run(alt_window, persona, Path(tmp) / "alt.sqlite3")
+            report(
+                f"eight 5m altcoins merged, {args.alt_steps} steps, persona {persona.name}",
+                alt,
+                alt_brain,
+                alt_signals,
+                time.perf_counter() - start,
+            )
     return 0
 
 

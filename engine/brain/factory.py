@@ -22,6 +22,7 @@ BRAIN_KINDS: dict[str, str] = {
     # LLM brains (helper "ai"; options and the "auto" rule in engine/brain/selection.py)
     "ollama": "engine.brain.selection:build_ollama",
     "llamacpp": "engine.brain.selection:build_llamacpp",
+    "openai": "engine.brain.selection:build_openai",
     "auto": "engine.brain.selection:build_auto",
 }
 

@@ -1,10 +1,13 @@
-"""Building the LLM brains for ``make_brain``: "ollama", "llamacpp" and "auto".
+"""Building the LLM brains for ``make_brain``: "ollama", "llamacpp", "openai" and "auto".
 
 Options (keyword arguments of ``make_brain``; the persona's ``[brain]`` table gives
 defaults for model, host, keep_alive and timeout):
 
 - ``model``: Ollama model name, or for llamacpp a GGUF file path
-- ``host``, ``keep_alive``, ``timeout``, ``retries``: Ollama connection
+- ``host``, ``keep_alive``, ``timeout``, ``retries``: Ollama connection (``host`` and
+  ``timeout`` also for "openai": the base URL such as http://127.0.0.1:8080/v1)
+- ``anonymise``: instruments renamed A, B, ... and prices rebased to 100 in prompts
+- ``gate`` (default True): hold without a model call when nothing weighs enough
 - ``n_threads``: llama.cpp threads
 - ``cache`` (default True; env ``TAPEDECK_NO_CACHE=1`` turns it off), ``cache_path``,
   ``cache_mode`` ("exact" or "similar")
@@ -32,9 +35,30 @@ class BrainStartError(TapedeckError):
     """A chosen brain that cannot start; the message says how to fix it."""
 
 
-_COMMON = {"cache", "cache_path", "cache_mode", "timeframe", "retries", "announce", "no_cache"}
+_COMMON = {
+    "cache",
+    "cache_path",
+    "cache_mode",
+    "timeframe",
+    "retries",
+    "announce",
+    "no_cache",
+    "anonymise",
+    "gate",
+}
 _OLLAMA = {"model", "host", "keep_alive", "timeout"}
 _LLAMACPP = {"model", "model_path", "n_threads", "n_ctx", "timeout"}
+_OPENAI = {"model", "host", "timeout"}
+
+
+def _llm_common(opts: dict[str, Any]) -> dict[str, Any]:
+    """What every LLM brain's constructor takes from the options."""
+    return {
+        "retries": int(opts.get("retries", 1)),
+        "timeframe_ns": _timeframe_ns(opts),
+        "anonymise": bool(opts.get("anonymise", False)),
+        "gate": bool(opts.get("gate", True)),
+    }
 
 
 def _check_options(kind: str, opts: dict[str, Any], allowed: set[str]) -> None:
@@ -81,8 +105,7 @@ def _ollama(persona: TradingPersona, opts: dict[str, Any]) -> Any:
         host=opts.get("host") or table.get("host"),
         timeout=float(opts.get("timeout") or table.get("timeout") or 120.0),
         keep_alive=opts.get("keep_alive") or table.get("keep_alive") or "10m",
-        retries=int(opts.get("retries", 1)),
-        timeframe_ns=_timeframe_ns(opts),
+        **_llm_common(opts),
     )
 
 
@@ -97,8 +120,21 @@ def _llamacpp(persona: TradingPersona, opts: dict[str, Any]) -> Any:
         n_ctx=int(opts.get("n_ctx") or min(int(persona.brain.get("num_ctx", 2048)), 4096)),
         n_threads=opts.get("n_threads"),
         timeout=float(opts.get("timeout") or 300.0),
-        retries=int(opts.get("retries", 1)),
-        timeframe_ns=_timeframe_ns(opts),
+        **_llm_common(opts),
+    )
+
+
+def _openai(persona: TradingPersona, opts: dict[str, Any], probe: bool = False) -> Any:
+    from engine.brain.openai_brain import OpenAIBrain
+
+    table = persona.brain
+    model = opts.get("model") or table.get("openai_model")
+    return OpenAIBrain(
+        None if model is None else str(model),
+        host=opts.get("host") or table.get("openai_host"),
+        timeout=2.0 if probe else float(opts.get("timeout") or table.get("timeout") or 120.0),
+        connect_timeout=1.0 if probe else 5.0,
+        **_llm_common(opts),
     )
 
 
@@ -118,8 +154,21 @@ def build_llamacpp(persona: TradingPersona, **opts: Any) -> Brain:
     return _with_cache(_llamacpp(persona, opts), opts)
 
 
+def build_openai(persona: TradingPersona, **opts: Any) -> Brain:
+    """An OpenAI-compatible brain whose server answers and has the model (else
+    BrainStartError); without --model, the first model the server lists."""
+    _check_options("openai", opts, _OPENAI)
+    brain = _openai(persona, opts)
+    reason = brain.check()
+    if reason is not None:
+        brain.close()
+        raise BrainStartError(reason)
+    return _with_cache(brain, opts)
+
+
 def choose(persona: TradingPersona, **opts: Any) -> tuple[str, str]:
-    """Which brain "auto" picks, and why: ollama, else llamacpp, else rules."""
+    """Which brain "auto" picks, and why: ollama, else an OpenAI-compatible server,
+    else llamacpp, else rules."""
     from engine.brain.llamacpp_brain import llama_cpp_available
     from engine.brain.ollama_brain import OllamaBrain
 
@@ -133,6 +182,13 @@ def choose(persona: TradingPersona, **opts: Any) -> tuple[str, str]:
     probe.close()
     if why_not is None:
         return "ollama", f"Ollama at {probe.host} answers and has {probe.model}"
+    other = _openai(persona, opts, probe=True)
+    no_openai = other.check()
+    other.close()
+    if no_openai is None:
+        where = f"the OpenAI-compatible server at {other.host}"
+        return "openai", f"{why_not}; {where} has {other.model}"
+    why_not = f"{why_not}; and {no_openai}"
     if not llama_cpp_available():
         return "rules", f"{why_not}; and llama-cpp-python is not installed"
     try:
@@ -147,10 +203,14 @@ def choose(persona: TradingPersona, **opts: Any) -> tuple[str, str]:
 
 def build_auto(persona: TradingPersona, **opts: Any) -> Brain:
     announce: Callable[[str], None] = opts.pop("announce", None) or _stderr
-    _check_options("auto", opts, _OLLAMA | _LLAMACPP)
+    _check_options("auto", opts, _OLLAMA | _LLAMACPP | _OPENAI)
     kind, why = choose(persona, **opts)
     if kind == "ollama":
         brain = _with_cache(_ollama(persona, opts), opts)
+    elif kind == "openai":
+        brain = _openai(persona, opts)
+        brain.check()  # learns the model when none was named
+        brain = _with_cache(brain, opts)
     elif kind == "llamacpp":
         # An Ollama model name is no GGUF path: the embedded brain keeps its default.
         embedded = {k: v for k, v in opts.items() if k != "model" or str(v).endswith(".gguf")}

@@ -47,8 +47,13 @@ def add_brain_arguments(p: argparse.ArgumentParser) -> None:
         default="rules",
         help=f"brain kind (default rules; known: {', '.join(brain_kinds())})",
     )
-    p.add_argument("--model", help="LLM brains: the model (Ollama name or GGUF file)")
-    p.add_argument("--host", help="Ollama brain: the server address")
+    p.add_argument(
+        "--model", help="LLM brains: the model (Ollama or server model name, or GGUF file)"
+    )
+    p.add_argument(
+        "--host",
+        help="Ollama or OpenAI-compatible brain: the server address (openai: http://HOST:PORT/v1)",
+    )
     p.add_argument("--timeout", type=float, metavar="S", help="LLM brains: seconds per call")
     p.add_argument("--no-cache", action="store_true", help="LLM brains: skip the decision cache")
     p.add_argument(
