@@ -4,6 +4,9 @@ every decision is a request; its own test is the last one.)"""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from engine.backtest import BacktestEngine
@@ -103,3 +106,23 @@ def test_gate_skips_weightless_batches_and_reviews_nobody_needs(window):
     assert result.brain_stats["calls"] == len(asked)
     assert all(d.tokens == 0 and d.prompt is None for d in skipped)
     assert all(p.action is Action.HOLD for d in skipped for p in d.plans)
+
+
+def test_anonymised_replay_sends_no_symbol_date_or_original_price(window, btc_1m_csv):
+    from engine.cli import main
+
+    with FakeOllama() as fake:
+        brain = OllamaBrain(host=fake.url, timeout=3.0, gate=False, anonymise=True)
+        result = BacktestEngine(window, persona(), brain).run()
+        assert result.trades  # the answers, keyed by "A", still trade BTC-PERP
+        args = ["run", str(btc_1m_csv), "--last", "120", "--brain", "ollama", "--host"]
+        code = main([*args, fake.url, "--anonymise", "--no-cache", "--json"])
+    assert code == 0
+    prices = {f"{x:.0f}"[:4] for x in window[0].close}  # 4618, 4620, ... (BTC ~46k)
+    assert fake.requests
+    for req in fake.requests:
+        text = json.dumps(req)
+        assert "BTC" not in text and "PERP" not in text
+        assert not re.search(r"20(21|22)", text)  # no year, no date
+        assert not any(p in text for p in prices), [p for p in prices if p in text]
+        assert list(req["format"]["properties"]) == ["A"]

@@ -57,6 +57,11 @@ def add_brain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="LLM brains: seconds per call")
     p.add_argument("--no-cache", action="store_true", help="LLM brains: skip the decision cache")
     p.add_argument(
+        "--anonymise",
+        action="store_true",
+        help="LLM brains: instruments renamed A, B, ... and prices rebased to 100 in prompts",
+    )
+    p.add_argument(
         "--brain-option",
         action="append",
         default=[],
@@ -165,6 +170,8 @@ def brain_options(args: argparse.Namespace, series: Sequence[InstrumentSeries]) 
             opts[key] = getattr(args, key)
     if args.no_cache:
         opts["cache"] = False
+    if getattr(args, "anonymise", False) and args.brain != "rules":
+        opts["anonymise"] = True
     for item in args.brain_option:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
