@@ -1,6 +1,7 @@
 """The backtest: one engine per persona over a merged market stream, and sessions of several.
 
 ``engine`` replays; ``analysis`` is the per-step market index the engines share;
+``watch`` finds the steps where ``run()`` must stop (its fast-forward event watch);
 ``config`` and ``result`` are what goes in and what comes out.
 """
 
