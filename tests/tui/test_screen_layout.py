@@ -73,3 +73,62 @@ async def test_below_80x24_one_line_says_so(make_app, size) -> None:
         await pilot.resize_terminal(80, 24)
         await settle(pilot)
         assert not message.display and screen.query_one("#chart").display
+
+
+async def test_zoom_keeps_the_latest_candle_visible_and_pan_shows_the_way_back(make_app) -> None:
+    app = make_app(history=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.jump_to("900")
+        await settle(pilot)
+        chart = screen.query_one(CandleChart)
+        n = len(chart.data)
+        seen = []
+        for key in ("z", "z", "z", "Z", "Z", "Z", "Z", "Z", "Z"):
+            await pilot.press(key)
+            await pilot.pause()
+            win = chart.window
+            seen.append(chart.view.zoom)
+            assert win.end == n  # the latest candle is the last one drawn
+            assert "LIVE ●" in chart.frame()[0].text
+        assert seen == [1, 2, 2, 1, 0, -1, -2, -3, -4]  # in to 3 columns, out to 16:1
+        # Back at zoom 0, half a screen back: a marker says how far; f returns to live.
+        await pilot.press("z", "z", "z", "z")
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        back = n - chart.window.end
+        assert back == chart.visible_candles // 2 and f"◀ {back:,} back" in chart.frame()[0].text
+        await pilot.press("s")  # a new candle arrives: the view stays where it was
+        await settle(pilot)
+        assert chart.window.end == n - back and len(chart.data) == n + 1
+        await pilot.press("f")
+        await pilot.pause()
+        assert chart.view.live and chart.window.end == n + 1
+
+
+async def test_inspect_moves_over_candles_and_escape_returns_to_live(make_app) -> None:
+    app = make_app(history=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.jump_to("600")
+        await settle(pilot)
+        chart = screen.query_one(CandleChart)
+        n = len(chart.data)
+        await pilot.press("i", "left", "left", "left")
+        await pilot.pause()
+        assert chart.view.cursor == n - 4 and screen.steps_done == 600  # arrows did not step
+        hist = screen.model.history[screen.focus_instrument]
+        now = screen.query_one("#now")
+        text = text_of(now)
+        o = float(hist.candles.view("open")[n - 4])
+        from tui.format import fmt_price, fmt_time
+
+        assert fmt_time(hist.times[n - 4]) in str(now.border_title)
+        assert f"O {fmt_price(o)}" in text and "rsi" in text
+        assert not screen.query_one("#tabs").display or screen.query_one("#tabs").region.area == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert chart.view.cursor is None and chart.view.live
+        assert str(now.border_title) == "Now"
