@@ -17,7 +17,6 @@ size or the theme changes; ``render_line`` only returns a cached strip.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -37,8 +36,8 @@ if TYPE_CHECKING:
 # Style slots of the style grid.
 EMPTY, UP, DOWN, MA1, MA2, MA3, ENTRY, STOP, TARGET, TRAIL = range(10)
 BUY, SELL, SIG_LONG, SIG_SHORT, SIG_NEUTRAL, AXIS = range(10, 16)
-TEXT, VOL_UP, VOL_DOWN, ZONE, CURSOR, STATUS, OSC1, OSC2 = range(16, 24)
-N_SLOTS = 24
+TEXT, VOL_UP, VOL_DOWN, ZONE, CURSOR, STATUS, OSC1, OSC2, VOLUME = range(16, 25)
+N_SLOTS = 25
 MA_SLOTS = (MA1, MA2, MA3)
 OSC_SLOTS = (OSC1, OSC2)
 LINE_SLOTS = {"entry": ENTRY, "stop": STOP, "target": TARGET, "trail": TRAIL}
@@ -66,8 +65,9 @@ _SLOT_VARIABLES = {
     STATUS: "warning",
     OSC1: "chart-ma-1",
     OSC2: "chart-ma-2",
+    VOLUME: "chart-axis",
 }
-_DIM_SLOTS = {VOL_UP, VOL_DOWN, ZONE}
+_DIM_SLOTS = {VOL_UP, VOL_DOWN, ZONE, VOLUME}
 _BOLD_SLOTS = {CURSOR, STATUS}
 
 SP = ord(" ")
@@ -378,9 +378,10 @@ def render_chart(
         styles[row, :span_cols][free] = slot
         line_rows.append((row, kind_name, price))
 
+    last_bar = bars - 1
     for i, side in data.fills:
         if win.start <= i < win.end:
-            j = win.bar_of(i)
+            j = last_bar - (win.end - 1 - i) // win.per
             x = j * cols
             if side == "buy":
                 row = top + min(plot_h - 1, int(wick_bot[j]) // 2 + 1)
@@ -390,15 +391,16 @@ def render_chart(
                 chars[row, x], styles[row, x] = MARK_SELL, SELL
 
     lane = rows.lane
+    lane_chars, lane_styles = chars[lane], styles[lane]
     for i, direction in data.signals:
         if win.start <= i < win.end:
-            x = win.bar_of(i) * cols
+            x = (last_bar - (win.end - 1 - i) // win.per) * cols
             if direction == "long":
-                chars[lane, x], styles[lane, x] = SIG_UP, SIG_LONG
+                lane_chars[x], lane_styles[x] = SIG_UP, SIG_LONG
             elif direction == "short":
-                chars[lane, x], styles[lane, x] = SIG_DOWN, SIG_SHORT
-            elif chars[lane, x] == SP:
-                chars[lane, x], styles[lane, x] = SIG_DOT, SIG_NEUTRAL
+                lane_chars[x], lane_styles[x] = SIG_DOWN, SIG_SHORT
+            elif lane_chars[x] == SP:
+                lane_chars[x], lane_styles[x] = SIG_DOT, SIG_NEUTRAL
 
     # -- volume ----------------------------------------------------------------------
     if data.volume is not None and len(data.volume) == n and rows.volume:
@@ -406,13 +408,13 @@ def render_chart(
         vmax = float(vol.max()) if len(vol) else 0.0
         if vmax > 0:
             eighths = np.rint(vol / vmax * rows.volume * 8).astype(np.int32)
-            vslot = np.where(c >= o, VOL_UP, VOL_DOWN).astype(np.uint8)
             for k in range(rows.volume):
                 fill = np.clip(eighths - 8 * (rows.volume - 1 - k), 0, 8)
                 glyphs = _expand(BLOCKS[fill][None, :], cols, gap=True)[0]
                 r = rows.volume_top + k
                 chars[r, :span_cols] = glyphs
-                styles[r, :span_cols] = np.where(glyphs != SP, np.repeat(vslot, cols), EMPTY)
+                # one dim colour: a run per row, not one per column, in the frame's strips
+                styles[r, :span_cols] = VOLUME
 
     # -- oscillator ------------------------------------------------------------------
     cursor = view.cursor
@@ -671,17 +673,22 @@ def _osc_fmt(v: float) -> str:
 
 
 def _to_strips(chars: np.ndarray, styles: np.ndarray, palette: list[Style]) -> list[Strip]:
-    width = chars.shape[1]
-    strips: list[Strip] = []
+    """One Segment per run of equal style; the runs of every row found in one pass (each
+    row start is a cut, so no run crosses rows)."""
+    height, width = chars.shape
     raw = chars.tobytes().decode("utf-32-le")
-    for r in range(chars.shape[0]):
-        text = raw[r * width : (r + 1) * width]
-        s = styles[r]
-        cuts = np.flatnonzero(s[1:] != s[:-1]) + 1
-        bounds = [0, *cuts.tolist(), width]
-        segments = [Segment(text[a:b], palette[s[a]]) for a, b in itertools.pairwise(bounds)]
-        strips.append(Strip(segments, width))
-    return strips
+    change = np.ones((height, width), dtype=bool)
+    change[:, 1:] = styles[:, 1:] != styles[:, :-1]
+    cuts = np.flatnonzero(change.ravel())
+    row_first = np.searchsorted(cuts, np.arange(height + 1) * width).tolist()
+    slots = styles.ravel()[cuts].tolist()
+    bounds = cuts.tolist()
+    bounds.append(height * width)
+    segments = [
+        Segment(raw[a:b], palette[slot])
+        for a, b, slot in zip(bounds, bounds[1:], slots, strict=False)
+    ]
+    return [Strip(segments[row_first[r] : row_first[r + 1]], width) for r in range(height)]
 
 
 class CandleChart(Widget):

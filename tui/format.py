@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pandas as pd
 
 from engine import numfmt
 
@@ -55,12 +54,21 @@ def fmt_qty(value: float) -> str:
     return f"{value:,.{d}f}"
 
 
+def _utc(ns: int) -> datetime:
+    # whole seconds through datetime (microseconds apart from pandas' Timestamp); the
+    # chart formats a few dozen labels a frame
+    return _EPOCH + timedelta(seconds=int(ns) // 1_000_000_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def fmt_time(ns: int) -> str:
-    return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%d %H:%M")
+    return _utc(ns).strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_clock(ns: int) -> str:
-    return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%H:%M")
+    return _utc(ns).strftime("%H:%M")
 
 
 def fmt_metric(value: Any) -> str:
