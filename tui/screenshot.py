@@ -19,9 +19,11 @@ async def screenshot(path: Path, step: int, persona: str, theme: str | None) -> 
     spec = ReplaySpec([str(p) for p in SAMPLE_PATHS], persona=persona, brain="rules")
     source = ReplaySource.from_spec(spec)
     app = TapedeckApp(spec, source=source, theme=theme)
-    async with app.run_test(size=(160, 50)) as pilot:
+    async with app.run_test(size=(160, 48)) as pilot:  # the design sketch's size
         await pilot.pause()
         screen = app.screen
+        while screen.runner.busy or screen._jump_target is not None:  # the opening warm-up
+            await asyncio.sleep(0.02)
         screen.jump_to(str(step))
         while screen.runner.busy or screen._jump_target is not None:
             await asyncio.sleep(0.02)
