@@ -52,5 +52,5 @@ def test_list_keeps_order_and_refuses_duplicates():
     ]
     with pytest.raises(TapedeckError, match="given twice"):
         parse_persona_brains("momentum,momentum@rules")
-    with pytest.raises(TapedeckError, match="no persona given"):
+    with pytest.raises(TapedeckError, match="at least one persona"):
         parse_persona_brains(" , ")

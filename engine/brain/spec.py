@@ -55,7 +55,7 @@ def parse_persona_brains(
     parts = items.split(",") if isinstance(items, str) else list(items)
     specs = [parse_persona_brain(p, default_brain) for p in parts if p.strip()]
     if not specs:
-        raise BrainError("no persona given, e.g. momentum@rules,momentum@llamacpp")
+        raise BrainError("--personas needs at least one persona, e.g. momentum@rules,momentum")
     seen: set[str] = set()
     for spec in specs:
         if spec.label in seen:

@@ -191,6 +191,40 @@ def trades_table(trades: Sequence[Trade], limit: int) -> Table | None:
     return table
 
 
+SUMMARY = (
+    ("P&L", "metrics", "net_pnl"),
+    ("return", "metrics", "total_return_pct"),
+    ("max drawdown", "metrics", "max_drawdown_pct"),
+    ("sharpe", "metrics", "sharpe"),
+    ("trades", "metrics", "n_trades"),
+    ("brain calls", "brain_stats", "calls"),
+    ("cache hits", "brain_stats", "cache_hits"),
+    ("mean latency s", "brain_stats", "mean_latency_s"),
+    ("tokens", "brain_stats", "tokens"),
+    ("grounded", "brain_stats", "grounded_share"),
+)
+
+
+def summary_table(results: Mapping[str, Any]) -> Table:
+    """One row per persona (or persona@brain): P&L and risk beside what the brain cost."""
+    table = Table(title="summary", title_justify="left")
+    table.add_column("persona@brain" if any("@" in n for n in results) else "persona")
+    for label, _, _ in SUMMARY:
+        table.add_column(label, justify="right")
+    for name, r in results.items():
+        cells = []
+        for _, source, key in SUMMARY:
+            value = getattr(r, source).get(key)
+            if key == "grounded_share" and value is not None:
+                cells.append(f"{value:.0%}")
+            elif key == "mean_latency_s" and value is not None:
+                cells.append(f"{value:.3g}")
+            else:
+                cells.append(fmt_metric(key, value))
+        table.add_row(name, *cells)
+    return table
+
+
 def compare_table(results: Mapping[str, Any]) -> Table:
     """Several personas' metrics and brain statistics side by side."""
     table = Table(title="metrics", title_justify="left")
