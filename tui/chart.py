@@ -28,7 +28,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.format import axis_decimals, fmt_clock, fmt_price, fmt_time
-from tui.hints import OSCILLATORS, OVERLAYS, Oscillator, legend_groups, oscillator
+from tui.hints import ChartHints, Oscillator, default_hints, legend_groups
 
 if TYPE_CHECKING:
     from tui.pane import View
@@ -92,8 +92,8 @@ TIME_LABEL_EVERY = 16
 class ChartData:
     """What the chart shows: columns of one instrument plus annotations.
 
-    ``overlays`` are (indicator name, values aligned with the candles), drawn as the
-    display hints say (tui.hints.OVERLAYS); ``indicators`` holds every other series by
+    ``overlays`` are (value key, values aligned with the candles), drawn as the display
+    hints say (``hints``, from tui.hints); ``indicators`` holds every other series by
     name (the oscillators read theirs there); ``lines`` are (kind, price) with kind one of
     entry/stop/target/trail; ``fills`` are (candle index, "buy"/"sell"); ``signals`` are
     (candle index, "long"/"short"/"neutral").
@@ -111,6 +111,7 @@ class ChartData:
     fills: list[tuple[int, str]] = field(default_factory=list)
     signals: list[tuple[int, str]] = field(default_factory=list)
     instrument: str = ""
+    hints: ChartHints | None = None  # None: the default signal configuration's
 
     def __len__(self) -> int:
         return int(self.close.shape[0])
@@ -289,7 +290,8 @@ def render_chart(
     chars = np.full((height, width), SP, dtype="<u4")
     styles = np.zeros((height, width), dtype=np.uint8)
     plot_w = plot_width(width)
-    osc = oscillator(view.oscillator) if view.oscillator else None
+    hints = data.hints or default_hints()
+    osc = hints.oscillator(view.oscillator) if view.oscillator else None
     rows = split_rows(height, osc is not None)
     n = len(data)
     win = window(n, plot_w, view)
@@ -349,7 +351,7 @@ def render_chart(
 
     # Overlays where the candles leave room (one glyph per column, its half row).
     all_cols = np.arange(span_cols)
-    for ov in OVERLAYS:
+    for ov in hints.overlays:
         values = overlay_values.get(ov.key)
         if values is None:
             continue
@@ -448,7 +450,7 @@ def render_chart(
     _time_axis(chars, styles, data, win, height - 1, cursor)
 
     # -- legend ----------------------------------------------------------------------
-    _legend(chars, styles, data, shown, view, n, win)
+    _legend(chars, styles, data, hints, shown, view, n, win)
     return _to_strips(chars, styles, palette)
 
 
@@ -487,6 +489,7 @@ def _legend(
     chars: np.ndarray,
     styles: np.ndarray,
     data: ChartData,
+    hints: ChartHints,
     i: int,
     view: ChartView,
     n: int,
@@ -511,7 +514,9 @@ def _legend(
     col = _put_text(chars, styles, 0, 0, data.instrument + " ", TEXT) if data.instrument else 0
     col = _put_text(chars, styles, 0, col, f"C {fmt_price(float(data.close[i]))}", TEXT)
     values = {k: float(v[i]) for k, v in data.overlays}
-    entries = [(label, slot_of, vals) for label, slot_of, vals in legend_groups(values)]
+    entries = [
+        (label, slot_of, vals) for label, slot_of, vals in legend_groups(hints.overlays, values)
+    ]
     if data.volume is not None and len(data.volume) == n:
         entries.append(("vol", AXIS, [float(data.volume[i])]))
     for label, s, vals in entries:
@@ -808,4 +813,4 @@ class CandleChart(Widget):
         return Strip.blank(self.size.width)
 
 
-__all__ = ["OSCILLATORS", "CandleChart", "ChartData", "ChartView", "render_chart"]
+__all__ = ["CandleChart", "ChartData", "ChartView", "render_chart"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.types import Decision, Fill, Order, Position, Signal, StepEvent, Trade
 from tui.chart import ChartData
-from tui.hints import overlay_keys
+from tui.hints import default_hints
 
 MAX_SIGNALS = 400
 MAX_DECISIONS = 100
@@ -144,7 +144,7 @@ class InstrumentHistory:
                 volume=self.candles.view("volume"),
                 overlays=[
                     (k, self.indicator_columns.view(k))
-                    for k in overlay_keys()
+                    for k in (o.key for o in default_hints().overlays)
                     if k in self.indicator_columns
                 ],
                 indicators={k: self.indicator_series(k) for k in sorted(names)},

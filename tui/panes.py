@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.widgets import DataTable, Static
 
 from engine.types import Decision, Signal
+from tui import hints
 from tui.format import (
     fmt_clock,
     fmt_metric,
@@ -23,7 +24,6 @@ from tui.format import (
     fmt_signed,
     fmt_time,
 )
-from tui.hints import ZONES
 from tui.model import ReplayModel
 from tui.pane import TextPane, View
 
@@ -35,28 +35,16 @@ def colour(variables: Mapping[str, str], name: str, fallback: str = "") -> str:
 
 
 def zone_of(name: str, value: float) -> str | None:
-    """ "high" / "low" when an oscillator is in its overbought / oversold zone."""
-    if not math.isfinite(value):
-        return None
-    key = name.lower()
-    for prefix, lo, hi in ZONES:
-        if key.startswith(prefix):
-            if value >= hi:
-                return "high"
-            if value <= lo:
-                return "low"
-            return None
-    if key.startswith("adx") and value >= 25.0:
-        return "trend"
-    return None
+    """ "high" / "low" when a value is in the zone its indicator declares (tui.hints)."""
+    return hints.zone(name, value)
 
 
 def fmt_indicator(name: str, value: float) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    lowered = name.lower()
-    if any(lowered.startswith(p) for p, _, _ in ZONES) or lowered.startswith("adx"):
-        return f"{value:.1f}"
+    decimals = hints.decimals(name)
+    if decimals is not None:  # points (RSI, ADX): the declared decimals
+        return f"{value:.{decimals}f}"
     if abs(value) >= 1e6:
         return f"{value:,.0f}"
     return fmt_price(value)
@@ -112,9 +100,8 @@ def render_indicators(
         style = {
             "high": colour(variables, "zone-high"),
             "low": colour(variables, "zone-low"),
-            "trend": "bold",
         }.get(zone or "", "")
-        label = name + {"high": " ↑hi", "low": " ↓lo", "trend": " trend"}.get(zone or "", "")
+        label = name + {"high": " ↑hi", "low": " ↓lo"}.get(zone or "", "")
         table.add_row(Text(label, style=style or "dim"), Text(fmt_indicator(name, v), style=style))
     return table
 

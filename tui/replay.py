@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane, T
 from engine.brain.breaker import CIRCUIT_OPEN
 from tui.chart import CandleChart
 from tui.format import fmt_time
-from tui.hints import display_extras, next_oscillator
+from tui.hints import default_hints, display_extras
 from tui.model import ReplayModel
 from tui.pane import Pane, View
 from tui.panes import (
@@ -327,7 +327,7 @@ class ReplayScreen(PlaybackScreen):
 
     def action_oscillator(self, delta: int) -> None:
         chart = self.query_one(CandleChart)
-        chart.set_oscillator(next_oscillator(chart.view.oscillator, delta))
+        chart.set_oscillator(default_hints().next_oscillator(chart.view.oscillator, delta))
 
     def action_inspect(self) -> None:
         """Put the cursor on the latest visible candle (pausing), or take it away."""

@@ -195,8 +195,9 @@ def test_legend_names_the_instrument_and_each_overlay_with_its_colour_and_value(
     strips = render_chart(data, 160, 30, PALETTE, ChartView())
     legend = strips[0].text
     assert legend.startswith(f"UNITTEST/BTC C {fmt_price(399.0)}")
-    assert f"EMA fast {fmt_price(398.0)}" in legend and f"EMA slow {fmt_price(396.0)}" in legend
-    assert f"BB {fmt_price(401.0)}/{fmt_price(399.0)}/{fmt_price(397.0)}" in legend
+    # Labels and colours come from the display hints of the default signal configuration.
+    assert f"EMA 9 {fmt_price(398.0)}" in legend and f"EMA 21 {fmt_price(396.0)}" in legend
+    assert f"BB 20 2 {fmt_price(401.0)}/{fmt_price(399.0)}/{fmt_price(397.0)}" in legend
     assert f"vol {fmt_price(300.0)}" in legend
     assert legend.rstrip().endswith("LIVE ●")
     # However long the legend, the status keeps its place at the right.
@@ -205,9 +206,9 @@ def test_legend_names_the_instrument_and_each_overlay_with_its_colour_and_value(
             render_chart(data, width, 30, PALETTE).__getitem__(0).text.rstrip().endswith("LIVE ●")
         ), width
     colours = {seg.text: seg.style.color.name for seg in strips[0] if seg.style.color}
-    assert colours["EMA fast"] == VARIABLE_DEFAULTS["chart-ma-1"]
-    assert colours["EMA slow"] == VARIABLE_DEFAULTS["chart-ma-2"]
-    assert colours["BB"] == VARIABLE_DEFAULTS["chart-ma-3"]
+    assert colours["EMA 9"] == VARIABLE_DEFAULTS["chart-ma-1"]
+    assert colours["EMA 21"] == VARIABLE_DEFAULTS["chart-ma-2"]
+    assert colours["BB 20 2"] == VARIABLE_DEFAULTS["chart-ma-3"]
 
 
 def test_every_overlay_is_drawn_in_its_colour() -> None:
@@ -292,7 +293,7 @@ def test_the_cursor_marks_its_candle_and_the_legend_shows_its_values() -> None:
     data = ramp(100)
     width = AXIS_WIDTH + 1 + 100
     rows = grid(data, width, 30, ChartView(cursor=50))
-    assert f"C {fmt_price(150.0)}" in rows[0] and f"EMA fast {fmt_price(149.0)}" in rows[0]
+    assert f"C {fmt_price(150.0)}" in rows[0] and f"EMA 9 {fmt_price(149.0)}" in rows[0]
     assert "INSPECT" in rows[0]
     assert any(row[50] == "┆" for row in plot(rows, True))
     assert "┴01-01 00:50" in rows[-1]
