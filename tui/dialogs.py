@@ -199,7 +199,10 @@ class CompareSetup(ModalBase):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Compare 2 to 4 personas over this window", classes="title")
+            yield Label(
+                "Compare 2 to 4 personas over this window (persona@brain: another brain)",
+                classes="title",
+            )
             yield SelectionList[str](
                 *((p, p, p in self._selected) for p in self._personas), id="compare-list"
             )

@@ -116,6 +116,10 @@ def decision_block(dec: Decision, variables: Mapping[str, str]) -> Group:
         (" · cache hit" if dec.cache_hit else " · no cache", "dim"),
         (f" · {dec.tokens} tok" if dec.tokens else "", "dim"),
     )
+    if dec.grounded is False:  # the reasoning says what its prompt does not
+        head.append(" · ungrounded", colour(variables, "warning", "yellow"))
+    elif dec.grounded:
+        head.append(" · grounded", "dim")
     parts: list = [head]
     if dec.reasoning:
         parts.append(Text(dec.reasoning.strip()))
@@ -140,6 +144,8 @@ def decision_block(dec: Decision, variables: Mapping[str, str]) -> Group:
         parts.append(text)
     for c in dec.corrections:
         parts.append(Text(f"  corrected: {c}", style=colour(variables, "warning", "yellow")))
+    for g in dec.grounding:
+        parts.append(Text(f"  ungrounded: {g}", style=colour(variables, "warning", "yellow")))
     for e in dec.errors:
         parts.append(Text(f"  error: {e}", style=colour(variables, "error", "red")))
     return Group(*parts)

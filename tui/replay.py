@@ -371,7 +371,12 @@ class ReplayScreen(PlaybackScreen):
         if dec is None:
             self.notify("no decision yet", timeout=3)
             return
-        prompt = dec.prompt or f"The {dec.brain} brain works without a prompt (it scores signals)."
+        if dec.prompt:
+            from engine.brain.audit import audit_text
+
+            prompt = audit_text(dec)  # prompt, raw answer, parsed plans, every correction
+        else:
+            prompt = f"The {dec.brain} brain works without a prompt (it scores signals)."
         self.app.push_screen(
             PromptScreen(f"Prompt · {dec.brain} {dec.model} · {fmt_time(dec.time)}", prompt)
         )
@@ -414,7 +419,10 @@ class ReplayScreen(PlaybackScreen):
         names = [n for n, _ in persona_choices()]
         current = next((n for n in names if same_persona(n, self.source.persona.name)), names[0])
         preselected = [current, *[n for n in names if n != current]][:3]
-        self.app.push_screen(CompareSetup(names, preselected), self._open_compare)
+        # An LLM replay also offers each persona with the rule brain: AI against rules.
+        kind = self.source.brain_kind
+        others = [f"{n}@rules" for n in names] if kind != "rules" else []
+        self.app.push_screen(CompareSetup([*names, *others], preselected), self._open_compare)
 
     def _open_compare(self, personas: list[str] | None) -> None:
         if not personas:

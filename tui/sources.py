@@ -166,16 +166,37 @@ class CompareSource:
     ) -> None:
         if not 2 <= len(personas) <= 4:
             raise TapedeckError(f"compare takes 2 to 4 personas, got {len(personas)}")
+        import dataclasses
+
+        from engine.brain.spec import parse_persona_brain
+
         backtest, factory = _engine_modules()
         self.series = list(series)
         self.brain_kind = brain
         self.config = backtest.BacktestConfig()
-        loaded = [load_persona(p) for p in personas]
+        # "persona" runs with ``brain``; "persona@brain[:model]" with its own, named so
+        specs = [parse_persona_brain(p, default_brain=brain) for p in personas]
+        labelled = any("@" in p for p in personas)
+        loaded = []
+        brains: dict[str, tuple[str, dict[str, Any]]] = {}
+        for spec in specs:
+            persona = load_persona(spec.persona)
+            if labelled:
+                persona = dataclasses.replace(persona, name=spec.label)
+            opts: dict[str, Any] = {}
+            if spec.model:
+                opts["model"] = spec.model
+            if spec.brain != "rules" and self.series and labelled:
+                opts["timeframe"] = self.series[0].timeframe
+            loaded.append(persona)
+            brains[persona.name] = (spec.brain, opts)
         self.persona_names = [p.name for p in loaded]
         self.session = backtest.Session(
             self.series,
             loaded,
-            lambda persona: factory.make_brain(brain, persona),
+            lambda persona: factory.make_brain(
+                brains[persona.name][0], persona, **brains[persona.name][1]
+            ),
             self.config,
             analysis=analysis,
             on_reasoning=self._reasoning,
