@@ -10,12 +10,15 @@ from textual.binding import Binding, BindingType
 
 from engine.data.notices import data_notices
 from engine.errors import TapedeckError
+from tui import textual_guards
 from tui.commands import TapedeckCommands
 from tui.dialogs import HelpScreen, OpenFileDialog
 from tui.playback import PlaybackScreen
 from tui.replay import ReplayScreen
 from tui.sources import ReplaySource, ReplaySpec
 from tui.theming import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
+
+textual_guards.install()
 
 
 class TapedeckApp(App):

@@ -298,9 +298,20 @@ class BacktestEngine:
                     broker.mark_price(name, float(self._rows[row].open[ci]))
                 elif t > 0:
                     broker.mark_price(name, float(last_close[row, t - 1]))
+        # Time order across instruments (DESIGN.md rule 6): every instrument's events at
+        # its open (exits first, then entries with the cash they freed), then the events
+        # inside the candles; fills are recorded in that order.
+        for arr, ci in present:
+            broker.on_open_exits(
+                arr.name, ci, int(arr.open_time[ci]), int(arr.close_time[ci]), float(arr.open[ci])
+            )
+        for arr, ci in present:
+            # the ATR known at this candle's open, where entries fill
+            atr = float(arr.atr[ci - 1]) if ci > 0 else math.nan
+            broker.on_open_entries(arr.name, ci, int(arr.open_time[ci]), float(arr.open[ci]), atr)
         for arr, ci in present:
             o = float(arr.open[ci])
-            broker.on_candle(
+            broker.on_inside(
                 arr.name,
                 ci,
                 int(arr.open_time[ci]),
@@ -309,7 +320,6 @@ class BacktestEngine:
                 float(arr.high[ci]),
                 float(arr.low[ci]),
                 float(arr.close[ci]),
-                # the ATR known at this candle's open, where entries fill
                 float(arr.atr[ci - 1]) if ci > 0 else math.nan,
             )
             if open_marks:  # the broker marked the close: back to the open for the others

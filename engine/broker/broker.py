@@ -599,9 +599,25 @@ class Broker:
         close: float,
         atr: float = math.nan,
     ) -> list[Fill]:
-        """Process one candle of ``instrument`` (its candle ``index``); returns its fills."""
+        """Process one candle of ``instrument`` (its candle ``index``); returns its fills.
+
+        The three phases in order; with several instruments in one step the engine runs
+        each phase for every instrument before the next (``DESIGN.md`` rule 6), so that
+        nothing inside one candle pays for a fill at another's open."""
+        fills = self.on_open_exits(instrument, index, open_time, close_time, open)
+        fills += self.on_open_entries(instrument, index, open_time, open, atr)
+        fills += self.on_inside(
+            instrument, index, open_time, close_time, open, high, low, close, atr
+        )
+        return fills
+
+    def on_open_exits(
+        self, instrument: str, index: int, open_time: int, close_time: int, open: float
+    ) -> list[Fill]:
+        """Phase 1, at the candle's open: the holding limit, a pending close and a stop or
+        target the open gapped through."""
         fills: list[Fill] = []
-        o, h, lo, c = float(open), float(high), float(low), float(close)
+        o = float(open)
         self._marks[instrument] = o
         pos = self._positions.get(instrument)
         if pos is not None:
@@ -621,7 +637,6 @@ class Broker:
                     expiry = int(open_time) + exp * (int(close_time) - int(open_time))
                     pend.order = replace(pend.order, expiry_time=expiry)
 
-        # 1. holding limit, 2. pending close, both at the open
         if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:
             fills.append(
                 self._exit(
@@ -643,42 +658,82 @@ class Broker:
                     self._exit(pos, open_time, price, ExitReason.SIGNAL, False, pend.order.id)
                 )
                 pos = None
+        if pos is not None:
+            fill = self._exit_at_open(pos, o, open_time)
+            if fill is not None:
+                fills.append(fill)
+        return fills
 
-        # 3. pending entry
+    def on_open_entries(
+        self, instrument: str, index: int, open_time: int, open: float, atr: float = math.nan
+    ) -> list[Fill]:
+        """Phase 2, at the open: a pending entry that fills there (market, or a limit the
+        open is through), sized with the cash every phase-1 exit freed; an expired limit
+        goes."""
+        o = float(open)
+        pend = self._entries.get(instrument)
+        if pend is None or pend.first_index is None or instrument in self._positions:
+            return []
+        order = pend.order
+        exp = order.plan.expiry_candles
+        if order.kind == OrderKind.LIMIT and exp is not None and index >= pend.first_index + exp:
+            del self._entries[instrument]
+            self._reject(open_time, instrument, order.id, f"expired after {exp} candles")
+            return []
+        long = order.side == Side.LONG
+        if order.kind == OrderKind.MARKET:
+            price = self._slip(o, buy=long)
+        else:
+            limit = float(order.limit_price)  # type: ignore[arg-type]
+            if not ((o <= limit) if long else (o >= limit)):
+                return []  # it may still fill inside the candle (phase 3)
+            price = o
+        del self._entries[instrument]
+        result = self._open(pend, index, open_time, price, atr, o)
+        if isinstance(result, str):
+            self._reject(open_time, instrument, order.id, result)
+            return []
+        fills = [result]
+        exit_fill = self._exit_at_open(self._positions[instrument], o, open_time)
+        if exit_fill is not None:
+            fills.append(exit_fill)
+        return fills
+
+    def on_inside(
+        self,
+        instrument: str,
+        index: int,
+        open_time: int,
+        close_time: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        atr: float = math.nan,
+    ) -> list[Fill]:
+        """Phase 3, inside the candle (recorded at its close): a limit entry the candle
+        trades through, then stop and target against high and low, then the trail's
+        ratchet from the candle's extreme."""
+        fills: list[Fill] = []
+        o, h, lo, c = float(open), float(high), float(low), float(close)
+        pos = self._positions.get(instrument)
         entered_inside = False
         pend = self._entries.get(instrument)
         if pend is not None and pend.first_index is not None and pos is None:
             order = pend.order
-            exp = order.plan.expiry_candles
-            limit_order = order.kind == OrderKind.LIMIT
-            if limit_order and exp is not None and index >= pend.first_index + exp:
+            long = order.side == Side.LONG
+            limit = float(order.limit_price)  # type: ignore[arg-type]
+            if order.kind == OrderKind.LIMIT and ((lo <= limit) if long else (h >= limit)):
                 del self._entries[instrument]
-                self._reject(open_time, instrument, order.id, f"expired after {exp} candles")
-            else:
-                long = order.side == Side.LONG
-                price: float | None = None
-                when, market = open_time, o
-                if order.kind == OrderKind.MARKET:
-                    price = self._slip(o, buy=long)
+                result = self._open(pend, index, close_time, limit, atr, limit)
+                if isinstance(result, str):
+                    self._reject(close_time, instrument, order.id, result)
                 else:
-                    limit = float(order.limit_price)  # type: ignore[arg-type]
-                    if (o <= limit) if long else (o >= limit):
-                        price = o
-                    elif (lo <= limit) if long else (h >= limit):
-                        price, when, market, entered_inside = limit, close_time, limit, True
-                if price is not None:
-                    del self._entries[instrument]
-                    result = self._open(pend, index, when, price, atr, market)
-                    if isinstance(result, str):
-                        self._reject(when, instrument, order.id, result)
-                        entered_inside = False
-                    else:
-                        fills.append(result)
-                        pos = self._positions[instrument]
-
-        # 4. exit checks, 5. trailing ratchet
+                    fills.append(result)
+                    pos = self._positions[instrument]
+                    entered_inside = True
         if pos is not None:
-            fill = self._check_exits(pos, o, h, lo, open_time, close_time, entered_inside)
+            fill = self._exit_inside(pos, o, h, lo, close_time, entered_inside)
             if fill is not None:
                 fills.append(fill)
             else:
@@ -712,30 +767,40 @@ class Broker:
             self._ratchet(pos, float(seg.max() if pos.sign > 0 else seg.min()))
         pos.last_index = index - 1
 
-    def _check_exits(
-        self,
-        pos: _Pos,
-        o: float,
-        h: float,
-        lo: float,
-        open_time: int,
-        close_time: int,
-        entered_inside: bool,
-    ) -> Fill | None:
+    def _active_stop(self, pos: _Pos) -> tuple[float | None, ExitReason]:
+        """The stop that counts: the trail once it is tighter than the stop loss."""
         long = pos.sign > 0
         stop, reason = pos.stop_loss, ExitReason.STOP
         if pos.trail_stop is not None and (
             stop is None or (pos.trail_stop > stop if long else pos.trail_stop < stop)
         ):
             stop, reason = pos.trail_stop, ExitReason.TRAILING
+        return stop, reason
+
+    def _exit_at_open(self, pos: _Pos, o: float, open_time: int) -> Fill | None:
+        """A stop or target the open gapped through fills at the open."""
+        long = pos.sign > 0
+        stop, reason = self._active_stop(pos)
+        if stop is not None and (o <= stop if long else o >= stop):
+            return self._exit(pos, open_time, self._slip(o, not long), reason, False, pos.order_id)
+        target = pos.take_profit
+        if target is not None and (o >= target if long else o <= target):
+            return self._exit(pos, open_time, o, ExitReason.TAKE_PROFIT, False, pos.order_id)
+        return None
+
+    def _exit_inside(
+        self,
+        pos: _Pos,
+        o: float,
+        h: float,
+        lo: float,
+        close_time: int,
+        entered_inside: bool,
+    ) -> Fill | None:
+        """Stop and target against the candle's high and low (the open is past)."""
+        long = pos.sign > 0
+        stop, reason = self._active_stop(pos)
         target = None if entered_inside else pos.take_profit
-        if not entered_inside:
-            if stop is not None and (o <= stop if long else o >= stop):
-                return self._exit(
-                    pos, open_time, self._slip(o, not long), reason, False, pos.order_id
-                )
-            if target is not None and (o >= target if long else o <= target):
-                return self._exit(pos, open_time, o, ExitReason.TAKE_PROFIT, False, pos.order_id)
         stop_hit = stop is not None and (lo <= stop if long else h >= stop)
         target_hit = target is not None and (h >= target if long else lo <= target)
         if stop_hit and target_hit:
