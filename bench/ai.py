@@ -120,6 +120,24 @@ def report(title: str, result, brain, signals: dict[int, tuple], seconds: float)
         print(f"   e.g. {d.raw_answer}  grounded={d.grounded} {list(d.grounding)}")
 
 
+def machine_speed() -> tuple[float, float]:
+    """The peer: llama.cpp's own prompt evaluation and free generation speed, tokens/s,
+    on this machine now (the issue measured about 720 and 40 on a quiet one)."""
+    from engine.brain.llamacpp_brain import LlamaCppBrain
+
+    llm = LlamaCppBrain().llm
+    text = "The market moved up and down all day while traders watched the screens. " * 12
+    tokens = llm.tokenize(text.encode(), add_bos=True)
+    llm.reset()
+    start = time.perf_counter()
+    llm.eval(tokens)
+    prompt_rate = len(tokens) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    out = llm.create_completion(text[:200], max_tokens=48, temperature=0.0)
+    gen_rate = out["usage"]["completion_tokens"] / (time.perf_counter() - start)
+    return prompt_rate, gen_rate
+
+
 def cli_median(kind: str, cache_path: Path, args: argparse.Namespace) -> float:
     env = {**os.environ, "TAPEDECK_CACHE_PATH": str(cache_path)}
     series = load(BTC)
@@ -156,6 +174,12 @@ def main() -> int:
         cold_s = time.perf_counter() - start
         title = f"{args.candles} candles of {BTC.name}, persona {persona.name}"
         report(title, cold, brain, signals, cold_s)
+        prompt_rate, gen_rate = machine_speed()
+        print(
+            f"peer, llama.cpp on this machine now: prompt {prompt_rate:.0f} tokens/s, free "
+            f"generation {gen_rate:.1f} tokens/s (quiet machine: about 720 and 40); the cold "
+            f"run scaled to 40 tokens/s would take about {cold_s * gen_rate / 40:.0f} s"
+        )
         warm_s, (warm, _, _) = timed(lambda: llm_run(window, persona, cache_path), args.repeat)
         cli_warm = cli_median("llamacpp", cache_path, args)
         cli_rules = cli_median("rules", cache_path, args)

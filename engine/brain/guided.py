@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.brain.schema import SIZE_TIERS, STOP_CHOICES, TARGET_CHOICES
 
-WHY_TOKENS = 40  # at most this many sampled tokens of reasoning per instrument
+WHY_TOKENS = 32  # at most this many sampled tokens of reasoning per instrument
 
 
 @dataclass
@@ -86,7 +86,7 @@ class GuidedDecoder:
             temperature=self.temperature,
             seed=self.seed,
             repeat_penalty=self.repeat_penalty,
-            stop=['"', "\n", "\\"],
+            stop=['"', "\n", "\\", ". "],  # one sentence: it ends at its full stop
             stream=True,
         )
         finish = None

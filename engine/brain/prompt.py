@@ -167,6 +167,14 @@ def _signal_text(sig: Signal, now: int, tf: int | None, name: str) -> str:
     )
 
 
+def _signal_balance(signals: list[Signal]) -> str:
+    """Which way the instrument's signals point, counted."""
+    longs = sum(1 for s in signals if s.direction.value == "long")
+    shorts = sum(1 for s in signals if s.direction.value == "short")
+    way = "long" if longs > shorts else "short" if shorts > longs else "both ways"
+    return f"signals point {way}: {longs} long, {shorts} short"
+
+
 def market_part(
     batch: SignalBatch,
     portfolio: PortfolioState,
@@ -201,6 +209,8 @@ def market_part(
         lines.extend(f"- {fact}" for fact in _indicator_facts(ctx, signals, timeframe_ns, now))
         for sig in signals:
             lines.append(f"- signal {_signal_text(sig, now, timeframe_ns, shown)}")
+        if signals:
+            lines.append(f"- {_signal_balance(signals)}")
         pos = held.get(name)
         if pos is not None:
             lines.append(f"- {_position_text(pos, ctx, now, timeframe_ns)}")
