@@ -108,9 +108,9 @@ def test_serve_shows_the_replay_screen_in_chromium() -> None:
     base = f"http://127.0.0.1:{port}/"
     assert all(u.startswith(base) for u in page.requests), page.requests
     assert any(u.endswith("static/js/textual.js") for u in page.requests)
-    # the replay screen came over the websocket: its header and its chart's title
+    # the replay screen came over the websocket: its header and the chart's instrument
     stream = b"".join(page.ws_received)
-    for text in (b"tapedeck", b"persona", b"momentum", b"brain", b"Chart", b"BTC/USDT"):
+    for text in (b"tapedeck", b"persona", b"momentum", b"brain", b"speed", b"BTC/USDT"):
         assert text in stream, text
     # and it is drawn: the header line is not blank, and the chart holds green and red candles
     img = np.asarray(page.image()).astype(int)
