@@ -35,6 +35,7 @@ TRADE_COLUMNS: tuple[str, ...] = (
     "pnl",
     "fees",
     "exit_reason",
+    "ambiguous",  # one candle touched both stop and target (DESIGN.md rule 3)
 )
 
 
@@ -55,6 +56,7 @@ def trade_record(trade: Trade) -> dict[str, Any]:
         "pnl": float(trade.pnl),
         "fees": float(trade.fees),
         "exit_reason": _enum_text(trade.exit_reason),
+        "ambiguous": bool(trade.ambiguous),
     }
 
 

@@ -491,3 +491,34 @@ def test_config_errors_are_user_errors() -> None:
         _config(review_interval=-1)
     with pytest.raises(ValueError, match="intrabar"):
         _config(intrabar="sometimes")
+
+
+def test_a_loosening_trail_adjust_is_refused_and_recorded_in_the_decision() -> None:
+    analysis = injected_analysis([_six()], {1: ["AAA"], 4: ["AAA"]})
+    trail = TrailingSpec("percent", 0.01)
+
+    def script(batch, portfolio):
+        if batch.step == 1:
+            return [
+                TradePlan(
+                    "AAA",
+                    Action.OPEN_LONG,
+                    size=0.5,
+                    size_mode="equity",
+                    stop_loss=95.0,
+                    trailing=trail,
+                )
+            ]
+        if batch.step == 4:
+            return [TradePlan("AAA", Action.ADJUST, trailing=TrailingSpec("percent", 0.05))]
+        return []
+
+    result = _engine(analysis, script, _config(review_positions=False)).run()
+    last = result.decisions[-1]
+    (note,) = [c for c in last.corrections if "trail never moves back" in c]
+    # entered at 102 (step 2), extreme 104.5 by step 4: the 1% trail is at 103.455,
+    # the 5% one would be at 99.275
+    assert note == (
+        "broker refused adjust AAA: a trail never moves back: the new trailing gives 99.275, "
+        "looser than the trail at 103.455"
+    )

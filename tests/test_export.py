@@ -41,7 +41,7 @@ def test_trades_csv_by_hand(tmp_path: Path) -> None:
     assert lines[0] == ",".join(TRADE_COLUMNS)
     assert lines[1] == (
         "BTC/USDT,long,2022-01-01T00:00:00Z,46000.5,2022-01-01T01:00:00Z,46500.25,"
-        "0.1,49.975,9.25075,take_profit"
+        "0.1,49.975,9.25075,take_profit,false"
     )
     assert lines[2].split(",")[1] == "short" and lines[2].split(",")[7] == "-0.1"
     assert len(lines) == 3
@@ -104,4 +104,7 @@ def test_run_trades_csv_equals_run_json(capsys: pytest.CaptureFixture[str], tmp_
         assert tuple(row) == TRADE_COLUMNS
         for key in TRADE_COLUMNS:
             want = trade[key]
+            if isinstance(want, bool):  # CSV writes booleans as true/false
+                assert row[key] == str(want).lower(), key
+                continue
             assert (float(row[key]) if isinstance(want, float) else row[key]) == want, key

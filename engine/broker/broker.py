@@ -434,13 +434,24 @@ class Broker:
             why = entry_problem(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
             if why is not None:
                 return why
+            new_level = _trail_from_extreme(replace(pos, trailing=spec), pos.extreme)
+            old = pos.trail_stop
+            if old is not None and (
+                new_level is None or (new_level < old if long else new_level > old)
+            ):
+                # DESIGN.md rule 4: an adjust may tighten a trail, never loosen it
+                shown = "no trail yet" if new_level is None else f"{new_level:.10g}"
+                return (
+                    f"a trail never moves back: the new trailing gives {shown}, "
+                    f"looser than the trail at {old:.10g}"
+                )
         if plan.stop_loss is not None:
             pos.stop_loss = float(plan.stop_loss)
         if plan.take_profit is not None:
             pos.take_profit = float(plan.take_profit)
         if spec is not None:
-            # A new trail starts from the position's extreme so far (an explicit move by
-            # the brain, so it may loosen the old trail).
+            # A new trail starts from the position's extreme so far, never looser than the
+            # trail it replaces (checked above).
             pos.trailing = spec
             pos.trail_stop = _trail_from_extreme(pos, pos.extreme)
         return None

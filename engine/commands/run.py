@@ -82,7 +82,16 @@ def run_command(args: argparse.Namespace) -> int:
     if args.out is not None:
         from engine.runlog import write_run_log
 
-        write_run_log(args.out, result, persona=persona, config=config, analysis=engine.analysis)
+        write_run_log(
+            args.out,
+            result,
+            persona=persona,
+            config=config,
+            analysis=engine.analysis,
+            # An LLM's latency is worth keeping (the rule brain's is noise, left out so
+            # that its run logs stay byte-identical).
+            timing=args.brain != "rules",
+        )
     if args.trades_csv is not None:
         write_trades_csv(args.trades_csv, result.trades)
     if args.html is not None:
