@@ -11,6 +11,8 @@
    the sidebar's visible tab, stats strip, header; at most ~30 frames a second). Peer:
    the same engine stepped in a plain loop, no UI, in the same run. Reported as steps/s
    and candles/s (a step holds one candle of each instrument present).
+3. Step back: one candle back at random positions of the real BTC 1m file (45k candles),
+   after a forward pass. Peer: one step forward at the same positions.
 """
 
 from __future__ import annotations
@@ -170,6 +172,38 @@ def bench_app(paths: list[str]) -> None:
     print(f"  ratio app / engine      {(steps / t) / (base_steps / base_t):10.2f}")
 
 
+def bench_step_back(path: Path, positions: int = 40) -> None:
+    """Step back one candle at random positions of the window (target <= 200 ms).
+    Peer: one step forward at the same positions, in the same run."""
+    import random
+
+    from tui.sources import ReplaySource, ReplaySpec
+
+    source = ReplaySource.from_spec(ReplaySpec(paths=[str(path)], persona="momentum"))
+    while source.step() is not None:  # forward once: the checkpoints a replay leaves
+        pass
+    rng = random.Random(11)
+    back, forward = [], []
+    for k in (rng.randrange(2, source.total_steps) for _ in range(positions)):
+        source.rewind_to(k)
+        t0 = time.perf_counter()
+        source.step_back()
+        t1 = time.perf_counter()
+        source.step()
+        forward.append(time.perf_counter() - t1)
+        back.append(t1 - t0)
+    back.sort()
+    forward.sort()
+    print(
+        f"step back one candle, {positions} random positions ({path.name}, {source.total_steps:,})"
+    )
+    print(
+        f"  median {back[len(back) // 2] * 1e3:8.2f} ms   max {back[-1] * 1e3:8.2f} ms"
+        "  (target <= 200 ms)"
+    )
+    print(f"  one step forward (peer) median {forward[len(forward) // 2] * 1e3:8.3f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
@@ -178,6 +212,7 @@ def main() -> int:
     chart_source = BTC_CSV if BTC_CSV.exists() else Path(SAMPLE_PATHS[0])
     bench_chart(chart_source, args.repeats)
     bench_app(args.data or [str(p) for p in SAMPLE_PATHS])
+    bench_step_back(chart_source)
     return 0
 
 

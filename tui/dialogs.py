@@ -20,9 +20,10 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("space", "play / pause"),
             ("s  →", "step one candle"),
+            ("←", "step back one candle, exactly as it was (hold to scrub back)"),
             ("1 2 3 4 5", "speed 1x, 10x, 100x, 1000x, max"),
             ("+  -", "faster / slower"),
-            ("j", "jump to a step number or a time"),
+            ("j", "jump to a step number or a time (earlier ones rewind)"),
             ("r", "restart the window"),
             ("esc", "pause; stop a jump"),
         ),

@@ -6,8 +6,8 @@ at render time, so any number of events can be applied between two frames.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,8 +16,6 @@ from engine.types import Decision, Fill, Order, Position, Signal, StepEvent, Tra
 from tui.chart import ChartData
 from tui.hints import default_hints
 
-MAX_SIGNALS = 400
-MAX_DECISIONS = 100
 MARKS_SHOWN = 400  # fill and signal markers handed to the chart (the latest ones)
 
 
@@ -56,6 +54,13 @@ class Columns:
             col[n] = np.nan if value is None else value
         self._n = n + 1
 
+    def truncate(self, n: int) -> None:
+        """Keep the first ``n`` rows (the rest read NaN again, as never written)."""
+        n = max(0, min(n, self._n))
+        for col in self._cols.values():
+            col[n : self._n] = np.nan
+        self._n = n
+
     def view(self, name: str) -> np.ndarray:
         col = self._cols.get(name)
         return col[: self._n] if col is not None else np.full(self._n, np.nan)
@@ -77,6 +82,8 @@ class InstrumentHistory:
     decisions_at: dict[int, list[Decision]] = field(default_factory=dict)
     fills_at: dict[int, list[Fill]] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: list[int] = field(default_factory=list)  # the step of each candle
+    indicator_rows: list[dict[str, float]] = field(default_factory=list)  # per candle
     _arrays: tuple[int, ChartData] | None = None
 
     def __len__(self) -> int:
@@ -101,7 +108,9 @@ class InstrumentHistory:
             return math.nan
         return (float(self.close[-1]) / float(self.open[0]) - 1.0) * 100.0
 
-    def add_candle(self, candle, indicators: dict[str, float]) -> None:
+    def add_candle(self, candle, indicators: dict[str, float], step: int = -1) -> None:
+        self.steps.append(step)
+        self.indicator_rows.append(indicators)
         self.times.append(candle.open_time)
         self.candles.append(
             {
@@ -130,6 +139,31 @@ class InstrumentHistory:
             if k not in out and candle < len(v):
                 out[k] = float(v[candle])
         return out
+
+    def truncate(self, steps: int, dropped: set[int]) -> None:
+        """Forget the candles of step ``steps`` and later, and the signals and decisions
+        whose ``id`` is in ``dropped`` (after a step back)."""
+        keep = bisect.bisect_left(self.steps, steps)
+        for values in (self.steps, self.indicator_rows, self.times):
+            del values[keep:]
+        self.candles.truncate(keep)
+        self.indicator_columns.truncate(keep)
+        for markers in (self.fills, self.signals):
+            while markers and markers[-1][0] >= keep:
+                markers.pop()
+        for at in (self.signals_at, self.decisions_at, self.fills_at):
+            for i in [i for i in at if i >= keep]:
+                del at[i]
+        for at in (self.signals_at, self.decisions_at):  # a decision can sit on an older candle
+            for i, items in list(at.items()):
+                kept = [x for x in items if id(x) not in dropped]
+                if len(kept) != len(items):
+                    if kept:
+                        at[i] = kept
+                    else:
+                        del at[i]
+        self.indicators = self.indicator_rows[-1] if keep else {}
+        self._arrays = None
 
     def chart(self, lines: list[tuple[str, float]]) -> ChartData:
         n = len(self)
@@ -169,8 +203,13 @@ class ReplayModel:
     time: int = 0
     cash: float = math.nan
     equity: float = math.nan
-    signals: deque[Signal] = field(default_factory=lambda: deque(maxlen=MAX_SIGNALS))
-    decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=MAX_DECISIONS))
+    # Whole histories (a step back must find them as they were); panes read the ends.
+    signals: list[Signal] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    # the step of each item above and of each trade, so that a step back can drop them
+    signal_steps: list[int] = field(default_factory=list)
+    decision_steps: list[int] = field(default_factory=list)
+    trade_steps: list[int] = field(default_factory=list)
     positions: tuple[Position, ...] = ()
     orders: tuple[Order, ...] = ()
     trades: list[Trade] = field(default_factory=list)
@@ -198,9 +237,10 @@ class ReplayModel:
                     candle.instrument, extras=self.extras.get(candle.instrument, {})
                 )
                 self.instruments = (*self.instruments, candle.instrument)
-            hist.add_candle(candle, ev.indicators.get(candle.instrument, {}))
+            hist.add_candle(candle, ev.indicators.get(candle.instrument, {}), ev.step)
         for sig in ev.signals:
             self.signals.append(sig)
+            self.signal_steps.append(ev.step)
             hist = self.history.get(sig.instrument)
             if hist is not None and len(hist):
                 i = len(hist) - 1
@@ -209,6 +249,7 @@ class ReplayModel:
         self.signal_count += len(ev.signals)
         for dec in ev.decisions:
             self.decisions.append(dec)
+            self.decision_steps.append(ev.step)
             for name in {p.instrument for p in dec.plans} or self.history:
                 hist = self.history.get(name)
                 if hist is not None and len(hist):
@@ -221,12 +262,32 @@ class ReplayModel:
                 hist.fills.append((i, fill.side))
                 hist.fills_at.setdefault(i, []).append(fill)
         self.trades.extend(ev.trades)
+        self.trade_steps.extend([ev.step] * len(ev.trades))
         self.positions, self.orders = ev.positions, ev.orders
         self.cash, self.equity = ev.cash, ev.equity
         if math.isnan(self.initial_equity):
             self.initial_equity = ev.equity
         self.equity_values.append(ev.equity)
         self.version += 1
+
+    def rewind(self, event: StepEvent) -> None:
+        """Back to the state after ``event``, an earlier step as stepping forward made it:
+        everything of that step and later is dropped, then ``event`` is applied again."""
+        n = event.step
+        dropped: set[int] = set()
+        for items, steps in (
+            (self.signals, self.signal_steps),
+            (self.decisions, self.decision_steps),
+            (self.trades, self.trade_steps),
+        ):
+            keep = bisect.bisect_left(steps, n)
+            dropped.update(id(x) for x in items[keep:])
+            del items[keep:], steps[keep:]
+        for hist in self.history.values():
+            hist.truncate(n, dropped)
+        self.signal_count, self.decision_count = len(self.signals), len(self.decisions)
+        del self.equity_values[n:]
+        self.apply(event)
 
     def position(self, instrument: str) -> Position | None:
         return next((p for p in self.positions if p.instrument == instrument), None)

@@ -80,7 +80,7 @@ def render_signals(
 ) -> Group | Text:
     if not model.signals:
         return Text("no signals yet", style="dim")
-    recent = list(model.signals)[-limit:]
+    recent = model.signals[-limit:]
     recent.reverse()
     return Group(*(signal_line(s, variables) for s in recent))
 
@@ -175,7 +175,7 @@ def render_reasoning(
     if thinking is not None:
         parts.extend(thinking_lines(f"{brain_label} ", thinking, streamed, variables))
         parts.append(Text(""))
-    decisions = list(model.decisions)[-limit:]
+    decisions = model.decisions[-limit:]
     decisions.reverse()
     for dec in decisions:
         parts.append(decision_block(dec, variables))

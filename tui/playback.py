@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from textual.binding import Binding
@@ -45,6 +46,7 @@ PLOT_SECONDS = 0.25  # plotext curves (milliseconds each) are redrawn at most 4 
 SLOW_BATCH_SECONDS = 0.3  # after this, a batch in flight shows a spinner
 MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
 MAX_QUEUED_STEPS = 10  # steps pressed during a batch, run after it
+MAX_QUEUED_BACK = 100  # steps back pressed (a held key) during a batch, rewound after it
 
 
 class PlaybackScreen(Screen):
@@ -276,16 +278,30 @@ class PlaybackScreen(Screen):
 
     def action_step(self) -> None:
         """One step; pressed while a batch runs, the steps wait for it (at most a few)."""
+        self._queue_steps(1)
+
+    def action_step_back(self) -> None:
+        """One step back, to the state reached going forward (held down: scrubs back)."""
+        if hasattr(self.source, "step_back"):
+            self._queue_steps(-1)
+
+    def _queue_steps(self, delta: int) -> None:
         self.playing = False
         if self.runner.busy:
             if self.runner.elapsed() >= SLOW_BATCH_SECONDS:
                 self.notify("still working on the previous step", timeout=2)
-            self._queued_steps = min(MAX_QUEUED_STEPS, self._queued_steps + 1)
+            queued = self._queued_steps + delta
+            self._queued_steps = max(-MAX_QUEUED_BACK, min(MAX_QUEUED_STEPS, queued))
             return
-        self._start_steps(1)
+        self._start_steps(delta)
 
     def _start_steps(self, n: int) -> None:
-        if self.runner.start(self.source.step, n, metrics=True):
+        """``n`` steps forward, or ``-n`` back (one rewind, however many)."""
+        if n > 0:
+            started = self.runner.start(self.source.step, n, metrics=True)
+        else:
+            started = self.runner.start(partial(self.source.step_back, -n), 1, metrics=True)
+        if started:
             self._sync_timer()
 
     def action_speed(self, speed: str) -> None:
@@ -354,6 +370,11 @@ class PlaybackScreen(Screen):
             return
 
         def go() -> None:
+            if behind and hasattr(self.source, "rewind_to"):
+                steps = goal[1] if goal[0] == "step" else self.source.steps_until(goal[1])
+                rewind = partial(self.source.rewind_to, steps)
+                self.runner.start(rewind, 1, metrics=True)
+                return
             if behind:
                 self.source.reset()
                 self.reset_view()

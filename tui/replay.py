@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane, Tabs
 
+from engine.backtest.checkpoint import Rewound
 from engine.brain.breaker import CIRCUIT_OPEN
 from tui.chart import CandleChart
 from tui.format import fmt_time
@@ -51,6 +52,7 @@ TABS = (
 class ReplayScreen(PlaybackScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         *TRANSPORT_BINDINGS,
+        Binding("left,a", "step_back", "Back", id="replay.step_back"),
         Binding("p", "personas", "Persona", id="replay.persona"),
         Binding("c", "compare", "Compare", id="replay.compare"),
         Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
@@ -201,6 +203,12 @@ class ReplayScreen(PlaybackScreen):
     def apply_events(self, events: list[Any]) -> None:
         decided = False
         for ev in events:
+            if isinstance(ev, Rewound):  # a step back: the model goes back with the engine
+                if ev.event is None:
+                    self.reset_panes()
+                else:
+                    self.model.rewind(ev.event)
+                continue
             self.model.apply(ev)
             for dec in ev.decisions:
                 decided = True

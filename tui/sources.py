@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from engine.brain.persona import TradingPersona, builtin_persona_names, load_persona
 from engine.errors import TapedeckError
 from engine.timeutil import ns_to_timeframe
 from engine.types import InstrumentSeries, StepEvent
+
+if TYPE_CHECKING:
+    from engine.backtest.checkpoint import Rewound
 
 PREFERRED_PERSONA = "momentum"
 
@@ -125,6 +130,9 @@ class ReplaySource:
         self.engine = backtest.BacktestEngine(
             self.series, p, b, self.config, analysis=self.analysis, on_reasoning=self._on_reasoning
         )
+        from engine.backtest.checkpoint import Rewinder
+
+        self.rewinder = Rewinder(self.engine)
         self.analysis = self.engine.analysis
         self.persona, self.brain_kind = p, brain
 
@@ -143,7 +151,18 @@ class ReplaySource:
         return float(self.config.initial_cash)
 
     def step(self) -> StepEvent | None:
-        return self.engine.step()
+        return self.rewinder.step()
+
+    def step_back(self, steps: int = 1) -> Rewound:
+        """Back ``steps`` steps, to exactly the state stepping forward reached there."""
+        return self.rewinder.back(steps)
+
+    def rewind_to(self, steps_done: int) -> Rewound:
+        return self.rewinder.rewind_to(steps_done)
+
+    def steps_until(self, time_ns: int) -> int:
+        """Steps to run from the start until the simulated time reaches ``time_ns``."""
+        return min(self.total_steps, int(np.searchsorted(self.analysis.times, time_ns)) + 1)
 
     def metrics(self) -> dict[str, Any]:
         """The engine's metrics for the steps run so far (``engine.metrics``). Called in the
@@ -151,7 +170,7 @@ class ReplaySource:
         return dict(self.engine.result().metrics)
 
     def reset(self) -> None:
-        self.engine.reset()
+        self.rewinder.reset()
 
 
 class CompareSource:
