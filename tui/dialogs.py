@@ -20,7 +20,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("space", "play / pause"),
             ("s  →", "step one candle"),
-            ("←", "step back one candle, exactly as it was (hold to scrub back)"),
+            ("←", "step back one candle, exactly as before (hold: scrub)"),
             ("1 2 3 4 5", "speed 1x, 10x, 100x, 1000x, max"),
             ("+  -", "faster / slower"),
             ("j", "jump to a step number or a time (earlier ones rewind)"),

@@ -52,7 +52,7 @@ TABS = (
 class ReplayScreen(PlaybackScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         *TRANSPORT_BINDINGS,
-        Binding("left,a", "step_back", "Back", id="replay.step_back"),
+        Binding("left", "step_back", "Back", id="replay.step_back"),
         Binding("p", "personas", "Persona", id="replay.persona"),
         Binding("c", "compare", "Compare", id="replay.compare"),
         Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
