@@ -28,6 +28,7 @@ class Columns:
         self._n = 0
         self._cap = capacity
         self._cols: dict[str, np.ndarray] = {}
+        self._born: dict[str, int] = {}  # the row each column first had a value at
 
     def __len__(self) -> int:
         return self._n
@@ -51,12 +52,15 @@ class Columns:
             col = cols.get(name)
             if col is None:
                 col = cols[name] = np.full(self._cap, np.nan)
+                self._born[name] = n
             col[n] = np.nan if value is None else value
         self._n = n + 1
 
     def truncate(self, n: int) -> None:
-        """Keep the first ``n`` rows (the rest read NaN again, as never written)."""
+        """Keep the first ``n`` rows, as if the later ones had never been appended."""
         n = max(0, min(n, self._n))
+        for name in [k for k, row in self._born.items() if row >= n]:
+            del self._cols[name], self._born[name]
         for col in self._cols.values():
             col[n : self._n] = np.nan
         self._n = n

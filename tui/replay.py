@@ -52,7 +52,8 @@ TABS = (
 class ReplayScreen(PlaybackScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         *TRANSPORT_BINDINGS,
-        Binding("left", "step_back", "Back", id="replay.step_back"),
+        # priority: the sidebar's tabs would take ← otherwise
+        Binding("left", "step_back", "Back", show=False, priority=True, id="replay.step_back"),
         Binding("p", "personas", "Persona", id="replay.persona"),
         Binding("c", "compare", "Compare", id="replay.compare"),
         Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
@@ -336,6 +337,14 @@ class ReplayScreen(PlaybackScreen):
     def action_oscillator(self, delta: int) -> None:
         chart = self.query_one(CandleChart)
         chart.set_oscillator(default_hints().next_oscillator(chart.view.oscillator, delta))
+
+    def action_step_back(self) -> None:
+        chart = self.query_one(CandleChart)
+        if chart.view.cursor is None:
+            super().action_step_back()
+        else:  # inspecting: ← moves the cursor
+            chart.inspect(chart.view.cursor - 1)
+            self.draw()
 
     def action_inspect(self) -> None:
         """Put the cursor on the latest visible candle (pausing), or take it away."""

@@ -16,7 +16,17 @@ def fingerprint(screen) -> str:
     """Everything the panes read from the model (repr: NaN equals NaN)."""
     m = screen.model
     hists = {
-        name: (h.times, h.close, h.overlays, h.indicators, h.fills, h.signals)
+        name: (
+            h.times,
+            {k: h.candles.view(k).tolist() for k in h.candles.names()},
+            {k: h.indicator_columns.view(k).tolist() for k in h.indicator_columns.names()},
+            h.indicators,
+            h.fills,
+            h.signals,
+            h.signals_at,
+            h.decisions_at,
+            h.fills_at,
+        )
         for name, h in m.history.items()
     }
     return repr(
