@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import random
+import textwrap
 
 import pytest
 
@@ -131,3 +134,19 @@ def test_a_checkpoint_is_not_changed_by_what_follows_it(market) -> None:
         assert same(rewinder.rewind_to(1500).event, events[1499])
         for _ in range(900):
             rewinder.step()
+
+
+def test_the_snapshot_holds_every_attribute_that_reset_sets() -> None:
+    """A new piece of engine state must be snapshotted too (or a step back misses it)."""
+    from engine.backtest.checkpoint import STATE
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(BacktestEngine.reset)))
+    assigned = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    }
+    assert assigned - {"_equity"} == set(STATE)
