@@ -8,21 +8,39 @@ from typing import Any
 
 from engine import numfmt
 
-PRICE_DIGITS = 4  # narrow columns: 4 significant digits, at least 2 decimals
+# Significant digits: six (engine.numfmt's) from 1 up, eight below 1, where BTC-quoted
+# altcoins tick in satoshis (0.07553338 BTC): two neighbouring candles' prices never look
+# equal. Zeros this adds to a price with fewer digits (0.0016100000) are trimmed back to
+# two decimals.
+PRICE_DIGITS = 6
+SMALL_PRICE_DIGITS = 8
+MIN_DECIMALS = 2
+
+
+def _digits(value: float) -> int:
+    return SMALL_PRICE_DIGITS if abs(value) < 1 else PRICE_DIGITS
 
 
 def price_decimals(value: float) -> int:
     """Decimals the panes show ``value`` with (``fmt_price``'s rule, see engine.numfmt)."""
-    return numfmt.price_decimals(value, PRICE_DIGITS, min_decimals=2, max_decimals=10)
+    digits = _digits(value) if math.isfinite(value) else PRICE_DIGITS
+    return numfmt.price_decimals(value, digits, min_decimals=MIN_DECIMALS, max_decimals=10)
 
 
 def fmt_price(value: float | None, decimals: int | None = None) -> str:
-    """A price in a pane: engine.numfmt's formatter with thousands separators, '-' if missing."""
+    """A price in a pane: engine.numfmt's formatter with thousands separators, '-' if
+    missing, trailing zeros beyond two decimals trimmed."""
     if decimals is not None and value is not None and math.isfinite(value):
         return f"{value:,.{decimals}f}"
-    return numfmt.fmt_price(
-        value, PRICE_DIGITS, min_decimals=2, max_decimals=10, grouping=True, missing="-"
+    digits = _digits(value) if value is not None and math.isfinite(value) else PRICE_DIGITS
+    text = numfmt.fmt_price(
+        value, digits, min_decimals=MIN_DECIMALS, max_decimals=10, grouping=True, missing="-"
     )
+    point = text.find(".")
+    if point < 0:
+        return text
+    keep = point + 1 + MIN_DECIMALS
+    return text[:keep] + text[keep:].rstrip("0")
 
 
 def axis_decimals(span: float, rows: int) -> int:

@@ -446,6 +446,12 @@ class InstrumentsTable(DataTable):
         if self.row_count != len(rows):
             cursor = self.cursor_row
             self.clear()
+            # instrument names are never cut (UNITTEST/BTC is 12 characters)
+            inst = self.columns["inst"]
+            longest = max((len(str(r[0])) for r in rows), default=0)
+            if longest > inst.width:
+                inst.width = longest
+                self.refresh(layout=True)
             for row in rows:
                 self.add_row(*row, key=str(row[0]))
             if rows:

@@ -132,3 +132,27 @@ async def test_inspect_moves_over_candles_and_escape_returns_to_live(make_app) -
         await pilot.pause()
         assert chart.view.cursor is None and chart.view.live
         assert str(now.border_title) == "Now"
+
+
+async def test_btc_quoted_names_and_prices_are_shown_whole(unittest_1m_feather) -> None:
+    from textual.widgets import TabbedContent
+
+    from tui.app import TapedeckApp
+    from tui.format import fmt_price
+    from tui.sources import ReplaySource, ReplaySpec
+
+    spec = ReplaySpec(paths=[str(unittest_1m_feather)], persona="momentum", brain="rules")
+    app = TapedeckApp(spec, source=ReplaySource.from_spec(spec))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        chart = screen.query_one(CandleChart)
+        close = float(chart.data.close[-1])
+        assert chart.frame()[0].text.startswith(f"UNITTEST/BTC C {fmt_price(close)} ")
+        assert len(fmt_price(close).split(".")[1]) >= 5  # satoshi prices, not 0.0016
+        screen.query_one(TabbedContent).active = "tab-market"
+        await pilot.pause()
+        table = screen.query_one("#instruments")
+        assert table.columns["inst"].width >= len("UNITTEST/BTC")
+        lines = [s.text for s in (table.render_line(y) for y in range(table.size.height))]
+        assert any("UNITTEST/BTC" in line for line in lines), lines
