@@ -400,3 +400,22 @@ def test_llm_cells_share_the_decision_cache_and_spread_over_servers(pair, tmp_pa
         pd.testing.assert_frame_equal(
             _stable(first).drop(columns=counted), _stable(second).drop(columns=counted)
         )
+
+
+def test_ctrl_c_ends_the_pool_at_once_and_keeps_the_finished_cells(pair, tmp_path):
+    spec = _write_spec(tmp_path, pair)
+    text = spec.read_text().replace('size = "2d"', 'size = "1d"').replace('"2d"', '"3h"')
+    spec.write_text(text)  # 4 configs x 153 windows: far more than a few seconds
+    out = tmp_path / "results"
+    proc = _cli(str(spec), "--out", str(out), "--workers", "2")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "cells.parquet").exists():
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C in a terminal does: the whole group
+    started = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err.decode()
+    assert time.monotonic() - started < 20  # the pool's workers were ended, not awaited
+    kept = read_table(out)
+    assert 0 < len(kept) < 4 * 153 and kept["cell"].is_unique

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import signal
 import threading
 import time
 import uuid
@@ -198,6 +199,8 @@ _worker_payload: Payload | None = None
 def init_worker(payload: Payload) -> None:
     global _worker_payload
     _worker_payload = payload
+    # Ctrl+C reaches the whole process group: the parent alone handles it (and ends us)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_cells_in_worker(cells: Sequence[Cell]) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ class InlineExecutor:
         for chunk in chunks:
             yield run_cells(self.payload, chunk)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
 
@@ -60,18 +60,23 @@ class PoolExecutor:
         )
 
     def run(self, chunks: Sequence[Sequence[Cell]]) -> Iterator[Rows]:
+        # (an interruption leaves the pending futures to close(abort=True): cancelling
+        # them here as well makes the pool's manager thread fail on them)
         pending = {self._pool.submit(run_cells_in_worker, list(chunk)) for chunk in chunks}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Wait for the pool to end; ``abort`` (an interruption or an error): end the
+        workers at once, since their unfinished cells are not recorded anyway."""
+        if abort:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+            self._pool.shutdown(wait=False)
+        else:
+            self._pool.shutdown(wait=True)
 
 
 class DaskExecutor:
@@ -110,7 +115,7 @@ class DaskExecutor:
                 if not future.done():
                     future.cancel()
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         self._client.close()
 
 

@@ -131,10 +131,10 @@ class ExperimentRunner:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.progress.__exit__(exc_type, *exc)
         if self._executor is not None:
-            self._executor.close()
+            self._executor.close(abort=exc_type is not None)
 
     @property
     def workers(self) -> int:
