@@ -194,6 +194,25 @@ def run_cells(payload: Payload, cells: Sequence[Cell]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------- local pool
 _worker_payload: Payload | None = None
+WARM_UP_CANDLES = 600
+
+
+def warm_up(payload: Payload) -> None:
+    """A short backtest in the parent before the pool forks, so that the compiled
+    (numba) kernels are loaded once and inherited instead of loaded by every worker."""
+    from engine.backtest import BacktestConfig, BacktestEngine
+    from engine.brain.persona import load_persona
+    from engine.brain.rules import RuleBrain
+
+    try:
+        series = next(iter(payload.sets.values()))
+        end = min(int(s.open_time[min(WARM_UP_CANDLES, len(s) - 1)]) for s in series)
+        part = window_series(series, min(int(s.open_time[0]) for s in series), end)
+        persona = load_persona("momentum")
+        config = BacktestConfig(**dict(payload.backtest))
+        BacktestEngine(part, persona, RuleBrain(persona), config).run()
+    except Exception:  # only a warm-up: the cells themselves report any problem
+        pass
 
 
 def init_worker(payload: Payload) -> None:

@@ -15,7 +15,13 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from engine.errors import TapedeckError
-from engine.experiment.cells import Payload, init_worker, run_cells, run_cells_in_worker
+from engine.experiment.cells import (
+    Payload,
+    init_worker,
+    run_cells,
+    run_cells_in_worker,
+    warm_up,
+)
 from engine.experiment.spec import Cell
 
 Rows = list[dict[str, Any]]
@@ -55,6 +61,8 @@ class PoolExecutor:
         self.workers = workers
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        if "fork" in methods:
+            warm_up(payload)
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(payload,)
         )
