@@ -29,6 +29,15 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        "History",
+        (
+            (".  ,", "next / previous trade entry (or what m chose)"),
+            ("m  a", "jump to: trade, decision, signal, fill · focused or all"),
+            ("d", "decision list with the full audit trail; enter goes there"),
+            ("T", "trades table; enter goes to the trade's entry candle"),
+        ),
+    ),
+    (
         "Views",
         (
             ("p", "persona picker (reruns the same window)"),

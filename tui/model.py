@@ -214,6 +214,8 @@ class ReplayModel:
     signal_steps: list[int] = field(default_factory=list)
     decision_steps: list[int] = field(default_factory=list)
     trade_steps: list[int] = field(default_factory=list)
+    fill_log: list[Fill] = field(default_factory=list)
+    fill_steps: list[int] = field(default_factory=list)
     positions: tuple[Position, ...] = ()
     orders: tuple[Order, ...] = ()
     trades: list[Trade] = field(default_factory=list)
@@ -260,6 +262,8 @@ class ReplayModel:
                     hist.decisions_at.setdefault(len(hist) - 1, []).append(dec)
         self.decision_count += len(ev.decisions)
         for fill in ev.fills:
+            self.fill_log.append(fill)
+            self.fill_steps.append(ev.step)
             hist = self.history.get(fill.instrument)
             if hist is not None and len(hist):
                 i = len(hist) - 1
@@ -283,6 +287,7 @@ class ReplayModel:
             (self.signals, self.signal_steps),
             (self.decisions, self.decision_steps),
             (self.trades, self.trade_steps),
+            (self.fill_log, self.fill_steps),
         ):
             keep = bisect.bisect_left(steps, n)
             dropped.update(id(x) for x in items[keep:])

@@ -70,6 +70,8 @@ class PlaybackScreen(Screen):
         self._jump_target: tuple[str, int] | None = None
         self._after_batch: list[Callable[[], None]] = []
         self._queued_steps = 0  # steps pressed while a batch was in flight
+        self._last_item: Any = None  # the latest item the runner stepped
+        self._jump_label = ""
         self._last_plot = 0.0
         self._plot_version = -1
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -219,6 +221,7 @@ class PlaybackScreen(Screen):
                 self._run_after_batch()
             return
         if frame.events:
+            self._last_item = frame.events[-1]
             self.apply_events(frame.events)
             self._dirty = True
         if frame.metrics is not None:
@@ -383,12 +386,35 @@ class PlaybackScreen(Screen):
 
         self.run_when_idle(go)
 
+    def jump_until(self, found: Callable[[Any], bool], label: str) -> None:
+        """Step forward until a stepped item satisfies ``found`` (runs in the runner's
+        thread); the screen stops on that step."""
+
+        def go() -> None:
+            self._jump_target = ("until", found)
+            self._jump_label = label
+            self._last_item = None
+            self._continue_jump(None)
+
+        self.run_when_idle(go)
+
+    def rewind_to(self, steps_done: int) -> None:
+        """Back to the state after ``steps_done`` steps, as stepping forward reached it."""
+
+        def go() -> None:
+            self.runner.start(partial(self.source.rewind_to, steps_done), 1, metrics=True)
+            self._sync_timer()
+
+        self.run_when_idle(go)
+
     def _current_time(self) -> int | None:
         m = self.lead_model
         return m.time if m.steps_done else None
 
     def _jump_reached(self, ev: Any) -> bool:
         kind, value = self._jump_target or ("step", 0)
+        if kind == "until":
+            return bool(value(ev))
         if kind == "step":
             return self.event_step(ev) + 1 >= value
         return self.event_time(ev) >= value
@@ -398,9 +424,16 @@ class PlaybackScreen(Screen):
             return
         kind, value = self._jump_target
         now = self._current_time()
-        reached = self.steps_done >= value if kind == "step" else now is not None and now >= value
+        if kind == "until":
+            reached = self._last_item is not None and bool(value(self._last_item))
+        elif kind == "step":
+            reached = self.steps_done >= value
+        else:
+            reached = now is not None and now >= value
         if reached or (frame is not None and (frame.done or frame.error)):
             self._jump_target = None
+            if not reached and kind == "until":
+                self.notify(f"no later {self._jump_label}: at the end of the window", timeout=4)
             return
         self.runner.start(
             self.source.step,

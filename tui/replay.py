@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +20,7 @@ from engine.brain.breaker import CIRCUIT_OPEN
 from tui.chart import CandleChart
 from tui.format import fmt_time
 from tui.hints import default_hints, display_extras
+from tui.history import KINDS, DecisionBrowser, TradesBrowser, event_has, previous_step
 from tui.model import ReplayModel
 from tui.pane import Pane, View
 from tui.panes import (
@@ -54,6 +56,12 @@ class ReplayScreen(PlaybackScreen):
         *TRANSPORT_BINDINGS,
         # priority: the sidebar's tabs would take ← otherwise
         Binding("left", "step_back", "Back", show=False, priority=True, id="replay.step_back"),
+        Binding("full_stop", "jump_next", "Next", show=False, id="history.next"),
+        Binding("comma", "jump_prev", "Prev", show=False, id="history.prev"),
+        Binding("m", "jump_kind", "Jump kind", show=False, id="history.kind"),
+        Binding("a", "jump_scope", "All/focus", show=False, id="history.scope"),
+        Binding("d", "decisions", "Decisions", show=False, id="history.decisions"),
+        Binding("T", "trades", "Trades", show=False, id="history.trades"),
         Binding("p", "personas", "Persona", id="replay.persona"),
         Binding("c", "compare", "Compare", id="replay.compare"),
         Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
@@ -88,6 +96,8 @@ class ReplayScreen(PlaybackScreen):
     ) -> None:
         super().__init__(source, speed)
         self.focus_instrument = source.series[0].instrument
+        self.jump_kind = KINDS[0]  # what . and , jump to
+        self.jump_all = False  # on every instrument, or the focused one
         self._open_with_history = open_with_history
         self._extras: dict | None = None
         self.model = self._new_model()
@@ -345,6 +355,50 @@ class ReplayScreen(PlaybackScreen):
         else:  # inspecting: ← moves the cursor
             chart.inspect(chart.view.cursor - 1)
             self.draw()
+
+    # -- history --------------------------------------------------------------------
+    def _jump_scope(self) -> str | None:
+        return None if self.jump_all else self.focus_instrument
+
+    def _jump_what(self) -> str:
+        return f"{self.jump_kind} ({'all instruments' if self.jump_all else self.focus_instrument})"
+
+    def action_jump_kind(self) -> None:
+        self.jump_kind = KINDS[(KINDS.index(self.jump_kind) + 1) % len(KINDS)]
+        self.notify(f"./, jump to the next/previous {self._jump_what()}", timeout=3)
+
+    def action_jump_scope(self) -> None:
+        self.jump_all = not self.jump_all
+        self.notify(f"./, jump to the next/previous {self._jump_what()}", timeout=3)
+
+    def action_jump_next(self) -> None:
+        kind, instrument = self.jump_kind, self._jump_scope()
+        self.jump_until(partial(event_has, kind=kind, instrument=instrument), self._jump_what())
+
+    def action_jump_prev(self) -> None:
+        step = previous_step(self.model, self.jump_kind, self._jump_scope())
+        if step is None:
+            self.notify(f"no earlier {self._jump_what()}", timeout=3)
+            return
+        self.rewind_to(step + 1)
+
+    def action_decisions(self) -> None:
+        if not self.model.decisions:
+            self.notify("no decision yet", timeout=3)
+            return
+        self.app.push_screen(DecisionBrowser.of(self.model), self._go_to_step)
+
+    def action_trades(self) -> None:
+        if not self.model.trades:
+            self.notify("no closed trade yet", timeout=3)
+            return
+        self.app.push_screen(TradesBrowser.of(self.model), self._go_to_step)
+
+    def _go_to_step(self, step: int | None) -> None:
+        """A browser's choice: the chart goes to that step (its entry candle for a trade)."""
+        if step is not None:
+            self.query_one(CandleChart).follow()
+            self.rewind_to(step + 1)
 
     def action_inspect(self) -> None:
         """Put the cursor on the latest visible candle (pausing), or take it away."""

@@ -107,3 +107,87 @@ async def test_jump_to_an_earlier_time_rewinds(make_app, sample_analysis) -> Non
         await settle(pilot)
         assert screen.steps_done == 400
         assert fingerprint(screen) == forward
+
+
+def headless(sample_series, sample_analysis, persona: str = "momentum") -> list:
+    from engine.backtest import BacktestEngine
+    from engine.brain.factory import make_brain
+    from engine.brain.persona import load_persona
+
+    p = load_persona(persona)
+    engine = BacktestEngine(sample_series, p, make_brain("rules", p), analysis=sample_analysis)
+    return [engine.step() for _ in range(engine.total_steps)]
+
+
+def entry_steps(events, instrument=None) -> list[int]:
+    return [
+        e.step
+        for e in events
+        if any(f.reason == "entry" and instrument in (None, f.instrument) for f in e.fills)
+    ]
+
+
+async def test_jump_to_the_next_trade_lands_on_its_entry_candle(
+    make_app, sample_series, sample_analysis
+) -> None:
+    events = headless(sample_series, sample_analysis)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        focus = screen.focus_instrument
+        entries = entry_steps(events, focus)
+        assert len(entries) >= 3
+        for expected in entries[:3]:
+            await pilot.press("full_stop")
+            await settle(pilot)
+            assert screen.steps_done == expected + 1  # the entry candle is the latest
+            hist = screen.model.history[focus]
+            fills = hist.fills_at[len(hist) - 1]
+            assert any(f.reason == "entry" for f in fills)
+            assert screen.model.position(focus) is not None or any(
+                t.entry_time == fills[0].time for t in screen.model.trades
+            )
+        await pilot.press("comma")  # previous trade on this instrument
+        await settle(pilot)
+        assert screen.steps_done == entries[1] + 1
+        await pilot.press("a", "m")  # every instrument, decisions
+        assert screen.jump_all and screen.jump_kind == "decision"
+        await pilot.press("full_stop")
+        await settle(pilot)
+        decided = [e.step for e in events if e.decisions and e.step > entries[1]]
+        assert screen.steps_done == decided[0] + 1
+
+
+async def test_choosing_a_trade_in_the_table_goes_to_its_entry(
+    make_app, sample_series, sample_analysis
+) -> None:
+    from tui.history import TradesBrowser
+
+    events = headless(sample_series, sample_analysis)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.jump_to("900")
+        await settle(pilot)
+        await pilot.press("T")
+        await pilot.pause()
+        browser = app.screen
+        assert isinstance(browser, TradesBrowser)
+        trades = list(screen.model.trades)
+        assert len(browser._rows) == len(trades) > 3
+        await pilot.press("up", "up")
+        await pilot.pause()
+        from textual.widgets import DataTable
+
+        row = browser.query_one(DataTable).cursor_row
+        assert row == len(trades) - 3, row  # the third latest trade
+        await pilot.press("enter")
+        await settle(pilot)
+        trade = trades[row]
+        entry = next(
+            e.step
+            for e in events
+            if any(f.reason == "entry" and f.time == trade.entry_time for f in e.fills)
+        )
+        assert screen.steps_done == entry + 1
+        assert screen.model.position(trade.instrument).entry_time == trade.entry_time

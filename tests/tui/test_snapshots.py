@@ -88,3 +88,16 @@ def test_compare_screen(snap_compare, make_app) -> None:
         assert pilot.app.screen.steps_done == 900
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_decision_browser(snap_compare, make_app, size) -> None:
+    # Step 600, the decision list on the latest decision but two (its audit trail below).
+    app = make_app(speed="100x")
+    assert snap_compare(app, terminal_size=size, run_before=opened_then(600, "d", "up", "up"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_trades_table(snap_compare, make_app, size) -> None:
+    app = make_app(speed="100x")
+    assert snap_compare(app, terminal_size=size, run_before=opened_then(900, "T", "up"))
