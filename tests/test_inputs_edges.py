@@ -317,3 +317,21 @@ def test_a_partial_overlap_is_a_note_showing_it(
         "2022-01-01T05:00:00Z (BTC/USDT 2022-01-01T00:00:00Z to 2022-01-01T05:00:00Z; "
         "ETH/USDT 2022-01-01T04:00:00Z to 2022-01-01T09:00:00Z)\n"
     )
+
+
+# ------------------------------------------------------------------ 8. CSV read block by block
+def test_a_bad_value_after_the_first_block_still_names_its_line(tmp_path: Path) -> None:
+    # CSV files are parsed block by block (bounded memory): types come from the first
+    # block, so a bad value or a float among integers further on takes the exact path.
+    n = 60_000  # ~2.5 MB: dozens of 1 MB blocks
+    t0 = parse_time("2022-01-01") // 1_000_000_000
+    rows = [f"{t0 + 60 * i},10,12,9,11,5" for i in range(n)]
+    good = tmp_path / "ints_then_floats.csv"
+    good.write_text("\n".join([HEADER, *rows[:-1], f"{t0 + 60 * (n - 1)},10.5,12,9,11,5"]) + "\n")
+    s = load(good)
+    assert len(s) == n and s.open[-1] == 10.5 and s.open[0] == 10.0
+    bad = tmp_path / "bad_late.csv"
+    rows[50_000] = f"{t0 + 60 * 50_000},10,12x,9,11,5"
+    bad.write_text("\n".join([HEADER, *rows]) + "\n")
+    with pytest.raises(DataError, match=r"line 50002, column 'high': cannot parse '12x'"):
+        load(bad)

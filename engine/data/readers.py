@@ -29,6 +29,7 @@ VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
 # Accepted names of the time column, in order of preference.
 TIME_ALIASES = ("timestamp", "open_time", "date", "time", "datetime")
 BINANCE_KLINE_COLUMNS = 12
+_HEAD_BYTES = 1 << 16  # what the CSV reader sniffs the header and delimiter from
 
 # Epoch magnitudes: below 1e11 is seconds (until year 5138), then ms, us, ns.
 _EPOCH_LIMITS = (1e11, 1e14, 1e17)
@@ -98,13 +99,23 @@ def read_raw(path: Path) -> RawFrame:
         fmt = detect_format(path, head)
     if fmt in ("feather", "parquet"):
         return _read_arrow_file(path, fmt, data)
+    if data is None and fmt == "csv":
+        # A plain CSV file: Arrow reads it from disk, so its bytes are never held in
+        # memory beside the parsed columns (10M candles: ~0.5 GB less at the peak).
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+        if not re.search(rb"\S", head) and len(head) < _HEAD_BYTES:
+            raise DataError(f"{path}: empty file, expected candles")
+        with pa.OSFile(str(path)) as native:  # not a name: Arrow would guess compression
+            return _read_csv(path, head, lambda: path.read_bytes(), source=native)
     if data is None:
         data = path.read_bytes()
     if not re.search(rb"\S", data):
         raise DataError(f"{path}: empty file, expected candles")
     if fmt == "json":
         return _read_json(path, data)
-    return _read_csv(path, data)
+    whole = data
+    return _read_csv(path, whole, lambda: whole, source=pa.BufferReader(whole))
 
 
 # ---------------------------------------------------------------- CSV
@@ -114,13 +125,14 @@ def _lines(data: bytes) -> list[bytes]:
     return data.splitlines()
 
 
-def _csv_locator(data: bytes, header: bool) -> Locate:
-    """Map a data row to its physical line; computed only when a message needs it."""
+def _csv_locator(read: Callable[[], bytes], header: bool) -> Locate:
+    """Map a data row to its physical line; computed (the file read again) only when a
+    message needs it."""
     cache: list[int] = []
 
     def locate(row: int) -> str:
         if not cache:
-            numbers = [n for n, line in enumerate(_lines(data), 1) if line.strip()]
+            numbers = [n for n, line in enumerate(_lines(read()), 1) if line.strip()]
             cache.extend(numbers[1:] if header else numbers)
         return f"line {cache[row]}" if 0 <= row < len(cache) else f"row {row + 1}"
 
@@ -141,7 +153,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, data: bytes) -> RawFrame:
+def _read_csv(
+    path: Path, data: bytes, read: Callable[[], bytes], *, source: pa.NativeFile
+) -> RawFrame:
+    """``data``: the file's first bytes at least (the header is sniffed there); ``read``
+    gives all of them for error messages; ``source`` is what Arrow parses."""
     first = re.search(rb"\S", data)
     start = first.start() if first else 0
     end = data.find(b"\n", start)
@@ -151,7 +167,7 @@ def _read_csv(path: Path, data: bytes) -> RawFrame:
     fields = [f.strip().strip('"') for f in first_line.split(delimiter)]
     # A data row is mostly numbers (its time may be ISO text); a header row is mostly names.
     header = sum(_is_number(f) for f in fields) * 2 < len(fields)
-    locate = _csv_locator(data, header)
+    locate = _csv_locator(read, header)
     if header:
         names = [f.lower() for f in fields]
         fmt = "csv"
@@ -173,17 +189,30 @@ def _read_csv(path: Path, data: bytes) -> RawFrame:
     # error, aborted the process now and then ("terminate called without an active
     # exception", exit -6: 6 of 190 runs of `signals` on a file of negative prices; 0 of
     # 200 single-threaded). Memory is lower too, and parsing is not the bottleneck.
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter)
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),  # native: no Python file called from Arrow threads
-            read_options=read_opts,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DataError(_csv_parse_message(path, data, delimiter, len(names), exc)) from None
+        table = _stream_csv(source, read_opts, parse_opts)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # A later block did not fit the types the first one gave (a bad value, ints that
+        # turn into floats): parse it whole, types from every row, for a precise message.
+        source.seek(0)
+        try:
+            table = pacsv.read_csv(source, read_options=read_opts, parse_options=parse_opts)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            message = _csv_parse_message(path, read(), delimiter, len(names), exc)
+            raise DataError(message) from None
     if table.num_rows == 0:
         raise DataError(f"{path}: no data rows (only a header), expected candles")
     return _frame_from_table(path, table, fmt, locate, header_line=header)
+
+
+def _stream_csv(
+    source: pa.NativeFile, read_opts: pacsv.ReadOptions, parse_opts: pacsv.ParseOptions
+) -> pa.Table:
+    """The CSV block by block: a whole-file parse holds about three times the parsed
+    columns at its peak (10M candles: 1.5 GB for 0.48 GB of columns), this about 1.4."""
+    reader = pacsv.open_csv(source, read_options=read_opts, parse_options=parse_opts)
+    return pa.Table.from_batches(list(reader), schema=reader.schema)
 
 
 def _csv_parse_message(
@@ -397,6 +426,10 @@ def numbers_to_ns(path: Path, values: np.ndarray, locate: Locate, name: str) -> 
                     f"({layout}) like the other integer timestamps"
                 )
             return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if whole and values.shape[0]:
+        fast = _same_unit_to_ns(values)
+        if fast is not None:
+            return fast
     big = np.abs(values) > (_NS_LIMIT // _scale(values))
     if big.any():
         row = _first_bad(big)
@@ -406,6 +439,21 @@ def numbers_to_ns(path: Path, values: np.ndarray, locate: Locate, name: str) -> 
             "timestamps must lie between 1677-09-22 and 2262-04-11"
         )
     return epoch_to_ns(values.astype(np.int64) if whole else values)
+
+
+def _same_unit_to_ns(values: np.ndarray) -> np.ndarray | None:
+    """Whole epochs that all share one unit and fit in int64 ns: one multiplication, no
+    per-value temporaries (10M candles: 0.3 GB less at the peak). None otherwise."""
+    lo, hi = int(values.min()), int(values.max())
+    units = {int(_scale(np.array([abs(lo)]))[0]), int(_scale(np.array([abs(hi)]))[0])}
+    if len(units) != 1 or (lo < 0 < hi):
+        return None
+    (unit,) = units
+    if max(abs(lo), abs(hi)) > _NS_LIMIT // unit:
+        return None
+    out = values.astype(np.int64, copy=True)
+    out *= unit
+    return out
 
 
 def epoch_to_ns(values: np.ndarray) -> np.ndarray:

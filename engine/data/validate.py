@@ -122,7 +122,17 @@ def _check_magnitudes(
 
 def _owned(a: np.ndarray, dtype: type) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=dtype)
-    return a if a.flags.writeable and a.flags.owndata else a.copy()
+    if a.flags.writeable and (a.flags.owndata or _whole_view(a)):
+        return a
+    return a.copy()
+
+
+def _whole_view(a: np.ndarray) -> bool:
+    """A writable view of the whole of another ndarray (what Arrow gives for a column of
+    several chunks: a fresh buffer of its own): as good as owned, and copying it would
+    double the peak. Arrow's zero-copy views are read-only, so they are still copied."""
+    base = a.base
+    return isinstance(base, np.ndarray) and base.nbytes == a.nbytes
 
 
 def infer_timeframe_ns(times: np.ndarray) -> int | None:
