@@ -76,6 +76,28 @@ class TapedeckApp(App):
     def replay(self) -> ReplayScreen | None:
         return next((s for s in self.screen_stack if isinstance(s, ReplayScreen)), None)
 
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Screenshots go to the export folder (not ~/Downloads, which may not exist),
+        and the path is shown."""
+        if self.is_web:
+            return super().deliver_screenshot(filename, path, time_format)
+        from tui.export import export_dir
+
+        try:
+            folder = Path(path).expanduser() if path else export_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"cannot save the screenshot: {exc}", severity="error", timeout=8)
+            return None
+        self.notify(f"screenshot saved: {saved}", timeout=6)
+        return saved
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -113,6 +135,10 @@ class TapedeckApp(App):
     def open_compare(self) -> None:
         if self.replay is not None and self.screen is self.replay:
             self.replay.action_compare()
+
+    def export(self, what: str) -> None:
+        if self.replay is not None:
+            self.replay.action_export(what)
 
     def open_files(self) -> None:
         self.push_screen(OpenFileDialog(), self._open_paths)

@@ -25,6 +25,8 @@ class TapedeckCommands(Provider):
         out.append(("Restart the window", app.restart_window, "replay from the first candle"))
         out.append(("Compare personas", app.open_compare, "2 to 4 personas side by side"))
         out.append(("Open data files", app.open_files, "replay other CSV/feather/parquet files"))
+        out.append(("Export trades CSV", partial(app.export, "trades"), "closed trades (e)"))
+        out.append(("Export run log", partial(app.export, "runlog"), "JSONL run log so far (E)"))
         for theme in sorted(app.available_themes):
             if theme.startswith("tapedeck") or theme in ("textual-dark", "textual-light", "nord"):
                 out.append((f"Theme: {theme}", partial(app.use_theme, theme), "colour theme"))

@@ -62,6 +62,9 @@ class ReplayScreen(PlaybackScreen):
         Binding("a", "jump_scope", "All/focus", show=False, id="history.scope"),
         Binding("d", "decisions", "Decisions", show=False, id="history.decisions"),
         Binding("T", "trades", "Trades", show=False, id="history.trades"),
+        Binding("e", "export('trades')", "Export trades", show=False, id="export.trades"),
+        Binding("E", "export('runlog')", "Export run log", show=False, id="export.runlog"),
+        Binding("S", "app.screenshot", "Screenshot", show=False, id="export.screenshot"),
         Binding("p", "personas", "Persona", id="replay.persona"),
         Binding("c", "compare", "Compare", id="replay.compare"),
         Binding("n", "next_instrument(1)", "Next inst", show=False, id="replay.next"),
@@ -399,6 +402,22 @@ class ReplayScreen(PlaybackScreen):
         if step is not None:
             self.query_one(CandleChart).follow()
             self.rewind_to(step + 1)
+
+    # -- export ---------------------------------------------------------------------
+    def action_export(self, what: str) -> None:
+        """The closed trades as CSV, or the run log of the steps so far (JSONL)."""
+
+        def export() -> None:  # the runner is idle: nothing else touches the engine
+            from tui.export import export_path
+
+            try:
+                path = self.source.export(what, export_path(self.source.persona.name, what))
+            except (OSError, ValueError) as exc:
+                self.notify(f"cannot export: {exc}", severity="error", timeout=8)
+                return
+            self.notify(f"saved {path}", timeout=6)
+
+        self.run_when_idle(export)
 
     def action_inspect(self) -> None:
         """Put the cursor on the latest visible candle (pausing), or take it away."""

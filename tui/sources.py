@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -152,6 +153,25 @@ class ReplaySource:
 
     def step(self) -> StepEvent | None:
         return self.rewinder.step()
+
+    def export(self, what: str, stem: Path) -> Path:
+        """Write the closed trades ("trades": CSV) or the run log of the steps so far
+        ("runlog": JSONL) beside ``stem``; only while no step runs."""
+        if what == "trades":
+            from engine.export import write_trades_csv
+
+            return write_trades_csv(Path(f"{stem}.csv"), self.engine.broker.trades)
+        if what == "runlog":
+            from engine.runlog import write_run_log
+
+            return write_run_log(
+                Path(f"{stem}.jsonl"),
+                self.engine.result(),
+                persona=self.persona,
+                config=self.config,
+                analysis=self.analysis,
+            )
+        raise ValueError(f"unknown export {what!r}: trades or runlog")
 
     def step_back(self, steps: int = 1) -> Rewound:
         """Back ``steps`` steps, to exactly the state stepping forward reached there."""

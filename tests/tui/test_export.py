@@ -1,0 +1,61 @@
+"""Exports from the replay screen: trades CSV, run log, screenshots (with the path shown)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from engine.export import TRADE_COLUMNS, trade_record
+from engine.runlog import read_run_log
+from tests.tui.conftest import SIZE, settle
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def export_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "exports" / "here"  # missing: created on the first export
+    monkeypatch.setenv("TAPEDECK_EXPORT_DIR", str(folder))
+    monkeypatch.setenv("HOME", str(tmp_path / "home-without-downloads"))
+    return folder
+
+
+def notices(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_export_trades_csv_and_run_log(make_app, export_dir) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.jump_to("700")
+        await settle(pilot)
+        trades = list(screen.model.trades)
+        assert len(trades) > 5
+        await pilot.press("e")
+        await pilot.press("E")
+        await settle(pilot)
+    (csv_path,) = export_dir.glob("tapedeck-momentum-trades-*.csv")
+    (log_path,) = export_dir.glob("tapedeck-momentum-runlog-*.jsonl")
+    assert any(str(csv_path) in m for m in notices(app))
+    assert any(str(log_path) in m for m in notices(app))
+    with csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(TRADE_COLUMNS)
+    assert len(rows) == len(trades)
+    assert rows[-1]["exit_time"] == trade_record(trades[-1])["exit_time"]
+    assert float(rows[-1]["pnl"]) == trades[-1].pnl
+    log = read_run_log(log_path)
+    assert list(log.trades) == trades
+
+
+async def test_screenshot_goes_to_the_export_folder_and_says_where(make_app, export_dir) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("S")
+        await pilot.pause()
+    (svg,) = export_dir.glob("*.svg")
+    assert svg.read_text().startswith("<svg")
+    assert any(f"screenshot saved: {svg}" in m for m in notices(app))
