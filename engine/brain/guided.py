@@ -76,15 +76,18 @@ class GuidedDecoder:
     def fixed(self, text: str) -> None:
         self.tokens += self._tok(text)
 
-    def free(self, max_tokens: int, on_piece: Callable[[str], None]) -> tuple[str, bool]:
-        """Sample text up to a quote or line break; (text, cut off by max_tokens)."""
+    def free(
+        self, max_tokens: int, on_piece: Callable[[str], None], *, again: bool = False
+    ) -> tuple[str, bool]:
+        """Sample text up to a quote, a line break or the end of the sentence; (text, cut
+        off by max_tokens). ``again``: a warmer second try after an empty one."""
         parts: list[str] = []
         n = 0
         stream = self.llm.create_completion(
             self.tokens,
             max_tokens=max_tokens,
-            temperature=self.temperature,
-            seed=self.seed,
+            temperature=max(0.7, self.temperature) if again else self.temperature,
+            seed=None if self.seed is None else self.seed + int(again),
             repeat_penalty=self.repeat_penalty,
             stop=['"', "\n", "\\", ". "],  # one sentence: it ends at its full stop
             stream=True,
@@ -168,6 +171,8 @@ def guided_answer(
         if budget <= 0:  # (max_tokens 0 would mean "no limit" to llama.cpp)
             return GuidedResult(done + opening, max_tokens, prompt_tokens, reused, "length")
         why, cut = dec.free(min(WHY_TOKENS, budget), emit)
+        if not why.strip() and not cut and budget > WHY_TOKENS // 2:
+            why, cut = dec.free(min(WHY_TOKENS, max_tokens - dec.generated), emit, again=True)
         if cut and budget <= WHY_TOKENS:
             return GuidedResult(done + opening + why, max_tokens, prompt_tokens, reused, "length")
         item: dict[str, Any] = {"why": why.strip()}
