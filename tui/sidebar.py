@@ -110,7 +110,8 @@ def render_now(model: ReplayModel, variables: Mapping[str, str]) -> Group:
 def render_inspect(
     model: ReplayModel, instrument: str, candle: int, variables: Mapping[str, str]
 ) -> Group | Text:
-    """The inspected candle of ``instrument``: OHLCV, indicators, signals, decisions, fills."""
+    """The inspected candle of ``instrument``: OHLCV, the signals fired, the decision and
+    fills there, then every indicator value (last: a short pane cuts the list, not them)."""
     hist = model.history.get(instrument)
     if hist is None or not 0 <= candle < len(hist):
         return Text("no candle here", style="dim")
@@ -134,14 +135,6 @@ def render_inspect(
             ("V ", "dim"), f"{v:,.4g}", ("  chg ", "dim"), fmt_signed((cl / o - 1) * 100, 2, "%")
         ),
     ]
-    values = hist.values_at(candle)
-    order = [k for k in INSPECT_FIRST if k in values]
-    order += sorted(k for k in values if k not in INSPECT_FIRST)
-    shown = [(k, values[k]) for k in order if math.isfinite(values[k])]
-    if shown:
-        parts.append(Text("indicators", style="bold"))
-        for k, val in shown:
-            parts.append(Text.assemble((f"  {k} ", "dim"), fmt_indicator(k, val)))
     sigs = hist.signals_at.get(candle, [])
     parts.append(Text(f"signals ({len(sigs)})" if sigs else "no signal", style="bold"))
     for sig in sigs:
@@ -167,6 +160,14 @@ def render_inspect(
                 f"{fill.side} {fmt_qty(fill.qty)} @ {fmt_price(fill.price)} ({fill.reason})",
             )
         )
+    values = hist.values_at(candle)
+    order = [k for k in INSPECT_FIRST if k in values]
+    order += sorted(k for k in values if k not in INSPECT_FIRST)
+    shown = [(k, values[k]) for k in order if math.isfinite(values[k])]
+    if shown:
+        parts.append(Text("indicators", style="bold"))
+        for k, val in shown:
+            parts.append(Text.assemble((f"  {k} ", "dim"), fmt_indicator(k, val)))
     for line in parts:
         line.overflow = "fold"
     return Group(*parts)

@@ -1,0 +1,62 @@
+"""The Now pane and the inspect view: hand-made events, the text they must show."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from engine.types import Decision, Direction, Fill, Signal
+from tests.tui.test_model import M, candle, event
+from tui.format import fmt_price, fmt_qty
+from tui.model import ReplayModel
+from tui.sidebar import render_inspect, render_now
+
+
+def plain(renderable, width: int = 60) -> str:
+    console = Console(width=width, no_color=True, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def model_with_history() -> tuple[ReplayModel, Signal, Decision]:
+    m = ReplayModel(instruments=("AAA",), initial_equity=1000.0)
+    m.apply(
+        event(0, [candle("AAA", 0, 100, 101)], equity=1000.0, indicators={"AAA": {"rsi": 55.0}})
+    )
+    sig = Signal("AAA", 2 * M, "rsi_oversold", Direction.LONG, 0.8, 99.0, {"rsi": 25.0})
+    dec = Decision(2 * M, "rules", "", (), "one signal, below the threshold")
+    buy = Fill(2 * M, "AAA", 1, "buy", 2.0, 99.5, 0.2, "entry")
+    m.apply(
+        event(
+            1,
+            [candle("AAA", 1, 101, 99)],
+            equity=990.0,
+            indicators={"AAA": {"rsi": 25.0}},
+            signals=(sig,),
+            decisions=(dec,),
+            fills=(buy,),
+        )
+    )
+    return m, sig, dec
+
+
+def test_inspect_shows_the_candles_ohlcv_signals_decision_fills_and_indicators() -> None:
+    m, _, _ = model_with_history()
+    text = plain(render_inspect(m, "AAA", 1, {}))
+    assert "AAA 1970-01-01 00:01" in text
+    assert f"O {fmt_price(101.0)}  H {fmt_price(102.0)}" in text
+    assert f"L {fmt_price(98.0)}  C {fmt_price(99.0)}" in text and "V 10" in text
+    assert "signals (1)" in text and "rsi_oversold 0.80" in text
+    assert "rules: hold" in text and "one signal, below the threshold" in text
+    assert f"fill buy {fmt_qty(2.0)} @ {fmt_price(99.5)} (entry)" in text
+    assert "rsi 25.0" in text
+    # The candle before: its own values, and nothing happened there.
+    before = plain(render_inspect(m, "AAA", 0, {}))
+    assert "rsi 55.0" in before and "no signal" in before and "no decision" in before
+    assert "fill" not in before
+
+
+def test_now_shows_the_last_signal_decision_and_position() -> None:
+    m, _, _ = model_with_history()
+    text = plain(render_now(m, {}))
+    assert "rsi_oversold AAA 0.80" in text
+    assert "rules: hold" in text and "no open position" in text
