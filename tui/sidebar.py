@@ -173,9 +173,11 @@ def render_inspect(
     return Group(*parts)
 
 
-def render_strip(metrics: Mapping[str, Any] | None, variables: Mapping[str, str]) -> Text:
+def render_strip(
+    metrics: Mapping[str, Any] | None, variables: Mapping[str, str], width: int = 200
+) -> Text:
     """equity, return, drawdown, trades, win rate, profit factor, fees on one line, as
-    ``engine.metrics`` computes them."""
+    ``engine.metrics`` computes them; below 90 columns without the fees (never cut)."""
     if metrics is None:
         return Text("computing…", style="dim")
     ret = metrics.get("total_return_pct", math.nan)
@@ -200,9 +202,11 @@ def render_strip(metrics: Mapping[str, Any] | None, variables: Mapping[str, str]
         pct("win_rate_pct"),
         ("  pf ", "dim"),
         fmt_metric(metrics.get("profit_factor")),
-        ("  fees ", "dim"),
-        fmt_money(metrics.get("fees_paid", math.nan)),
     )
+    if width >= 90:
+        text.append_text(
+            Text.assemble(("  fees ", "dim"), fmt_money(metrics.get("fees_paid", math.nan)))
+        )
     text.no_wrap, text.overflow = True, "ellipsis"
     return text
 
@@ -228,7 +232,7 @@ class StripPane(Static):
     """The one-line stats strip under the chart."""
 
     def update_from(self, view: View) -> None:
-        self.update(render_strip(view.metrics, view.variables), layout=False)
+        self.update(render_strip(view.metrics, view.variables, self.size.width), layout=False)
 
     def reset(self) -> None:
         self.update("")
