@@ -223,6 +223,7 @@ class ReplayModel:
     signal_count: int = 0
     decision_count: int = 0
     version: int = 0
+    last_event: StepEvent | None = None  # the latest step's event, as it came
     # display-only indicators per instrument (tui.hints.display_extras), full length
     extras: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
@@ -236,6 +237,7 @@ class ReplayModel:
 
     def apply(self, ev: StepEvent) -> None:
         self.step, self.time = ev.step, ev.time
+        self.last_event = ev
         for candle in ev.candles:
             hist = self.history.get(candle.instrument)
             if hist is None:

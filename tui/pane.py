@@ -29,6 +29,7 @@ class View:
     streamed: str = ""  # what that brain has streamed so far
     brain_label: str = ""
     cursor: int | None = None  # the focused instrument's inspected candle, if inspecting
+    why: tuple[Any, ...] = ()  # engine.backtest.why lines for the latest step
 
 
 @runtime_checkable

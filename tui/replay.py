@@ -101,6 +101,7 @@ class ReplayScreen(PlaybackScreen):
         self.focus_instrument = source.series[0].instrument
         self.jump_kind = KINDS[0]  # what . and , jump to
         self.jump_all = False  # on every instrument, or the focused one
+        self._why_cache: tuple[Any, tuple[Any, ...]] = (None, ())
         self._open_with_history = open_with_history
         self._extras: dict | None = None
         self.model = self._new_model()
@@ -260,8 +261,21 @@ class ReplayScreen(PlaybackScreen):
             plot_due=not busy and self._plot_due(self.model.version),
             brain_label=self.source.brain_label,
             cursor=self.query_one(CandleChart).view.cursor,
+            why=self._why(),
             **busy,
         )
+
+    def _why(self) -> tuple[Any, ...]:
+        """Why no trade at the latest step (the engine's reasons; cached per model version)."""
+        ev = self.model.last_event
+        if ev is None:
+            return ()
+        if self._why_cache[0] != (self.model.version, id(self.model)):
+            from engine.backtest.why import why_no_trade
+
+            lines = why_no_trade(self.source.analysis, self.source.persona, ev)
+            self._why_cache = ((self.model.version, id(self.model)), lines)
+        return self._why_cache[1]
 
     def draw_busy(self, seconds: float) -> None:
         with self._stream_lock:

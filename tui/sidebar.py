@@ -9,7 +9,7 @@ candle (its OHLCV, indicator values, the signals fired, the decisions and fills 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Group
@@ -60,7 +60,7 @@ def _decision_lines(dec: Decision, variables: Mapping[str, str], full: bool) -> 
     return lines
 
 
-def render_now(model: ReplayModel, variables: Mapping[str, str]) -> Group:
+def render_now(model: ReplayModel, variables: Mapping[str, str], why: Sequence[Any] = ()) -> Group:
     parts: list[Text] = []
     if model.signals:
         sig = model.signals[-1]
@@ -102,8 +102,14 @@ def render_now(model: ReplayModel, variables: Mapping[str, str]) -> Group:
                 (fmt_price(p.take_profit), colour(variables, "chart-target")),
             )
         )
+    if why:  # engine.backtest.why: one line per instrument
+        parts.append(Text("why no trade:", style="dim"))
     for line in parts:
         line.overflow = "fold"
+    for w in why:  # one row each, however narrow
+        line = Text.assemble((f" {short_name(w.instrument)} ", "bold"), w.text)
+        line.no_wrap, line.overflow = True, "ellipsis"
+        parts.append(line)
     return Group(*parts)
 
 
@@ -225,7 +231,7 @@ class NowPane(TextPane):
                 title="At " + fmt_time(hist.times[cursor]),
             )
         else:
-            self.show(render_now(view.model, view.variables), title=self.TITLE)
+            self.show(render_now(view.model, view.variables, view.why), title=self.TITLE)
 
 
 class StripPane(Static):

@@ -191,3 +191,23 @@ async def test_choosing_a_trade_in_the_table_goes_to_its_entry(
         )
         assert screen.steps_done == entry + 1
         assert screen.model.position(trade.instrument).entry_time == trade.entry_time
+
+
+async def test_the_now_pane_says_why_no_trade_for_each_instrument(make_app) -> None:
+    from engine.backtest.why import why_no_trade
+    from tests.tui.conftest import text_of
+    from tui.panes import short_name
+
+    app = make_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = app.screen
+        screen.jump_to("700")
+        await settle(pilot)
+        expected = why_no_trade(
+            screen.source.analysis, screen.source.persona, screen.model.last_event
+        )
+        shown = text_of(screen.query_one("#now"), width=400)
+        assert "why no trade:" in shown
+        for w in expected:
+            assert f"{short_name(w.instrument)} {w.text}" in shown
+        assert {w.reason for w in expected} - {"no_signal"}  # not only the trivial reason
