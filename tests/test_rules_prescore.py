@@ -18,6 +18,7 @@ def _same(a, b) -> None:
     assert a.decisions == b.decisions
     assert a.trades == b.trades
     assert a.fills == b.fills
+    assert a.rejections == b.rejections
     np.testing.assert_array_equal(a.equity_values, b.equity_values)
     np.testing.assert_array_equal(a.equity_times, b.equity_times)
     assert repr(a.metrics) == repr(b.metrics)  # floats by repr: bit for bit
