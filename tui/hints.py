@@ -149,8 +149,10 @@ def chart_hints(signal_config: object) -> ChartHints:
     return ChartHints(tuple(overlays), tuple(oscillators), values)
 
 
+@cache
 def default_hints() -> ChartHints:
-    """The hints of the default signal configuration (what the replay computes)."""
+    """The hints of the default signal configuration (what the replay computes); built
+    once (a configuration validates its parameters when made)."""
     from engine.backtest import BacktestConfig
 
     return chart_hints(BacktestConfig().signal)
