@@ -158,11 +158,16 @@ def main() -> int:
     ap.add_argument("--persona", default="momentum")
     ap.add_argument("--alt-steps", type=int, default=240)
     ap.add_argument("--no-alt", action="store_true")
+    ap.add_argument("--only-alt", action="store_true", help="skip the BTC runs")
     args = ap.parse_args()
     persona = load_persona(args.persona)
     series = load(BTC)
     window = [select(series, end=int(series.open_time[args.candles]))]
 
+    if args.only_alt:
+        with tempfile.TemporaryDirectory() as tmp:
+            alt_bench(args, persona, Path(tmp))
+        return 0
     rules_s, _ = timed(
         lambda: BacktestEngine(window, persona, RuleBrain(persona), BacktestConfig()).run(),
         args.repeat,
@@ -192,21 +197,27 @@ def main() -> int:
             f"CLI `tapedeck run` wall, median of {args.repeat}: warm cache {cli_warm:.2f} s, "
             f"rules {cli_rules:.2f} s, ratio {cli_warm / cli_rules:.2f} (limit 1.5)"
         )
-        if not args.no_alt and ALTS:
-            alts = [load(p) for p in ALTS]
-            first = max(int(s.open_time[0]) for s in alts)
-            end = first + args.alt_steps * alts[0].timeframe_ns
-            alt_window = [select(s, start=first, end=end) for s in alts]
-            start = time.perf_counter()
-            alt, alt_brain, alt_signals = llm_run(alt_window, persona, Path(tmp) / "alt.sqlite3")
-            report(
-                f"eight 5m altcoins merged, {args.alt_steps} steps, persona {persona.name}",
-                alt,
-                alt_brain,
-                alt_signals,
-                time.perf_counter() - start,
-            )
+        if not args.no_alt:
+            alt_bench(args, persona, Path(tmp))
     return 0
+
+
+def alt_bench(args: argparse.Namespace, persona, tmp: Path) -> None:
+    if not ALTS:
+        return
+    alts = [load(p) for p in ALTS]
+    first = max(int(s.open_time[0]) for s in alts)
+    end = first + args.alt_steps * alts[0].timeframe_ns
+    alt_window = [select(s, start=first, end=end) for s in alts]
+    start = time.perf_counter()
+    alt, alt_brain, alt_signals = llm_run(alt_window, persona, tmp / "alt.sqlite3")
+    report(
+        f"eight 5m altcoins merged, {args.alt_steps} steps, persona {persona.name}",
+        alt,
+        alt_brain,
+        alt_signals,
+        time.perf_counter() - start,
+    )
 
 
 if __name__ == "__main__":
