@@ -128,6 +128,7 @@ def load_model(path: Path, n_ctx: int, chat_format: str | None, n_threads: int) 
 
 
 class LlamaCppBrain(LLMBrain):
+    remote = False  # in-process: no server to stop asking
     name = "llamacpp"
 
     def __init__(

@@ -107,6 +107,7 @@ class LLMBrain:
     """Base class of the LLM brains (Ollama, llama.cpp)."""
 
     name = "llm"
+    remote = True  # calls go to a server: a circuit breaker stops asking a dead one
 
     def __init__(
         self,
@@ -124,7 +125,8 @@ class LLMBrain:
         self.retries = max(0, int(retries))
         self.options = dict(options or {})
         self.timeframe_ns = timeframe_ns
-        self.breaker = CircuitBreaker(f"{self.name} model {model}")
+        # Only a brain that calls a server can be cut off from it (llama.cpp runs in-process).
+        self.breaker = CircuitBreaker(f"{self.name} model {model}") if self.remote else None
         self.stats: dict[str, float] = {
             "calls": 0,
             "failed_calls": 0,
@@ -203,7 +205,7 @@ class LLMBrain:
         except Exception as exc:  # a context the prompt cannot describe
             decision = self._hold(batch, [f"prompt: {type(exc).__name__}: {exc}"], start, None)
             return Asked(None, decision, Prompt("", "", {}))
-        blocked = self.breaker.blocked()
+        blocked = self.breaker.blocked() if self.breaker is not None else None
         if blocked is not None:  # a server that does not answer is not asked again yet
             return Asked(None, self._hold(batch, [blocked], start, prompt), prompt)
         options = model_options(persona, self.options)
@@ -246,9 +248,9 @@ class LLMBrain:
                     raise LLMFault(str(exc), retry=True, model_output=True) from None
             except LLMFault as fault:
                 repeatable = repeatable and fault.model_output
-                if fault.model_output:
+                if self.breaker is not None and fault.model_output:
                     self.breaker.success()  # a bad answer is still an answer
-                else:
+                elif self.breaker is not None:
                     self.breaker.failure(fault.reason)
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {fault.reason}")
@@ -257,12 +259,14 @@ class LLMBrain:
                 continue
             except Exception as exc:  # never let a backend surprise stop the replay
                 repeatable = False
-                self.breaker.failure(f"{type(exc).__name__}: {exc}")
+                if self.breaker is not None:
+                    self.breaker.failure(f"{type(exc).__name__}: {exc}")
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {type(exc).__name__}: {exc}")
                 continue
             self.stats["valid_answers"] += 1
-            self.breaker.success()
+            if self.breaker is not None:
+                self.breaker.success()
             _notify(on_reasoning, answer.reasoning)
             decision = self.decision_from_answer(
                 answer,
