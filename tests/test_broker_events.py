@@ -83,6 +83,7 @@ def plans(draw, n: int, instruments: tuple[str, ...] = ("XUSD",)):
 
 def _submit(b: Broker, i: int, close: np.ndarray, schedule: dict) -> None:
     plan, holding = schedule[i]
+    b.catch_up(X, i)  # as the engine's run() does before asking the brain
     b.mark({X: float(close[i])})
     b.submit(plan, 60 * (i + 1), i, 0.9, max_holding_candles=holding)
 
@@ -240,6 +241,8 @@ def _step(b: Broker, t: int, cols: dict) -> None:
 
 def _submit2(b: Broker, t: int, cols: dict, schedule: dict) -> None:
     plan, holding = schedule[t]
+    for name in cols:  # as the engine's run() does before asking the brain
+        b.catch_up(name, t)
     b.mark({k: float(v[3][t]) for k, v in cols.items()})
     b.submit(plan, 60 * (t + 1), t, 0.9, max_holding_candles=holding)
 
