@@ -240,8 +240,8 @@ class PlaybackScreen(Screen):
             self.notify("end of the window: press r to restart", timeout=4)
         if self._after_batch:
             self._run_after_batch()
-        queued, self._queued_steps = self._queued_steps, 0
-        if queued and not self.runner.busy and not self.playing:
+        if self._queued_steps and not self.runner.busy and not self.playing:
+            queued, self._queued_steps = self._queued_steps, 0  # kept while a jump goes on
             self._start_steps(queued)
         if self.playing and self.clock.is_max and not self.runner.busy:
             # Keep the engine busy between frames at max speed.
