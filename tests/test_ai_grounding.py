@@ -36,7 +36,7 @@ def ground(why: str, do: str = "open_long") -> tuple[str, ...]:
         "Price 46210 fell 0.84% over 20 candles; RSI 28 says oversold.",
         "EMA 9 is 1.3 ATR below EMA 21 but RSI 28 is oversold: buy small.",
         "The oversold signal is strong enough to go long.",
-        "RSI 27.9 at price 46210.",  # more digits than shown but the same value
+        "Price 46210 with RSI 28.",
     ],
 )
 def test_grounded_examples(why):
@@ -74,6 +74,8 @@ def test_number_rounding_rules():
     assert number_grounded("0.42", ["0.4"])  # the prompt's rounding covers it
     assert not number_grounded("0.5", ["0.42"])
     assert not number_grounded("710", ["71.3"])
+    assert not number_grounded("0.1678", ["0", "2"])  # a made-up price is not "0"
+    assert not number_grounded("3.4", ["3"])
 
 
 def test_helpers():

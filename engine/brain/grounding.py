@@ -69,7 +69,12 @@ def number_grounded(token: str, prompt_numbers: Iterable[str]) -> bool:
     places = _decimals(token)
     for other in prompt_numbers:
         known = float(other)
-        if round(known, places) == value or round(value, _decimals(other)) == known:
+        if round(known, places) == value:
+            return True
+        # more digits than the prompt gave (0.42 for "0.4"), never a whole number made up
+        # of a fraction (0.1678 is not "0")
+        shown = _decimals(other)
+        if shown and places > shown and round(value, shown) == known:
             return True
         # a rounding that went half-way the other way (71.5 -> "72" or "71")
         if places == 0 and abs(known - value) < 1.0 and math.floor(known) == value:
