@@ -45,6 +45,9 @@ TRANSPORT_BINDINGS = [
 PLOT_SECONDS = 0.25  # plotext curves (milliseconds each) are redrawn at most 4 times a second
 SLOW_BATCH_SECONDS = 0.3  # after this, a batch in flight shows a spinner
 MAX_BATCH_SECONDS = 0.1  # budget of one batch at a timed speed
+# At max speed the engine and the drawing share one interpreter: ten frames a second keep
+# every pane live while leaving most of the time to the engine.
+MAX_SPEED_FRAME_SECONDS = 0.1
 MAX_QUEUED_STEPS = 10  # steps pressed during a batch, run after it
 MAX_QUEUED_BACK = 100  # steps back pressed (a held key) during a batch, rewound after it
 
@@ -181,16 +184,22 @@ class PlaybackScreen(Screen):
         now = time.monotonic()
         elapsed, self._last_tick = now - self._last_tick, now
         if self.runner.busy:
-            if self._dirty:
+            if self._dirty and self._max_speed_frame_due():
                 self._draw_now()
             if self.runner.elapsed() >= SLOW_BATCH_SECONDS:
                 self.draw_busy(self.runner.elapsed())
             return
-        if self._dirty:
+        if self._dirty and self._max_speed_frame_due():
             self._draw_now()
         if self.playing:
             self._launch_timed(elapsed)
         self._sync_timer()
+
+    def _max_speed_frame_due(self) -> bool:
+        """False while playing at max speed and the last frame is younger than its period."""
+        if not (self.playing and self.clock.is_max):
+            return True
+        return time.monotonic() - self._last_draw >= MAX_SPEED_FRAME_SECONDS
 
     def _run_for_a_frame(self) -> None:
         """At max speed: as many steps as fit in one frame."""
@@ -248,7 +257,8 @@ class PlaybackScreen(Screen):
             self._run_for_a_frame()
         if not self.runner.busy and not self.playing and self._metrics_step != self.steps_done:
             self.runner.refresh_metrics()  # paused: the figures match the candle shown
-        if not self._timer_needed() or time.monotonic() - self._last_draw >= FRAME_SECONDS:
+        since = time.monotonic() - self._last_draw
+        if not self._timer_needed() or (since >= FRAME_SECONDS and self._max_speed_frame_due()):
             self._draw_now()
         self._sync_timer()
 

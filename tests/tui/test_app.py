@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -139,6 +140,34 @@ async def test_play_then_pause(make_app) -> None:
         assert screen.steps_done == done  # paused: time stands still
         assert "paused" in text_of(screen.query_one(HeaderBar))
         assert screen._timer is None  # no timer runs while paused
+
+
+async def test_max_speed_draws_at_most_ten_frames_a_second_and_the_pause_shows_the_last_step(
+    make_app,
+) -> None:
+    from tui.playback import MAX_SPEED_FRAME_SECONDS
+
+    app = make_app(speed="max")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        draws: list[float] = []  # the draws made while playing
+        draw = screen.draw
+
+        def counted() -> None:
+            if screen.playing:  # pausing, or the end of the window, draws at once
+                draws.append(time.monotonic())
+            draw()
+
+        screen.draw = counted
+        await pilot.press("space")
+        await asyncio.sleep(0.6)
+        await pilot.press("space")
+        await settle(pilot)
+        assert screen.steps_done > 100  # the engine ran between the frames
+        gaps = [b - a for a, b in itertools.pairwise(draws)]
+        assert gaps and min(gaps) >= MAX_SPEED_FRAME_SECONDS * 0.95, gaps
+        header = text_of(screen.query_one(HeaderBar))
+        assert f"{screen.steps_done:,}/" in header, header  # the paused frame is the last step
 
 
 async def test_speed_changes(make_app) -> None:
