@@ -27,6 +27,7 @@ class TapedeckCommands(Provider):
         out.append(("Open data files", app.open_files, "replay other CSV/feather/parquet files"))
         out.append(("Export trades CSV", partial(app.export, "trades"), "closed trades (e)"))
         out.append(("Export run log", partial(app.export, "runlog"), "JSONL run log so far (E)"))
+        out.append(("Export HTML report", partial(app.export, "report"), "report so far (H)"))
         for theme in sorted(app.available_themes):
             if theme.startswith("tapedeck") or theme in ("textual-dark", "textual-light", "nord"):
                 out.append((f"Theme: {theme}", partial(app.use_theme, theme), "colour theme"))

@@ -35,7 +35,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("m  a", "jump to: trade, decision, signal, fill · focused or all"),
             ("d", "decision list with the full audit trail; enter goes there"),
             ("T", "trades table; enter goes to the trade's entry candle"),
-            ("e  E  S", "save trades CSV · run log · screenshot (path shown)"),
+            ("e E H S", "save trades CSV · run log · HTML report · screenshot"),
         ),
     ),
     (

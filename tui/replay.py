@@ -64,6 +64,7 @@ class ReplayScreen(PlaybackScreen):
         Binding("T", "trades", "Trades", show=False, id="history.trades"),
         Binding("e", "export('trades')", "Export trades", show=False, id="export.trades"),
         Binding("E", "export('runlog')", "Export run log", show=False, id="export.runlog"),
+        Binding("H", "export('report')", "Export report", show=False, id="export.report"),
         Binding("S", "app.screenshot", "Screenshot", show=False, id="export.screenshot"),
         Binding("p", "personas", "Persona", id="replay.persona"),
         Binding("c", "compare", "Compare", id="replay.compare"),

@@ -155,8 +155,9 @@ class ReplaySource:
         return self.rewinder.step()
 
     def export(self, what: str, stem: Path) -> Path:
-        """Write the closed trades ("trades": CSV) or the run log of the steps so far
-        ("runlog": JSONL) beside ``stem``; only while no step runs."""
+        """Write the closed trades ("trades": CSV), the run log of the steps so far
+        ("runlog": JSONL) or the HTML report of the steps so far ("report") beside
+        ``stem``; only while no step runs."""
         if what == "trades":
             from engine.export import write_trades_csv
 
@@ -171,7 +172,16 @@ class ReplaySource:
                 config=self.config,
                 analysis=self.analysis,
             )
-        raise ValueError(f"unknown export {what!r}: trades or runlog")
+        if what == "report":
+            from engine.report import from_result, write_report
+
+            result = self.engine.result()
+            times = result.equity_times
+            # the candles up to the step shown: none that opens at or after its close
+            until = int(times[-1]) - 1 if len(times) else None
+            run = from_result(result, self.persona.name, self.series, until=until)
+            return write_report(Path(f"{stem}.html"), [run], title=f"tapedeck replay: {run.title}")
+        raise ValueError(f"unknown export {what!r}: trades, runlog or report")
 
     def step_back(self, steps: int = 1) -> Rewound:
         """Back ``steps`` steps, to exactly the state stepping forward reached there."""

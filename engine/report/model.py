@@ -185,9 +185,15 @@ def from_run_log(
 
 
 def from_result(
-    result: Any, persona_name: str, series: Sequence[InstrumentSeries], *, title: str | None = None
+    result: Any,
+    persona_name: str,
+    series: Sequence[InstrumentSeries],
+    *,
+    title: str | None = None,
+    until: int | None = None,
 ) -> ReportRun:
-    """A report run straight from a BacktestResult and the series it ran on."""
+    """A report run straight from a BacktestResult and the series it ran on; ``until``
+    (ns) leaves out the candles that open after it (a replay exported part way)."""
     return ReportRun(
         title=title or persona_name,
         persona=persona_name,
@@ -198,5 +204,5 @@ def from_result(
         trades=trade_views(list(result.trades), list(result.decisions)),
         equity_times=np.asarray(result.equity_times),
         equity_values=np.asarray(result.equity_values, dtype=np.float64),
-        candles=[Candles.from_series(s, None, None) for s in series],
+        candles=[Candles.from_series(s, None, until) for s in series],
     )

@@ -1,8 +1,10 @@
-"""Exports from the replay screen: trades CSV, run log, screenshots (with the path shown)."""
+"""Exports from the replay screen: trades CSV, run log, HTML report, screenshots (path shown)."""
 
 from __future__ import annotations
 
 import csv
+import json
+import re
 
 import pytest
 
@@ -48,6 +50,31 @@ async def test_export_trades_csv_and_run_log(make_app, export_dir) -> None:
     assert float(rows[-1]["pnl"]) == trades[-1].pnl
     log = read_run_log(log_path)
     assert list(log.trades) == trades
+
+
+async def test_export_html_report_of_the_steps_so_far(make_app, export_dir) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.jump_to("700")
+        await settle(pilot)
+        trades = list(screen.model.trades)
+        assert len(trades) > 5
+        steps = screen.steps_done
+        await pilot.press("H")
+        await settle(pilot)
+    (html_path,) = export_dir.glob("tapedeck-momentum-report-*.html")
+    assert any(str(html_path) in m for m in notices(app))
+    page = html_path.read_text()
+    assert page.count('<tr data-trade="') == len(trades)
+    assert not re.search(r'(src|href)="https?:', page)  # self-contained
+    # the candles embedded are those up to the step shown, not the rest of the window
+    blocks = re.findall(
+        r'<script type="application/json" class="candles"[^>]*>(.*?)</script>', page
+    )
+    assert len(blocks) == 4
+    per_instrument = [len(json.loads(b.replace("<\\/", "</"))["t"]) for b in blocks]
+    assert max(per_instrument) == steps, (per_instrument, steps)
 
 
 async def test_screenshot_goes_to_the_export_folder_and_says_where(make_app, export_dir) -> None:
