@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
 
 
 @functools.cache
@@ -31,3 +33,40 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+class StderrBar:
+    """A rich progress display on stderr, shown for ``mode`` "always", or "auto" on a
+    terminal; the base of every long command's progress bar (subclasses pick columns)."""
+
+    transient = False  # True: the bar disappears when done
+
+    def __init__(self, mode: str, *, auto: bool = True) -> None:
+        self.enabled = mode == "always" or (mode == "auto" and auto and sys.stderr.isatty())
+        self.bar: Any = None  # the rich Progress while shown
+
+    def columns(self) -> tuple[Any, ...]:
+        """Description, bar, done of total, time remaining."""
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+        return (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+
+    def __enter__(self) -> Any:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(
+                *self.columns(), console=Console(stderr=True), transient=self.transient
+            )
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

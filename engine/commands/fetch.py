@@ -9,7 +9,6 @@ stopped. It ends with the validation report of ``data info``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from rich.console import Console
 
 from engine.fetch.exchange import FetchError
 from engine.fetch.store import DATADIR_ENV, candle_path, default_datadir, read_candles
+from engine.runtime import StderrBar
 from engine.timeutil import parse_time
 
 
@@ -59,44 +59,19 @@ def _ms(text: str, flag: str) -> int:
         raise FetchError(f"{flag}: {exc}") from None
 
 
-class _Bar:
+class _Bar(StderrBar):
     """One rich progress task per symbol on stderr (or nothing)."""
 
     def __init__(self, mode: str) -> None:
-        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
-        self._progress: Any = None
+        super().__init__(mode)
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> _Bar:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
     def update(self, symbol: str, done: int, total: int) -> None:
-        if self._progress is None:
+        if self.bar is None:
             return
         if symbol not in self._tasks:
-            self._tasks[symbol] = self._progress.add_task(symbol, total=total)
-        self._progress.update(self._tasks[symbol], completed=done, total=total)
+            self._tasks[symbol] = self.bar.add_task(symbol, total=total)
+        self.bar.update(self._tasks[symbol], completed=done, total=total)
 
 
 def fetch_command(args: argparse.Namespace) -> int:

@@ -2,55 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from typing import Any
 
-from rich.console import Console
+from engine.runtime import StderrBar
 
 PROGRESS_MIN_STEPS = 20_000  # "auto" shows a progress bar from this many steps on
 
 
-class Progress:
+class Progress(StderrBar):
     """A rich progress bar on stderr, one task per persona; silent when not wanted."""
 
+    transient = True
+
     def __init__(self, mode: str, total_steps: int) -> None:
-        self.enabled = mode == "always" or (
-            mode == "auto" and total_steps >= PROGRESS_MIN_STEPS and sys.stderr.isatty()
-        )
-        self._progress: Any = None
-
-    def __enter__(self) -> Progress:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self._progress = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+        super().__init__(mode, auto=total_steps >= PROGRESS_MIN_STEPS)
 
     def callback(self, label: str, total: int) -> Callable[[int, int], None] | None:
-        if self._progress is None:
+        if self.bar is None:
             return None
-        task = self._progress.add_task(label, total=total)
+        task = self.bar.add_task(label, total=total)
 
         def update(done: int, n: int) -> None:
-            self._progress.update(task, completed=done, total=n)
+            self.bar.update(task, completed=done, total=n)
 
         return update

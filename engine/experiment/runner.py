@@ -8,19 +8,17 @@ call it once, Optuna once per batch of trials (``engine.experiment.search``).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from engine.experiment.cells import Payload, load_sets, span_of
 from engine.experiment.executors import make_executor
 from engine.experiment.spec import Cell, Config, Experiment
 from engine.experiment.store import ResultStore
+from engine.runtime import StderrBar
 
 CHUNK_CAP = 16  # cells per task at most: bounds what a kill can lose and keeps the bar moving
 
@@ -42,52 +40,47 @@ def chunked(cells: Sequence[Cell], workers: int, cap: int = CHUNK_CAP) -> list[l
     return out
 
 
-class CellProgress:
+class CellProgress(StderrBar):
     """Cells done of total with the rate and ETA on stderr; silent when not wanted."""
 
     def __init__(self, mode: str, total: int) -> None:
-        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
+        super().__init__(mode)
         self.total = total
-        self._bar: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> CellProgress:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+    def columns(self) -> tuple[Any, ...]:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-            self._bar = Progress(
-                TextColumn("cells"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task("cells", total=self.total, rate="")
+        return (
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+
+    def __enter__(self) -> CellProgress:
+        super().__enter__()
+        if self.bar is not None:
+            self._task = self.bar.add_task("cells", total=self.total, rate="")
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
     def advance(self, n: int, rate: float) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, advance=n, rate=f"{rate:.2f} cells/s")
+        if self.bar is not None:
+            self.bar.update(self._task, advance=n, rate=f"{rate:.2f} cells/s")
 
     def grow(self, total: int) -> None:
         self.total = total
-        if self._bar is not None:
-            self._bar.update(self._task, total=total)
+        if self.bar is not None:
+            self.bar.update(self._task, total=total)
 
 
 class ExperimentRunner:
