@@ -9,6 +9,7 @@ Each ``/api/chat`` call consumes the next behaviour queued with :meth:`FakeOllam
 
 - ``ok``: the answer, streamed in small pieces, ``done_reason`` "stop"
 - ``hang``: accept the request and send nothing until released (past any timeout)
+- ``slow``: say nothing for ``slow_s`` seconds (a model loading), then answer as ``ok``
 - ``http404`` / ``http500``: an error status with an Ollama error body
 - ``midstream_error``: part of the answer, then an ``{"error": ...}`` line
 - ``truncated``: part of the answer, then the connection drops (chunked body unfinished)
@@ -39,6 +40,7 @@ PIECE = 9  # characters per streamed chunk
 BEHAVIOURS = (
     "ok",
     "hang",
+    "slow",
     "http404",
     "http500",
     "midstream_error",
@@ -90,6 +92,7 @@ class FakeOllama:
         self.behaviours: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []  # every /api/chat body, in order
         self.release = threading.Event()
+        self.slow_s = 1.0  # how long ``slow`` keeps quiet before answering
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -255,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "hang":
             owner.release.wait(30)
             return
+        if behaviour == "slow" and owner.release.wait(owner.slow_s):
+            return  # the server stops
         if behaviour == "http500":
             self._error(500, "llama runner process has terminated: signal: killed")
             return

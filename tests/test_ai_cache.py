@@ -241,7 +241,8 @@ def test_a_bad_answer_of_the_model_is_remembered_as_a_hold(fake, cache, behaviou
 @pytest.mark.parametrize("behaviour", ["http500", "truncated", "midstream_error", "hang"])
 def test_connection_faults_are_never_remembered(fake, cache, behaviour):
     fake.queue(*[behaviour] * (1 if behaviour == "hang" else 2))  # a timeout is not retried
-    brain = CachingBrain(OllamaBrain(host=fake.url, timeout=0.5), cache)
+    # (a first call of twice the timeout that gets no answer would open the breaker)
+    brain = CachingBrain(OllamaBrain(host=fake.url, timeout=0.5, first_call_timeout=0.5), cache)
     assert brain.decide(batch(), portfolio(), persona()).errors
     assert cache.stats()["entries"] == 0
     again = brain.decide(batch(), portfolio(), persona())

@@ -42,7 +42,10 @@ def test_replay_with_every_fault_completes_and_records_holds(window, tmp_path):
     with FakeOllama() as fake:
         for behaviour, _ in FAULTS:
             fake.queue(behaviour, "ok")  # a fault, then a good answer
-        brain = OllamaBrain(host=fake.url, timeout=0.5, retries=0, gate=False)
+        # a first call of one timeout: a hang then does not open the circuit breaker
+        brain = OllamaBrain(
+            host=fake.url, timeout=0.5, first_call_timeout=0.5, retries=0, gate=False
+        )
         reasoning: list[str] = []
         engine = BacktestEngine(window, persona(), brain, on_reasoning=reasoning.append)
         result = engine.run()

@@ -167,6 +167,10 @@ def test_fill_gaps_still_fills_an_ordinary_gap(tmp_path: Path) -> None:
         ("--timeout", "0", "--timeout must be seconds"),
         ("--timeout", "-5", "--timeout must be seconds"),
         ("--timeout", "nan", "--timeout must be seconds"),
+        ("--first-call-timeout", "inf", "--first-call-timeout must be seconds, more than 0"),
+        ("--first-call-timeout", "0", "--first-call-timeout must be seconds"),
+        ("--first-call-timeout", "-5", "--first-call-timeout must be seconds"),
+        ("--first-call-timeout", "nan", "--first-call-timeout must be seconds"),
         ("--cash", "1e308", "--cash must be a positive amount up to 1e12, got 1e+308"),
         ("--cash", "0", "--cash must be a positive amount"),
     ],
@@ -245,6 +249,10 @@ PERSONA = 'name = "p"\nrisk_per_trade = 0.01\n'
     [
         (PERSONA + '[brain]\ntimeout = "soon"\n', r"field 'brain\.timeout': expected a number"),
         (PERSONA + "[brain]\nmodel = 42\n", r"field 'brain\.model': expected text, got 42"),
+        (
+            PERSONA + "[brain]\nfirst_call_timeout = -5\n",
+            r"field 'brain\.first_call_timeout': expected a positive number of seconds",
+        ),
         (PERSONA + "[brain]\ntemperature = 9\n", r"field 'brain\.temperature': 9\.0 is outside"),
         (PERSONA + "[brain]\nnum_ctx = 0.5\n", r"field 'brain\.num_ctx': expected a whole number"),
         (
@@ -259,6 +267,7 @@ PERSONA = 'name = "p"\nrisk_per_trade = 0.01\n'
     ids=[
         "timeout-text",
         "model-number",
+        "first-call-timeout",
         "temperature",
         "num-ctx",
         "percent-trail",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 OPTION_NAMES = tuple(DEFAULT_OPTIONS)
 NO_ANSWER = "No usable answer from the model: holding."  # the reasoning of a failed call
+# The calls before a server's first answer may load the model: unless told otherwise,
+# they get this many timeouts (two: with the breaker's budget of three timeouts, a
+# server that never answers still costs at most three).
+FIRST_CALL_FACTOR = 2.0
 
 
 class LLMFault(Exception):
@@ -118,6 +123,8 @@ class LLMBrain:
         timeframe_ns: int | None = None,
         anonymise: bool = False,
         gate: bool = True,
+        timeout: float | None = None,
+        first_call_timeout: float | None = None,
     ) -> None:
         self.model = model
         self.anonymise = bool(anonymise)
@@ -125,8 +132,20 @@ class LLMBrain:
         self.retries = max(0, int(retries))
         self.options = dict(options or {})
         self.timeframe_ns = timeframe_ns
+        # Seconds one call may take (None: the backend keeps its own limit), and the calls
+        # before the server's first answer, which may load the model.
+        self.timeout = _seconds("timeout", timeout)
+        if first_call_timeout is None and self.timeout is not None:
+            first_call_timeout = FIRST_CALL_FACTOR * self.timeout
+        self.first_call_timeout = _seconds("first_call_timeout", first_call_timeout)
+        self.answered = False  # the server has answered once (the model is loaded)
+        self.call_timeout_s = self.timeout  # what the call under way may take (ask sets it)
         # Only a brain that calls a server can be cut off from it (llama.cpp runs in-process).
-        self.breaker = CircuitBreaker(f"{self.name} model {model}") if self.remote else None
+        self.breaker = (
+            CircuitBreaker(f"{self.name} model {model}", timeout_s=self.timeout)
+            if self.remote
+            else None
+        )
         self.stats: dict[str, float] = {
             "calls": 0,
             "failed_calls": 0,
@@ -153,6 +172,13 @@ class LLMBrain:
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------
+    def next_call_timeout(self) -> float | None:
+        """The seconds the next call may take: the first-call timeout until the server
+        has answered once, then the timeout."""
+        if not self.answered and self.first_call_timeout is not None:
+            return self.first_call_timeout
+        return self.timeout
+
     def prompt_for(
         self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
     ) -> Prompt:
@@ -213,6 +239,11 @@ class LLMBrain:
         repeatable = True
         raw: str | None = None
         for attempt in range(self.retries + 1):
+            if attempt and self.breaker is not None:
+                blocked = self.breaker.blocked()
+                if blocked is not None:  # the failures so far opened it: no retry
+                    errors.append(blocked)
+                    break
             opts = dict(options)
             if attempt and opts.get("seed") is not None:
                 opts["seed"] = int(opts["seed"]) + attempt  # same seed, same bad answer
@@ -225,8 +256,11 @@ class LLMBrain:
                     _notify(on_reasoning, reasoning)
 
             self.stats["calls"] += 1
+            self.call_timeout_s = self.next_call_timeout()
+            called = time.perf_counter()
             try:
                 completion = self._complete(prompt, opts, on_text)
+                self.answered = True
                 raw = completion.text
                 tokens += completion.tokens
                 self.stats["tokens"] += completion.tokens
@@ -248,10 +282,13 @@ class LLMBrain:
                     raise LLMFault(str(exc), retry=True, model_output=True) from None
             except LLMFault as fault:
                 repeatable = repeatable and fault.model_output
+                self.answered |= fault.model_output
                 if self.breaker is not None and fault.model_output:
                     self.breaker.success()  # a bad answer is still an answer
                 elif self.breaker is not None:
-                    self.breaker.failure(fault.reason)
+                    self.breaker.failure(
+                        fault.reason, time.perf_counter() - called, self.next_call_timeout()
+                    )
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {fault.reason}")
                 if not fault.retry:
@@ -260,7 +297,11 @@ class LLMBrain:
             except Exception as exc:  # never let a backend surprise stop the replay
                 repeatable = False
                 if self.breaker is not None:
-                    self.breaker.failure(f"{type(exc).__name__}: {exc}")
+                    self.breaker.failure(
+                        f"{type(exc).__name__}: {exc}",
+                        time.perf_counter() - called,
+                        self.next_call_timeout(),
+                    )
                 self.stats["failed_calls"] += 1
                 errors.append(f"{self.name} attempt {attempt + 1}: {type(exc).__name__}: {exc}")
                 continue
@@ -352,6 +393,19 @@ class LLMBrain:
 
     def close(self) -> None:
         """Release the backend's resources (connections, model memory)."""
+
+
+def _seconds(name: str, value: float | None) -> float | None:
+    """A time limit: None, or a finite number of seconds above 0 (ValueError)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a finite number of seconds above 0, got {value!r}")
+    return seconds
 
 
 def _notify(callback: ReasoningCallback | None, text: str) -> None:

@@ -43,6 +43,7 @@ class OllamaBrain(LLMBrain):
         *,
         host: str | None = None,
         timeout: float = 120.0,
+        first_call_timeout: float | None = None,
         connect_timeout: float = 5.0,
         keep_alive: str | float | None = "10m",
         retries: int = 1,
@@ -58,15 +59,17 @@ class OllamaBrain(LLMBrain):
             timeframe_ns=timeframe_ns,
             anonymise=anonymise,
             gate=gate,
+            timeout=timeout,
+            first_call_timeout=first_call_timeout,
         )
         self.host = resolve_host(host)
-        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
         self.keep_alive = keep_alive
-        self.client = ollama.Client(
-            host=self.host,
-            timeout=httpx.Timeout(self.timeout, connect=min(connect_timeout, self.timeout)),
-        )
+        self.client = ollama.Client(host=self.host, timeout=self._httpx_timeout(self.timeout))
         self._digest: str | None = None
+
+    def _httpx_timeout(self, seconds: float) -> httpx.Timeout:
+        return httpx.Timeout(seconds, connect=min(self.connect_timeout, seconds))
 
     # -- availability -----------------------------------------------------------------
     def available_models(self) -> dict[str, str]:
@@ -117,7 +120,11 @@ class OllamaBrain(LLMBrain):
         options: dict[str, Any],
         on_text: Callable[[str], None],
     ) -> Completion:
-        deadline = time.monotonic() + self.timeout
+        timeout = self.call_timeout_s or self.timeout
+        deadline = time.monotonic() + timeout
+        # the time this call may take (the first call's may be longer): every read and
+        # the connect, and the whole stream by the deadline
+        self.client._client.timeout = self._httpx_timeout(timeout)
         parts: list[str] = []
         stream = None
         try:
@@ -144,7 +151,7 @@ class OllamaBrain(LLMBrain):
                         "".join(parts), int(chunk.eval_count or 0), chunk.done_reason, gen
                     )
                 if time.monotonic() > deadline:
-                    raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+                    raise LLMFault(f"no complete answer within {timeout:g}s", retry=False)
             raise LLMFault(
                 f"stream ended before the answer was done (truncated after "
                 f"{len(''.join(parts))} characters)",
@@ -164,7 +171,7 @@ class OllamaBrain(LLMBrain):
                 ) from None
             raise LLMFault(f"Ollama HTTP {code}: {exc.error}", retry=code >= 500) from None
         except httpx.TimeoutException:
-            raise LLMFault(f"no answer within the {self.timeout:g}s timeout", retry=False) from None
+            raise LLMFault(f"no answer within the {timeout:g}s timeout", retry=False) from None
         except (ConnectionError, httpx.ConnectError) as exc:
             raise LLMFault(self._unreachable(exc), retry=True) from None
         except (httpx.HTTPError, json.JSONDecodeError, pydantic.ValidationError) as exc:

@@ -45,6 +45,7 @@ class OpenAIBrain(LLMBrain):
         *,
         host: str | None = None,
         timeout: float = 120.0,
+        first_call_timeout: float | None = None,
         connect_timeout: float = 5.0,
         retries: int = 1,
         options: Mapping[str, Any] | None = None,
@@ -59,9 +60,11 @@ class OpenAIBrain(LLMBrain):
             timeframe_ns=timeframe_ns,
             anonymise=anonymise,
             gate=gate,
+            timeout=timeout,
+            first_call_timeout=first_call_timeout,
         )
         self.host = (host or os.environ.get("OPENAI_BASE_URL") or DEFAULT_HOST).rstrip("/")
-        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
         headers = {"Accept": "application/json"}
         key = api_key()
         if key:
@@ -69,9 +72,12 @@ class OpenAIBrain(LLMBrain):
         self.client = httpx.Client(
             base_url=self.host,
             headers=headers,
-            timeout=httpx.Timeout(self.timeout, connect=min(connect_timeout, self.timeout)),
+            timeout=self._httpx_timeout(float(timeout)),
         )
         self.format_style = "json_schema"  # becomes "json_object" for servers that need it
+
+    def _httpx_timeout(self, seconds: float) -> httpx.Timeout:
+        return httpx.Timeout(seconds, connect=min(self.connect_timeout, seconds))
 
     # -- availability -------------------------------------------------------------------
     def available_models(self) -> list[str]:
@@ -140,17 +146,26 @@ class OpenAIBrain(LLMBrain):
         options: dict[str, Any],
         on_text: Callable[[str], None],
     ) -> Completion:
+        timeout = self.call_timeout_s or self.timeout or 120.0
+        deadline = time.monotonic() + timeout  # the asking again in the other form included
         for _ in range(2):
             try:
-                return self._stream(prompt, options, on_text)
+                return self._stream(prompt, options, on_text, deadline, timeout)
             except _FormatRefused:
                 self.format_style = "json_object"
         raise LLMFault("the server refuses both forms of response_format", retry=False)
 
     def _stream(
-        self, prompt: Prompt, options: dict[str, Any], on_text: Callable[[str], None]
+        self,
+        prompt: Prompt,
+        options: dict[str, Any],
+        on_text: Callable[[str], None],
+        deadline: float,
+        timeout: float,
     ) -> Completion:
-        deadline = time.monotonic() + self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LLMFault(f"no answer within the {timeout:g}s timeout", retry=False)
         parts: list[str] = []
         tokens = 0
         finish: str | None = None
@@ -158,7 +173,10 @@ class OpenAIBrain(LLMBrain):
         start = time.perf_counter()
         try:
             with self.client.stream(
-                "POST", "/chat/completions", json=self._body(prompt, options)
+                "POST",
+                "/chat/completions",
+                json=self._body(prompt, options),
+                timeout=self._httpx_timeout(left),
             ) as reply:
                 if reply.status_code != 200:
                     self._refused(reply)
@@ -178,7 +196,7 @@ class OpenAIBrain(LLMBrain):
                             on_text("".join(parts))
                         finish = choice.get("finish_reason") or finish
                     if time.monotonic() > deadline:
-                        raise LLMFault(f"no complete answer within {self.timeout:g}s", retry=False)
+                        raise LLMFault(f"no complete answer within {timeout:g}s", retry=False)
                 if not done and finish is None:
                     raise LLMFault(
                         f"stream ended before the answer was done (truncated after "
@@ -186,7 +204,7 @@ class OpenAIBrain(LLMBrain):
                         retry=True,
                     )
         except httpx.TimeoutException:
-            raise LLMFault(f"no answer within the {self.timeout:g}s timeout", retry=False) from None
+            raise LLMFault(f"no answer within the {timeout:g}s timeout", retry=False) from None
         except httpx.ConnectError as exc:
             raise LLMFault(self._unreachable(exc), retry=True) from None
         except httpx.HTTPError as exc:

@@ -6,6 +6,8 @@ defaults for model, host, keep_alive and timeout):
 - ``model``: Ollama model name, or for llamacpp a GGUF file path
 - ``host``, ``keep_alive``, ``timeout``, ``retries``: Ollama connection (``host`` and
   ``timeout`` also for "openai": the base URL such as http://127.0.0.1:8080/v1)
+- ``first_call_timeout``: seconds for the calls before the server's first answer, which
+  may load the model (default twice ``timeout``; also the persona's [brain] field)
 - ``anonymise``: instruments renamed A, B, ... and prices rebased to 100 in prompts
 - ``gate`` (default True): hold without a model call when nothing weighs enough
 - ``n_threads``: llama.cpp threads
@@ -46,9 +48,11 @@ _COMMON = {
     "anonymise",
     "gate",
 }
-_OLLAMA = {"model", "host", "keep_alive", "timeout"}
-_LLAMACPP = {"model", "model_path", "n_threads", "n_ctx", "timeout"}
-_OPENAI = {"model", "host", "timeout"}
+_OLLAMA = {"model", "host", "keep_alive", "timeout", "first_call_timeout"}
+# llama.cpp loads the weights before a call's deadline starts: first_call_timeout is
+# accepted (``auto`` may pick it) and has nothing to lengthen
+_LLAMACPP = {"model", "model_path", "n_threads", "n_ctx", "timeout", "first_call_timeout"}
+_OPENAI = {"model", "host", "timeout", "first_call_timeout"}
 
 
 def _llm_common(opts: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +100,12 @@ def _with_cache(brain: Any, opts: dict[str, Any]) -> Brain:
     return CachingBrain(brain, cache, opts.get("cache_mode", "exact"))
 
 
+def _first_call_timeout(persona: TradingPersona, opts: dict[str, Any]) -> float | None:
+    """The option, else the persona's [brain] field, else None (twice the timeout)."""
+    value = opts.get("first_call_timeout") or persona.brain.get("first_call_timeout")
+    return None if value is None else float(value)
+
+
 def _ollama(persona: TradingPersona, opts: dict[str, Any]) -> Any:
     from engine.brain.ollama_brain import OllamaBrain
 
@@ -104,6 +114,7 @@ def _ollama(persona: TradingPersona, opts: dict[str, Any]) -> Any:
         opts.get("model") or table.get("model"),
         host=opts.get("host") or table.get("host"),
         timeout=float(opts.get("timeout") or table.get("timeout") or 120.0),
+        first_call_timeout=_first_call_timeout(persona, opts),
         keep_alive=opts.get("keep_alive") or table.get("keep_alive") or "10m",
         **_llm_common(opts),
     )
@@ -133,6 +144,7 @@ def _openai(persona: TradingPersona, opts: dict[str, Any], probe: bool = False) 
         None if model is None else str(model),
         host=opts.get("host") or table.get("openai_host"),
         timeout=2.0 if probe else float(opts.get("timeout") or table.get("timeout") or 120.0),
+        first_call_timeout=None if probe else _first_call_timeout(persona, opts),
         connect_timeout=1.0 if probe else 5.0,
         **_llm_common(opts),
     )

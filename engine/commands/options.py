@@ -54,7 +54,21 @@ def add_brain_arguments(p: argparse.ArgumentParser) -> None:
         "--host",
         help="Ollama or OpenAI-compatible brain: the server address (openai: http://HOST:PORT/v1)",
     )
-    p.add_argument("--timeout", type=float, metavar="S", help="LLM brains: seconds per call")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="LLM brains: seconds one call may take (a server that never answers costs at "
+        "most three: then the circuit breaker holds without asking)",
+    )
+    p.add_argument(
+        "--first-call-timeout",
+        type=float,
+        metavar="S",
+        help="Ollama/OpenAI brains: seconds for the calls before the server's first answer, "
+        "which may load the model (default twice --timeout; counted in the three timeouts "
+        "a dead server may cost)",
+    )
     p.add_argument("--no-cache", action="store_true", help="LLM brains: skip the decision cache")
     p.add_argument(
         "--anonymise",
@@ -165,7 +179,7 @@ def _option_value(text: str) -> Any:
 def brain_options(args: argparse.Namespace, series: Sequence[InstrumentSeries]) -> dict[str, Any]:
     """make_brain keyword options from the command line (only those given)."""
     opts: dict[str, Any] = {}
-    for key in ("model", "host", "timeout"):
+    for key in ("model", "host", "timeout", "first_call_timeout"):
         if getattr(args, key) is not None:
             opts[key] = getattr(args, key)
     if args.no_cache:
@@ -191,6 +205,7 @@ OPTION_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "fees": (0.0, 1000.0, True, "basis points from 0 to 1000 (10%)"),
     "slippage": (0.0, 1000.0, True, "basis points from 0 to 1000 (10%)"),
     "timeout": (0.0, 86_400.0, False, "seconds, more than 0 and at most 86400"),
+    "first_call_timeout": (0.0, 86_400.0, False, "seconds, more than 0 and at most 86400"),
 }
 
 
@@ -202,7 +217,7 @@ def check_options(args: argparse.Namespace) -> None:
             continue
         inside = math.isfinite(value) and (lo <= value if low_ok else lo < value) and value <= hi
         if not inside:
-            raise RunError(f"--{name} must be {want}, got {value}")
+            raise RunError(f"--{name.replace('_', '-')} must be {want}, got {value}")
 
 
 def backtest_config(args: argparse.Namespace) -> Any:
