@@ -86,8 +86,8 @@ class ModalBase(ModalScreen):
         width: 72; max-width: 95%; height: auto; max-height: 95%;
         border: round $primary; background: $surface; padding: 1 2;
     }
-    ModalBase .title { text-style: bold; color: $primary; margin-bottom: 1; }
-    ModalBase .hint { color: $text-muted; margin-top: 1; }
+    ModalBase .title { text-style: bold; color: $primary; margin-bottom: 1; width: 100%; }
+    ModalBase .hint { color: $text-muted; margin-top: 1; width: 100%; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Close", id="modal.close")

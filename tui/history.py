@@ -141,9 +141,16 @@ class BrowserBase(ModalBase):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(*self.COLUMNS)
-        for i, (_, cells) in enumerate(self._rows):
-            table.add_row(*cells, key=str(i))
+        # A column that says "-" on every row (the cache, grounding and fixes of a rule
+        # brain) gives its width to the columns that say something.
+        keep = [
+            i
+            for i in range(len(self.COLUMNS))
+            if not self._rows or any(cells[i] != "-" for _, cells in self._rows)
+        ]
+        table.add_columns(*(self.COLUMNS[i] for i in keep))
+        for row, (_, cells) in enumerate(self._rows):
+            table.add_row(*(cells[i] for i in keep), key=str(row))
         if self._rows:
             table.move_cursor(row=len(self._rows) - 1, animate=False)  # the latest
         table.focus()

@@ -211,3 +211,31 @@ async def test_the_now_pane_says_why_no_trade_for_each_instrument(make_app) -> N
         for w in expected:
             assert f"{short_name(w.instrument)} {w.text}" in shown
         assert {w.reason for w in expected} - {"no_signal"}  # not only the trivial reason
+
+
+async def test_a_list_drops_columns_that_say_nothing_on_every_row() -> None:
+    from textual.app import App
+    from textual.widgets import DataTable
+
+    from tui.history import BrowserBase
+
+    class Listing(BrowserBase):
+        TITLE = "Decisions"
+        COLUMNS = ("time", "cache", "grounded", "actions")
+
+    rows = [
+        (1, ("00:05", "-", "-", "hold BTC/USDT")),
+        (2, ("00:10", "-", "NO", "open_long BTC/USDT")),
+    ]
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(Listing(rows, lambda i: f"row {i}"))
+
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels == ["time", "grounded", "actions"]  # "cache" is "-" on every row
+        assert table.get_row_at(1) == ["00:10", "NO", "open_long BTC/USDT"]
