@@ -35,7 +35,6 @@ STATE = (
     "stats",
     "_last_brain_step",
     "_last_loss_step",
-    "_deferred",
     "_model_fills",
     "_eq_const",
     "_eq_coef",

@@ -42,6 +42,7 @@ import numpy as np
 
 from engine.backtest.analysis import MarketAnalysis, analyse
 from engine.backtest.config import BacktestConfig, BacktestError, ProgressCallback
+from engine.backtest.decisions import DecisionLog, Later
 from engine.backtest.result import BacktestResult, BrainStats
 from engine.backtest.watch import EventWatch
 from engine.brain.base import Brain, ReasoningCallback
@@ -101,12 +102,15 @@ class BacktestEngine:
         self._dense = [len(arr.step_of_candle) == n for arr in self._rows]
         self._batch_list = [int(x) for x in analysis.batch_steps.tolist()]
         self._times = analysis.times
-        # run() skips, while the book is flat, the batches the brain's pre-scoring says
-        # it cannot act on; their decisions are made at the end of the fast-forward
+        # A brain's hold oracle (the rule brain's pre-scoring) tells run() which decisions
+        # are holds only: those are made when first read (DecisionLog), and while the
+        # book is flat the batches it calls quiet are skipped without being visited.
+        self._oracle: Any = None
         self._quiet: np.ndarray | None = None
-        scorer = getattr(brain, "prescore", None)
-        if prescore and on_reasoning is None and callable(scorer) and self._batch_list:
-            self._quiet = ~np.asarray(scorer(analysis, self.persona), dtype=bool)
+        oracle = getattr(brain, "hold_oracle", None)
+        if prescore and on_reasoning is None and callable(oracle) and self._batch_list:
+            self._oracle = oracle(analysis, self.persona)
+            self._quiet = np.asarray(self._oracle.flat_quiet, dtype=bool)
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -118,13 +122,13 @@ class BacktestEngine:
         self.broker = Broker(self.config.broker_config(), list(self.analysis.instruments))
         self.guard = RiskGuard(list(self.analysis.instruments), self.persona)
         self.step_index = 0
-        self.decisions: list[Decision] = []
+        later = _HoldsLater(self.analysis, self.brain, self.persona, self.guard)
+        self.decisions = DecisionLog(later)
         self.stats = BrainStats()
         n = len(self.analysis)
         self._equity = np.full(n, np.nan)
         self._last_brain_step = -(10**18)
         self._last_loss_step: int | None = None
-        self._deferred: list[tuple[int, int, int | None, float, float]] = []
         self._model_fills = -1
         self._eq_const = float(self.config.initial_cash)
         self._eq_coef: tuple[tuple[int, float], ...] = ()  # (row, signed qty)
@@ -171,7 +175,6 @@ class BacktestEngine:
             segments = [(start, self._eq_const, self._eq_coef)]
             with gc_paused():
                 t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
-                self._decide_deferred()
             self._segment_equity(start, t, segments)
             self.step_index = t
         if progress is not None:
@@ -209,7 +212,7 @@ class BacktestEngine:
     def _skip_quiet_batches(self, t: int, stop: int) -> int:
         """With no position and no order, pass the batches from ``t`` on that cannot
         act (pre-scoring), up to the first that can: their decisions, holds only, are
-        made later (``_decide_deferred``) exactly as ``_decide`` would have made them."""
+        made when first read (``_HoldsLater``), as ``_decide`` would have made them."""
         batches = self._batch_list
         quiet = self._quiet
         assert quiet is not None
@@ -217,34 +220,20 @@ class BacktestEngine:
         j = bisect.bisect_left(batches, t)
         cash = float(self.broker.cash)
         equity = float(self.broker.equity())
+        last_loss = self._last_loss_step
+        times = self._times
+        defer = self.decisions.defer
+        stats = self.stats
         while j < len(batches) and batches[j] < limit and quiet[j]:
             step = batches[j]
-            self._deferred.append((len(self.decisions), step, self._last_loss_step, cash, equity))
-            self.decisions.append(None)  # type: ignore[arg-type]  # filled in later
-            self.stats.batches += 1
+            flat = PortfolioState(int(times[step]), step, cash, equity, (), (), last_loss)
+            defer(Later(step, False, flat))
+            stats.batches += 1
+            stats.calls += 1
             self._last_brain_step = step
             t = step + 1
             j += 1
         return t
-
-    def _decide_deferred(self) -> None:
-        a = self.analysis
-        for index, step, last_loss, cash, equity in self._deferred:
-            portfolio = PortfolioState(
-                time=int(self._times[step]),
-                step=step,
-                cash=cash,
-                equity=equity,
-                positions=(),
-                pending_orders=(),
-                last_loss_step=last_loss,
-            )
-            batch = a.batch_by_step[step]
-            decision = self._decision(batch, step, portfolio)
-            if any(plan.action != Action.HOLD for plan in decision.plans):
-                raise RuntimeError(f"pre-scoring skipped a batch that acts at step {step}")
-            self.decisions[index] = decision
-        self._deferred.clear()
 
     def _next_busy_step(self, t: int) -> tuple[int, list[int]]:
         """The first step >= t that must be processed (the last step always is), and the
@@ -330,20 +319,35 @@ class BacktestEngine:
                 if trade.pnl < 0:
                     self._last_loss_step = t
         batch = a.batch_by_step.get(t)
-        asked = None
+        asked: SignalBatch | None = None
+        review = False
         if batch is not None and batch.signals:
             asked = batch
             self.stats.batches += 1
         elif held and self._review and t - self._last_brain_step >= self._review_every:
-            time = int(self._times[t])
-            asked = SignalBatch(time, time, t, (), a.context_at(t))
+            review = True
             self.stats.reviews += 1
-        if asked is not None or len(broker.fills) != self._model_fills:
+        if asked is not None or review or len(broker.fills) != self._model_fills:
             self._mark_closes(t)  # the brain and the equity model read the marks
-        if asked is not None:
-            if not record:
-                self._catch_up_trails(t)
-            self._decide(asked, t)
+        if asked is not None or review:
+            oracle = self._oracle
+            if (
+                not record
+                and oracle is not None
+                and self.on_reasoning is None
+                and oracle.holds(None if review else t, held)
+            ):
+                # holds only: made when read (the trails need no catching up for it)
+                self.decisions.defer(Later(t, review, self._portfolio(t)))
+                self.stats.calls += 1
+                self._last_brain_step = t
+            else:
+                if review:
+                    asked = _review_batch(a, t)
+                if not record:
+                    self._catch_up_trails(t)
+                assert asked is not None
+                self._decide(asked, t)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
@@ -438,9 +442,9 @@ class BacktestEngine:
         self._equity[start:stop] = values
 
     # ---------------------------------------------------------------- brain
-    def _decide(self, batch: SignalBatch, t: int) -> None:
+    def _portfolio(self, t: int) -> PortfolioState:
         broker = self.broker  # its marks are the closes of step t (see _process)
-        portfolio = PortfolioState(
+        return PortfolioState(
             time=int(self._times[t]),
             step=t,
             cash=float(broker.cash),
@@ -449,7 +453,9 @@ class BacktestEngine:
             pending_orders=broker.orders(),
             last_loss_step=self._last_loss_step,
         )
-        self.decisions.append(self._decision(batch, t, portfolio))
+
+    def _decide(self, batch: SignalBatch, t: int) -> None:
+        self.decisions.append(self._decision(batch, t, self._portfolio(t)))
         self._last_brain_step = t
 
     def _decision(self, batch: SignalBatch, t: int, portfolio: PortfolioState) -> Decision:
@@ -463,19 +469,7 @@ class BacktestEngine:
             return self._execute(self.guard.validate(skipped, portfolio, batch), batch, t)
         stats.calls += 1
         start = _time.perf_counter()
-        try:
-            decision = brain.decide(batch, portfolio, self.persona, self.on_reasoning)
-            if not isinstance(decision, Decision):
-                raise TypeError(f"decide() returned {type(decision).__name__}, not a Decision")
-        except Exception as exc:  # a failing brain must never stop the replay
-            decision = Decision(
-                time=batch.time,
-                brain=str(getattr(brain, "name", "?")),
-                model=str(getattr(brain, "model", "")),
-                plans=(),
-                reasoning="",
-                errors=(f"brain raised {type(exc).__name__}: {exc}",),
-            )
+        decision = _ask(brain, batch, portfolio, self.persona, self.on_reasoning)
         stats.latency_s += _time.perf_counter() - start
         decision = self.guard.validate(decision, portfolio, batch)
         decision = self._execute(decision, batch, t)
@@ -567,7 +561,7 @@ class BacktestEngine:
             model=str(getattr(self.brain, "model", "")),
             trades=trades,
             fills=fills,
-            decisions=tuple(self.decisions),
+            decisions=self.decisions.snapshot(),
             equity_times=times,
             equity_values=values,
             metrics=metrics,
@@ -575,6 +569,64 @@ class BacktestEngine:
             steps=done,
             rejections=tuple(self.broker.rejections),
         )
+
+
+def _ask(
+    brain: Brain,
+    batch: SignalBatch,
+    portfolio: PortfolioState,
+    persona: TradingPersona,
+    on_reasoning: ReasoningCallback | None,
+) -> Decision:
+    """The brain's Decision, or a hold Decision with the error when it raises."""
+    try:
+        decision = brain.decide(batch, portfolio, persona, on_reasoning)
+        if not isinstance(decision, Decision):
+            raise TypeError(f"decide() returned {type(decision).__name__}, not a Decision")
+    except Exception as exc:  # a failing brain must never stop the replay
+        decision = Decision(
+            time=batch.time,
+            brain=str(getattr(brain, "name", "?")),
+            model=str(getattr(brain, "model", "")),
+            plans=(),
+            reasoning="",
+            errors=(f"brain raised {type(exc).__name__}: {exc}",),
+        )
+    return decision
+
+
+def _review_batch(analysis: MarketAnalysis, t: int) -> SignalBatch:
+    """What a brain is asked with for a position review at step ``t``: no signals."""
+    time = int(analysis.times[t])
+    return SignalBatch(time, time, t, (), analysis.context_at(t))
+
+
+class _HoldsLater:
+    """Makes a deferred decision (:class:`Later`) as ``_decision`` would have: the same
+    brain, persona and RiskGuard. The hold oracle promised holds only; anything else
+    (an action, a trailing spec to bind, a correction, an error: a statistic that
+    would have been counted) raises rather than give a different record."""
+
+    def __init__(
+        self, analysis: MarketAnalysis, brain: Brain, persona: TradingPersona, guard: RiskGuard
+    ) -> None:
+        self.analysis, self.brain, self.persona, self.guard = analysis, brain, persona, guard
+
+    def __call__(self, later: Later) -> Decision:
+        a, step = self.analysis, later.step
+        batch = _review_batch(a, step) if later.review else a.batch_by_step[step]
+        decision = _ask(self.brain, batch, later.portfolio, self.persona, None)
+        decision = self.guard.validate(decision, later.portfolio, batch)
+        if (
+            decision.errors
+            or decision.corrections
+            or decision.cache_hit
+            or decision.tokens
+            or decision.grounded is not None
+            or any(p.action != Action.HOLD or p.trailing is not None for p in decision.plans)
+        ):
+            raise RuntimeError(f"a decision known to be holds only is not, at step {step}")
+        return decision
 
 
 def _candle(arr: Any, ci: int) -> Candle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ class BacktestResult:
     model: str
     trades: tuple[Trade, ...]
     fills: tuple[Fill, ...]
-    decisions: tuple[Decision, ...]
+    decisions: Sequence[Decision]  # a DecisionLog: holds only made when first read
     equity_times: np.ndarray
     equity_values: np.ndarray
     metrics: dict[str, Any]

@@ -243,9 +243,10 @@ def _passes(score: float, threshold: float) -> bool:
 
 
 # ------------------------------------------------------------------------- pre-scoring
-PRESCORE_MARGIN = 1e-9
-"""Relative margin below the threshold inside which a batch is still treated as able to
-act: vectorised sums may round differently from the decision's own."""
+SCORE_TOLERANCE = 1e-9
+"""Relative error allowed for the vectorised sums (of the terms' absolute values): they
+may add in another order than the decision's own (and Python 3.12's ``sum`` compensates),
+so a batch is called quiet only when the bound on its scores clears the threshold by it."""
 
 _flat_signals: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
 
@@ -253,7 +254,8 @@ _flat_signals: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary
 def _signal_columns(analysis: Any) -> tuple:
     """Every signal of the batches with signals as columns (computed once per analysis):
     batch number (in ``analysis.batch_steps`` order), instrument code, kind, side (+1
-    long, -1 short, 0 neutral), strength clamped as ``_weigh`` does, count."""
+    long, -1 short, 0 neutral), strength clamped as ``_weigh`` does, count; then the
+    instrument codes by name."""
     cached = _flat_signals.get(analysis)
     if cached is not None:
         return cached
@@ -278,38 +280,93 @@ def _signal_columns(analysis: Any) -> tuple:
         np.array(side),
         np.array(strength),
         np.array(count, dtype=np.float64),
-        max(1, len(codes)),
+        codes,
     )
     _flat_signals[analysis] = cached
     return cached
 
 
-def prescore(analysis: Any, persona: TradingPersona) -> np.ndarray:
-    """For each batch with signals (``analysis.batch_steps`` order): whether the persona
-    could act on it with no position and no pending order, i.e. whether some
-    instrument's |score| reaches the entry threshold. All batches are scored at once;
-    a batch within ``PRESCORE_MARGIN`` of the threshold counts as able to act, so a
-    False here is always a decision of holds only."""
-    batch_no, inst, kinds, side, strength, count, n_inst = _signal_columns(analysis)
-    n = len(analysis.batch_steps)
+def score_bounds(analysis: Any, persona: TradingPersona) -> tuple[np.ndarray, dict[str, int]]:
+    """An upper bound of |score| for every batch with signals (rows, in
+    ``analysis.batch_steps`` order) and instrument (columns, codes by name), all batches
+    at once: ``|long - short| + neutral`` as ``_totals`` sums them, plus the rounding any
+    order of summation could make (``SCORE_TOLERANCE`` of the terms' absolute sum).
+    NaN where a term is not a number: a NaN bound never compares below a threshold."""
+    batch_no, inst, kinds, side, strength, count, codes = _signal_columns(analysis)
+    n, n_inst = len(analysis.batch_steps), max(1, len(codes))
     if len(batch_no) == 0:
-        return np.zeros(n, dtype=bool)
+        return np.zeros((n, n_inst)), codes
     weights = persona.signal_weights
     lookup = {k: float(weights.get(k, 0.0)) for k in set(kinds.tolist())}
     weight = np.array([lookup[k] for k in kinds.tolist()])
     value = strength * weight * count
+    magnitude = np.abs(value)
     directional = (side != 0.0) & (weight != 0.0)
     towards_long = side * weight > 0
     group = batch_no * n_inst + inst
     size = n * n_inst
-    long = np.bincount(group, np.where(directional & towards_long, np.abs(value), 0.0), size)
-    short = np.bincount(group, np.where(directional & ~towards_long, np.abs(value), 0.0), size)
+    long = np.bincount(group, np.where(directional & towards_long, magnitude, 0.0), size)
+    short = np.bincount(group, np.where(directional & ~towards_long, magnitude, 0.0), size)
     neutral = np.bincount(group, np.where(side == 0.0, value, 0.0), size)
-    net = long - short
-    score = np.where(net != 0.0, np.maximum(0.0, np.abs(net) + neutral), 0.0)
-    threshold = persona.entry_threshold
-    can = score >= threshold - PRESCORE_MARGIN * max(1.0, threshold)
-    return can.reshape(n, n_inst).any(axis=1)
+    scale = np.bincount(group, magnitude, size)
+    bound = np.abs(long - short) + neutral + SCORE_TOLERANCE * scale
+    return bound.reshape(n, n_inst), codes
+
+
+class HoldOracle:
+    """Which of the rule brain's decisions are holds only, known without deciding.
+
+    From the score bounds of every batch (:func:`score_bounds`): a plan other than hold
+    needs some instrument's |score| to reach the entry threshold (an entry, or a close
+    of a position facing it) or half of it (a position's stop tightened). So a decision
+    is holds only, whatever the book, its cash and the cooldown, when every bound is
+    below the threshold and the bounds of the instruments held are below half of it; a
+    review (no signals: every score 0) always is. ``flat_quiet`` marks the batches that
+    are holds only for a book holding nothing. With a threshold that is not positive,
+    only reviews are known to hold."""
+
+    def __init__(self, analysis: Any, persona: TradingPersona) -> None:
+        bound, self._codes = score_bounds(analysis, persona)
+        self._bound = bound
+        self._batch = {int(step): j for j, step in enumerate(analysis.batch_steps.tolist())}
+        threshold = float(persona.entry_threshold)
+        self._threshold, self._half = threshold, threshold / 2
+        self._known = threshold > 0 and math.isfinite(threshold)
+        if self._known and len(bound):
+            peak = bound.max(axis=1)  # NaN where any bound is NaN
+            self.flat_quiet: np.ndarray = peak < threshold
+            self._calm = peak < self._half
+        else:
+            self.flat_quiet = np.zeros(len(bound), dtype=bool)
+            self._calm = self.flat_quiet
+
+    def holds(self, step: int | None, held: Iterable[str]) -> bool:
+        """Whether the decision on the batch closing at ``step`` (None: a review, no
+        signals) is holds only while the instruments ``held`` have a position."""
+        if step is None:
+            return True
+        j = self._batch[step]
+        if self._calm[j]:
+            return True
+        if not self._known:
+            return False
+        row = self._bound[j]
+        if not (row < self._threshold).all():
+            return False
+        codes = self._codes
+        for name in held:
+            col = codes.get(name)
+            if col is not None and not row[col] < self._half:
+                return False
+        return True
+
+
+def prescore(analysis: Any, persona: TradingPersona) -> np.ndarray:
+    """For each batch with signals (``analysis.batch_steps`` order): whether the persona
+    might act on it with no position and no pending order, i.e. whether the bound on
+    some instrument's |score| reaches the entry threshold (:class:`HoldOracle`). A
+    False here is always a decision of holds only."""
+    return ~HoldOracle(analysis, persona).flat_quiet
 
 
 class RuleBrain:
@@ -321,9 +378,10 @@ class RuleBrain:
     def __init__(self, persona: TradingPersona | None = None) -> None:
         self.persona = persona
 
-    def prescore(self, analysis: Any, persona: TradingPersona) -> np.ndarray:
-        """See :func:`prescore`: the engine skips, while flat, the batches marked False."""
-        return prescore(analysis, persona)
+    def hold_oracle(self, analysis: Any, persona: TradingPersona) -> HoldOracle:
+        """See :class:`HoldOracle`: the engine skips, while flat, the batches it calls
+        quiet, and makes the decisions it knows to be holds only when they are read."""
+        return HoldOracle(analysis, persona)
 
     def decide(
         self,

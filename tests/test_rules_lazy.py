@@ -1,0 +1,217 @@
+"""Decisions made when read: the rule brain's hold oracle and the engine's DecisionLog.
+
+run() records a decision the oracle knows to be holds only as what it was asked, and
+makes it on first read. These tests show that the oracle never calls a decision that
+acts "holds only" (hypothesis, against the brain itself), that its score bounds are
+tight, and that lazy runs give the eager runs' decisions item by item, and their run
+logs byte for byte, on real data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.backtest import BacktestConfig, BacktestEngine
+from engine.backtest.analysis import analyse
+from engine.backtest.decisions import DecisionLog, Later
+from engine.brain.persona import builtin_persona_names, load_persona
+from engine.brain.rules import HoldOracle, RuleBrain, score_bounds, score_signals
+from engine.data import load, load_many, select
+from engine.runlog import write_run_log
+from engine.types import Action, Decision, PortfolioState, Side
+from tests.test_rules import DIRECTION_OF, batch, make_persona, portfolio, position, sig
+
+INSTRUMENTS = ("AAA", "BBB", "CCC")
+KINDS = sorted(DIRECTION_OF)
+
+
+class _Analysis:
+    """What the oracle reads of a MarketAnalysis: the batches with signals by step."""
+
+    def __init__(self, batches: dict[int, Any]) -> None:
+        self.batch_by_step = batches
+        self.batch_steps = np.array(sorted(batches), dtype=np.int64)
+
+
+signals_st = st.lists(
+    st.tuples(
+        st.sampled_from(INSTRUMENTS),
+        st.sampled_from(KINDS),
+        st.one_of(st.floats(0.0, 1.0), st.just(1.0), st.just(0.5)),
+        st.integers(1, 3),
+    ),
+    max_size=8,
+)
+weights_st = st.dictionaries(
+    st.sampled_from(KINDS),
+    st.one_of(st.floats(-2.0, 2.0), st.sampled_from([0.0, 0.25, 0.5, 1.0, -1.0])),
+)
+book_st = st.dictionaries(
+    st.sampled_from(INSTRUMENTS),
+    st.tuples(
+        st.sampled_from([Side.LONG, Side.SHORT]),
+        st.one_of(st.none(), st.floats(80.0, 120.0)),  # stop (either side of the price)
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    signals=signals_st,
+    weights=weights_st,
+    book=book_st,
+    threshold=st.one_of(st.floats(0.0, 3.0), st.sampled_from([0.5, 1.0, 1.5])),
+    pending=st.sets(st.sampled_from(INSTRUMENTS)),
+    max_open=st.integers(1, 3),
+    last_loss=st.one_of(st.none(), st.integers(40, 50)),
+    directions=st.sampled_from([["long", "short"], ["long"], ["short"]]),
+)
+def test_a_decision_called_holds_only_holds(
+    signals, weights, book, threshold, pending, max_open, last_loss, directions
+) -> None:
+    """Whatever the book, pending orders, cooldown and limits: when the oracle says
+    holds only, the brain's own decision holds everything (and a review always does)."""
+    from tests.test_rules import pending_order
+
+    persona = make_persona(
+        entry_threshold=threshold,
+        signal_weights=weights,
+        max_open_positions=max_open,
+        allowed_directions=directions,
+    )
+    sigs = [sig(inst, kind, strength, count) for inst, kind, strength, count in signals]
+    b = batch(sigs)
+    oracle = HoldOracle(_Analysis({b.step: b}) if sigs else _Analysis({}), persona)
+    positions = tuple(position(inst, side, stop) for inst, (side, stop) in sorted(book.items()))
+    orders = tuple(pending_order(inst) for inst in sorted(pending - book.keys()))
+    pf = portfolio(positions, orders, last_loss_step=last_loss)
+    brain = RuleBrain(persona)
+    if sigs and oracle.holds(b.step, book.keys()):
+        decision = brain.decide(b, pf, persona)
+        assert all(p.action is Action.HOLD for p in decision.plans), decision.reasoning
+    if sigs and oracle.holds(b.step, ()):
+        flat = brain.decide(b, portfolio((), orders, last_loss_step=last_loss), persona)
+        assert all(p.action is Action.HOLD for p in flat.plans)
+    assert oracle.holds(None, book.keys())
+    review = brain.decide(batch([], {}), pf, persona)
+    assert all(p.action is Action.HOLD for p in review.plans)
+
+
+@settings(max_examples=300, deadline=None)
+@given(signals=signals_st, weights=weights_st)
+def test_score_bounds_hold_every_score_and_are_tight(signals, weights) -> None:
+    persona = make_persona(signal_weights=weights)
+    sigs = [sig(inst, kind, strength, count) for inst, kind, strength, count in signals]
+    b = batch(sigs)
+    bound, codes = score_bounds(_Analysis({b.step: b}), persona)
+    for inst in {s.instrument for s in sigs}:
+        score = score_signals(inst, [s for s in sigs if s.instrument == inst], weights)
+        upper = max(float(bound[0, codes[inst]]), 0.0)
+        assert abs(score.score) <= upper
+        # tight: only the rounding allowance (or a negative confirmation) above it
+        if score.score != 0:
+            assert upper - abs(score.score) <= 1e-8 * (1 + upper)
+
+
+def test_a_weight_that_is_not_a_number_is_never_called_quiet() -> None:
+    b = batch([sig("AAA", "rsi_oversold", 0.2)])
+    persona = make_persona(signal_weights={"rsi_oversold": 1.0})
+    object.__setattr__(persona, "signal_weights", {"rsi_oversold": math.nan})
+    oracle = HoldOracle(_Analysis({b.step: b}), persona)
+    assert not oracle.flat_quiet.any()
+    assert not oracle.holds(b.step, ())
+
+
+# -- the log ---------------------------------------------------------------------------
+
+
+def _decision(step: int) -> Decision:
+    return Decision(step, "rules", "", (), f"made for {step}")
+
+
+def test_decision_log_makes_each_later_item_once_on_read() -> None:
+    made: list[int] = []
+
+    def make(later: Later) -> Decision:
+        made.append(later.step)
+        return _decision(later.step)
+
+    log = DecisionLog(make)
+    pf = PortfolioState(0, 0, 1.0, 1.0, ())
+    log.append(_decision(1))
+    log.defer(Later(2, False, pf))
+    log.defer(Later(3, True, pf))
+    assert len(log) == 3 and log.pending == 2 and made == []
+    snap = log.snapshot()
+    log.append(_decision(4))
+    assert len(snap) == 3  # not affected by later appends
+    assert log[-2] == _decision(3) and made == [3]
+    assert log[1:] == (_decision(2), _decision(3), _decision(4)) and made == [3, 2]
+    assert list(log) == [_decision(i) for i in (1, 2, 3, 4)] and made == [3, 2]
+    assert log == tuple(_decision(i) for i in (1, 2, 3, 4))
+    assert tuple(_decision(i) for i in (1, 2, 3, 4)) == log
+    assert log != [_decision(1)] and log.pending == 0
+    assert snap == [_decision(i) for i in (1, 2, 3)] and made == [3, 2, 2, 3]
+
+
+def test_a_log_without_a_maker_refuses_to_defer() -> None:
+    with pytest.raises(ValueError):
+        DecisionLog().defer(Later(1, False, PortfolioState(0, 0, 1.0, 1.0, ())))
+
+
+# -- real data -------------------------------------------------------------------------
+
+
+def _deferred(log: DecisionLog) -> tuple[int, int]:
+    """(decisions not made yet, of which asked with a position open), before reading."""
+    items = [i for i in log._items if type(i) is Later]
+    return len(items), sum(1 for i in items if i.portfolio.positions)
+
+
+@pytest.fixture(scope="module")
+def alt8(alt_5m_files):
+    series = load_many(alt_5m_files)
+    return series, analyse(series, BacktestConfig().signal)
+
+
+@pytest.mark.parametrize("name", builtin_persona_names())
+def test_lazy_decisions_equal_eager_ones_item_by_item(alt8, name, tmp_path) -> None:
+    series, analysis = alt8
+    persona = load_persona(name)
+    lazy = BacktestEngine(series, persona, RuleBrain(persona), analysis=analysis).run()
+    eager = BacktestEngine(
+        series, persona, RuleBrain(persona), analysis=analysis, prescore=False
+    ).run()
+    assert isinstance(lazy.decisions, DecisionLog)
+    deferred, held = _deferred(lazy.decisions)
+    assert _deferred(eager.decisions) == (0, 0)
+    assert deferred > len(lazy.decisions) / 2 and held > 0
+    assert len(lazy.decisions) == len(eager.decisions)
+    for i, (a, b) in enumerate(zip(lazy.decisions, eager.decisions, strict=True)):
+        assert a == b, i
+    paths = [tmp_path / "lazy.jsonl", tmp_path / "eager.jsonl"]
+    for path, result in zip(paths, (lazy, eager), strict=True):
+        write_run_log(path, result, persona=persona, analysis=analysis)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_lazy_decisions_on_btc_minutes_equal_eager_ones(btc_1m_csv) -> None:
+    full = load(btc_1m_csv)
+    series = [select(full, end=int(full.open_time[20_000]))]
+    analysis = analyse(series, BacktestConfig().signal)
+    for name in ("momentum", "scalper"):
+        persona = load_persona(name)
+        lazy = BacktestEngine(series, persona, RuleBrain(persona), analysis=analysis).run()
+        eager = BacktestEngine(
+            series, persona, RuleBrain(persona), analysis=analysis, prescore=False
+        ).run()
+        deferred, held = _deferred(lazy.decisions)
+        assert deferred > 0 and held > 0
+        assert list(lazy.decisions) == list(eager.decisions)
+        assert lazy.brain_stats["calls"] == eager.brain_stats["calls"]
