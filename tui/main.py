@@ -91,8 +91,9 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def experiment_cell_spec(args: argparse.Namespace) -> tuple[ReplaySpec, list[str] | None]:
-    """``--experiment RESULTS --cell ID``: the cell's files, window, persona and brain;
-    with ``--best N`` also the personas of the N best configurations to compare."""
+    """``--experiment RESULTS --cell ID``: the cell's files, window, persona, brain and
+    model, brain options and backtest settings; with ``--best N`` also the N best
+    configurations to compare (of any brain: ``persona@brain[:model]`` when they differ)."""
     from engine.experiment.replay import cell_replay, compare_cells
     from tui.clock import parse_speed
     from tui.sources import ReplaySpec
@@ -103,9 +104,14 @@ def experiment_cell_spec(args: argparse.Namespace) -> tuple[ReplaySpec, list[str
         raise TapedeckError("--experiment sets the data, persona and window: give none")
     compare = None
     if args.best:
-        cell, compare = compare_cells(args.experiment, args.best, args.metric, args.cell)
+        cell, cells = compare_cells(args.experiment, args.best, args.metric, args.cell)
     else:
-        cell = cell_replay(args.experiment, args.cell)
+        cell, cells = cell_replay(args.experiment, args.cell), []
+    options = {cell.brain: cell.brain_options}
+    if cells:
+        one_brain = {(c.brain, c.model) for c in cells} == {(cell.brain, cell.model)}
+        compare = [c.persona if one_brain else c.entry for c in cells]
+        options.update({entry: c.brain_options for entry, c in zip(compare, cells, strict=True)})
     spec = ReplaySpec(
         paths=cell.paths,
         persona=cell.persona,
@@ -113,6 +119,9 @@ def experiment_cell_spec(args: argparse.Namespace) -> tuple[ReplaySpec, list[str
         speed=parse_speed(args.speed),
         start=cell.start,
         end=cell.end,
+        backtest=cell.backtest,
+        brain_options=options,
+        timeframe=cell.timeframe,
     )
     return spec, compare
 

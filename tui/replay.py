@@ -538,7 +538,12 @@ class ReplayScreen(PlaybackScreen):
         self.action_pause()
         try:
             source = CompareSource(
-                self.source.series, personas, self.source.brain_kind, self.source.analysis
+                self.source.series,
+                personas,
+                self.source.brain_kind,
+                self.source.analysis,
+                config=self.source.config,
+                brain_options=self.source.brain_options,
             )
         except Exception as exc:  # a brain that cannot start is a message, not a crash
             self.notify(f"cannot compare: {exc}", severity="error", timeout=8)

@@ -6,7 +6,7 @@ This module only builds and steps the engine (``BacktestEngine`` for one persona
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,13 +57,37 @@ class ReplaySpec:
     speed: str = "100x"
     start: str | None = None
     end: str | None = None
+    # an experiment cell's settings: BacktestConfig keywords, and make_brain keywords by
+    # brain kind or by compare entry (``persona@brain[:model]`` as given)
+    backtest: dict[str, Any] = field(default_factory=dict)
+    brain_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timeframe: str | None = None  # for files whose timeframe cannot be inferred
 
 
 def load_window(spec: ReplaySpec) -> list[InstrumentSeries]:
     """Load the files and cut the window; raises TapedeckError with a precise message."""
     from engine.commands.options import load_window as load
 
-    return load(spec.paths, start=spec.start, end=spec.end)
+    return load(spec.paths, start=spec.start, end=spec.end, timeframe=spec.timeframe)
+
+
+def brain_options_for(
+    options: Mapping[str, Mapping[str, Any]],
+    entry: str,
+    kind: str,
+    series: Sequence[InstrumentSeries],
+    *,
+    count_candles: bool = False,
+) -> dict[str, Any]:
+    """``make_brain`` keywords for ``entry`` (a compare entry or persona) with brain
+    ``kind``: the options given for that entry, else for that kind. With options given
+    (an experiment's cell) or ``count_candles``, an LLM's prompts count ages in candles
+    of the data's timeframe, as ``tapedeck run``'s and the cell's did."""
+    given = options[entry] if entry in options else options.get(kind)
+    opts = dict(given or {})
+    if kind != "rules" and series and (given is not None or count_candles):
+        opts.setdefault("timeframe", series[0].timeframe)
+    return opts
 
 
 def describe_data(series: Sequence[InstrumentSeries]) -> str:
@@ -103,10 +127,13 @@ class ReplaySource:
         brain: str,
         *,
         analysis: Any = None,
+        config: Any = None,
+        brain_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         backtest, _ = _engine_modules()
         self.series = list(series)
-        self.config = backtest.BacktestConfig()
+        self.config = config if config is not None else backtest.BacktestConfig()
+        self.brain_options = {k: dict(v) for k, v in (brain_options or {}).items()}
         self._on_reasoning: Callable[[str], None] | None = None
         self.analysis = analysis  # the first engine analyses the window if None
         self.persona: TradingPersona
@@ -117,7 +144,14 @@ class ReplaySource:
     @classmethod
     def from_spec(cls, spec: ReplaySpec) -> ReplaySource:
         """The window ``spec`` names, with its persona and brain."""
-        return cls(load_window(spec), spec.persona, spec.brain)
+        backtest, _ = _engine_modules()
+        return cls(
+            load_window(spec),
+            spec.persona,
+            spec.brain,
+            config=backtest.BacktestConfig(**spec.backtest),
+            brain_options=spec.brain_options,
+        )
 
     def set_reasoning_callback(self, callback: Callable[[str], None] | None) -> None:
         self._on_reasoning = callback
@@ -127,7 +161,9 @@ class ReplaySource:
     def switch(self, persona: str, brain: str) -> None:
         backtest, factory = _engine_modules()
         p = load_persona(persona)
-        b = factory.make_brain(brain, p)
+        b = factory.make_brain(
+            brain, p, **brain_options_for(self.brain_options, persona, brain, self.series)
+        )
         self.engine = backtest.BacktestEngine(
             self.series, p, b, self.config, analysis=self.analysis, on_reasoning=self._on_reasoning
         )
@@ -212,6 +248,9 @@ class CompareSource:
         personas: Sequence[str],
         brain: str,
         analysis: Any = None,
+        *,
+        config: Any = None,
+        brain_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if not 2 <= len(personas) <= 4:
             raise TapedeckError(f"compare takes 2 to 4 personas, got {len(personas)}")
@@ -222,21 +261,25 @@ class CompareSource:
         backtest, factory = _engine_modules()
         self.series = list(series)
         self.brain_kind = brain
-        self.config = backtest.BacktestConfig()
+        self.config = config if config is not None else backtest.BacktestConfig()
         # "persona" runs with ``brain``; "persona@brain[:model]" with its own, named so
+        # (a persona file by the name inside it: an experiment's configurations)
         specs = [parse_persona_brain(p, default_brain=brain) for p in personas]
         labelled = any("@" in p for p in personas)
         loaded = []
         brains: dict[str, tuple[str, dict[str, Any]]] = {}
-        for spec in specs:
+        for text, spec in zip(personas, specs, strict=True):
             persona = load_persona(spec.persona)
             if labelled:
-                persona = dataclasses.replace(persona, name=spec.label)
-            opts: dict[str, Any] = {}
+                label = spec.label
+                if spec.persona.endswith(".toml"):
+                    label = label.replace(spec.persona, persona.name, 1)
+                persona = dataclasses.replace(persona, name=label)
+            opts = brain_options_for(
+                brain_options or {}, text, spec.brain, self.series, count_candles=labelled
+            )
             if spec.model:
                 opts["model"] = spec.model
-            if spec.brain != "rules" and self.series and labelled:
-                opts["timeframe"] = self.series[0].timeframe
             loaded.append(persona)
             brains[persona.name] = (spec.brain, opts)
         self.persona_names = [p.name for p in loaded]

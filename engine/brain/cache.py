@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -301,13 +302,15 @@ _FINGERPRINTS: dict[int, tuple[TradingPersona, str]] = {}
 
 
 def _persona_fingerprint(persona: TradingPersona) -> str:
-    """persona.fingerprint(), remembered per persona object (it hashes the whole persona)."""
+    """The fingerprint of the persona but its name, remembered per persona object (it
+    hashes the whole persona). The name never reaches the prompt, and a comparison
+    renames its personas (``momentum@ollama``): the same persona asks the same."""
     known = _FINGERPRINTS.get(id(persona))
     if known is not None and known[0] is persona:
         return known[1]
     if len(_FINGERPRINTS) > 256:
         _FINGERPRINTS.clear()
-    fp = persona.fingerprint()
+    fp = dataclasses.replace(persona, name="").fingerprint()
     _FINGERPRINTS[id(persona)] = (persona, fp)
     return fp
 

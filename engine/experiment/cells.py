@@ -101,15 +101,24 @@ def _analysis(payload: Payload, cell: Cell, config: Any) -> tuple[list[Instrumen
     return value
 
 
-def make_cell_brain(config: Config, persona: Any, payload: Payload, timeframe: str) -> Any:
-    from engine.brain.factory import make_brain
-
-    opts = dict(payload.brain_options.get(config.brain, {}))
+def cell_brain_options(
+    config: Config, brain_options: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``make_brain`` keywords of a configuration: its brain's ``[brains.KIND]`` table,
+    one of its hosts, its model (the replay of a cell uses them too)."""
+    opts = dict(brain_options.get(config.brain, {}))
     hosts = opts.pop("hosts", None)
     if hosts:  # several LLM servers: each configuration keeps to one of them
         opts["host"] = pick_host(list(hosts), config.id)
     if config.model:
         opts["model"] = config.model
+    return opts
+
+
+def make_cell_brain(config: Config, persona: Any, payload: Payload, timeframe: str) -> Any:
+    from engine.brain.factory import make_brain
+
+    opts = cell_brain_options(config, payload.brain_options)
     if config.brain != "rules":
         opts.setdefault("timeframe", timeframe)  # LLM prompts count ages in candles
     return make_brain(config.brain, persona, **opts)

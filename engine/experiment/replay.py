@@ -1,8 +1,11 @@
-"""One cell of a results table as a replay: its files, window, persona and brain.
+"""One cell of a results table as a replay: its files, window, persona, brain, model,
+brain options and backtest settings.
 
 The persona of a grid point (a built-in with parameters changed) is written as a TOML
 file into the results folder (``personas/``), so the replay loads it like any persona
-file and the cell replays exactly as it ran.
+file. The experiment's ``[backtest]`` settings (cash, fees, slippage, intrabar) and
+``[brains.KIND]`` options come from ``experiment.json`` (older folders: from the
+experiment file it names), so the cell replays exactly as it ran.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import pandas as pd
 
 from engine.atomic import write_text_atomic
 from engine.experiment.spec import Config, persona_table
-from engine.experiment.store import ResultsError, read_table
+from engine.experiment.store import META, ResultsError, read_table
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,54 @@ class CellReplay:
     persona: str  # built-in name or a .toml path
     brain: str
     model: str | None
+    backtest: dict[str, Any] = field(default_factory=dict)  # BacktestConfig keywords
+    brain_options: dict[str, Any] = field(default_factory=dict)  # make_brain keywords
+    timeframe: str | None = None  # the experiment's timeframe for files that lack one
+
+    @property
+    def entry(self) -> str:
+        """``persona@brain[:model]``, as the compare screen takes it."""
+        return f"{self.persona}@{self.brain}" + (f":{self.model}" if self.model else "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What an experiment ran every cell with, beyond the cell's own row."""
+
+    backtest: dict[str, Any]
+    brain_options: dict[str, dict[str, Any]]
+    timeframe: str | None
+
+
+def experiment_settings(results: str | Path) -> Settings:
+    """The ``[backtest]``, ``[brains.KIND]`` and timeframe of the experiment that wrote
+    ``results``: from its ``experiment.json``, else from the experiment file it names."""
+    folder = Path(results)
+    meta_path = (folder if folder.is_dir() else folder.parent) / META
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(
+            f"{meta_path}: cannot read what the experiment ran with: {exc}"
+        ) from None
+    if "backtest" in meta:
+        return Settings(
+            dict(meta["backtest"] or {}),
+            {str(k): dict(v) for k, v in (meta.get("brain_options") or {}).items()},
+            meta.get("timeframe"),
+        )
+    from engine.experiment.spec import load_experiment
+
+    source = meta.get("source") or ""
+    if not source or not Path(source).is_file():
+        raise ResultsError(
+            f"{meta_path} predates the recorded [backtest] settings and its experiment file "
+            f"{source or '(none)'} is gone: run the experiment again to replay its cells"
+        )
+    exp = load_experiment(source)
+    return Settings(
+        dict(exp.backtest), {k: dict(v) for k, v in exp.brain_options.items()}, exp.timeframe
+    )
 
 
 def find_cell(frame: pd.DataFrame, cell: str) -> dict[str, Any]:
@@ -115,10 +166,10 @@ def best_configs(frame: pd.DataFrame, n: int, metric: str) -> list[str]:
 
 def compare_cells(
     results: str | Path, n: int, metric: str, cell: str | None = None
-) -> tuple[CellReplay, list[str]]:
-    """The best ``n`` configurations (same brain as the best) on one window: ``cell``'s,
-    or the best configuration's last evaluation window; the replay of that cell and
-    one persona per configuration, each named after its configuration."""
+) -> tuple[CellReplay, list[CellReplay]]:
+    """The best ``n`` configurations (any brain) on one window: ``cell``'s, or the best
+    configuration's last evaluation window; the replay of that cell and of one cell per
+    configuration there, each persona named after its configuration."""
     from engine.experiment.stats import evaluation_rows
 
     folder = Path(results)
@@ -133,34 +184,46 @@ def compare_cells(
     else:
         rows, _ = evaluation_rows(frame)
         first = rows[rows["config"] == best[0]].iloc[-1].to_dict()
-    brain = first["brain"]
     same = frame[
         (frame["instruments"] == first["instruments"]) & (frame["window"] == first["window"])
     ]
-    chosen = [c for c in best if c in set(same[same["brain"] == brain]["config"])][:n]
+    chosen = [c for c in best if c in set(same["config"])][:n]
     if len(chosen) < 2:
-        raise ResultsError("fewer than two configurations with that brain ran in that window")
-    personas = [
-        _persona_of(folder, same[same["config"] == c].iloc[0].to_dict(), rename=True)
+        raise ResultsError("fewer than two configurations ran in that window")
+    settings = experiment_settings(folder)
+    cells = [
+        _cell_replay(folder, same[same["config"] == c].iloc[0].to_dict(), settings, rename=True)
         for c in chosen
     ]
-    return cell_replay(folder, str(first["cell"])), personas
+    return _cell_replay(folder, first, settings), cells
 
 
 def cell_replay(results: str | Path, cell: str) -> CellReplay:
     """What ``tapedeck replay`` needs to open ``cell`` of the results folder."""
     folder = Path(results)
     row = find_cell(read_table(folder), cell)
-    persona = _persona_of(folder, row)
+    return _cell_replay(folder, row, experiment_settings(folder))
+
+
+def _cell_replay(
+    folder: Path, row: dict[str, Any], settings: Settings, rename: bool = False
+) -> CellReplay:
+    from engine.experiment.cells import cell_brain_options
+
     model = None
     if "model" in row and isinstance(row["model"], str) and row["model"]:
         model = row["model"]
+    params = tuple(tuple(p) for p in json.loads(row["params"]))
+    config = Config(row["persona_source"], row["brain"], params, row["persona"], model)
     return CellReplay(
         cell=str(row["cell"]),
         paths=list(json.loads(row["data"])),
         start=str(row["window_start"]),
         end=str(row["window_end"]),
-        persona=persona,
+        persona=_persona_of(folder, row, rename),
         brain=str(row["brain"]),
         model=model,
+        backtest=dict(settings.backtest),
+        brain_options=cell_brain_options(config, settings.brain_options),
+        timeframe=settings.timeframe,
     )

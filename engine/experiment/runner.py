@@ -111,6 +111,10 @@ class ExperimentRunner:
             "search": experiment.search.method,
             "objective": experiment.search.objective,
             "cells_in_grid": len(self.all_cells),
+            # what a cell's replay needs besides its row (engine.experiment.replay)
+            "backtest": dict(experiment.backtest),
+            "brain_options": {k: dict(v) for k, v in experiment.brain_options.items()},
+            "timeframe": experiment.timeframe,
         }
         self.store = ResultStore(out, [c.id for c in self.all_cells], meta)
         self._executor_args = (workers, cluster)
