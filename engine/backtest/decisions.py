@@ -10,6 +10,7 @@ the run log, ``--json``, the report and the TUI read them and get them all.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, overload
 
@@ -55,6 +56,11 @@ class DecisionLog(Sequence[Decision]):
     def snapshot(self) -> DecisionLog:
         """The decisions so far, unaffected by later appends."""
         return DecisionLog(self._make, list(self._items))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DecisionLog:
+        # The maker is not state (it holds the brain, which a copy must share: the TUI's
+        # step-back snapshots deep-copy the log); the items are.
+        return DecisionLog(self._make, copy.deepcopy(self._items, memo))
 
     def _get(self, i: int) -> Decision:
         item = self._items[i]
