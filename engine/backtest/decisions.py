@@ -19,7 +19,11 @@ from engine.types import Decision, PortfolioState
 
 class Later(NamedTuple):
     """A decision to be made when first read: asked at ``step`` (a review when
-    ``review``, else the batch with signals closing there) with ``portfolio``."""
+    ``review``, else the batch with signals closing there) with ``portfolio``. Its
+    positions and their sides, pending orders, cash and last loss are those at ``step``;
+    when the engine passed the step without visiting it, the marks (prices, equity) and
+    trailing stops are those the broker last valued, which a decision of holds only
+    does not read."""
 
     step: int
     review: bool

@@ -191,11 +191,14 @@ class BacktestEngine:
         n = self.total_steps
         next_report = t
         # (a reasoning callback set after construction sees every decision in order)
-        quiet = self._quiet is not None and self.on_reasoning is None
+        lazy = self._oracle is not None and self.on_reasoning is None
+        quiet = lazy and self._quiet is not None
         broker = self.broker
         while t < stop:
             if quiet and not broker.held and not broker.orders():
                 t = self._skip_quiet_batches(t, stop)
+            if lazy:
+                t = self._defer_holds(t, stop)
             busy, eventful = self._next_busy_step(t)
             if busy >= stop:
                 return stop
@@ -235,21 +238,63 @@ class BacktestEngine:
             j += 1
         return t
 
+    def _defer_holds(self, t: int, stop: int) -> int:
+        """Pass the brain's steps from ``t`` on, up to the first where the broker may act
+        or the hold oracle cannot promise holds only: each one's decision is recorded to
+        be made when read (``Later``), with the book as the broker holds it (positions
+        and their sides, pending orders, cash, last loss: nothing changes it before the
+        broker acts; prices, equity and trailing stops are those it last valued them at,
+        which a decision of holds only never reads)."""
+        oracle = self._oracle
+        broker = self.broker
+        batches = self._batch_list
+        limit = min(stop, self._n - 1)  # the last step is always processed
+        held = broker.held
+        book: PortfolioState | None = None
+        times = self._times
+        stats = self.stats
+        while True:
+            busy = self._next_brain_step(t)
+            if busy >= limit:
+                return t
+            event, rows = self._watch.next_event(broker, t, busy)
+            if event < busy or rows:
+                return t
+            j = bisect.bisect_left(batches, busy)
+            review = j == len(batches) or batches[j] != busy
+            if not oracle.holds(None if review else busy, held):
+                return t
+            if book is None:
+                book = self._portfolio(busy)
+            later = dataclasses.replace(book, time=int(times[busy]), step=busy)
+            self.decisions.defer(Later(busy, review, later))
+            if review:
+                stats.reviews += 1
+            else:
+                stats.batches += 1
+            stats.calls += 1
+            self._last_brain_step = busy
+            t = busy + 1
+
+    def _next_brain_step(self, t: int) -> int:
+        """The first step >= t where the brain is asked (a batch with signals closes, or
+        a position review is due), else the last step."""
+        busy = self._n - 1
+        batches = self._batch_list
+        j = bisect.bisect_left(batches, t)
+        if j < len(batches) and batches[j] < busy:
+            busy = batches[j]
+        if busy > t and self._review and self.broker.held:
+            busy = min(busy, max(t, self._last_brain_step + self._review_every))
+        return busy
+
     def _next_busy_step(self, t: int) -> tuple[int, list[int]]:
         """The first step >= t that must be processed (the last step always is), and the
         rows whose candle the broker must see there.
 
         A step is busy when a batch with signals closes there, a position review is due,
         or the broker may act on one of its candles (the event watch knows those)."""
-        busy = self._n - 1
-        batches = self._batch_list
-        j = bisect.bisect_left(batches, t)
-        if j < len(batches) and batches[j] < busy:
-            busy = batches[j]
-        broker = self.broker
-        if busy > t and self._review and broker.held:
-            busy = min(busy, max(t, self._last_brain_step + self._review_every))
-        return self._watch.next_event(broker, t, busy)
+        return self._watch.next_event(self.broker, t, self._next_brain_step(t))
 
     # ---------------------------------------------------------------- one step
     def _process(self, t: int, rows: list[int] | None) -> StepEvent | None:
