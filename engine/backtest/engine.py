@@ -197,9 +197,7 @@ class BacktestEngine:
         while t < stop:
             if quiet and not broker.held and not broker.orders():
                 t = self._skip_quiet_batches(t, stop)
-            if lazy:
-                t = self._defer_holds(t, stop)
-            busy, eventful = self._next_busy_step(t)
+            busy, eventful = self._defer_holds(t, stop) if lazy else self._next_busy_step(t)
             if busy >= stop:
                 return stop
             fills = self._model_fills
@@ -238,13 +236,14 @@ class BacktestEngine:
             j += 1
         return t
 
-    def _defer_holds(self, t: int, stop: int) -> int:
+    def _defer_holds(self, t: int, stop: int) -> tuple[int, list[int]]:
         """Pass the brain's steps from ``t`` on, up to the first where the broker may act
-        or the hold oracle cannot promise holds only: each one's decision is recorded to
-        be made when read (``Later``), with the book as the broker holds it (positions
-        and their sides, pending orders, cash, last loss: nothing changes it before the
-        broker acts; prices, equity and trailing stops are those it last valued them at,
-        which a decision of holds only never reads)."""
+        or the hold oracle cannot promise holds only, and return that step as
+        ``_next_busy_step`` does. Each passed step's decision is recorded to be made
+        when read (``Later``), with the book as the broker holds it (positions and their
+        sides, pending orders, cash, last loss: nothing changes it before the broker
+        acts; prices, equity and trailing stops are those it last valued them at, which
+        a decision of holds only never reads)."""
         oracle = self._oracle
         broker = self.broker
         batches = self._batch_list
@@ -255,18 +254,24 @@ class BacktestEngine:
         stats = self.stats
         while True:
             busy = self._next_brain_step(t)
-            if busy >= limit:
-                return t
             event, rows = self._watch.next_event(broker, t, busy)
-            if event < busy or rows:
-                return t
+            if busy >= limit or event < busy or rows:
+                return event, rows
             j = bisect.bisect_left(batches, busy)
             review = j == len(batches) or batches[j] != busy
             if not oracle.holds(None if review else busy, held):
-                return t
+                return event, rows
             if book is None:
                 book = self._portfolio(busy)
-            later = dataclasses.replace(book, time=int(times[busy]), step=busy)
+            later = PortfolioState(
+                int(times[busy]),
+                busy,
+                book.cash,
+                book.equity,
+                book.positions,
+                book.pending_orders,
+                book.last_loss_step,
+            )
             self.decisions.defer(Later(busy, review, later))
             if review:
                 stats.reviews += 1
