@@ -11,10 +11,11 @@ Conventions that every module keeps:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -113,9 +114,18 @@ class InstrumentSeries:
     def __len__(self) -> int:
         return int(self.open_time.shape[0])
 
-    @property
+    @functools.cached_property
     def close_time(self) -> np.ndarray:
-        return self.open_time + np.int64(self.timeframe_ns)
+        """``open_time + timeframe``, computed once and shared (read-only): every user
+        holding its own copy cost 80 MB each on 10M candles."""
+        out = self.open_time + np.int64(self.timeframe_ns)
+        out.flags.writeable = False
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("close_time", None)  # derived: not worth pickling
+        return state
 
     def candle(self, i: int) -> Candle:
         return Candle(

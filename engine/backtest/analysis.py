@@ -121,7 +121,11 @@ def _instrument_arrays(stream: MergedStream, row: int, name: str, signals: Any) 
     atr = indicators.get("atr")
     if atr is None:
         atr = np.full(len(series), np.nan)
-    steps = np.flatnonzero(stream.candle_index[row] >= 0).astype(np.int64)
+    candles = stream.candle_index[row]
+    if candles.shape[0] == len(series):  # a candle at every step: candle i closes at step i
+        steps = candles
+    else:
+        steps = np.flatnonzero(candles >= 0).astype(np.int64)
     return InstrumentArrays(
         name=name,
         index=row,
@@ -140,6 +144,8 @@ def _instrument_arrays(stream: MergedStream, row: int, name: str, signals: Any) 
 
 def _last_close(stream: MergedStream, arrays: Mapping[str, InstrumentArrays]) -> np.ndarray:
     n = len(stream)
+    if len(stream.instruments) == 1 and len(arrays[stream.instruments[0]].step_of_candle) == n:
+        return arrays[stream.instruments[0]].close.reshape(1, n)  # a view: nothing to carry
     out = np.empty((len(stream.instruments), n), dtype=np.float64)
     for row, name in enumerate(stream.instruments):
         arr = arrays[name]

@@ -115,7 +115,10 @@ def merge(series_list: Sequence[InstrumentSeries]) -> MergedStream:
         by_name[s.instrument] = s
     names = tuple(sorted(by_name))
     closes = [by_name[n].close_time for n in names]
-    times = _sorted_unique(np.concatenate(closes).astype(np.int64, copy=False))
+    if len(closes) == 1:  # already sorted and unique: share it (10M candles: 80 MB)
+        times = np.asarray(closes[0], dtype=np.int64)
+    else:
+        times = _sorted_unique(np.concatenate(closes).astype(np.int64, copy=False))
     index = np.full((len(names), times.shape[0]), -1, dtype=np.int64)
     for row, close in enumerate(closes):
         index[row, np.searchsorted(times, close)] = np.arange(close.shape[0], dtype=np.int64)

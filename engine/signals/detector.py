@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,33 @@ def _shift(a: np.ndarray) -> np.ndarray:
     return out
 
 
+class Previous(Mapping[str, np.ndarray]):
+    """Every column of ``values`` one candle later (NaN at the first), each made when
+    read and not kept: the vectorised detectors read only a few of them at a time, and
+    holding all of them (10M candles: 21 columns of 80 MB) doubled the analysis' peak.
+    ``rows(key, at)`` gives the previous values at candles ``at`` only."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, np.ndarray]) -> None:
+        self._values = values  # read live: derived columns added later are seen
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return _shift(self._values[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def rows(self, key: str, at: np.ndarray) -> np.ndarray:
+        """``self[key][at]`` without the whole shifted column."""
+        out = np.asarray(self._values[key][np.maximum(at - 1, 0)], dtype=np.float64)
+        out[at == 0] = np.nan
+        return out
+
+
 def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) -> dict:
     spec = registry.get(use.name)
     sources = [np.asarray(values[s], dtype=np.float64) for s in use.sources]
@@ -112,6 +139,9 @@ def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) ->
     for name, key in zip(spec.outputs, use.outputs, strict=True):
         if not key:
             continue
+        if first == 0 and result[name].dtype == np.float64 and result[name].shape == (n,):
+            out[key] = result[name]  # already the whole column: no second copy
+            continue
         full = np.full(n, np.nan)
         if first < n:
             full[first:] = result[name]
@@ -121,20 +151,19 @@ def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) ->
 
 def compute_values(
     series: InstrumentSeries, config: SignalConfig, detectors: list[Detector]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[dict[str, np.ndarray], Previous]:
     """(values, previous values) over the whole series: candle columns, indicators and
-    derived values, each an array aligned with the series."""
+    derived values, each an array aligned with the series (the previous ones are made
+    when read, see :class:`Previous`)."""
     n = len(series)
     values: dict[str, np.ndarray] = {
         c: np.asarray(getattr(series, c), dtype=np.float64) for c in CANDLE_COLUMNS
     }
     for use in all_uses(config, detectors):
         values.update(_compute_use(use, values, n))
-    prev = {k: _shift(a) for k, a in values.items()}
+    prev = Previous(values)
     for detector in detectors:
-        derived = detector.derive(values, prev)
-        values.update(derived)
-        prev.update({k: _shift(a) for k, a in derived.items()})
+        values.update(detector.derive(values, prev))
     return values, prev
 
 
@@ -185,13 +214,13 @@ def _describe_all(
     kind: str,
     at: np.ndarray,
     values: Mapping[str, np.ndarray],
-    prev: Mapping[str, np.ndarray],
+    prev: Previous,
     series: InstrumentSeries,
 ) -> list[Signal]:
     """The signals of one kind fired at candles ``at``: ``describe`` runs once on the
     gathered columns (element-wise, the same float arithmetic as on one candle)."""
     v = {k: a[at] for k, a in values.items()}
-    p = {k: a[at] for k, a in prev.items()}
+    p = {k: prev.rows(k, at) for k in prev}
     with np.errstate(all="ignore"):
         direction, strength, evidence = detector.describe(kind_index, v, p)
     n = at.shape[0]
