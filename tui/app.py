@@ -151,6 +151,7 @@ class TapedeckApp(App):
             persona=self.replay.source.persona.name if self.replay else self.spec.persona,
             brain=self.replay.source.brain_kind if self.replay else self.spec.brain,
             speed=self.spec.speed,
+            brain_options=self.spec.brain_options,  # by brain kind: --host stays with its kind
         )
         try:
             source = ReplaySource.from_spec(spec)

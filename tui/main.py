@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engine import cli
+from engine.commands.options import add_model_arguments, model_arguments
 from engine.errors import TapedeckError
 
 if TYPE_CHECKING:
@@ -30,8 +31,11 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--persona", default=None, help="built-in persona name or a .toml path")
     p.add_argument(
-        "--brain", default="rules", help="rules, ollama, llamacpp or auto (default rules)"
+        "--brain",
+        default="rules",
+        help="rules, ollama, llamacpp, openai or auto (default rules)",
     )
+    add_model_arguments(p)  # --model, --host, --timeout, ... as run and compare take them
     p.add_argument("--speed", default="100x", help="1x, 10x, 100x, 1000x or max (default 100x)")
     p.add_argument("--start", default=None, help="window start (UTC time)")
     p.add_argument("--end", default=None, help="window end (UTC time)")
@@ -54,24 +58,36 @@ def add_replay_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def run_replay(args: argparse.Namespace) -> int:
+def replay_spec(args: argparse.Namespace) -> ReplaySpec:
+    """What ``replay DATA... [--persona --brain --model --host --timeout ...]`` asks for;
+    the model options go to the brain kind they were given with."""
+    from engine.commands.options import check_options
     from engine.data.sample import SAMPLE_PATHS
     from engine.fetch.store import resolve_data_args
     from tui.clock import parse_speed
-    from tui.sources import ReplaySource, ReplaySpec, default_persona
+    from tui.sources import ReplaySpec, default_persona
+
+    check_options(args)  # --timeout in its range, as run and compare check it
+    given = model_arguments(args)
+    return ReplaySpec(
+        paths=resolve_data_args([str(p) for p in (args.data or SAMPLE_PATHS)]),
+        persona=args.persona or default_persona(),
+        brain=args.brain,
+        speed=parse_speed(args.speed),
+        start=args.start,
+        end=args.end,
+        brain_options={args.brain: given} if given else {},
+    )
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from tui.sources import ReplaySource
 
     compare = None
     if args.experiment or args.cell or args.best:
         spec, compare = experiment_cell_spec(args)
     else:
-        spec = ReplaySpec(
-            paths=resolve_data_args([str(p) for p in (args.data or SAMPLE_PATHS)]),
-            persona=args.persona or default_persona(),
-            brain=args.brain,
-            speed=parse_speed(args.speed),
-            start=args.start,
-            end=args.end,
-        )
+        spec = replay_spec(args)
     # Everything that can fail on the user's input fails here, before the screen opens.
     from engine.brain.persona import load_persona
     from engine.data.notices import announce

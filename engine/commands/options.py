@@ -41,12 +41,9 @@ def add_window_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeframe", help="timeframe of the files when it cannot be inferred")
 
 
-def add_brain_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--brain",
-        default="rules",
-        help=f"brain kind (default rules; known: {', '.join(brain_kinds())})",
-    )
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """Which model an LLM brain asks, where, and how long it waits (``model_arguments``
+    reads them); run, compare and replay take them."""
     p.add_argument(
         "--model", help="LLM brains: the model (Ollama or server model name, or GGUF file)"
     )
@@ -69,6 +66,23 @@ def add_brain_arguments(p: argparse.ArgumentParser) -> None:
         "which may load the model (default twice --timeout; counted in the three timeouts "
         "a dead server may cost)",
     )
+
+
+MODEL_OPTIONS = ("model", "host", "timeout", "first_call_timeout")
+
+
+def model_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``add_model_arguments`` that were given, as make_brain options."""
+    return {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k, None) is not None}
+
+
+def add_brain_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--brain",
+        default="rules",
+        help=f"brain kind (default rules; known: {', '.join(brain_kinds())})",
+    )
+    add_model_arguments(p)
     p.add_argument("--no-cache", action="store_true", help="LLM brains: skip the decision cache")
     p.add_argument(
         "--anonymise",
@@ -178,10 +192,7 @@ def _option_value(text: str) -> Any:
 
 def brain_options(args: argparse.Namespace, series: Sequence[InstrumentSeries]) -> dict[str, Any]:
     """make_brain keyword options from the command line (only those given)."""
-    opts: dict[str, Any] = {}
-    for key in ("model", "host", "timeout", "first_call_timeout"):
-        if getattr(args, key) is not None:
-            opts[key] = getattr(args, key)
+    opts = model_arguments(args)
     if args.no_cache:
         opts["cache"] = False
     if getattr(args, "anonymise", False) and args.brain != "rules":
