@@ -125,10 +125,22 @@ def _read_raw(path: Path) -> RawFrame:
     if fmt == "json":
         return _read_json(path, data)
     whole = data
-    return _read_csv(path, whole, lambda: whole, source=pa.BufferReader(whole))
+    return _read_csv(path, whole, lambda: whole, source=native_reader(whole))
 
 
 # ---------------------------------------------------------------- CSV
+
+
+def native_reader(data: bytes) -> pa.BufferReader:
+    """The bytes as a reader over a copy that Arrow owns. Arrow's pool threads finish a
+    read (callbacks, read-ahead) after the call returned; a buffer over Python's bytes
+    (or a Python file) makes one of them take the GIL to let it go, and a thread that
+    does so while the interpreter finalizes is ended by ``pthread_exit``, whose unwind
+    through Arrow's C++ frames calls ``std::terminate`` ("terminate called without an
+    active exception", exit -6; tests/test_native_exit.py)."""
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return pa.BufferReader(sink.getvalue())
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -195,10 +207,9 @@ def _read_csv(
             )
         names = ["timestamp", *VALUE_COLUMNS] + [f"extra{i}" for i in range(len(fields) - 6)]
         read_opts = pacsv.ReadOptions(column_names=names, use_threads=False)
-    # One thread: Arrow's CSV thread pool, still alive when the interpreter exits on an
-    # error, aborted the process now and then ("terminate called without an active
-    # exception", exit -6: 6 of 190 runs of `signals` on a file of negative prices; 0 of
-    # 200 single-threaded). Memory is lower too, and parsing is not the bottleneck.
+    # One thread parses (its memory is lower too, and parsing is not the bottleneck). The
+    # source is a path's native file or Arrow's own copy of the bytes (native_reader):
+    # a Python file here once aborted `signals` at exit (6 of 190 runs).
     parse_opts = pacsv.ParseOptions(delimiter=delimiter)
     try:
         table = _stream_csv(source, read_opts, parse_opts)
@@ -243,7 +254,7 @@ def _row_locator(row: int) -> str:
 
 
 def _read_arrow_file(path: Path, fmt: str, data: bytes | None = None) -> RawFrame:
-    source = str(path) if data is None else pa.BufferReader(data)
+    source = str(path) if data is None else native_reader(data)
     try:
         reader = pafeather.read_table if fmt == "feather" else paparquet.read_table
         table = reader(source)
