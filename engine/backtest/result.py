@@ -40,7 +40,7 @@ class BrainStats:
     reviews: int = 0  # of which for a position review
     cache_hits: int = 0
     tokens: int = 0
-    latency_s: float = 0.0  # wall clock, summed
+    latency_s: float = 0.0  # wall clock, summed (a decision made when read adds none)
     corrections: int = 0
     errors: int = 0
     refused: int = 0  # plans the broker refused
