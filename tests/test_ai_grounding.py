@@ -8,7 +8,9 @@ import pytest
 
 from engine.backtest.result import BrainStats
 from engine.brain.grounding import (
+    SAYS_NOTHING,
     check_grounding,
+    cites_a_fact,
     copied_run,
     number_grounded,
     stated_direction,
@@ -18,9 +20,11 @@ from engine.brain.prompt import build_prompt
 from tests.test_ai_support import MINUTE, batch, persona, portfolio
 
 PROMPT = build_prompt(batch(), portfolio(), persona(), timeframe_ns=MINUTE)
-# The market part of PROMPT says: price 46210, ATR 0.08% of price, -0.84% over the last
-# 20 candles, EMA 9 below EMA 21 by 1.3 ATR, RSI 28 oversold below 30, signal
-# rsi_oversold strength 0.72 1 candle ago.
+# The market part of PROMPT says: price 46210.5, ATR 0.08% of price; its facts (what a
+# reason may quote): "-0.84% over the last 20 candles", "EMA 9 below EMA 21 by 1.3 ATR
+# (bearish)", "RSI 28, oversold below 30 (bullish)", "signal rsi_oversold, 1 candle ago,
+# strength 0.72: long", "1 of 1 signals point long".
+FACTS = PROMPT.facts["BTC"]
 
 
 def ground(why: str, do: str = "open_long") -> tuple[str, ...]:
@@ -63,8 +67,59 @@ def test_ungrounded_examples(why, do, problem):
     assert problems and any(problem in p for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("why", "do"),
+    [
+        ("I'm a trader in the backtest", "hold"),
+        ("The price of BTC has been rising for a long time and is expected to go on", "hold"),
+        ("The price of BTC has been rising for a long time", "open_long"),
+        ("Holding for now, nothing to do.", "hold"),
+        ("I hold 2 positions and wait 1 candle.", "hold"),  # counts, not market facts
+        ("The market looks bullish to me.", "open_long"),  # a mood, not a fact
+        ("Buy BTC now.", "open_long"),
+    ],
+)
+def test_reasons_that_say_nothing_are_not_grounded(why, do):
+    assert ground(why, do) == (SAYS_NOTHING,)
+
+
+def test_every_fact_of_the_prompt_quoted_as_it_stands_is_grounded_for_hold():
+    assert len(FACTS) == 5
+    for fact in FACTS:
+        assert ground(fact, "hold") == (), fact
+
+
+@pytest.mark.parametrize(
+    ("fact", "do", "problem"),
+    [
+        (1, "open_long", "argues short but the plan is open_long"),  # EMA ... (bearish)
+        (2, "open_short", "argues long but the plan is open_short"),  # RSI ... (bullish)
+        (3, "open_short", "argues long but the plan is open_short"),  # signal ...: long
+        (4, "open_short", "argues long but the plan is open_short"),  # signals point long
+    ],
+)
+def test_a_quoted_fact_against_the_entry_is_not_grounded(fact, do, problem):
+    assert ground(FACTS[fact], do) == (problem,)
+    assert ground(FACTS[fact], "open_long" if do == "open_short" else "open_short") == ()
+
+
+def test_a_fact_of_another_instrument_says_nothing_about_this_one():
+    problems = check_grounding(
+        {"ETH": ("The rsi_oversold signal was strong.", "hold")},
+        "instructions",
+        "BTC: RSI 28\nETH: price 3700",
+        ["BTC", "ETH"],
+        {"BTC": ("signal rsi_oversold, 1 candle ago: long",), "ETH": ("volume 0.3 above average",)},
+    )
+    assert problems == (SAYS_NOTHING,)
+    assert cites_a_fact("volume is up", ("volume 0.3 above average",))
+    assert cites_a_fact("0.3 above", ("volume 0.3 above average",))
+    assert not cites_a_fact("3 candles", ("volume 0.3 above average", "3 candles ago"))
+    assert not cites_a_fact("anything", ())
+
+
 def test_direction_is_not_checked_for_hold_and_close():
-    assert ground("The trend is bearish.", "hold") == ()
+    assert ground("RSI 28, yet the trend is bearish.", "hold") == ()
 
 
 def test_number_rounding_rules():

@@ -65,7 +65,13 @@ class FakeLlama:
         yield {"choices": [{"text": "", "finish_reason": finish}]}
 
 
-PLAN = [("BTC", ("open_long", "open_short", "hold")), ("ETH", ("hold", "close"))]
+PLAN = [("BTC", ("open_long", "open_short", "hold"), ()), ("ETH", ("hold", "close"), ())]
+FACTS = (
+    "RSI 71, overbought above 70 (bearish)",
+    "EMA 9 above EMA 21 by 0.4 ATR (bullish)",
+    "signal ema_cross_up, 2 candles ago, strength 0.80: long",
+    "signal rsi_overbought, this candle, strength 0.55: short",
+)
 
 
 def test_the_answer_is_the_schema_json_with_the_preferred_choices():
@@ -95,6 +101,22 @@ def test_the_answer_is_the_schema_json_with_the_preferred_choices():
     # so 2 steps for the action, 2 for the size (small/medium), stop and target choices
     assert result.generated < 2 * 14 + 20
     assert streamed[-1] == result.text[:-1] and any('"why":"RSI' in s for s in streamed)
+
+
+def test_the_reason_is_the_fact_the_model_prefers_and_only_telling_them_apart_is_generated():
+    # "s" leads to the two signals, then "r" (rsi_overbought) beats "e" (ema_cross_up)
+    llm = FakeLlama({"s": 3, "E": 2, "R": 1, "r": 2, "e": 1, "h": 4, "m": 1}, "never sampled")
+    streamed: list[str] = []
+    plan = [("BTC", ("open_long", "open_short", "hold"), FACTS)]
+    result = guided_answer(
+        llm, "P", plan, temperature=0, seed=1, repeat_penalty=1, on_text=streamed.append
+    )
+    assert json.loads(result.text) == {"BTC": {"why": FACTS[3], "do": "hold", "size": "small"}}
+    # the fact: "s" (1 step), then "ignal " is shared by both options left (fixed text),
+    # "r" tells them apart (1); the action: "h" (1); the size: "s" (1)
+    assert result.generated == 4
+    assert streamed[0] == '{"BTC":{"why":"' + FACTS[3]  # the reason streams before the plan
+    assert result.finish == "stop"
 
 
 def test_the_prefix_is_reused_from_the_previous_call():

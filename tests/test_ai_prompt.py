@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.brain import schema as schema_module
-from engine.brain.llm import read_answer
-from engine.brain.partial import partial_reasoning
-from engine.brain.prompt import build_prompt, fmt_atr, fmt_pct, fmt_price
+from engine.brain.llm import read_answer, streamed_reasoning
+from engine.brain.partial import partial_reasoning, partial_reasons
+from engine.brain.prompt import build_prompt, citable, fmt_atr, fmt_pct, fmt_price
 from engine.brain.schema import (
     SCHEMA_VERSION,
     AnswerError,
@@ -48,14 +48,26 @@ def test_prompt_constant_part_first_and_market_facts_as_relations():
     assert "- last 3 candles, oldest first: +0.12%, -0.05%, +<0.01%" in lines
     assert "- -0.84% over the last 20 candles" in lines
     # ema_fast is 0.999 x price: 46.2 below, in ATRs of 35.2
-    assert "- EMA 9 below EMA 21 by 1.3 ATR" in lines
-    assert "- RSI 28, oversold below 30" in lines
-    assert "- signal rsi_oversold for BTC: long, strength 0.72, 1 candle ago" in lines
+    assert "- EMA 9 below EMA 21 by 1.3 ATR (bearish)" in lines
+    assert "- RSI 28, oversold below 30 (bullish)" in lines
+    assert "- signal rsi_oversold, 1 candle ago, strength 0.72: long" in lines
     assert (
         "- open long position, +0.46% since entry, stop 7.4 ATR below price, "
         "target 3.1 ATR below price, held 12 candles"
     ) in lines
     assert lines[-2:] == ["Open positions: 1 of at most 2.", "Decide: BTC (hold, close)"]
+    # the facts its reason may cite: every "- " line but the candle moves, in order
+    assert prompt.facts == {
+        "BTC": tuple(
+            line[2:] for line in lines if line.startswith("- ") and "oldest first" not in line
+        )
+    }
+    assert prompt.facts["BTC"][-2] == "1 of 1 signals point long"
+    # the reason is chosen from those that state a direction (the change over 20 candles
+    # does not; the relations, the signal, the balance and the position do)
+    why = prompt.schema["properties"]["BTC"]["properties"]["why"]
+    assert why == {"type": "string", "enum": list(prompt.facts["BTC"][1:])}
+    assert prompt.facts["BTC"][0] == "-0.84% over the last 20 candles"
 
 
 def test_no_schema_text_code_comments_dates_or_raw_floats_reach_the_model():
@@ -162,7 +174,7 @@ def test_schema_asks_why_first_and_only_the_actions_that_make_sense():
     assert list(btc["properties"]) == ["why", "do", "size", "stop", "target"]
     assert btc["properties"]["do"]["enum"] == ["open_long", "hold"]
     assert eth["properties"]["do"]["enum"] == ["hold", "close"] and "stop" not in eth["properties"]
-    assert "description" not in json.dumps(schema) and SCHEMA_VERSION == 2
+    assert "description" not in json.dumps(schema) and SCHEMA_VERSION == 3
     full = build_prompt(b, held, persona(max_open_positions=1)).schema
     assert full["properties"]["BTC"]["properties"]["do"]["enum"] == ["hold"]
     assert answer_schema(("X",))["properties"]["X"]["properties"]["do"]["enum"] == [
@@ -249,8 +261,8 @@ def test_signals_of_several_instruments_in_the_prompt():
     )
     prompt = build_prompt(b, portfolio(), persona(), timeframe_ns=MINUTE)
     assert "ETH: price 3700.20, ATR 0.11% of price" in prompt.user
-    assert "- signal ema_cross_down for ETH: short, strength 0.72, 1 candle ago" in prompt.user
-    assert "- EMA 9 below EMA 21 by 0.90 ATR, crossed down 1 candle ago" in prompt.user
+    assert "- signal ema_cross_down, 1 candle ago, strength 0.72: short" in prompt.user
+    assert "- EMA 9 below EMA 21 by 0.90 ATR, crossed down 1 candle ago (bearish)" in prompt.user
     assert prompt.schema["required"] == ["BTC", "ETH"]
 
 
@@ -296,3 +308,43 @@ def test_partial_reasoning_by_hand():
     assert partial_reasoning('{"BTC": {"why": "a\\nb\\') == "a\nb"
     assert partial_reasoning('{"BTC": {"why": "caf\\u00e') == "caf"
     assert partial_reasoning('{"BTC": {"why": "caf\\u00e9 \\"x\\"", "do"') == 'café "x"'
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=30), min_size=2, max_size=3))
+def test_every_instruments_reason_streams_and_only_grows(reasons):
+    names = ["BTC", "ETH", "SOL"][: len(reasons)]
+    answer = {n: {"why": r, "do": "hold"} for n, r in zip(names, reasons, strict=True)}
+    text = json.dumps(answer, ensure_ascii=True)
+    previous: list[tuple[str, str]] = []
+    for end in range(len(text) + 1):
+        seen = partial_reasons(text[:end])
+        assert len(seen) >= len(previous)
+        for (name, why), (was_name, was) in zip(seen, previous, strict=False):
+            assert name == was_name and why.startswith(was)
+        previous = seen
+    assert previous == list(zip(names, reasons, strict=True))
+
+
+def test_streamed_reasoning_reads_as_the_answer_will():
+    b = batch(
+        kinds=(("BTC", "macd_cross_up", Direction.LONG), ("ETH", "rsi_oversold", Direction.LONG)),
+        contexts={"BTC": context(), "ETH": context("ETH", 3700.2, 4.1)},
+    )
+    two = build_prompt(b, portfolio(), persona(), anonymise=True)
+    text = '{"A":{"why":"RSI 28","do":"hold","size":"small"},"B":{"why":"signal macd'
+    assert streamed_reasoning(text, two) == "BTC: RSI 28 ETH: signal macd"
+    one = build_prompt(batch(), portfolio(), persona())
+    assert streamed_reasoning('{"BTC":{"why":"RSI 2', one) == "RSI 2"
+    assert streamed_reasoning('{"A":{"wh', two) is None
+    full = '{"A":{"why":"RSI 28","do":"hold"},"B":{"why":"MACD up","do":"hold"}}'
+    assert streamed_reasoning(full, two) == read_answer(full, two).reasoning
+
+
+def test_citable_facts_state_a_direction_else_all_are():
+    facts = ("ADX 31 (trending)", "MACD above its signal line by 0.2 ATR (bullish)")
+    assert citable(facts) == facts[1:]
+    assert citable(facts[:1]) == facts[:1]
+    assert citable(("signals point both ways, 1 long and 1 short",)) == (
+        "signals point both ways, 1 long and 1 short",
+    )

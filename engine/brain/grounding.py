@@ -1,13 +1,18 @@
 """Is a decision's reasoning grounded in its own prompt?
 
-Four checks on each instrument's ``why``:
+Five checks on each instrument's ``why``:
 
 - every number it states matches a number of the prompt, within the rounding the
   reasoning used ("RSI 71" is grounded by "RSI 71.3"; "price 10654378" is not);
 - every instrument it names exists in the prompt (a ticker-like word that is neither
   an instrument of the prompt nor market vocabulary is an invented instrument);
 - no run of words is copied from the instructions (the constant part of the prompt);
-- the direction it argues for does not contradict the plan's action.
+- the direction it argues for does not contradict the plan's action;
+- it cites at least one fact of its own instrument (given the facts the prompt listed
+  under it): a whole fact line, an indicator, signal or relation word of those facts
+  ("RSI", "ema_cross_up", "oversold", "crossed"), or a number of them that is not a
+  bare count below 10. A reason that cites none ("I'm a trader in the backtest", "the
+  price has been rising for a long time") says nothing about the market.
 
 :func:`check_grounding` returns the problems, empty when grounded.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?(\d+(?:\.\d+)?|\.\d+)(?![A-Za-z_])")
 _TICKER = re.compile(r"\b[A-Z][A-Z0-9]{1,9}(?:[/_-][A-Z0-9]{2,10})?\b")
@@ -46,6 +51,28 @@ VOCABULARY = frozenset(
         "A",
     }
 )
+# Words that name an indicator, a signal or a relation of the facts: a reason that uses
+# one its instrument's facts also use cites them (signal kinds, with "_", count too).
+FACT_TERMS = frozenset(
+    {
+        "rsi",
+        "ema",
+        "macd",
+        "adx",
+        "atr",
+        "bollinger",
+        "volume",
+        "signal",
+        "signals",
+        "overbought",
+        "oversold",
+        "crossed",
+        "trending",
+        "stop",
+        "target",
+    }
+)
+SAYS_NOTHING = "says nothing about the market: it cites none of its instrument's facts"
 _BULL = frozenset(
     {"bullish", "buy", "buying", "long", "uptrend", "rise", "rising", "rally", "upward"}
 )
@@ -113,14 +140,34 @@ def stated_direction(reasoning: str) -> str | None:
     return None
 
 
+def cites_a_fact(why: str, facts: Sequence[str]) -> bool:
+    """Whether ``why`` cites one of ``facts`` (see the module's fifth check)."""
+    text = " ".join(why.lower().split())
+    if any(f.lower() in text for f in facts if f):
+        return True
+    joined = " ".join(facts)
+    terms = set(_words(joined)) & (FACT_TERMS | {w for w in _words(joined) if "_" in w})
+    if terms & set(_words(why)):
+        return True
+    own = _numbers(joined)
+    for token in _numbers(why):
+        if "." not in token and abs(float(token)) < 10:
+            continue  # a count or a period ("2 positions", "EMA 9") is no market fact
+        if number_grounded(token, own):
+            return True
+    return False
+
+
 def check_grounding(
     reasons: Mapping[str, tuple[str, str]],
     instructions: str,
     market: str,
     instruments: Iterable[str],
+    facts: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[str, ...]:
     """Problems of the reasons ``{instrument: (why, action)}`` against the prompt
-    (``instructions`` its constant part, ``market`` the facts); empty when grounded."""
+    (``instructions`` its constant part, ``market`` the facts, ``facts`` the fact lines
+    listed under each instrument); empty when grounded."""
     prompt_numbers = _numbers(market) + _numbers(instructions)
     names = set(instruments)
     problems: list[str] = []
@@ -139,4 +186,6 @@ def check_grounding(
             said = stated_direction(why)
             if said is not None and said != action[5:]:
                 problems.append(f"{where}argues {said} but the plan is {action}")
+        if facts is not None and not cites_a_fact(why, facts.get(name, ())):
+            problems.append(f"{where}{SAYS_NOTHING}")
     return tuple(problems)

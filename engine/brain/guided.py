@@ -7,7 +7,10 @@ enough to be walked here instead:
 
 - its fixed text (braces, keys, quotes) is appended as prompt tokens: evaluated in one
   batch, never sampled;
-- ``why`` is sampled freely up to its closing quote (a quote or a line break ends it);
+- ``why``, when the schema offers its instrument's facts, is chosen like the other
+  choices below (the model picks the fact it cites; only the tokens that tell the
+  facts apart are the model's, the rest is fixed text); else it is sampled freely up
+  to its closing quote (a quote or a line break ends it);
 - each choice (action, size, stop, target) is read from the model's next-token logits,
   restricted to the tokens that continue one of the allowed values (greedy), so the
   value is always one the schema offers.
@@ -116,11 +119,14 @@ class GuidedDecoder:
         live = list(range(len(options)))
         depth = 0
         while len(live) > 1:
-            logits = self._logits()
             allowed = {paths[i][depth] for i in live if len(paths[i]) > depth}
-            best = max(allowed, key=lambda t: logits[t])
+            if len(allowed) == 1:  # every option left goes on alike: fixed, not the model's
+                (best,) = allowed
+            else:
+                logits = self._logits()
+                best = max(allowed, key=lambda t: logits[t])
+                self.generated += 1
             self.tokens.append(best)
-            self.generated += 1
             live = [i for i in live if len(paths[i]) > depth and paths[i][depth] == best]
             depth += 1
         (pick,) = live
@@ -133,10 +139,29 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def _rest(
+    dec: GuidedDecoder, why: str, actions: Sequence[str], out: dict[str, Any], name: str
+) -> None:
+    """After the reason: the action, the size and an entry's stop and target."""
+    item: dict[str, Any] = {"why": why}
+    dec.fixed('","do":"')
+    item["do"] = dec.choose(list(actions), '"')
+    dec.fixed('","size":"')
+    item["size"] = dec.choose(list(SIZE_TIERS), '"')
+    dec.fixed('"')
+    if item["do"].startswith("open_"):
+        dec.fixed(',"stop":')
+        item["stop"] = float(dec.choose([_number(v) for v in STOP_CHOICES], ","))
+        dec.fixed(',"target":')
+        item["target"] = float(dec.choose([_number(v) for v in TARGET_CHOICES], "}"))
+    dec.fixed("}")
+    out[name] = item
+
+
 def guided_answer(
     llm: Any,
     head: str,
-    plan: Sequence[tuple[str, Sequence[str]]],
+    plan: Sequence[tuple[str, Sequence[str], Sequence[str]]],
     *,
     temperature: float,
     seed: int | None,
@@ -145,7 +170,8 @@ def guided_answer(
     max_tokens: int = 400,
 ) -> GuidedResult:
     """Decode ``{"NAME": {"why": ..., "do": ..., "size": ..., "stop": ..., "target": ...}}``
-    for each (instrument, allowed actions) of ``plan`` after the formatted prompt ``head``."""
+    for each (instrument, allowed actions, facts to cite) of ``plan`` after the formatted
+    prompt ``head`` (no facts: the reason is free text)."""
     dec = GuidedDecoder(llm, temperature=temperature, seed=seed, repeat_penalty=repeat_penalty)
     dec.tokens = llm.tokenize(head.encode("utf-8"), add_bos=True, special=True)
     prompt_tokens = len(dec.tokens)
@@ -158,9 +184,20 @@ def guided_answer(
     out: dict[str, dict[str, Any]] = {}
     done = ""  # the JSON of the finished items, without its closing brace
 
-    for i, (name, actions) in enumerate(plan):
+    for i, (name, actions, facts) in enumerate(plan):
         opening = ("{" if i == 0 else ",") + json.dumps(name) + ':{"why":"'
         dec.fixed(opening)
+        if facts:
+            if max_tokens - dec.generated <= 0:
+                return GuidedResult(done + opening, max_tokens, prompt_tokens, reused, "length")
+            quoted = [json.dumps(f)[1:-1] for f in facts]  # as they stand inside the JSON
+            pick = dec.choose(quoted, '"')
+            why = facts[quoted.index(pick)]
+            on_text(done + opening + pick)
+            _rest(dec, why, actions, out, name)
+            done = json.dumps(out, separators=(",", ":"))[:-1]
+            on_text(done)
+            continue
         pieces: list[str] = []
 
         def emit(piece: str, head: str = done + opening, pieces: list[str] = pieces) -> None:
@@ -175,19 +212,7 @@ def guided_answer(
             why, cut = dec.free(min(WHY_TOKENS, max_tokens - dec.generated), emit, again=True)
         if cut and budget <= WHY_TOKENS:
             return GuidedResult(done + opening + why, max_tokens, prompt_tokens, reused, "length")
-        item: dict[str, Any] = {"why": why.strip()}
-        dec.fixed('","do":"')
-        item["do"] = dec.choose(list(actions), '"')
-        dec.fixed('","size":"')
-        item["size"] = dec.choose(list(SIZE_TIERS), '"')
-        dec.fixed('"')
-        if item["do"].startswith("open_"):
-            dec.fixed(',"stop":')
-            item["stop"] = float(dec.choose([_number(v) for v in STOP_CHOICES], ","))
-            dec.fixed(',"target":')
-            item["target"] = float(dec.choose([_number(v) for v in TARGET_CHOICES], "}"))
-        dec.fixed("}")
-        out[name] = item
+        _rest(dec, why.strip(), actions, out, name)
         done = json.dumps(out, separators=(",", ":"))[:-1]
         on_text(done)
     text = json.dumps(out, separators=(",", ":"))

@@ -274,7 +274,11 @@ class LlamaCppBrain(LLMBrain):
             on_text(text)
 
         plan = [
-            (name, tuple(item["properties"]["do"]["enum"]))
+            (
+                name,
+                tuple(item["properties"]["do"]["enum"]),
+                tuple(item["properties"]["why"].get("enum", ())),
+            )
             for name, item in prompt.schema.get("properties", {}).items()
         ]
         start = time.perf_counter()

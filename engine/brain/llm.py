@@ -19,7 +19,7 @@ from engine.brain.base import ReasoningCallback
 from engine.brain.breaker import CircuitBreaker
 from engine.brain.gate import skip_reason
 from engine.brain.grounding import check_grounding
-from engine.brain.partial import partial_reasoning
+from engine.brain.partial import partial_reasoning, partial_reasons
 from engine.brain.persona import TradingPersona
 from engine.brain.prompt import Prompt, build_prompt
 from engine.brain.schema import (
@@ -91,11 +91,26 @@ def read_answer(text: str, prompt: Prompt) -> Answer:
     return Answer(plans={names[k]: v for k, v in answer.plans.items()})
 
 
+def streamed_reasoning(text: str, prompt: Prompt) -> str | None:
+    """The reasoning of an answer still being written, as ``Answer.reasoning`` will read:
+    every asked instrument's reason so far (``NAME: reason`` each when several are asked),
+    or None before the first has begun."""
+    if len(prompt.schema.get("properties", {})) <= 1:
+        return partial_reasoning(text)
+    reasons = partial_reasons(text)
+    if not reasons:
+        return None
+    names = prompt.names
+    return " ".join(f"{names.get(k, k)}: {why.strip()}" for k, why in reasons)
+
+
 def grounding_of(answer: Answer, prompt: Prompt) -> tuple[str, ...]:
     """What of the answer's reasoning its prompt does not ground (empty: grounded)."""
     shown = {real: alias for alias, real in prompt.names.items()}
     reasons = {shown.get(k, k): (v.why, v.do) for k, v in answer.plans.items()}
-    return check_grounding(reasons, prompt.system, prompt.user, prompt.names or shown)
+    return check_grounding(
+        reasons, prompt.system, prompt.user, prompt.names or shown, prompt.facts or None
+    )
 
 
 def model_options(persona: TradingPersona, overrides: Mapping[str, Any] | None = None) -> dict:
@@ -250,7 +265,7 @@ class LLMBrain:
             shown = [""]
 
             def on_text(text: str, shown: list[str] = shown) -> None:
-                reasoning = partial_reasoning(text)
+                reasoning = streamed_reasoning(text, prompt)
                 if reasoning is not None and reasoning != shown[0]:
                     shown[0] = reasoning
                     _notify(on_reasoning, reasoning)

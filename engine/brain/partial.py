@@ -1,10 +1,13 @@
-"""Read the ``reasoning`` string out of a JSON answer that is still being written."""
+"""Read the reasoning out of a JSON answer that is still being written: the first
+``why`` (or ``reasoning``) string, or every instrument's ``why`` so far."""
 
 from __future__ import annotations
 
 import re
 
 _KEY = re.compile(r'"(?:why|reasoning)"\s*:\s*"')
+# an instrument's object opening on its reason: "NAME": {"why": "
+_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*\{\s*"why"\s*:\s*"')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -27,8 +30,23 @@ def partial_reasoning(text: str) -> str | None:
     match = _KEY.search(text)
     if match is None:
         return None
+    return _string_from(text, match.end())
+
+
+def partial_reasons(text: str) -> list[tuple[str, str]]:
+    """(instrument, reason so far) for every instrument whose ``why`` has begun, in the
+    order written; each reason only grows as more text arrives."""
+    out = []
+    for match in _ITEM.finditer(text):
+        name = _string_from(match.group(0), 1)
+        out.append((name, _string_from(text, match.end())))
+    return out
+
+
+def _string_from(text: str, i: int) -> str:
+    """The JSON string whose first character is at ``i``, decoded up to its closing
+    quote or as far as it is complete."""
     out: list[str] = []
-    i = match.end()
     n = len(text)
     while i < n:
         ch = text[i]

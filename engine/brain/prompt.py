@@ -8,6 +8,14 @@ the last candles as % moves) rather than raw floats, written so that a differenc
 signals depend on is never rounded away (the relation word comes from the exact
 values; a gap too small for its digits reads "< 0.01 ATR").
 
+Each asked instrument's facts are listed one a line under its name and kept in
+``Prompt.facts``: the answer's ``why`` is a citation of one of them (the schema offers
+those that state a direction as its choices, see :func:`citable`), so the model picks
+its evidence instead of writing it. A relation
+the signal detectors read one way says so in words the grounding check reads
+("(bullish)", "(bearish)": EMA 9 against EMA 21 and MACD against its signal line as a
+trend, RSI outside 30..70 as the RSI detector does, overbought arguing short).
+
 No dates or clock times (they invite the model's memory of history): ages are counted
 in candles. No text from code comments or schema descriptions reaches the model.
 With ``anonymise`` the instruments are renamed A, B, ... and prices rebased to 100.
@@ -16,11 +24,12 @@ With ``anonymise`` the instruments are renamed A, B, ... and prices rebased to 1
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine import numfmt
+from engine.brain.grounding import stated_direction
 from engine.brain.persona import TradingPersona
 from engine.brain.schema import allowed_actions, asked_instruments, schema_for
 from engine.types import InstrumentContext, PortfolioState, Signal, SignalBatch
@@ -36,6 +45,8 @@ class Prompt:
     schema: dict[str, Any]
     # model-facing name -> real instrument (only differs when anonymised)
     names: Mapping[str, str] = field(default_factory=dict)
+    # model-facing name -> the facts listed under it (what its ``why`` may cite)
+    facts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -93,10 +104,12 @@ def constant_part(persona: TradingPersona) -> str:
             f"at a time. Your usual stop is {persona.stop_atr:g} ATR and your usual "
             f"target {persona.target_atr:g} ATR from the entry price.",
             "Read the market facts below. For each instrument named under Decide, answer "
-            'in JSON: "why" is one short sentence of your own that cites the facts and '
-            'their numbers exactly as given; "do" is open_long, open_short, close or hold; '
-            '"size" is small, medium or large; for an entry "stop" and "target" are '
-            "distances in ATR.",
+            'in JSON: "why" is the one fact listed under that instrument that matters most '
+            'for your action, quoted word for word; "do" is open_long, open_short, close or '
+            'hold; "size" is small, medium or large; for an entry "stop" and "target" are '
+            "distances in ATR. An entry goes the way of the fact it quotes: open_long "
+            "for a bullish fact or a long signal, open_short for a bearish fact or a short "
+            "signal.",
         ]
     )
 
@@ -119,13 +132,14 @@ def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | No
         if cross is not None:
             way = "up" if cross.direction.value == "long" else "down"
             text += f", crossed {way} {_ago(_candles(now, cross.time, tf))}"
-        out.append(text)
+        out.append(text + _lean(fast - slow))
     rsi = ind.get("rsi")
     if rsi is not None:
+        # the RSI detector's reading: overbought argues short, oversold long
         zone = (
-            f", overbought above {RSI_HIGH:g}"
+            f", overbought above {RSI_HIGH:g}{_lean(-1)}"
             if rsi > RSI_HIGH
-            else f", oversold below {RSI_LOW:g}"
+            else f", oversold below {RSI_LOW:g}{_lean(1)}"
             if rsi < RSI_LOW
             else ""
         )
@@ -138,7 +152,7 @@ def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | No
             text += f" by {gap(macd, sig)}"
         if atr is not None:
             text += f", MACD {'above' if macd >= 0 else 'below'} zero"
-        out.append(text)
+        out.append(text + _lean(macd - sig))
     upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
     if upper is not None and lower is not None and upper > lower:
         price = ctx.price
@@ -159,11 +173,17 @@ def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | No
     return out
 
 
-def _signal_text(sig: Signal, now: int, tf: int | None, name: str) -> str:
+def _lean(delta: float) -> str:
+    """The way a relation leans, in words the grounding check reads ("" when level)."""
+    return " (bullish)" if delta > 0 else " (bearish)" if delta < 0 else ""
+
+
+def _signal_text(sig: Signal, now: int, tf: int | None) -> str:
     count = f" (x{sig.count})" if sig.count > 1 else ""
+    # the direction last: what an answer quoting it goes on to decide
     return (
-        f"{sig.kind}{count} for {name}: {sig.direction.value}, strength {sig.strength:.2f}, "
-        f"{_ago(_candles(now, sig.time, tf))}"
+        f"{sig.kind}{count}, {_ago(_candles(now, sig.time, tf))}, strength "
+        f"{sig.strength:.2f}: {sig.direction.value}"
     )
 
 
@@ -171,8 +191,17 @@ def _signal_balance(signals: list[Signal]) -> str:
     """Which way the instrument's signals point, counted."""
     longs = sum(1 for s in signals if s.direction.value == "long")
     shorts = sum(1 for s in signals if s.direction.value == "short")
-    way = "long" if longs > shorts else "short" if shorts > longs else "both ways"
-    return f"signals point {way}: {longs} long, {shorts} short"
+    if longs == shorts:
+        return f"signals point both ways, {longs} long and {shorts} short"
+    way, most = ("long", longs) if longs > shorts else ("short", shorts)
+    # one direction word only, so that the fact states one direction
+    return f"{most} of {len(signals)} signals point {way}"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPart:
+    text: str
+    facts: dict[str, tuple[str, ...]]  # shown instrument name -> its fact lines
 
 
 def market_part(
@@ -183,15 +212,16 @@ def market_part(
     timeframe_ns: int | None = None,
     names: Mapping[str, str] | None = None,
     rebase: Mapping[str, float] | None = None,
-) -> str:
-    """The facts of this batch. ``names`` renames instruments, ``rebase`` divides the
-    instrument's prices by a factor (anonymisation)."""
+) -> MarketPart:
+    """The facts of this batch, as text and per instrument. ``names`` renames
+    instruments, ``rebase`` divides the instrument's prices by a factor (anonymisation)."""
     now = batch.time
     alias = names or {}
     factor = rebase or {}
     asked = asked_instruments(batch, portfolio)
     held = {p.instrument: p for p in portfolio.positions}
     lines: list[str] = []
+    facts: dict[str, tuple[str, ...]] = {}
     for name in asked:
         ctx = batch.context[name]
         shown = alias.get(name, name)
@@ -204,16 +234,19 @@ def market_part(
         if ctx.moves:
             moves = ", ".join(fmt_pct(m) for m in ctx.moves)
             lines.append(f"- last {len(ctx.moves)} candles, oldest first: {moves}")
+        # the facts a reason may quote, one per line
+        own: list[str] = []
         if ctx.lookback:
-            lines.append(f"- {fmt_pct(ctx.change_pct)} over the last {ctx.lookback} candles")
-        lines.extend(f"- {fact}" for fact in _indicator_facts(ctx, signals, timeframe_ns, now))
-        for sig in signals:
-            lines.append(f"- signal {_signal_text(sig, now, timeframe_ns, shown)}")
+            own.append(f"{fmt_pct(ctx.change_pct)} over the last {ctx.lookback} candles")
+        own.extend(_indicator_facts(ctx, signals, timeframe_ns, now))
+        own.extend(f"signal {_signal_text(sig, now, timeframe_ns)}" for sig in signals)
         if signals:
-            lines.append(f"- {_signal_balance(signals)}")
+            own.append(_signal_balance(signals))
         pos = held.get(name)
         if pos is not None:
-            lines.append(f"- {_position_text(pos, ctx, now, timeframe_ns)}")
+            own.append(_position_text(pos, ctx, now, timeframe_ns))
+        lines.extend(f"- {fact}" for fact in own)
+        facts[shown] = tuple(dict.fromkeys(own))
     for conflict in batch.conflicts:
         involved = [alias.get(i, i) for i in conflict.instruments]
         lines.append(f"Conflict: opposite signals on {', '.join(involved)}.")
@@ -224,7 +257,7 @@ def market_part(
         f"{alias.get(n, n)} ({', '.join(allowed_actions(n, portfolio, persona))})" for n in asked
     )
     lines.append(f"Decide: {choices}")
-    return "\n".join(lines)
+    return MarketPart("\n".join(lines), facts)
 
 
 def _position_text(pos: Any, ctx: InstrumentContext, now: int, tf: int | None) -> str:
@@ -256,15 +289,25 @@ def build_prompt(
             names[name] = _letter(i)
             price = batch.context[name].price
             rebase[name] = price / 100.0 if math.isfinite(price) and price > 0 else 1.0
-    user = market_part(
+    market = market_part(
         batch, portfolio, persona, timeframe_ns=timeframe_ns, names=names, rebase=rebase
     )
-    schema = schema_for(batch, portfolio, persona)
+    asked = asked_instruments(batch, portfolio)
+    whys = {real: citable(market.facts[names.get(real, real)]) for real in asked}
+    schema = schema_for(batch, portfolio, persona, whys)
     if names:
         schema["properties"] = {names[k]: v for k, v in schema["properties"].items()}
         schema["required"] = [names[k] for k in schema["required"]]
     shown = {names.get(n, n): n for n in batch.context}
-    return Prompt(constant_part(persona), user, schema, shown)
+    return Prompt(constant_part(persona), market.text, schema, shown, market.facts)
+
+
+def citable(facts: Sequence[str]) -> tuple[str, ...]:
+    """The facts a reason chooses from: those that state a direction (a relation marked
+    bullish or bearish, a long or short signal, the signals' balance, an open position),
+    so that the direction check judges every entry; all of them when none does."""
+    leaning = tuple(f for f in facts if stated_direction(f) is not None)
+    return leaning or tuple(facts)
 
 
 def _letter(i: int) -> str:

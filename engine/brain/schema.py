@@ -1,12 +1,17 @@
 """The answer an LLM brain must give, and its translation into absolute TradePlans.
 
 The answer is one JSON object keyed by the instruments the prompt asks about (those
-with a signal in the batch or an open position), each with a short ``why`` first (so it
+with a signal in the batch or an open position), each with its ``why`` first (so it
 streams before the plan), then ``do`` (the action), ``size`` (a tier) and, for an
 entry, ``stop`` and ``target`` as ATR multiples::
 
-    {"BTC": {"why": "RSI 28 is below 30.", "do": "open_long", "size": "small",
-             "stop": 1.5, "target": 3}}
+    {"BTC": {"why": "RSI 28, oversold below 30 (bullish)", "do": "open_long",
+             "size": "small", "stop": 1.5, "target": 3}}
+
+``why`` is the fact the model cites: the constraining schema offers exactly the fact
+lines the prompt lists under that instrument (an enum), so the model chooses its
+evidence instead of writing it. Parsing accepts any text there (a backend that ignores
+the schema, an older cached answer); the grounding check judges it either way.
 
 Small models are poor at arithmetic, so the answer speaks in ATR multiples and size
 tiers; :func:`plans_from_answer` turns them into prices with the batch's context. The
@@ -27,7 +32,7 @@ from engine.brain.persona import TradingPersona
 from engine.risk import is_number, tradeable
 from engine.types import Action, PortfolioState, SignalBatch, SizeMode, TradePlan
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: why is one of the instrument's facts
 
 ActionName = Literal["open_long", "open_short", "close", "hold"]
 SizeTier = Literal["small", "medium", "large"]
@@ -104,20 +109,30 @@ def allowed_actions(
 
 
 def answer_schema(
-    instruments: Sequence[str], actions: Mapping[str, Sequence[str]] | None = None
+    instruments: Sequence[str],
+    actions: Mapping[str, Sequence[str]] | None = None,
+    whys: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """The JSON schema that constrains decoding (a fresh copy)."""
+    """The JSON schema that constrains decoding (a fresh copy). ``whys`` gives an
+    instrument's ``why`` as a choice of those texts (its facts) instead of free text."""
     acts = actions or {}
+    facts = whys or {}
     every = ("open_long", "open_short", "close", "hold")
-    return json.loads(_schema_text(tuple((n, tuple(acts.get(n, every))) for n in instruments)))
+    items = tuple((n, tuple(acts.get(n, every)), tuple(facts.get(n, ()))) for n in instruments)
+    return json.loads(_schema_text(items))
 
 
 @functools.lru_cache(maxsize=256)
-def _schema_text(items: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+def _schema_text(items: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]) -> str:
     props: dict[str, Any] = {}
-    for name, actions in items:
+    for name, actions, whys in items:
+        why: dict[str, Any] = (
+            {"type": "string", "enum": list(whys)}
+            if whys
+            else {"type": "string", "minLength": 10, "maxLength": WHY_MAX}
+        )
         plan: dict[str, Any] = {
-            "why": {"type": "string", "minLength": 10, "maxLength": WHY_MAX},
+            "why": why,
             "do": {"type": "string", "enum": list(actions)},
             "size": {"type": "string", "enum": list(SIZE_TIERS)},
         }
@@ -134,18 +149,23 @@ def _schema_text(items: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     schema = {
         "type": "object",
         "properties": props,
-        "required": [n for n, _ in items],
+        "required": [n for n, _, _ in items],
         "additionalProperties": False,
     }
     return json.dumps(schema, separators=(",", ":"))
 
 
 def schema_for(
-    batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
+    batch: SignalBatch,
+    portfolio: PortfolioState,
+    persona: TradingPersona,
+    whys: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """The constraining schema of one prompt: its instruments and their actions."""
+    """The constraining schema of one prompt: its instruments, their actions and (with
+    ``whys``) the facts each one's reason is chosen from."""
     names = asked_instruments(batch, portfolio)
-    return answer_schema(names, {n: allowed_actions(n, portfolio, persona) for n in names})
+    acts = {n: allowed_actions(n, portfolio, persona) for n in names}
+    return answer_schema(names, acts, whys)
 
 
 def parse_answer(text: str) -> Answer:
