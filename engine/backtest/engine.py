@@ -248,7 +248,6 @@ class BacktestEngine:
         broker = self.broker
         batches = self._batch_list
         limit = min(stop, self._n - 1)  # the last step is always processed
-        held = broker.held
         book: PortfolioState | None = None
         times = self._times
         stats = self.stats
@@ -259,10 +258,10 @@ class BacktestEngine:
                 return event, rows
             j = bisect.bisect_left(batches, busy)
             review = j == len(batches) or batches[j] != busy
-            if not oracle.holds(None if review else busy, held):
-                return event, rows
             if book is None:
                 book = self._portfolio(busy)
+            if not oracle.holds(busy, review, book):
+                return event, rows
             later = PortfolioState(
                 int(times[busy]),
                 busy,
@@ -381,14 +380,14 @@ class BacktestEngine:
             self._mark_closes(t)  # the brain and the equity model read the marks
         if asked is not None or review:
             oracle = self._oracle
-            if (
-                not record
-                and oracle is not None
-                and self.on_reasoning is None
-                and oracle.holds(None if review else t, held)
-            ):
+            book = None
+            if not record and oracle is not None and self.on_reasoning is None:
+                book = self._portfolio(t)
+                if not oracle.holds(t, review, book):
+                    book = None
+            if book is not None:
                 # holds only: made when read (the trails need no catching up for it)
-                self.decisions.defer(Later(t, review, self._portfolio(t)))
+                self.decisions.defer(Later(t, review, book))
                 self.stats.calls += 1
                 self._last_brain_step = t
             else:

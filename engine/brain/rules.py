@@ -286,16 +286,20 @@ def _signal_columns(analysis: Any) -> tuple:
     return cached
 
 
-def score_bounds(analysis: Any, persona: TradingPersona) -> tuple[np.ndarray, dict[str, int]]:
-    """An upper bound of |score| for every batch with signals (rows, in
-    ``analysis.batch_steps`` order) and instrument (columns, codes by name), all batches
-    at once: ``|long - short| + neutral`` as ``_totals`` sums them, plus the rounding any
-    order of summation could make (``SCORE_TOLERANCE`` of the terms' absolute sum).
-    NaN where a term is not a number: a NaN bound never compares below a threshold."""
+def score_bounds(
+    analysis: Any, persona: TradingPersona
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """For every batch with signals (rows, in ``analysis.batch_steps`` order) and
+    instrument (columns, codes by name), all batches at once: an upper bound of |score|
+    (``|long - short| + neutral`` as ``_totals`` sums them, plus the rounding any order
+    of summation could make: ``SCORE_TOLERANCE`` of the terms' absolute sum), and the
+    score's side where it is certain (+1 long, -1 short: ``long - short`` clears that
+    rounding; else 0). NaN bounds (and side 0) where a term is not a number: a NaN
+    bound never compares below a threshold."""
     batch_no, inst, kinds, side, strength, count, codes = _signal_columns(analysis)
     n, n_inst = len(analysis.batch_steps), max(1, len(codes))
     if len(batch_no) == 0:
-        return np.zeros((n, n_inst)), codes
+        return np.zeros((n, n_inst)), np.zeros((n, n_inst), dtype=np.int8), codes
     weights = persona.signal_weights
     lookup = {k: float(weights.get(k, 0.0)) for k in set(kinds.tolist())}
     weight = np.array([lookup[k] for k in kinds.tolist()])
@@ -308,27 +312,33 @@ def score_bounds(analysis: Any, persona: TradingPersona) -> tuple[np.ndarray, di
     long = np.bincount(group, np.where(directional & towards_long, magnitude, 0.0), size)
     short = np.bincount(group, np.where(directional & ~towards_long, magnitude, 0.0), size)
     neutral = np.bincount(group, np.where(side == 0.0, value, 0.0), size)
-    scale = np.bincount(group, magnitude, size)
-    bound = np.abs(long - short) + neutral + SCORE_TOLERANCE * scale
-    return bound.reshape(n, n_inst), codes
+    slack = SCORE_TOLERANCE * np.bincount(group, magnitude, size)
+    net = long - short
+    bound = np.abs(net) + neutral + slack
+    lean = np.where(net > slack, 1, 0) - np.where(net < -slack, 1, 0)
+    return bound.reshape(n, n_inst), lean.astype(np.int8).reshape(n, n_inst), codes
 
 
 class HoldOracle:
     """Which of the rule brain's decisions are holds only, known without deciding.
 
-    From the score bounds of every batch (:func:`score_bounds`): a plan other than hold
-    needs some instrument's |score| to reach the entry threshold (an entry, or a close
-    of a position facing it) or half of it (a position's stop tightened). So a decision
-    is holds only, whatever the book, its cash and the cooldown, when every bound is
-    below the threshold and the bounds of the instruments held are below half of it; a
-    review (no signals: every score 0) always is. ``flat_quiet`` marks the batches that
-    are holds only for a book holding nothing. With a threshold that is not positive,
-    only reviews are known to hold."""
+    From the score bounds and certain sides of every batch (:func:`score_bounds`), the
+    rules of :func:`_decide` read backwards: an instrument held acts only on a score
+    against its side of at least half the threshold (a tightened stop; a close from the
+    whole threshold), and one not held only on a score reaching the threshold that
+    nothing blocks (a direction the persona trades, no pending order, no cooldown, a
+    free position slot). A decision is holds only when no instrument of its batch can
+    act: then no close frees a slot, and the book the engine passes (positions and their
+    sides, pending orders, last loss) settles the rest exactly. A review (no signals:
+    every score 0) always is. ``flat_quiet`` marks the batches that are holds only for an
+    empty book. With a threshold that is not positive, only reviews are known to hold."""
 
     def __init__(self, analysis: Any, persona: TradingPersona) -> None:
-        bound, self._codes = score_bounds(analysis, persona)
+        bound, self._lean, codes = score_bounds(analysis, persona)
         self._bound = bound
+        self._names = sorted(codes, key=codes.__getitem__)  # column -> instrument
         self._batch = {int(step): j for j, step in enumerate(analysis.batch_steps.tolist())}
+        self._persona = persona
         threshold = float(persona.entry_threshold)
         self._threshold, self._half = threshold, threshold / 2
         self._known = threshold > 0 and math.isfinite(threshold)
@@ -340,10 +350,11 @@ class HoldOracle:
             self.flat_quiet = np.zeros(len(bound), dtype=bool)
             self._calm = self.flat_quiet
 
-    def holds(self, step: int | None, held: Iterable[str]) -> bool:
-        """Whether the decision on the batch closing at ``step`` (None: a review, no
-        signals) is holds only while the instruments ``held`` have a position."""
-        if step is None:
+    def holds(self, step: int, review: bool, portfolio: PortfolioState) -> bool:
+        """Whether the decision at ``step`` (a review, else the batch with signals
+        closing there) is holds only for the book of ``portfolio`` (its positions and
+        their sides, pending orders and last loss; ``step`` counts the cooldown)."""
+        if review:
             return True
         j = self._batch[step]
         if self._calm[j]:
@@ -351,12 +362,27 @@ class HoldOracle:
         if not self._known:
             return False
         row = self._bound[j]
-        if not (row < self._threshold).all():
-            return False
-        codes = self._codes
-        for name in held:
-            col = codes.get(name)
-            if col is not None and not row[col] < self._half:
+        hot = np.flatnonzero(~(row < self._half)).tolist()  # NaN bounds are hot too
+        if not hot:
+            return True
+        persona = self._persona
+        held = {p.instrument: 1 if Side(p.side) is Side.LONG else -1 for p in portfolio.positions}
+        pending = {o.instrument for o in portfolio.pending_orders}
+        blocked = len(held) + len(pending - held.keys()) >= persona.max_open_positions
+        if not blocked and persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
+            blocked = persona.cooldown_after_loss - (step - portfolio.last_loss_step) > 0
+        lean = self._lean[j]
+        for col in hot:
+            name, side = self._names[col], int(lean[col])
+            if name in held:
+                if side != held[name]:  # may face the position
+                    return False
+            elif not (
+                row[col] < self._threshold
+                or blocked
+                or name in pending
+                or (side and not persona.allows("long" if side > 0 else "short"))
+            ):
                 return False
         return True
 
