@@ -8,6 +8,8 @@ handed back after a read.
 
 from __future__ import annotations
 
+import gc
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,11 @@ from engine.backtest.analysis import analyse
 from engine.data import load, readers
 from engine.data.errors import DataError
 from engine.signals import default_signal_config
+from engine.signals.aggregator import BatchList
+from engine.signals.columns import SignalList
 from engine.signals.detector import Previous, _shift, compute_values
 from engine.signals.registry import build
+from engine.types import Signal, SignalBatch
 from tests.test_signals_detector import random_walk
 
 
@@ -74,3 +79,53 @@ def test_a_read_hands_arrow_memory_back(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(DataError):
         load(path)
     assert calls == ["release", "release"]
+
+
+def _live(kind: type) -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is kind)
+
+
+def test_the_analysis_keeps_no_signal_or_batch_object() -> None:
+    # 10M candles fire ~1.1M signals in ~900k batches: as objects they took 1 GB, so the
+    # analysis keeps them as columns and makes each when read
+    s = random_walk(4, 3000, 100.0)
+    signals, batches = _live(Signal), _live(SignalBatch)
+    a = analyse([s], default_signal_config())
+    ss = a.per_instrument[s.instrument]
+    assert isinstance(ss.signals, SignalList) and isinstance(a.batches, BatchList)
+    assert len(ss.signals) > 100 and len(a.batches) > 100
+    assert _live(Signal) == signals and _live(SignalBatch) == batches
+    first = ss.signals[0]
+    assert first == ss.signals[0] and first is not ss.signals[0]  # made on each read
+    step = int(a.batch_steps[0])
+    assert a.batch_by_step[step] == a.batch_by_step[step]
+    assert a.batch_by_step[step] is not a.batch_by_step[step]
+
+
+def test_signals_made_from_columns_carry_python_scalars() -> None:
+    # the run log and --json print them: a numpy scalar would print differently
+    a = analyse([random_walk(5, 2000, 100.0)], default_signal_config())
+    signals = list(next(iter(a.per_instrument.values())).signals)
+    assert signals
+    for sig in signals:
+        assert type(sig.time) is int and type(sig.price) is float
+        assert type(sig.strength) in (float, int)
+        assert all(type(v) in (float, int, bool) for v in sig.evidence.values()), sig
+
+
+def test_lazy_sequences_equal_and_pickle_as_plain_lists() -> None:
+    a = analyse([random_walk(6, 1500, 100.0)], default_signal_config())
+    ss = next(iter(a.per_instrument.values()))
+    as_list = list(ss.signals)
+    assert ss.signals == as_list and as_list == ss.signals
+    assert ss.signals[-1] == as_list[-1] and ss.signals[2:5] == as_list[2:5]
+    assert pickle.loads(pickle.dumps(ss.signals)) == as_list
+    batches = list(a.batches)
+    assert pickle.loads(pickle.dumps(a.batches)) == batches
+    assert dict(a.batch_by_step) == {b.step: b for b in batches}
+    assert len(a.signals_by_step) == len(set(a.signals_by_step))
+    with pytest.raises(IndexError):
+        ss.signals[len(as_list)]
+    with pytest.raises(KeyError):
+        a.batch_by_step[-1]

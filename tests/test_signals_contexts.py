@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine.data.stream import MergedStream, merge
-from engine.signals import batch_signals, contexts, detect_series
+from engine.signals import batch_signals, detect_series, detector
 from engine.signals.contexts import LazyContexts
 from engine.signals.detector import make_context
 from engine.types import InstrumentContext
@@ -153,13 +153,14 @@ def test_each_context_is_built_once_and_only_when_read(monkeypatch: pytest.Monke
         calls.append((instrument, price))
         return make_context(instrument, price, *args)
 
-    monkeypatch.setattr(contexts, "make_context", counting)
+    expected = repr(per["I1"].context(len(per["I1"]) - 1, CONFIG.context_lookback))
+    monkeypatch.setattr(detector, "make_context", counting)
     batch = batches[-1]
     assert len(batch.context) == 3 and "I1" in batch.context and not calls
     first = batch.context["I1"]
     assert batch.context["I1"] is first
     assert batch.context.get("I1") is first
     assert calls == [("I1", float(per["I1"].close[-1]))]  # at its last candle, read once
-    assert repr(first) == repr(per["I1"].context(len(per["I1"]) - 1, CONFIG.context_lookback))
+    assert repr(first) == expected
     dict(batch.context)
     assert sorted(n for n, _ in calls) == ["I0", "I1", "I2"]

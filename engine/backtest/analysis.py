@@ -9,8 +9,7 @@ are precomputed as arrays or dicts keyed by step.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatc
 
 if TYPE_CHECKING:
     from engine.signals import SeriesSignals, SignalConfig
+    from engine.signals.aggregator import BatchList
 
 CONTEXT_LOOKBACK = 60  # candles a review batch measures change_pct over, unless configured
 
@@ -50,7 +50,7 @@ class MarketAnalysis:
     stream: MergedStream
     signal_config: SignalConfig
     per_instrument: Mapping[str, SeriesSignals]
-    batches: tuple[SignalBatch, ...]
+    batches: Sequence[SignalBatch]  # a BatchList (made when read) from analyse
     arrays: Mapping[str, InstrumentArrays]
     signals_by_step: Mapping[int, tuple[Signal, ...]]
     batch_by_step: Mapping[int, SignalBatch]
@@ -184,20 +184,28 @@ def assemble_analysis(
     batches: Sequence[SignalBatch],
 ) -> MarketAnalysis:
     """Build the per-step lookups from signals and batches computed elsewhere."""
+    from engine.signals.aggregator import BatchList
+
     arrays = {
         name: _instrument_arrays(stream, row, name, per_instrument[name])
         for row, name in enumerate(stream.instruments)
     }
-    batch_by_step = dict(zip(map(_step_of, batches), batches, strict=True))
-    batch_steps = np.array([b.step for b in batches if b.signals], dtype=np.int64)
-    batch_steps.sort()
+    batch_by_step: Mapping[int, SignalBatch]
+    if isinstance(batches, BatchList):  # made when read: keep it so
+        batch_by_step = BatchesByStep(batches)
+        batch_steps = batches.steps[batches.with_signals]
+    else:
+        batches = tuple(batches)
+        batch_by_step = dict(zip(map(_step_of, batches), batches, strict=True))
+        batch_steps = np.array([b.step for b in batches if b.signals], dtype=np.int64)
+        batch_steps.sort()
     return MarketAnalysis(
         stream=stream,
         signal_config=signal_config,
         per_instrument=per_instrument,
-        batches=tuple(batches),
+        batches=batches,
         arrays=arrays,
-        signals_by_step=_signals_by_step(stream, per_instrument),
+        signals_by_step=SignalsByStep(stream, per_instrument),
         batch_by_step=batch_by_step,
         batch_steps=batch_steps,
         last_close=_last_close(stream, arrays),
@@ -205,27 +213,65 @@ def assemble_analysis(
 
 
 _step_of = attrgetter("step")
-_time_of = attrgetter("time")
 
 
-def _signals_by_step(
-    stream: MergedStream, per_instrument: Mapping[str, SeriesSignals]
-) -> dict[int, tuple[Signal, ...]]:
+class BatchesByStep(Mapping[int, SignalBatch]):
+    """Step -> the batch closing there, of a :class:`BatchList` (made when read)."""
+
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: BatchList) -> None:
+        self._batches = batches
+
+    def __getitem__(self, step: int) -> SignalBatch:
+        steps = self._batches.steps
+        j = int(np.searchsorted(steps, step))
+        if j == steps.shape[0] or steps[j] != step:
+            raise KeyError(step)
+        return self._batches[j]
+
+    def __contains__(self, step: object) -> bool:
+        steps = self._batches.steps
+        j = int(np.searchsorted(steps, step))  # type: ignore[call-overload]
+        return j < steps.shape[0] and steps[j] == step
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._batches.steps.tolist())
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+
+class SignalsByStep(Mapping[int, tuple[Signal, ...]]):
     """Step -> the signals at that step (the first step closing at or after the signal's
-    time), in instrument order then each instrument's own order; steps ascending."""
-    lists = [per_instrument[name].signals for name in stream.instruments]
-    signals = tuple(itertools.chain.from_iterable(lists))
-    if not signals:
-        return {}
-    times = np.fromiter(map(_time_of, signals), dtype=np.int64, count=len(signals))
-    steps = np.searchsorted(stream.times, times)
-    if len(steps) > 1 and not (steps[1:] >= steps[:-1]).all():
-        # a stable sort keeps the instrument-major order within each step
-        order = np.argsort(steps, kind="stable")
-        steps = steps[order]
-        signals = tuple(map(signals.__getitem__, order.tolist()))
-    first = np.flatnonzero(np.concatenate(([True], steps[1:] != steps[:-1])))
-    keys = steps[first].tolist()
-    bounds = first.tolist()
-    bounds.append(len(signals))
-    return dict(zip(keys, [signals[a:b] for a, b in itertools.pairwise(bounds)], strict=True))
+    time), in instrument order then each instrument's own order; steps ascending. The
+    signals are made when read (``engine.signals.columns``), only the order is kept."""
+
+    __slots__ = ("_bounds", "_keys", "_ordered")
+
+    def __init__(self, stream: MergedStream, per_instrument: Mapping[str, SeriesSignals]):
+        from engine.signals.columns import order_signals, signal_times
+
+        lists = [per_instrument[name].signals for name in stream.instruments]
+        lists = [x for x in lists if len(x)]
+        steps = [np.searchsorted(stream.times, signal_times(x)) for x in lists]
+        self._ordered, at = order_signals(lists, steps)
+        first = np.flatnonzero(np.concatenate(([True], at[1:] != at[:-1]))) if len(at) else at
+        self._keys = at[first]
+        self._bounds = np.append(first, len(at))
+
+    def __getitem__(self, step: int) -> tuple[Signal, ...]:
+        k = int(np.searchsorted(self._keys, step))
+        if k == self._keys.shape[0] or self._keys[k] != step:
+            raise KeyError(step)
+        return tuple(self._ordered.take(int(self._bounds[k]), int(self._bounds[k + 1])))
+
+    def __contains__(self, step: object) -> bool:
+        k = int(np.searchsorted(self._keys, step))  # type: ignore[call-overload]
+        return k < self._keys.shape[0] and self._keys[k] == step
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys.tolist())
+
+    def __len__(self) -> int:
+        return int(self._keys.shape[0])

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import numpy as np
 
 from engine.runtime import gc_paused
+from engine.signals.columns import OrderedSignals, order_signals
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.contexts import ContextSource, LazyContexts
 from engine.signals.detector import SeriesSignals
@@ -295,7 +297,7 @@ def batch_signals(
     stream: object,
     per_instrument: Mapping[str, SeriesSignals],
     config: SignalConfig | None = None,
-) -> list[SignalBatch]:
+) -> Sequence[SignalBatch]:
     """The batches a :class:`SignalAggregator` fed step by step from ``per_instrument``
     (signals at their steps, contexts at each candle) would emit, computed at once.
 
@@ -306,7 +308,7 @@ def batch_signals(
 
 def _batch_signals(
     stream: object, per_instrument: Mapping[str, SeriesSignals], config: SignalConfig | None
-) -> list[SignalBatch]:
+) -> Sequence[SignalBatch]:
     config = config or default_signal_config()
     times = np.asarray(stream.times, dtype=np.int64)  # type: ignore[attr-defined]
     names: tuple[str, ...] = tuple(stream.instruments)  # type: ignore[attr-defined]
@@ -325,11 +327,14 @@ def _batch_signals(
     else:  # the distinct windows holding signals
         windows = signal_windows[np.diff(signal_windows, prepend=-1) != 0]
     # each window's signals are the slice [lo, hi) of `ordered`
-    lo = np.searchsorted(signal_windows, windows, "left").tolist()
-    hi = np.searchsorted(signal_windows, windows, "right").tolist()
+    lo = np.searchsorted(signal_windows, windows, "left")
+    hi = np.searchsorted(signal_windows, windows, "right")
     ends = close_steps[windows]
     firsts = np.where(windows > 0, close_steps[np.maximum(windows - 1, 0)] + 1, 0)
-    carried = np.stack([_carried_index(candle_index[r]) for r in range(len(names))])
+    if (candle_index >= 0).all():  # a candle at every step: nothing carried over
+        carried = candle_index
+    else:
+        carried = np.stack([_carried_index(candle_index[r]) for r in range(len(names))])
     row_of = {name: r for r, name in enumerate(names)}
     lookback = config.correlation_lookback
     source = ContextSource(
@@ -349,33 +354,120 @@ def _batch_signals(
 
         return row
 
-    batches: list[SignalBatch] = []
-    rows = zip(ends.tolist(), times[ends].tolist(), times[firsts].tolist(), lo, hi, strict=True)
-    for j, (end, time, start, a, b) in enumerate(rows):
-        merged = merge_signals(ordered[a:b])
+    return BatchList(
+        ends,
+        times[ends],
+        times[firsts],
+        lo,
+        hi,
+        ordered,
+        source,
+        price_row_at,
+        config.correlation_threshold,
+        lookback,
+    )
+
+
+class BatchList(Sequence[SignalBatch]):
+    """The batches of :func:`batch_signals`, each made when read and not kept (10M
+    candles give ~900k batches: 0.5 GB as objects). Batch ``j`` closes at step
+    ``steps[j]`` and merges the ordered signals ``lo[j]:hi[j]``. Equal to any sequence
+    of equal batches; printed, copied and pickled as the plain list."""
+
+    __slots__ = (
+        "_hi",
+        "_lo",
+        "_lookback",
+        "_ordered",
+        "_price_row_at",
+        "_rows",
+        "_source",
+        "_threshold",
+        "steps",
+    )
+
+    def __init__(
+        self,
+        steps: np.ndarray,
+        times: np.ndarray,
+        starts: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        ordered: OrderedSignals,
+        source: ContextSource,
+        price_row_at: Callable[[int], Callable[[str], np.ndarray | None]],
+        threshold: float,
+        lookback: int,
+    ) -> None:
+        self.steps = steps
+        self._lo, self._hi = lo, hi
+        # one row per batch, read with one tolist(): step, time, window start, lo, hi
+        self._rows = np.stack([steps, times, starts, lo, hi], axis=1).astype(np.int64)
+        self._ordered = ordered
+        self._source = source
+        self._price_row_at = price_row_at
+        self._threshold, self._lookback = threshold, lookback
+
+    @property
+    def with_signals(self) -> np.ndarray:
+        """Whether each batch holds at least one signal."""
+        return self._hi > self._lo
+
+    def __len__(self) -> int:
+        return int(self.steps.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> SignalBatch: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SignalBatch]: ...
+
+    def __getitem__(self, index: int | slice) -> SignalBatch | list[SignalBatch]:
+        if isinstance(index, slice):
+            return [self._make(j) for j in range(*index.indices(len(self)))]
+        n = len(self)
+        j = index + n if index < 0 else index
+        if not 0 <= j < n:
+            raise IndexError(f"batch {index} out of range for {n}")
+        return self._make(j)
+
+    def _make(self, j: int) -> SignalBatch:
+        end, time, start, lo, hi = self._rows[j].tolist()
+        merged = merge_signals(self._ordered.take(lo, hi))
         conflicts = find_conflicts(
-            merged, price_row_at(end), threshold=config.correlation_threshold, lookback=lookback
+            merged, self._price_row_at(end), threshold=self._threshold, lookback=self._lookback
         )
-        batches.append(SignalBatch(time, start, end, merged, LazyContexts(source, j), conflicts))
-    return batches
+        return SignalBatch(time, start, end, merged, LazyContexts(self._source, j), conflicts)
+
+    def __iter__(self) -> Iterator[SignalBatch]:
+        for j in range(len(self)):
+            yield self._make(j)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
 
 
 def _signals_in_order(
     names: Sequence[str], candle_index: np.ndarray, per_instrument: Mapping[str, SeriesSignals]
-) -> tuple[list[Signal], np.ndarray]:
+) -> tuple[OrderedSignals, np.ndarray]:
     """Every instrument's signals in arrival order (step, then instrument in the stream's
     order, then the instrument's own order) and the merged-stream step of each."""
-    signals: list[Signal] = []
+    lists: list[Sequence[Signal]] = []
     steps: list[np.ndarray] = []
     for row, name in enumerate(names):
         ss = per_instrument[name]
-        if not ss.signals:
+        if not len(ss.signals):
             continue
         steps.append(np.flatnonzero(candle_index[row] >= 0)[ss.signal_index])
-        signals.extend(ss.signals)
-    if not signals:
-        return [], np.empty(0, dtype=np.int64)
-    at = np.concatenate(steps)
-    # stable: ties keep the concatenation's (instrument, own) order
-    order = np.argsort(at, kind="stable")
-    return [signals[i] for i in order.tolist()], at[order]
+        lists.append(ss.signals)
+    return order_signals(lists, steps)

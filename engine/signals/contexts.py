@@ -14,17 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.signals.detector import RECENT_MOVES, SeriesSignals, make_context
+from engine.signals.detector import SeriesSignals
 from engine.types import InstrumentContext
 
 
 class ContextSource:
     """What the batches of one ``batch_signals`` call share: per instrument, its
     signals/indicators and its latest candle index at each batch's step (-1: no candle
-    yet). An instrument's values at every batch are gathered in bulk the first time any
-    of its contexts is read."""
+    yet). A context is built when read, from the indicator columns at that candle (no
+    copy of them gathered per batch: 10M candles, ~900k batches)."""
 
-    __slots__ = ("_gathered", "_indices", "candles", "lookback", "names", "series")
+    __slots__ = ("candles", "lookback", "names", "series")
 
     def __init__(
         self, series: Mapping[str, SeriesSignals], candles: Mapping[str, np.ndarray], lookback: int
@@ -33,38 +33,10 @@ class ContextSource:
         self.series = series
         self.candles: dict[str, list[int]] = {n: a.tolist() for n, a in candles.items()}
         self.lookback = lookback
-        self._indices = candles
-        self._gathered: dict[str, _Gathered] = {}
 
     def context(self, name: str, batch: int) -> InstrumentContext:
         """``series[name].context(candle, lookback)`` at the batch's candle (>= 0)."""
-        columns = self._gathered.get(name)
-        if columns is None:
-            columns = self._gathered[name] = self._gather(name)
-        price, then, back, keys, values = columns
-        # .tolist() and .item() give the same floats as SeriesSignals.context's float(a[i])
-        row = dict(zip(keys, values[batch].tolist(), strict=True))
-        ss = self.series[name]
-        at = self.candles[name][batch]
-        recent = ss.close[max(0, at - RECENT_MOVES) : at + 1].tolist()
-        return make_context(
-            ss.instrument, price[batch].item(), then[batch].item(), back[batch].item(), row, recent
-        )
-
-    def _gather(self, name: str) -> _Gathered:
-        # numpy, not lists: 10M candles give ~900k batches, and a list of Python floats
-        # per indicator costs four times the array
-        ss = self.series[name]
-        safe = np.maximum(self._indices[name], 0)
-        back = np.minimum(safe, self.lookback)
-        keys = tuple(ss.indicators)
-        values = np.empty((safe.shape[0], len(keys)), dtype=np.float64)
-        for j, a in enumerate(ss.indicators.values()):
-            values[:, j] = a[safe]
-        return ss.close[safe], ss.close[safe - back], back, keys, values
-
-
-_Gathered = tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]
+        return self.series[name].context(self.candles[name][batch], self.lookback)
 
 
 class LazyContexts(Mapping[str, InstrumentContext]):

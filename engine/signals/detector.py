@@ -18,6 +18,7 @@ import numpy as np
 from engine.indicators import registry
 from engine.runtime import gc_paused
 from engine.signals.base import CANDLE_COLUMNS, Detector, IndicatorUse
+from engine.signals.columns import KindColumns, SignalList
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.registry import KIND_ORDER, all_uses, build
 from engine.types import Candle, Direction, InstrumentContext, InstrumentSeries, Signal
@@ -35,7 +36,7 @@ class SeriesSignals:
     """
 
     instrument: str
-    signals: list[Signal]
+    signals: Sequence[Signal]  # a SignalList: made when read
     signal_index: np.ndarray
     indicators: dict[str, np.ndarray]
     close: np.ndarray = field(repr=False)
@@ -216,7 +217,7 @@ def _describe_all(
     values: Mapping[str, np.ndarray],
     prev: Previous,
     series: InstrumentSeries,
-) -> list[Signal]:
+) -> KindColumns:
     """The signals of one kind fired at candles ``at``: ``describe`` runs once on the
     gathered columns (element-wise, the same float arithmetic as on one candle)."""
     v = {k: a[at] for k, a in values.items()}
@@ -224,27 +225,17 @@ def _describe_all(
     with np.errstate(all="ignore"):
         direction, strength, evidence = detector.describe(kind_index, v, p)
     n = at.shape[0]
-    directions = [direction] * n if isinstance(direction, Direction) else direction
-    strengths = strength.tolist() if isinstance(strength, np.ndarray) else [strength] * n
-    # a constant (a configured level) stays the very object the step path puts there
-    columns = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in evidence.values()]
-    keys = list(evidence)
-    rows = zip(*columns, strict=True) if columns else [()] * n
-    times = series.close_time[at].tolist()
-    prices = v["close"].tolist()
-    instrument = series.instrument
-    return [
-        Signal(
-            instrument,
-            times[j],
-            kind,
-            directions[j],
-            strengths[j],
-            prices[j],
-            dict(zip(keys, row, strict=True)),
-        )
-        for j, row in enumerate(rows)
-    ]
+    if not isinstance(direction, Direction) and len(direction) != n:
+        raise ValueError(f"{detector.name}: {len(direction)} directions for {n} signals")
+    return KindColumns(
+        series.instrument,
+        kind,
+        series.close_time[at],
+        v["close"],
+        direction if isinstance(direction, Direction) else list(direction),
+        strength,
+        evidence,
+    )
 
 
 def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) -> SeriesSignals:
@@ -259,24 +250,30 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
     values, prev = compute_values(series, config, detectors)
     close_time = series.close_time
     instrument = series.instrument
-    signals: list[Signal] = []
+    groups: list[KindColumns] = []
     at_parts: list[np.ndarray] = []
     kind_parts: list[np.ndarray] = []
     for detector in detectors:
         codes = np.asarray(detector.events(values, prev), dtype=np.int64)
         fired = np.array(fire_series(detector, codes), dtype=np.int64).reshape(-1, 2)
+        del codes
         for kind_index in np.unique(fired[:, 1]).tolist():
             at = fired[fired[:, 1] == kind_index, 0]
             kind = detector.kinds[kind_index]
-            signals.extend(_describe_all(detector, kind_index, kind, at, values, prev, series))
+            groups.append(_describe_all(detector, kind_index, kind, at, values, prev, series))
             at_parts.append(at)
             kind_parts.append(np.full(at.shape[0], KIND_ORDER[kind], dtype=np.int64))
     signal_index = np.empty(0, dtype=np.int64)
+    group = rows = signal_index
     if at_parts:  # by candle, then kind
         candle_of, kind_of = np.concatenate(at_parts), np.concatenate(kind_parts)
         order = np.lexsort((kind_of, candle_of))
-        signals = [signals[k] for k in order.tolist()]
         signal_index = candle_of[order]
+        group = np.concatenate(
+            [np.full(len(a), g, dtype=np.int32) for g, a in enumerate(at_parts)]
+        )[order]
+        rows = np.concatenate([np.arange(len(a), dtype=np.int64) for a in at_parts])[order]
+    signals = SignalList(groups, group, rows)
     return SeriesSignals(
         instrument=instrument,
         signals=signals,

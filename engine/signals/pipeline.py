@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from engine.signals.aggregator import SignalAggregator, batch_signals
@@ -13,7 +13,7 @@ from engine.types import InstrumentContext, Signal, SignalBatch
 
 def detect_stream(
     stream: Any, config: SignalConfig | None = None
-) -> tuple[dict[str, SeriesSignals], list[SignalBatch]]:
+) -> tuple[dict[str, SeriesSignals], Sequence[SignalBatch]]:
     """Vectorised: every instrument's signals and indicators, and the batches."""
     config = config or default_signal_config()
     per_instrument = {
