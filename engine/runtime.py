@@ -1,7 +1,10 @@
-"""Runtime helpers shared by every layer: lazy imports and pausing the garbage collector."""
+"""Runtime helpers shared by every layer: lazy imports, pausing the garbage collector,
+handing freed memory back."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import gc
 import importlib
@@ -33,6 +36,23 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). What the analysis freed in medium-sized blocks stays in the heap
+    otherwise, where Python's own object arenas cannot reuse it (10M candles: ~0.1 GB)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 class StderrBar:

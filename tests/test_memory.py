@@ -18,10 +18,11 @@ import pytest
 from engine.backtest.analysis import analyse
 from engine.data import load, readers
 from engine.data.errors import DataError
-from engine.signals import default_signal_config
+from engine.signals import DETECTOR_NAMES, default_signal_config, detect_series
 from engine.signals.aggregator import BatchList
+from engine.signals.base import CANDLE_COLUMNS
 from engine.signals.columns import SignalList
-from engine.signals.detector import Previous, _shift, compute_values
+from engine.signals.detector import IndicatorColumns, Previous, _shift, compute_values
 from engine.signals.registry import build
 from engine.types import Signal, SignalBatch
 from tests.test_signals_detector import random_walk
@@ -129,3 +130,25 @@ def test_lazy_sequences_equal_and_pickle_as_plain_lists() -> None:
         ss.signals[len(as_list)]
     with pytest.raises(KeyError):
         a.batch_by_step[-1]
+
+
+def test_derived_values_are_not_stored_and_read_back_bit_for_bit() -> None:
+    # every detector (stoch too): the derived keys are made when read, for one candle by
+    # the step path's arithmetic, for all as a new array, equal to the detection's own
+    config = default_signal_config().with_detectors(DETECTOR_NAMES)
+    s = random_walk(7, 400, 80.0)
+    values, _ = compute_values(s, config, build(config))
+    ss = detect_series(s, config)
+    ind = ss.indicators
+    assert isinstance(ind, IndicatorColumns)
+    assert list(ind) == [k for k in values if k not in CANDLE_COLUMNS]
+    derived = {"ema_gap", "atr_ratio", "volume_z", "stoch_gap"}
+    assert derived <= set(ind) and not derived & set(ind._stored)
+    for key in ind:
+        np.testing.assert_array_equal(ind[key], values[key])
+    for i in range(len(s)):
+        point = ss.values_at(i)
+        expected = {k: float(values[k][i]) for k in ind}
+        assert list(point) == list(expected)
+        assert repr(point) == repr(expected), i  # NaN and -0.0 too
+    assert pickle.loads(pickle.dumps(ind)).keys() == ind.keys()

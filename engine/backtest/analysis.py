@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.data.stream import MergedStream, merge
-from engine.runtime import gc_paused
+from engine.runtime import gc_paused, release_freed_memory
+from engine.signals.detector import IndicatorColumns
 from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatch
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class MarketAnalysis:
 
     def indicator_values(self, instrument: str, candle: int) -> dict[str, float]:
         arrays = self.arrays[instrument]
+        if isinstance(arrays.indicators, IndicatorColumns):
+            return arrays.indicators.at(candle)
         return {name: float(values[candle]) for name, values in arrays.indicators.items()}
 
     def prices_at(self, step: int) -> dict[str, float]:
@@ -113,11 +116,15 @@ class MarketAnalysis:
 
 def _instrument_arrays(stream: MergedStream, row: int, name: str, signals: Any) -> InstrumentArrays:
     series = stream.series[name]
-    indicators = {
-        k: np.asarray(v, dtype=np.float64)
-        for k, v in signals.indicators.items()
-        if np.ndim(v) == 1 and len(v) == len(series)
-    }
+    indicators: Mapping[str, np.ndarray]
+    if isinstance(signals.indicators, IndicatorColumns):  # derived values made when read
+        indicators = signals.indicators
+    else:
+        indicators = {
+            k: np.asarray(v, dtype=np.float64)
+            for k, v in signals.indicators.items()
+            if np.ndim(v) == 1 and len(v) == len(series)
+        }
     atr = indicators.get("atr")
     if atr is None:
         atr = np.full(len(series), np.nan)
@@ -174,7 +181,9 @@ def analyse(
             name: detect_series(stream.series[name], signal_config) for name in stream.instruments
         }
         batches = batch_signals(stream, per_instrument, signal_config)
-        return assemble_analysis(stream, signal_config, per_instrument, batches)
+        analysis = assemble_analysis(stream, signal_config, per_instrument, batches)
+    release_freed_memory()  # the detectors' temporaries, before the replay allocates
+    return analysis
 
 
 def assemble_analysis(

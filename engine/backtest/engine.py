@@ -600,7 +600,11 @@ class BacktestEngine:
     def result(self) -> BacktestResult:
         done = self.step_index
         times = np.asarray(self.analysis.times[:done], dtype=np.int64)
-        values = self._equity[:done].copy()
+        if done == self._n:  # finished: no step writes it again (reset() makes a new one)
+            values = self._equity.view()
+            values.flags.writeable = False
+        else:
+            values = self._equity[:done].copy()
         trades = tuple(self.broker.trades)
         fills = tuple(self.broker.fills)
         metrics = self._metrics(trades, fills, times, values)

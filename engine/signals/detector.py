@@ -38,7 +38,7 @@ class SeriesSignals:
     instrument: str
     signals: Sequence[Signal]  # a SignalList: made when read
     signal_index: np.ndarray
-    indicators: dict[str, np.ndarray]
+    indicators: Mapping[str, np.ndarray]  # an IndicatorColumns from detect_series
     close: np.ndarray = field(repr=False)
     close_time: np.ndarray = field(repr=False)
 
@@ -48,6 +48,8 @@ class SeriesSignals:
     def values_at(self, index: int) -> dict[str, float]:
         """The indicator values at candle ``index`` (what ``SignalDetector.values`` says
         after that candle)."""
+        if isinstance(self.indicators, IndicatorColumns):
+            return self.indicators.at(index)
         return {k: float(a[index]) for k, a in self.indicators.items()}
 
     def context(self, index: int, lookback: int) -> InstrumentContext:
@@ -125,6 +127,81 @@ class Previous(Mapping[str, np.ndarray]):
         return out
 
 
+class IndicatorColumns(Mapping[str, np.ndarray]):
+    """An instrument's indicator values by key, in the detectors' order: the indicators'
+    outputs are stored columns; the detectors' derived values (``derive``: differences
+    and ratios of other values) are computed again when read, for one candle (``at``,
+    the step path's arithmetic on that candle's values: the same floats) or for all
+    (a new array). 10M candles: 80 MB less per derived key.
+
+    Made only from the vectorised path's results; a derive that reads a derived value
+    of the previous candle falls back to the whole column."""
+
+    __slots__ = ("_derived", "_derivers", "_keys", "_series", "_stored")
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        stored: dict[str, np.ndarray],
+        series: InstrumentSeries,
+        derivers: Sequence[tuple[Detector, tuple[str, ...]]],
+    ) -> None:
+        self._keys = tuple(keys)
+        self._stored = stored
+        self._series = series
+        self._derivers = tuple(derivers)
+        self._derived = frozenset(k for _, ks in derivers for k in ks)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        column = self._stored.get(key)
+        if column is not None:
+            return column
+        if key not in self._derived:
+            raise KeyError(key)
+        return self._all_derived()[key]
+
+    def _all_derived(self) -> dict[str, np.ndarray]:
+        values: dict[str, np.ndarray] = {
+            c: np.asarray(getattr(self._series, c), dtype=np.float64) for c in CANDLE_COLUMNS
+        }
+        values.update(self._stored)
+        prev = Previous(values)
+        for detector, _ in self._derivers:
+            values.update(detector.derive(values, prev))
+        return values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._stored or key in self._derived
+
+    def _row(self, i: int) -> dict[str, Any]:
+        if i < 0:
+            return dict.fromkeys(itertools.chain(CANDLE_COLUMNS, self._stored), np.float64("nan"))
+        row: dict[str, Any] = {c: getattr(self._series, c)[i] for c in CANDLE_COLUMNS}
+        row.update({k: a[i] for k, a in self._stored.items()})
+        return row
+
+    def at(self, i: int) -> dict[str, float]:
+        """Every value at candle ``i``, as ``float(self[key][i])`` for each key in order."""
+        v = self._row(i)
+        p = self._row(i - 1)
+        try:
+            with np.errstate(all="ignore"):  # numpy scalars: x/0 is inf, as on arrays
+                for detector, _ in self._derivers:
+                    v.update(detector.derive(v, p))
+        except KeyError:  # it reads a derived value of the previous candle
+            return {k: float(self[k][i]) for k in self._keys}
+        return {k: float(v[k]) for k in self._keys}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self.items()),))
+
+
 def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) -> dict:
     spec = registry.get(use.name)
     sources = [np.asarray(values[s], dtype=np.float64) for s in use.sources]
@@ -156,6 +233,14 @@ def compute_values(
     """(values, previous values) over the whole series: candle columns, indicators and
     derived values, each an array aligned with the series (the previous ones are made
     when read, see :class:`Previous`)."""
+    values, prev, _ = _compute_values(series, config, detectors)
+    return values, prev
+
+
+def _compute_values(
+    series: InstrumentSeries, config: SignalConfig, detectors: list[Detector]
+) -> tuple[dict[str, np.ndarray], Previous, list[tuple[Detector, tuple[str, ...]]]]:
+    """``compute_values`` and each deriving detector with the keys it derived."""
     n = len(series)
     values: dict[str, np.ndarray] = {
         c: np.asarray(getattr(series, c), dtype=np.float64) for c in CANDLE_COLUMNS
@@ -163,13 +248,28 @@ def compute_values(
     for use in all_uses(config, detectors):
         values.update(_compute_use(use, values, n))
     prev = Previous(values)
+    derivers = []
     for detector in detectors:
-        values.update(detector.derive(values, prev))
-    return values, prev
+        derived = detector.derive(values, prev)
+        if derived:
+            derivers.append((detector, tuple(derived)))
+        values.update(derived)
+    return values, prev, derivers
 
 
 def _indicator_keys(values: Mapping[str, Any]) -> list[str]:
     return [k for k in values if k not in CANDLE_COLUMNS]
+
+
+def _indicator_columns(
+    values: Mapping[str, np.ndarray],
+    series: InstrumentSeries,
+    derivers: list[tuple[Detector, tuple[str, ...]]],
+) -> IndicatorColumns:
+    derived = {k for _, keys in derivers for k in keys}
+    keys = _indicator_keys(values)
+    stored = {k: values[k] for k in keys if k not in derived}
+    return IndicatorColumns(keys, stored, series, derivers)
 
 
 # -- vectorised path -------------------------------------------------------------------
@@ -247,7 +347,7 @@ def detect_series(series: InstrumentSeries, config: SignalConfig | None = None) 
 def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> SeriesSignals:
     config = config or default_signal_config()
     detectors = build(config)
-    values, prev = compute_values(series, config, detectors)
+    values, prev, derivers = _compute_values(series, config, detectors)
     close_time = series.close_time
     instrument = series.instrument
     groups: list[KindColumns] = []
@@ -278,7 +378,7 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
         instrument=instrument,
         signals=signals,
         signal_index=signal_index,
-        indicators={k: values[k] for k in _indicator_keys(values)},
+        indicators=_indicator_columns(values, series, derivers),
         close=values["close"],
         close_time=close_time,
     )
