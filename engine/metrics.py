@@ -257,6 +257,7 @@ def compute_metrics(
     max_dd = float(dd.max()) if n else 0.0
     m["max_drawdown_pct"] = -max_dd * 100.0 if max_dd > 0 else 0.0
     m["max_drawdown_duration_ns"], m["max_drawdown_duration_bars"] = _drawdown_durations(dd, times)
+    del dd  # before the returns: one sample-sized array at a time
 
     if n:
         rets = np.empty(n)  # the previous values, then in place the returns

@@ -31,12 +31,15 @@ class ContextSource:
     ) -> None:
         self.names: tuple[str, ...] = tuple(sorted(candles))
         self.series = series
-        self.candles: dict[str, list[int]] = {n: a.tolist() for n, a in candles.items()}
+        # arrays, not lists of Python ints (10M candles: ~900k batches per instrument)
+        self.candles: dict[str, np.ndarray] = {
+            n: np.asarray(a, dtype=np.int64) for n, a in candles.items()
+        }
         self.lookback = lookback
 
     def context(self, name: str, batch: int) -> InstrumentContext:
         """``series[name].context(candle, lookback)`` at the batch's candle (>= 0)."""
-        return self.series[name].context(self.candles[name][batch], self.lookback)
+        return self.series[name].context(int(self.candles[name][batch]), self.lookback)
 
 
 class LazyContexts(Mapping[str, InstrumentContext]):
