@@ -116,8 +116,20 @@ def report(title: str, result, brain, signals: dict[int, tuple], seconds: float)
         f"entries against every signal of their instrument: "
         f"{against_every_signal(result, signals)}"
     )
+    problems = Counter(
+        _problem_kind(g) for d in result.decisions if d.grounded is False for g in d.grounding
+    )
+    print(f"ungrounded decisions' problems: {dict(problems.most_common()) or 'none'}")
     for d in asked[:3]:
         print(f"   e.g. {d.raw_answer}  grounded={d.grounded} {list(d.grounding)}")
+
+
+def _problem_kind(problem: str) -> str:
+    """The kind of a grounding problem ("BTC: number 12 is not in the prompt" -> number)."""
+    for kind in ("says nothing", "argues", "number", "instrument", "copied"):
+        if kind in problem:
+            return kind
+    return problem
 
 
 def machine_speed() -> tuple[float, float]:

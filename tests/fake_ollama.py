@@ -61,13 +61,14 @@ def default_answer(request: dict[str, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     for i, (name, item) in enumerate(props.items()):
         actions = item["properties"]["do"]["enum"]
-        act = "open_long" if i == 0 and "open_long" in actions else "hold"
+        entry = next((a for a in ("long", "open_long") if a in actions), None)
+        act = entry if i == 0 and entry is not None else "hold"
         plan: dict[str, Any] = {
             "why": 'RSI 28 is oversold below 30 and "momentum" turns up.\nGo long.',
             "do": act,
             "size": "medium",
         }
-        if act == "open_long":
+        if act == entry:
             plan.update(stop=1.5, target=3)
         answer[name] = plan
     return answer

@@ -21,9 +21,9 @@ from tests.test_ai_support import MINUTE, batch, persona, portfolio
 
 PROMPT = build_prompt(batch(), portfolio(), persona(), timeframe_ns=MINUTE)
 # The market part of PROMPT says: price 46210.5, ATR 0.08% of price; its facts (what a
-# reason may quote): "-0.84% over the last 20 candles", "EMA 9 below EMA 21 by 1.3 ATR
-# (bearish)", "RSI 28, oversold below 30 (bullish)", "signal rsi_oversold, 1 candle ago,
-# strength 0.72: long", "1 of 1 signals point long".
+# reason may quote): "-0.84% over the last 20 candles", "short: EMA 9 below EMA 21 by 1.3
+# ATR", "long: RSI 28, oversold below 30", "long: signal rsi_oversold, 1 candle ago,
+# strength 0.72", "long: 1 of 1 signals".
 FACTS = PROMPT.facts["BTC"]
 
 
@@ -92,10 +92,10 @@ def test_every_fact_of_the_prompt_quoted_as_it_stands_is_grounded_for_hold():
 @pytest.mark.parametrize(
     ("fact", "do", "problem"),
     [
-        (1, "open_long", "argues short but the plan is open_long"),  # EMA ... (bearish)
-        (2, "open_short", "argues long but the plan is open_short"),  # RSI ... (bullish)
-        (3, "open_short", "argues long but the plan is open_short"),  # signal ...: long
-        (4, "open_short", "argues long but the plan is open_short"),  # signals point long
+        (1, "open_long", "argues short but the plan is open_long"),  # short: EMA ...
+        (2, "open_short", "argues long but the plan is open_short"),  # long: RSI ...
+        (3, "open_short", "argues long but the plan is open_short"),  # long: signal ...
+        (4, "open_short", "argues long but the plan is open_short"),  # long: 1 of 1 ...
     ],
 )
 def test_a_quoted_fact_against_the_entry_is_not_grounded(fact, do, problem):
@@ -109,7 +109,7 @@ def test_a_fact_of_another_instrument_says_nothing_about_this_one():
         "instructions",
         "BTC: RSI 28\nETH: price 3700",
         ["BTC", "ETH"],
-        {"BTC": ("signal rsi_oversold, 1 candle ago: long",), "ETH": ("volume 0.3 above average",)},
+        {"BTC": ("long: signal rsi_oversold, 1 candle ago",), "ETH": ("volume 0.3 above average",)},
     )
     assert problems == (SAYS_NOTHING,)
     assert cites_a_fact("volume is up", ("volume 0.3 above average",))

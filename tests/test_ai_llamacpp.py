@@ -125,3 +125,12 @@ def test_answer_cut_by_num_predict_is_a_hold():
     (error,) = decision.errors
     assert "done_reason length" in error and "num_predict (now 2)" in error
     assert decision.tokens >= 2
+
+
+def test_the_embedded_brain_takes_the_persona_context_or_4096():
+    from engine.brain.factory import make_brain
+
+    brain = make_brain("llamacpp", persona(brain={}), cache=False)
+    assert brain.n_ctx == 4096  # eight instruments' prompt and answer exceed 2048 tokens
+    assert make_brain("llamacpp", persona(), cache=False).n_ctx == 2048  # num_ctx 2048
+    assert make_brain("llamacpp", persona(), cache=False, n_ctx=1024).n_ctx == 1024

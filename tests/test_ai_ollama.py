@@ -47,7 +47,7 @@ def test_streamed_answer_becomes_absolute_plans_and_reasoning_streams(fake):
     assert decision.reasoning == full
     assert decision.grounded is True and decision.grounding == ()
     assert decision.raw_answer is not None and json.loads(decision.raw_answer)["BTC"]["do"] == (
-        "open_long"
+        "long"
     )
     # streamed in 9-character pieces: several growing prefixes, escapes decoded
     assert len(seen) > 3
@@ -66,8 +66,8 @@ def test_request_carries_schema_options_keep_alive_and_readable_prompt(fake):
     assert req["keep_alive"] == "3m"
     assert list(req["format"]["properties"]) == ["BTC"]
     assert req["format"]["properties"]["BTC"]["properties"]["do"]["enum"] == [
-        "open_long",
-        "open_short",
+        "long",
+        "short",
         "hold",
     ]
     # persona's [brain] table, then explicit options on top
@@ -187,7 +187,7 @@ def test_non_streaming_protocol_of_the_fake_matches_the_client(fake):
         format=json.loads(json.dumps(brain.prompt_for(batch(), portfolio(), persona()).schema)),
     )
     assert reply.done and reply.done_reason == "stop"
-    assert json.loads(reply.message.content)["BTC"]["do"] == "open_long"
+    assert json.loads(reply.message.content)["BTC"]["do"] == "long"
     shown = brain.client.show("phi3:mini")
     assert shown.capabilities == ["completion"]
 

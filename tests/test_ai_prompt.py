@@ -48,9 +48,9 @@ def test_prompt_constant_part_first_and_market_facts_as_relations():
     assert "- last 3 candles, oldest first: +0.12%, -0.05%, +<0.01%" in lines
     assert "- -0.84% over the last 20 candles" in lines
     # ema_fast is 0.999 x price: 46.2 below, in ATRs of 35.2
-    assert "- EMA 9 below EMA 21 by 1.3 ATR (bearish)" in lines
-    assert "- RSI 28, oversold below 30 (bullish)" in lines
-    assert "- signal rsi_oversold, 1 candle ago, strength 0.72: long" in lines
+    assert "- short: EMA 9 below EMA 21 by 1.3 ATR" in lines
+    assert "- long: RSI 28, oversold below 30" in lines
+    assert "- long: signal rsi_oversold, 1 candle ago, strength 0.72" in lines
     assert (
         "- open long position, +0.46% since entry, stop 7.4 ATR below price, "
         "target 3.1 ATR below price, held 12 candles"
@@ -62,7 +62,7 @@ def test_prompt_constant_part_first_and_market_facts_as_relations():
             line[2:] for line in lines if line.startswith("- ") and "oldest first" not in line
         )
     }
-    assert prompt.facts["BTC"][-2] == "1 of 1 signals point long"
+    assert prompt.facts["BTC"][-2] == "long: 1 of 1 signals"
     # the reason is chosen from those that state a direction (the change over 20 candles
     # does not; the relations, the signal, the balance and the position do)
     why = prompt.schema["properties"]["BTC"]["properties"]["why"]
@@ -172,17 +172,36 @@ def test_schema_asks_why_first_and_only_the_actions_that_make_sense():
     assert list(schema["properties"]) == schema["required"] == ["BTC", "ETH"]  # SOL: nothing
     btc, eth = schema["properties"]["BTC"], schema["properties"]["ETH"]
     assert list(btc["properties"]) == ["why", "do", "size", "stop", "target"]
-    assert btc["properties"]["do"]["enum"] == ["open_long", "hold"]
+    assert btc["properties"]["do"]["enum"] == ["long", "hold"]
     assert eth["properties"]["do"]["enum"] == ["hold", "close"] and "stop" not in eth["properties"]
     assert "description" not in json.dumps(schema) and SCHEMA_VERSION == 3
+    assert prompt.user.endswith("Decide: BTC (long, hold); ETH (hold, close)")
     full = build_prompt(b, held, persona(max_open_positions=1)).schema
     assert full["properties"]["BTC"]["properties"]["do"]["enum"] == ["hold"]
     assert answer_schema(("X",))["properties"]["X"]["properties"]["do"]["enum"] == [
-        "open_long",
-        "open_short",
+        "long",
+        "short",
         "close",
         "hold",
     ]
+
+
+@pytest.mark.parametrize(
+    ("said", "action"),
+    [
+        ("long", Action.OPEN_LONG),
+        ("short", Action.OPEN_SHORT),
+        ("open_long", Action.OPEN_LONG),
+        ("open_short", Action.OPEN_SHORT),
+        ("hold", Action.HOLD),
+    ],
+)
+def test_an_entry_is_said_long_or_short_and_the_engine_names_are_taken_too(said, action):
+    answer = parse_answer(answer_json(do=said))
+    assert answer.plans["BTC"].do == action.value  # the engine's name from here on
+    (plan,) = plans_from_answer(answer, batch(), portfolio(), persona())
+    assert plan.action is action
+    assert json.loads(answer.to_json())["BTC"]["do"] == action.value
 
 
 def test_short_plan_by_hand():
@@ -261,8 +280,8 @@ def test_signals_of_several_instruments_in_the_prompt():
     )
     prompt = build_prompt(b, portfolio(), persona(), timeframe_ns=MINUTE)
     assert "ETH: price 3700.20, ATR 0.11% of price" in prompt.user
-    assert "- signal ema_cross_down, 1 candle ago, strength 0.72: short" in prompt.user
-    assert "- EMA 9 below EMA 21 by 0.90 ATR, crossed down 1 candle ago (bearish)" in prompt.user
+    assert "- short: signal ema_cross_down, 1 candle ago, strength 0.72" in prompt.user
+    assert "- short: EMA 9 below EMA 21 by 0.90 ATR, crossed down 1 candle ago" in prompt.user
     assert prompt.schema["required"] == ["BTC", "ETH"]
 
 
@@ -342,7 +361,7 @@ def test_streamed_reasoning_reads_as_the_answer_will():
 
 
 def test_citable_facts_state_a_direction_else_all_are():
-    facts = ("ADX 31 (trending)", "MACD above its signal line by 0.2 ATR (bullish)")
+    facts = ("ADX 31 (trending)", "long: MACD above its signal line by 0.2 ATR")
     assert citable(facts) == facts[1:]
     assert citable(facts[:1]) == facts[:1]
     assert citable(("signals point both ways, 1 long and 1 short",)) == (

@@ -40,7 +40,10 @@ def audit_text(decision: Decision) -> str:
     if decision.grounded is None:
         out.append("(not checked)")
     elif decision.grounded:
-        out.append("grounded: every number, instrument and direction is in the prompt")
+        out.append(
+            "grounded: it cites its instrument's facts; its numbers, instruments and side "
+            "agree with the prompt"
+        )
     else:
         out.extend(f"- {g}" for g in decision.grounding)
     out.append("")

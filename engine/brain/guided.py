@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.brain.schema import SIZE_TIERS, STOP_CHOICES, TARGET_CHOICES
+from engine.brain.schema import SIZE_TIERS, STOP_CHOICES, TARGET_CHOICES, is_entry
 
 WHY_TOKENS = 32  # at most this many sampled tokens of reasoning per instrument
 
@@ -149,7 +149,7 @@ def _rest(
     dec.fixed('","size":"')
     item["size"] = dec.choose(list(SIZE_TIERS), '"')
     dec.fixed('"')
-    if item["do"].startswith("open_"):
+    if is_entry(item["do"]):
         dec.fixed(',"stop":')
         item["stop"] = float(dec.choose([_number(v) for v in STOP_CHOICES], ","))
         dec.fixed(',"target":')

@@ -11,10 +11,10 @@ values; a gap too small for its digits reads "< 0.01 ATR").
 Each asked instrument's facts are listed one a line under its name and kept in
 ``Prompt.facts``: the answer's ``why`` is a citation of one of them (the schema offers
 those that state a direction as its choices, see :func:`citable`), so the model picks
-its evidence instead of writing it. A relation
-the signal detectors read one way says so in words the grounding check reads
-("(bullish)", "(bearish)": EMA 9 against EMA 21 and MACD against its signal line as a
-trend, RSI outside 30..70 as the RSI detector does, overbought arguing short).
+its evidence instead of writing it. A fact that argues for one side starts with it, in
+the answer's words that the grounding check reads ("long: ", "short: "): a signal its
+detector's way, EMA 9 against EMA 21 and MACD against its signal line as a trend, RSI
+outside 30..70 as the RSI detector reads it (overbought argues short).
 
 No dates or clock times (they invite the model's memory of history): ages are counted
 in candles. No text from code comments or schema descriptions reaches the model.
@@ -105,11 +105,10 @@ def constant_part(persona: TradingPersona) -> str:
             f"target {persona.target_atr:g} ATR from the entry price.",
             "Read the market facts below. For each instrument named under Decide, answer "
             'in JSON: "why" is the one fact listed under that instrument that matters most '
-            'for your action, quoted word for word; "do" is open_long, open_short, close or '
-            'hold; "size" is small, medium or large; for an entry "stop" and "target" are '
-            "distances in ATR. An entry goes the way of the fact it quotes: open_long "
-            "for a bullish fact or a long signal, open_short for a bearish fact or a short "
-            "signal.",
+            'for your action, quoted word for word; "do" is long or short (open a position '
+            'that way), close or hold; "size" is small, medium or large; for an entry "stop" '
+            'and "target" are distances in ATR. An entry goes the way of the fact it quotes: '
+            "long for a fact marked long, short for a fact marked short.",
         ]
     )
 
@@ -132,18 +131,16 @@ def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | No
         if cross is not None:
             way = "up" if cross.direction.value == "long" else "down"
             text += f", crossed {way} {_ago(_candles(now, cross.time, tf))}"
-        out.append(text + _lean(fast - slow))
+        out.append(_lean(fast - slow) + text)
     rsi = ind.get("rsi")
     if rsi is not None:
         # the RSI detector's reading: overbought argues short, oversold long
-        zone = (
-            f", overbought above {RSI_HIGH:g}{_lean(-1)}"
-            if rsi > RSI_HIGH
-            else f", oversold below {RSI_LOW:g}{_lean(1)}"
-            if rsi < RSI_LOW
-            else ""
-        )
-        out.append(f"RSI {rsi:.0f}{zone}")
+        text = f"RSI {rsi:.0f}"
+        if rsi > RSI_HIGH:
+            text = f"{_lean(-1)}{text}, overbought above {RSI_HIGH:g}"
+        elif rsi < RSI_LOW:
+            text = f"{_lean(1)}{text}, oversold below {RSI_LOW:g}"
+        out.append(text)
     macd, sig = ind.get("macd"), ind.get("macd_signal")
     if macd is not None and sig is not None:
         side = "above" if macd > sig else "below" if macd < sig else "on"
@@ -152,7 +149,7 @@ def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | No
             text += f" by {gap(macd, sig)}"
         if atr is not None:
             text += f", MACD {'above' if macd >= 0 else 'below'} zero"
-        out.append(text + _lean(macd - sig))
+        out.append(_lean(macd - sig) + text)
     upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
     if upper is not None and lower is not None and upper > lower:
         price = ctx.price
@@ -174,16 +171,17 @@ def _indicator_facts(ctx: InstrumentContext, signals: list[Signal], tf: int | No
 
 
 def _lean(delta: float) -> str:
-    """The way a relation leans, in words the grounding check reads ("" when level)."""
-    return " (bullish)" if delta > 0 else " (bearish)" if delta < 0 else ""
+    """The side a fact argues for, first, in the answer's own words ("" when none): a
+    small model that picks a fact by its first word picks the side first."""
+    return "long: " if delta > 0 else "short: " if delta < 0 else ""
 
 
 def _signal_text(sig: Signal, now: int, tf: int | None) -> str:
     count = f" (x{sig.count})" if sig.count > 1 else ""
-    # the direction last: what an answer quoting it goes on to decide
+    side = {"long": 1, "short": -1}.get(sig.direction.value, 0)
     return (
-        f"{sig.kind}{count}, {_ago(_candles(now, sig.time, tf))}, strength "
-        f"{sig.strength:.2f}: {sig.direction.value}"
+        f"{_lean(side)}signal {sig.kind}{count}, {_ago(_candles(now, sig.time, tf))}, "
+        f"strength {sig.strength:.2f}"
     )
 
 
@@ -193,9 +191,8 @@ def _signal_balance(signals: list[Signal]) -> str:
     shorts = sum(1 for s in signals if s.direction.value == "short")
     if longs == shorts:
         return f"signals point both ways, {longs} long and {shorts} short"
-    way, most = ("long", longs) if longs > shorts else ("short", shorts)
     # one direction word only, so that the fact states one direction
-    return f"{most} of {len(signals)} signals point {way}"
+    return f"{_lean(longs - shorts)}{max(longs, shorts)} of {len(signals)} signals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +236,7 @@ def market_part(
         if ctx.lookback:
             own.append(f"{fmt_pct(ctx.change_pct)} over the last {ctx.lookback} candles")
         own.extend(_indicator_facts(ctx, signals, timeframe_ns, now))
-        own.extend(f"signal {_signal_text(sig, now, timeframe_ns)}" for sig in signals)
+        own.extend(_signal_text(sig, now, timeframe_ns) for sig in signals)
         if signals:
             own.append(_signal_balance(signals))
         pos = held.get(name)

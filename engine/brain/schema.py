@@ -5,8 +5,14 @@ with a signal in the batch or an open position), each with its ``why`` first (so
 streams before the plan), then ``do`` (the action), ``size`` (a tier) and, for an
 entry, ``stop`` and ``target`` as ATR multiples::
 
-    {"BTC": {"why": "RSI 28, oversold below 30 (bullish)", "do": "open_long",
+    {"BTC": {"why": "long: RSI 28, oversold below 30", "do": "long",
              "size": "small", "stop": 1.5, "target": 3}}
+
+``do`` is ``long`` or ``short`` (open a position that way), ``close`` or ``hold``: the
+words the facts are marked with, which a small model carries over from the fact it has
+just quoted better than ``open_long``/``open_short`` (Gemma 3 270M after ``"do":"open_``
+preferred ``long`` whatever it had quoted). Parsing also takes ``open_long`` and
+``open_short``; the parsed answer holds the engine's names.
 
 ``why`` is the fact the model cites: the constraining schema offers exactly the fact
 lines the prompt lists under that instrument (an enum), so the model chooses its
@@ -26,7 +32,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.brain.persona import TradingPersona
 from engine.risk import is_number, tradeable
@@ -35,6 +41,15 @@ from engine.types import Action, PortfolioState, SignalBatch, SizeMode, TradePla
 SCHEMA_VERSION = 3  # 3: why is one of the instrument's facts
 
 ActionName = Literal["open_long", "open_short", "close", "hold"]
+# what the answer says for an entry -> the engine's action
+ENTRY_WORDS: dict[str, str] = {"long": "open_long", "short": "open_short"}
+
+
+def is_entry(action: str) -> bool:
+    """Whether an answer's ``do`` opens a position (either spelling)."""
+    return action in ENTRY_WORDS or action.startswith("open_")
+
+
 SizeTier = Literal["small", "medium", "large"]
 
 # Fraction of the persona's risk_per_trade that each size tier puts at risk (RiskGuard
@@ -59,6 +74,11 @@ class InstrumentAnswer(BaseModel):
     size: SizeTier = "small"
     stop: float | None = Field(default=None, gt=0.0, le=MAX_STOP_ATR)
     target: float | None = Field(default=None, gt=0.0, le=MAX_TARGET_ATR)
+
+    @field_validator("do", mode="before")
+    @classmethod
+    def _engine_name(cls, value: Any) -> Any:
+        return ENTRY_WORDS.get(value, value) if isinstance(value, str) else value
 
 
 class Answer(BaseModel):
@@ -98,13 +118,13 @@ def asked_instruments(batch: SignalBatch, portfolio: PortfolioState) -> tuple[st
 def allowed_actions(
     name: str, portfolio: PortfolioState, persona: TradingPersona
 ) -> tuple[str, ...]:
-    """What makes sense on ``name`` now: close or hold a position; else an entry the
-    persona allows (while it has room for one) or hold."""
+    """What makes sense on ``name`` now, as the answer says it: close or hold a position;
+    else an entry the persona allows (``long``, ``short``, while it has room) or hold."""
     if any(p.instrument == name for p in portfolio.positions):
         return ("hold", "close")
     if len(portfolio.positions) >= persona.max_open_positions:
         return ("hold",)
-    opens = tuple(f"open_{d}" for d in ("long", "short") if persona.allows(d))
+    opens = tuple(d for d in ENTRY_WORDS if persona.allows(d))
     return (*opens, "hold")
 
 
@@ -117,7 +137,7 @@ def answer_schema(
     instrument's ``why`` as a choice of those texts (its facts) instead of free text."""
     acts = actions or {}
     facts = whys or {}
-    every = ("open_long", "open_short", "close", "hold")
+    every = (*ENTRY_WORDS, "close", "hold")
     items = tuple((n, tuple(acts.get(n, every)), tuple(facts.get(n, ()))) for n in instruments)
     return json.loads(_schema_text(items))
 
@@ -137,7 +157,7 @@ def _schema_text(items: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
             "size": {"type": "string", "enum": list(SIZE_TIERS)},
         }
         required = ["why", "do", "size"]
-        if any(a.startswith("open_") for a in actions):
+        if any(is_entry(a) for a in actions):
             plan["stop"] = {"type": "number", "enum": list(STOP_CHOICES)}
             plan["target"] = {"type": "number", "enum": list(TARGET_CHOICES)}
         props[name] = {

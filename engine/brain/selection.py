@@ -122,13 +122,16 @@ def _ollama(persona: TradingPersona, opts: dict[str, Any]) -> Any:
 
 def _llamacpp(persona: TradingPersona, opts: dict[str, Any]) -> Any:
     from engine.brain.llamacpp_brain import LlamaCppBrain
+    from engine.brain.llm import model_options
 
     path = opts.get("model_path") or opts.get("model")
     if path is None and str(persona.brain.get("model", "")).endswith(".gguf"):
         path = persona.brain["model"]
     return LlamaCppBrain(
         path,
-        n_ctx=int(opts.get("n_ctx") or min(int(persona.brain.get("num_ctx", 2048)), 4096)),
+        # the persona's num_ctx, else the LLM default (4096): eight instruments' prompt
+        # and answer need more than 2048 tokens
+        n_ctx=int(opts.get("n_ctx") or min(int(model_options(persona)["num_ctx"]), 4096)),
         n_threads=opts.get("n_threads"),
         timeout=float(opts.get("timeout") or 300.0),
         **_llm_common(opts),
