@@ -8,6 +8,7 @@ handed back after a read.
 
 from __future__ import annotations
 
+import copy
 import gc
 import pickle
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.backtest import decisions
 from engine.backtest.analysis import analyse
+from engine.backtest.decisions import DecisionLog, Later
 from engine.data import load, readers
 from engine.data.errors import DataError
 from engine.signals import DETECTOR_NAMES, default_signal_config, detect_series
@@ -24,7 +27,7 @@ from engine.signals.base import CANDLE_COLUMNS
 from engine.signals.columns import SignalList
 from engine.signals.detector import IndicatorColumns, Previous, _shift, compute_values
 from engine.signals.registry import build
-from engine.types import Signal, SignalBatch
+from engine.types import Decision, PortfolioState, Signal, SignalBatch
 from tests.test_signals_detector import random_walk
 
 
@@ -152,3 +155,34 @@ def test_derived_values_are_not_stored_and_read_back_bit_for_bit() -> None:
         assert list(point) == list(expected)
         assert repr(point) == repr(expected), i  # NaN and -0.0 too
     assert pickle.loads(pickle.dumps(ind)).keys() == ind.keys()
+
+
+def test_deferred_decisions_are_kept_as_rows_and_made_as_asked() -> None:
+    # 10M candles defer ~1.4M decisions: as Later and PortfolioState objects ~0.4 GB
+    asked: list[Later] = []
+
+    def make(later: Later) -> Decision:
+        asked.append(later)
+        return Decision(later.portfolio.time, "rules", "", (), f"step {later.step}")
+
+    flat = Later(3, False, PortfolioState(100, 3, 1.5, 2.5, (), (), None))
+    review = Later(4, True, PortfolioState(101, 4, 1.25, 2.0, (), (), 2))
+    odd = Later(5, False, PortfolioState(102, 5, np.float64(1.0), 2.0, (), (), None))
+    made = Decision(99, "rules", "", (), "made")
+    log = DecisionLog(make)
+    for later in (flat, review):
+        log.defer(later)
+    log.append(made)
+    log.defer(odd)  # a numpy float: kept as it is, not as a row
+    assert log.pending == 3 and log.laters() == [flat, review, odd]
+    assert sum(type(x) is Later for x in log._items) == 1  # the others are rows
+    snap = log.snapshot()
+    log.defer(flat)
+    assert len(snap) == 4 and len(log) == 5 and not asked
+    assert [d.reasoning for d in snap] == ["step 3", "step 4", "made", "step 5"]
+    assert asked == [flat, review, odd]
+    assert [type(x) for x in (asked[0].portfolio.time, asked[0].portfolio.cash)] == [int, float]
+    assert pickle.loads(pickle.dumps(decisions._DEFERRED)) is decisions._DEFERRED
+    clone = copy.deepcopy(log)  # the TUI's step-back snapshots
+    assert clone.laters() == log.laters() == [flat, review, odd, flat]
+    assert clone._make is log._make

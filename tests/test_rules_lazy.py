@@ -177,7 +177,7 @@ def test_a_log_without_a_maker_refuses_to_defer() -> None:
 
 def _deferred(log: DecisionLog) -> tuple[int, int]:
     """(decisions not made yet, of which asked with a position open), before reading."""
-    items = [i for i in log._items if type(i) is Later]
+    items = log.laters()
     return len(items), sum(1 for i in items if i.portfolio.positions)
 
 
