@@ -144,7 +144,7 @@ class IndicatorColumns(Mapping[str, np.ndarray]):
         keys: Sequence[str],
         stored: dict[str, np.ndarray],
         series: InstrumentSeries,
-        derivers: Sequence[tuple[Detector, tuple[str, ...]]],
+        derivers: Sequence[tuple[Any, tuple[str, ...]]],
     ) -> None:
         self._keys = tuple(keys)
         self._stored = stored
@@ -261,10 +261,36 @@ def _indicator_keys(values: Mapping[str, Any]) -> list[str]:
     return [k for k in values if k not in CANDLE_COLUMNS]
 
 
+class _Difference:
+    """An indicator output that is exactly the difference of two others (MACD's
+    histogram: its kernel stores ``line - signal``), made when read like a derived
+    value; kept only after checking it on the whole column."""
+
+    def __init__(self, key: str, a: str, b: str) -> None:
+        self.key, self.a, self.b = key, a, b
+
+    def derive(self, v: Mapping[str, Any], p: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.key: v[self.a] - v[self.b]}
+
+
+def _differences(
+    values: Mapping[str, np.ndarray], config: SignalConfig, detectors: list[Detector]
+) -> list[tuple[Any, tuple[str, ...]]]:
+    out: list[tuple[Any, tuple[str, ...]]] = []
+    for use in all_uses(config, detectors):
+        if use.name == "macd" and len(use.outputs) == 3 and all(use.outputs):
+            line, signal, hist = use.outputs
+            with np.errstate(all="ignore"):
+                same = np.array_equal(values[hist], values[line] - values[signal], equal_nan=True)
+            if same:
+                out.append((_Difference(hist, line, signal), (hist,)))
+    return out
+
+
 def _indicator_columns(
     values: Mapping[str, np.ndarray],
     series: InstrumentSeries,
-    derivers: list[tuple[Detector, tuple[str, ...]]],
+    derivers: list[tuple[Any, tuple[str, ...]]],
 ) -> IndicatorColumns:
     derived = {k for _, keys in derivers for k in keys}
     keys = _indicator_keys(values)
@@ -378,7 +404,9 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
         instrument=instrument,
         signals=signals,
         signal_index=signal_index,
-        indicators=_indicator_columns(values, series, derivers),
+        indicators=_indicator_columns(
+            values, series, _differences(values, config, detectors) + derivers
+        ),
         close=values["close"],
         close_time=close_time,
     )
