@@ -107,6 +107,18 @@ def test_the_analysis_keeps_no_signal_or_batch_object() -> None:
     assert a.batch_by_step[step] is not a.batch_by_step[step]
 
 
+def test_an_analysis_shared_by_runs_keeps_its_batches_made_once() -> None:
+    # an experiment's cells share one analysis: made when read, each cell made them again
+    s = random_walk(4, 3000, 100.0)
+    lazy = analyse([s], default_signal_config())
+    kept = analyse([s], default_signal_config(), keep_batches=True)
+    assert isinstance(kept.batches, tuple) and kept.batches == tuple(lazy.batches)
+    step = int(kept.batch_steps[0])
+    assert kept.batch_by_step[step] is kept.batch_by_step[step]  # one object, kept
+    assert np.array_equal(kept.batch_steps, lazy.batch_steps)
+    assert dict(kept.batch_by_step) == dict(lazy.batch_by_step)
+
+
 def test_signals_made_from_columns_carry_python_scalars() -> None:
     # the run log and --json print them: a numpy scalar would print differently
     a = analyse([random_walk(5, 2000, 100.0)], default_signal_config())

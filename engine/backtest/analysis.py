@@ -171,8 +171,13 @@ def analyse(
     signal_config: SignalConfig,
     *,
     stream: MergedStream | None = None,
+    keep_batches: bool = False,
 ) -> MarketAnalysis:
-    """Merge the instruments, compute indicators and signals per instrument and the batches."""
+    """Merge the instruments, compute indicators and signals per instrument and the batches.
+
+    The batches are made when read and not kept (memory at scale); ``keep_batches``
+    makes them once and keeps them, for an analysis that several runs share (an
+    experiment's cells), which would otherwise each make them again."""
     from engine.signals import batch_signals, detect_series
 
     with gc_paused():
@@ -181,6 +186,8 @@ def analyse(
             name: detect_series(stream.series[name], signal_config) for name in stream.instruments
         }
         batches = batch_signals(stream, per_instrument, signal_config)
+        if keep_batches:
+            batches = tuple(batches)
         analysis = assemble_analysis(stream, signal_config, per_instrument, batches)
     release_freed_memory()  # the detectors' temporaries, before the replay allocates
     return analysis

@@ -93,7 +93,7 @@ def _analysis(payload: Payload, cell: Cell, config: Any) -> tuple[list[Instrumen
     series = window_series(payload.sets[cell.instruments], w.start, w.end)
     if not series:
         raise DataError(f"no candles in window {w.describe()}")
-    value = (series, analyse(series, config.signal))
+    value = (series, analyse(series, config.signal, keep_batches=True))  # shared by cells
     with _lock:
         _analyses[key] = value
         while len(_analyses) > ANALYSES_KEPT:
