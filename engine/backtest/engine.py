@@ -223,15 +223,12 @@ class BacktestEngine:
         equity = float(self.broker.equity())
         last_loss = self._last_loss_step
         times = self._times
-        defer = self.decisions.defer
         stats = self.stats
         while j < len(batches) and batches[j] < limit and quiet[j]:
             step = batches[j]
             flat = PortfolioState(int(times[step]), step, cash, equity, (), (), last_loss)
-            defer(Later(step, False, flat))
+            self._defer(Later(step, False, flat))
             stats.batches += 1
-            stats.calls += 1
-            self._last_brain_step = step
             t = step + 1
             j += 1
         return t
@@ -271,14 +268,19 @@ class BacktestEngine:
                 book.pending_orders,
                 book.last_loss_step,
             )
-            self.decisions.defer(Later(busy, review, later))
+            self._defer(Later(busy, review, later))
             if review:
                 stats.reviews += 1
             else:
                 stats.batches += 1
-            stats.calls += 1
-            self._last_brain_step = busy
             t = busy + 1
+
+    def _defer(self, later: Later) -> None:
+        """Count a decision the hold oracle promised holds only, and record it to be made
+        when first read (``_HoldsLater``), as ``_decide`` would have made it."""
+        self.decisions.defer(later)
+        self.stats.calls += 1
+        self._last_brain_step = later.step
 
     def _next_brain_step(self, t: int) -> int:
         """The first step >= t where the brain is asked (a batch with signals closes, or
@@ -386,10 +388,7 @@ class BacktestEngine:
                 if not oracle.holds(t, review, book):
                     book = None
             if book is not None:
-                # holds only: made when read (the trails need no catching up for it)
-                self.decisions.defer(Later(t, review, book))
-                self.stats.calls += 1
-                self._last_brain_step = t
+                self._defer(Later(t, review, book))  # the trails need no catching up for it
             else:
                 if review:
                     asked = _review_batch(a, t)

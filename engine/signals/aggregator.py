@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from engine.runtime import gc_paused
-from engine.signals.columns import OrderedSignals, order_signals
+from engine.signals.columns import MadeWhenRead, OrderedSignals, order_signals
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.contexts import ContextSource, LazyContexts
 from engine.signals.detector import SeriesSignals
@@ -368,11 +367,10 @@ def _batch_signals(
     )
 
 
-class BatchList(Sequence[SignalBatch]):
+class BatchList(MadeWhenRead[SignalBatch]):
     """The batches of :func:`batch_signals`, each made when read and not kept (10M
     candles give ~900k batches: 0.5 GB as objects). Batch ``j`` closes at step
-    ``steps[j]`` and merges the ordered signals ``lo[j]:hi[j]``. Equal to any sequence
-    of equal batches; printed, copied and pickled as the plain list."""
+    ``steps[j]`` and merges the ordered signals ``lo[j]:hi[j]``."""
 
     __slots__ = (
         "_hi",
@@ -385,6 +383,7 @@ class BatchList(Sequence[SignalBatch]):
         "_threshold",
         "steps",
     )
+    NOUN = "batch"
 
     def __init__(
         self,
@@ -416,21 +415,6 @@ class BatchList(Sequence[SignalBatch]):
     def __len__(self) -> int:
         return int(self.steps.shape[0])
 
-    @overload
-    def __getitem__(self, index: int) -> SignalBatch: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[SignalBatch]: ...
-
-    def __getitem__(self, index: int | slice) -> SignalBatch | list[SignalBatch]:
-        if isinstance(index, slice):
-            return [self._make(j) for j in range(*index.indices(len(self)))]
-        n = len(self)
-        j = index + n if index < 0 else index
-        if not 0 <= j < n:
-            raise IndexError(f"batch {index} out of range for {n}")
-        return self._make(j)
-
     def _make(self, j: int) -> SignalBatch:
         end, time, start, lo, hi = self._rows[j].tolist()
         merged = merge_signals(self._ordered.take(lo, hi))
@@ -438,23 +422,6 @@ class BatchList(Sequence[SignalBatch]):
             merged, self._price_row_at(end), threshold=self._threshold, lookback=self._lookback
         )
         return SignalBatch(time, start, end, merged, LazyContexts(self._source, j), conflicts)
-
-    def __iter__(self) -> Iterator[SignalBatch]:
-        for j in range(len(self)):
-            yield self._make(j)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(list(self))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (list, (list(self),))
 
 
 def _signals_in_order(

@@ -12,13 +12,59 @@ objects had (``.item()`` gives the same Python scalar as ``.tolist()``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
 from engine.types import Signal
 
 _CHUNK = 4096  # signals made per numpy -> list conversion while iterating
+
+T = TypeVar("T")
+
+
+class MadeWhenRead(Sequence[T]):
+    """A read-only sequence whose item ``i`` is made by ``_make(i)`` on each read and not
+    kept. Equal to any sequence of equal items; printed, copied and pickled as the
+    plain list. ``NOUN`` names an item in the index error."""
+
+    __slots__ = ()
+    NOUN = "item"
+
+    def _make(self, i: int) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self._make(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(f"{self.NOUN} {index} out of range for {n}")
+        return self._make(i)
+
+    def __iter__(self) -> Iterator[T]:
+        for i in range(len(self)):
+            yield self._make(i)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
 
 
 class KindColumns:
@@ -74,12 +120,12 @@ def _one(value: Any, j: int) -> Any:
     return value[j].item() if isinstance(value, np.ndarray) else value
 
 
-class SignalList(Sequence[Signal]):
+class SignalList(MadeWhenRead[Signal]):
     """One instrument's signals in order: signal ``i`` is row ``rows[i]`` of
-    ``groups[group[i]]``, made when read (not kept). Equal to any sequence of equal
-    signals; printed, copied and pickled as the plain list."""
+    ``groups[group[i]]``, made when read (not kept)."""
 
     __slots__ = ("_group", "_groups", "_rows")
+    NOUN = "signal"
 
     def __init__(self, groups: Sequence[KindColumns], group: np.ndarray, rows: np.ndarray):
         self._groups = tuple(groups)
@@ -97,21 +143,6 @@ class SignalList(Sequence[Signal]):
     def __len__(self) -> int:
         return int(self._group.shape[0])
 
-    @overload
-    def __getitem__(self, index: int) -> Signal: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Signal]: ...
-
-    def __getitem__(self, index: int | slice) -> Signal | list[Signal]:
-        if isinstance(index, slice):
-            return [self._make(i) for i in range(*index.indices(len(self)))]
-        n = len(self)
-        i = index + n if index < 0 else index
-        if not 0 <= i < n:
-            raise IndexError(f"signal {index} out of range for {n}")
-        return self._make(i)
-
     def _make(self, i: int) -> Signal:
         return self._groups[self._group[i]].signal(self._rows[i])
 
@@ -125,19 +156,6 @@ class SignalList(Sequence[Signal]):
             )
             for g, r in pairs:
                 yield groups[g].signal(r)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(list(self))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (list, (list(self),))
 
 
 class OrderedSignals:

@@ -71,6 +71,17 @@ async def settle(pilot, timeout: float = 30.0) -> None:
     await pilot.pause()
 
 
+async def jump(pilot, target: str) -> None:
+    """Jump the replay screen to ``target`` (a step, time or +N) and wait until it is drawn."""
+    pilot.app.screen.jump_to(target)
+    await settle(pilot)
+
+
+def notices(app) -> list[str]:
+    """The messages of the app's notifications, oldest first."""
+    return [str(n.message) for n in app._notifications]
+
+
 def text_of(widget, width: int = 200) -> str:
     """The plain text a Static widget shows."""
     console = Console(width=width, no_color=True, record=True)

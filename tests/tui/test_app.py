@@ -14,7 +14,7 @@ from textual.widgets import TabbedContent
 from engine.backtest import BacktestConfig, BacktestEngine, Session
 from engine.brain.factory import make_brain, register_brain
 from engine.brain.persona import load_persona
-from tests.tui.conftest import SIZE, settle, text_of
+from tests.tui.conftest import SIZE, jump, notices, settle, text_of
 from tui.chart import CandleChart
 from tui.compare import CompareScreen
 from tui.dialogs import PersonaPicker
@@ -48,8 +48,7 @@ async def test_step_advances_exactly_one_candle_and_every_pane_shows_it(
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ReplayScreen)
-        screen.jump_to("199")
-        await settle(pilot)
+        await jump(pilot, "199")
         assert screen.steps_done == 199
         await pilot.press("s")
         await settle(pilot)
@@ -199,8 +198,7 @@ async def test_persona_switch_reruns_the_window_with_that_personas_trades(
     app = make_app(persona="momentum")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("300")
-        await settle(pilot)
+        await jump(pilot, "300")
         await pilot.press("p")
         await pilot.pause()
         picker = app.screen
@@ -211,8 +209,7 @@ async def test_persona_switch_reruns_the_window_with_that_personas_trades(
         await settle(pilot)
         assert app.screen is screen
         assert screen.source.persona.name == "scalper" and screen.steps_done == 0
-        screen.jump_to("99999")
-        await settle(pilot)
+        await jump(pilot, "99999")
         assert screen.steps_done == screen.source.total_steps
         persona = load_persona("scalper")
         expected = BacktestEngine(
@@ -232,8 +229,7 @@ async def test_compare_shows_each_personas_metrics_equal_to_headless_compare(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        screen.jump_to("99999")
-        await settle(pilot)
+        await jump(pilot, "99999")
         assert screen.steps_done == screen.source.total_steps
         shown = screen.metrics()
         table = text_of(screen.query_one("#compare-metrics"), width=120)
@@ -288,13 +284,12 @@ async def test_a_brain_fault_shows_its_message_and_the_replay_continues(
     app = make_app(brain="flaky")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("400")
-        await settle(pilot)
+        await jump(pilot, "400")
         assert screen.steps_done == 400
         errors = [d for d in screen.model.decisions if d.errors]
         assert len(errors) == 1 and "model server went away" in errors[0].errors[0]
         assert screen.model.decision_count > 1  # later decisions were made
-        messages = [n.message for n in app._notifications]
+        messages = notices(app)
         assert any("model server went away" in m for m in messages)
         await pilot.press("s")
         await settle(pilot)
@@ -382,8 +377,7 @@ async def test_restart_replays_the_window_from_its_first_candle(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("250")
-        await settle(pilot)
+        await jump(pilot, "250")
         await pilot.press("r")
         await settle(pilot)
         assert screen.steps_done == 0 and screen.model.trades == []
@@ -413,8 +407,7 @@ async def test_choosing_an_instrument_focuses_the_chart(make_app) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("50")
-        await settle(pilot)
+        await jump(pilot, "50")
         names = list(screen.model.instruments)
         assert screen.focus_instrument == names[0]
         await pilot.press("n")

@@ -10,7 +10,7 @@ import pytest
 
 from engine.export import TRADE_COLUMNS, trade_record
 from engine.runlog import read_run_log
-from tests.tui.conftest import SIZE, settle
+from tests.tui.conftest import SIZE, jump, notices, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -23,16 +23,11 @@ def export_dir(tmp_path, monkeypatch):
     return folder
 
 
-def notices(app) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 async def test_export_trades_csv_and_run_log(make_app, export_dir) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("700")
-        await settle(pilot)
+        await jump(pilot, "700")
         trades = list(screen.model.trades)
         assert len(trades) > 5
         await pilot.press("e")
@@ -56,8 +51,7 @@ async def test_export_html_report_of_the_steps_so_far(make_app, export_dir) -> N
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("700")
-        await settle(pilot)
+        await jump(pilot, "700")
         trades = list(screen.model.trades)
         assert len(trades) > 5
         steps = screen.steps_done

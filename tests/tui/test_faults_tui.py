@@ -12,15 +12,11 @@ import tui.replay
 from engine.brain.breaker import CIRCUIT_OPEN
 from engine.types import Action
 from tests.fake_ollama import FakeOllama
-from tests.tui.conftest import SIZE, settle
+from tests.tui.conftest import SIZE, jump, notices, settle
 from tui.app import TapedeckApp
 from tui.sources import ReplaySource, ReplaySpec
 
 pytestmark = pytest.mark.anyio
-
-
-def messages(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 async def test_a_black_hole_server_is_said_once_and_the_replay_goes_on_holding(
@@ -56,8 +52,8 @@ async def test_a_black_hole_server_is_said_once_and_the_replay_goes_on_holding(
     held = [d for d in decisions if d.errors and d.errors[0].startswith(CIRCUIT_OPEN)]
     assert len(held) >= 5 and decisions[2] is held[0]
     assert all(p.action is Action.HOLD for d in decisions for p in d.plans)
-    said = [m for m in messages(app) if CIRCUIT_OPEN in m]
-    assert len(said) == 1, messages(app)
+    said = [m for m in notices(app) if CIRCUIT_OPEN in m]
+    assert len(said) == 1, notices(app)
     assert said[0].startswith("brain error: circuit open: ollama model phi3:mini failed 2 calls")
 
 
@@ -83,10 +79,9 @@ async def test_what_loading_repaired_is_a_notification_when_the_replay_opens(
     app = TapedeckApp(spec, source=source, history=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        said = [m for m in messages(app) if repaired_csv.name in m]
-        assert len(said) == 1, messages(app)
+        said = [m for m in notices(app) if repaired_csv.name in m]
+        assert len(said) == 1, notices(app)
         assert "4 " in said[0] and "BTC" in said[0]
         screen = app.screen
-        screen.jump_to("100")
-        await settle(pilot)
+        await jump(pilot, "100")
         assert screen.steps_done == 100  # the repaired data replays

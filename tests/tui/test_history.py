@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tests.tui.conftest import SIZE, settle
+from tests.tui.conftest import SIZE, jump, settle
 from tui.chart import CandleChart
 
 pytestmark = pytest.mark.anyio
@@ -76,8 +76,7 @@ async def test_holding_left_scrubs_back_and_stops_at_the_first_candle(make_app) 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("30")
-        await settle(pilot)
+        await jump(pilot, "30")
         await pilot.press(*["left"] * 12)  # faster than the steps back finish
         await settle(pilot)
         assert screen.steps_done == 18
@@ -93,14 +92,12 @@ async def test_jump_to_an_earlier_time_rewinds(make_app, sample_analysis) -> Non
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("900")
-        await settle(pilot)
+        await jump(pilot, "900")
         screen.jump_to("400")
         await settle(pilot)
         forward = fingerprint(screen)
         times = sample_analysis.times
-        screen.jump_to("1200")
-        await settle(pilot)
+        await jump(pilot, "1200")
         from tui.format import fmt_time
 
         screen.jump_to(fmt_time(int(times[399])))
@@ -167,8 +164,7 @@ async def test_choosing_a_trade_in_the_table_goes_to_its_entry(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.jump_to("900")
-        await settle(pilot)
+        await jump(pilot, "900")
         await pilot.press("T")
         await pilot.pause()
         browser = app.screen
@@ -201,8 +197,7 @@ async def test_the_now_pane_says_why_no_trade_for_each_instrument(make_app) -> N
     app = make_app()
     async with app.run_test(size=(200, 60)) as pilot:
         screen = app.screen
-        screen.jump_to("700")
-        await settle(pilot)
+        await jump(pilot, "700")
         expected = why_no_trade(
             screen.source.analysis, screen.source.persona, screen.model.last_event
         )

@@ -8,7 +8,7 @@ import itertools
 import pytest
 from textual.geometry import Region
 
-from tests.tui.conftest import settle, text_of
+from tests.tui.conftest import jump, settle, text_of
 from tui.chart import CandleChart
 from tui.replay import ReplayScreen
 
@@ -80,8 +80,7 @@ async def test_zoom_keeps_the_latest_candle_visible_and_pan_shows_the_way_back(m
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         screen = app.screen
-        screen.jump_to("900")
-        await settle(pilot)
+        await jump(pilot, "900")
         chart = screen.query_one(CandleChart)
         n = len(chart.data)
         seen = []
@@ -112,8 +111,7 @@ async def test_inspect_moves_over_candles_and_escape_returns_to_live(make_app) -
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         screen = app.screen
-        screen.jump_to("600")
-        await settle(pilot)
+        await jump(pilot, "600")
         chart = screen.query_one(CandleChart)
         n = len(chart.data)
         await pilot.press("i", "left", "left", "left")
