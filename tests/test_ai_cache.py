@@ -254,3 +254,33 @@ def test_similar_mode_does_not_remember_holds(fake, cache):
     brain = cached(fake, cache, mode="similar")
     assert brain.decide(batch(), portfolio(), persona()).errors
     assert cache.stats()["entries"] == 0
+
+
+def _open_cache_after(path: str, barrier, results) -> None:
+    barrier.wait()  # every process opens the new cache at the same moment
+    try:
+        DecisionCache(path)
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(repr(exc))
+
+
+def test_processes_opening_a_new_cache_at_once_all_succeed(tmp_path) -> None:
+    # an experiment's workers open one shared cache together; SQLite answers the loser
+    # of the switch to WAL "database is locked" without waiting (8% of such opens failed)
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for round_ in range(12):
+        path = str(tmp_path / f"cache-{round_}.sqlite")
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [
+            ctx.Process(target=_open_cache_after, args=(path, barrier, results)) for _ in range(4)
+        ]
+        for p in procs:
+            p.start()
+        outcomes += [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join()
+    assert outcomes == ["ok"] * 48, [o for o in outcomes if o != "ok"]

@@ -38,6 +38,8 @@ CACHE_ENV = "TAPEDECK_CACHE_PATH"
 MODES = ("exact", "similar")
 _HOLD_MARK = "hold:"  # an entry that remembers a failed answer (then its errors as JSON)
 
+OPEN_WAIT_S = 10.0  # how long opening waits for another process that holds the cache
+
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS decisions (
     key TEXT PRIMARY KEY,
@@ -100,13 +102,7 @@ class DecisionCache:
         self._closed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-            # WAL without a sync per commit: a lost last entry after a power cut is fine.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA_SQL)
-            self._db.commit()
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(decisions)")}
+            columns = self._connect()
         except (OSError, sqlite3.Error) as exc:
             # DatabaseError itself (not its OperationalError subclass): "file is not a
             # database", "database disk image is malformed".
@@ -116,6 +112,27 @@ class DecisionCache:
         if not columns >= _COLUMNS:
             self._damaged("its decisions table belongs to something else")
         atexit.register(self.flush)
+
+    def _connect(self) -> set[str]:
+        """Open the table (made if missing) and return its columns. Several processes
+        opening a new cache at once (an experiment's workers) race to switch it to WAL;
+        SQLite answers the loser "database is locked" at once, without waiting for its
+        busy timeout, so the set-up is tried again until OPEN_WAIT_S has passed."""
+        deadline = time.monotonic() + OPEN_WAIT_S
+        while True:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=OPEN_WAIT_S)
+            try:
+                # WAL without a sync per commit: a lost last entry after a power cut is fine.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(_SCHEMA_SQL)
+                self._db.commit()
+                return {row[1] for row in self._db.execute("PRAGMA table_info(decisions)")}
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                self._db.close()
+                time.sleep(0.05)
 
     def _damaged(self, why: str) -> NoReturn:
         self._closed = True
