@@ -74,6 +74,13 @@ def _write_bool_parquet(p: Path) -> None:
 # (id, file name, content or writer, expected message regex)
 ERRORS: list[tuple[str, str, str | bytes | Callable[[Path], None], str]] = [
     ("empty-file", "a.csv", b"", r"a\.csv: empty file"),
+    ("binary-file", "a.csv", b"hello\x00\x01\x02", r"a\.csv: binary content \(NUL bytes\)"),
+    (
+        "utf16-csv",
+        "a.csv",
+        csv(HEADER, *good()).encode("utf-16"),
+        r"a\.csv: binary content \(NUL bytes\), not a UTF-8 CSV",
+    ),
     ("whitespace-only", "a.csv", "\n  \n\n", r"a\.csv: empty file"),
     ("header-only", "a.csv", csv(HEADER), r"no data rows \(only a header\)"),
     (

@@ -74,6 +74,11 @@ def detect_format(path: Path, head: bytes) -> str:
         raise DataError(f"{path}: not a parquet file (no PAR1 magic bytes)")
     if ".json" in suffixes or ".jsongz" in suffixes:
         raise DataError(f"{path}: line 1: expected a JSON array of candles")
+    if b"\x00" in head:  # UTF-16 text has NULs too: both are not a CSV this reads
+        raise DataError(
+            f"{path}: binary content (NUL bytes), not a UTF-8 CSV of candles; "
+            "expected CSV, JSON, feather or parquet"
+        )
     return "csv"
 
 
