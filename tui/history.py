@@ -182,7 +182,9 @@ class DecisionBrowser(BrowserBase):
 
 class TradesBrowser(BrowserBase):
     TITLE = "Trades"
-    COLUMNS = ("entry", "exit", "inst", "side", "P&L", "reason", "entry px", "exit px")
+    # what a trade did comes before when it closed and at what prices, so that the reason
+    # stays whole in an 80-column terminal
+    COLUMNS = ("entry", "inst", "side", "P&L", "reason", "exit", "entry px", "exit px")
 
     @classmethod
     def of(cls, model: ReplayModel) -> TradesBrowser:
@@ -199,11 +201,11 @@ class TradesBrowser(BrowserBase):
             reason = str(t.exit_reason) + (" (ambiguous)" if t.ambiguous else "")
             cells = (
                 fmt_time(t.entry_time),
-                fmt_time(t.exit_time),
                 t.instrument,
                 str(t.side),
                 pnl,
                 reason,
+                fmt_time(t.exit_time),
                 fmt_price(t.entry_price),
                 fmt_price(t.exit_price),
             )

@@ -235,30 +235,49 @@ def render_positions(model: ReplayModel, variables: Mapping[str, str]) -> Group 
     return Group(*parts)
 
 
+# columns of the closed-trades table left out first when the pane is too narrow for all
+_TRADE_COLUMNS_DROPPED_FIRST = ("entry", "exit px", "exit")
+
+
 def render_trades(
-    model: ReplayModel, variables: Mapping[str, str], limit: int = 12
+    model: ReplayModel, variables: Mapping[str, str], limit: int = 12, width: int | None = None
 ) -> Table | Text:
+    """The last closed trades, newest first. In a pane narrower than the whole table the
+    entry and exit prices, then the exit time, are left out, so that the instrument, the
+    pnl and why the trade closed stay whole."""
     if not model.trades:
         return Text("no closed trades yet", style="dim")
-    table = Table.grid(padding=(0, 1))
-    for col in ("exit", "", "inst", "entry", "exit px", "pnl", "why"):
-        table.add_column(
-            col, justify="right" if col in ("entry", "exit px", "pnl") else "left", no_wrap=True
-        )
-    table.add_row(
-        *(Text(h, style="dim") for h in ("exit", "", "inst", "entry", "exit", "pnl", "why"))
-    )
+    headers = ("exit", "", "inst", "entry", "exit px", "pnl", "why")
+    rows = []
     for t in reversed(model.trades[-limit:]):
         style = colour(variables, "signal-long" if t.pnl >= 0 else "signal-short")
-        table.add_row(
-            fmt_clock(t.exit_time),
-            direction_text(str(t.side), variables),
-            short_name(t.instrument),
-            fmt_price(t.entry_price),
-            fmt_price(t.exit_price),
-            Text(fmt_signed(t.pnl), style=style),
-            str(t.exit_reason) + ("?" if t.ambiguous else ""),
+        rows.append(
+            (
+                Text(fmt_clock(t.exit_time)),
+                direction_text(str(t.side), variables),
+                Text(short_name(t.instrument)),
+                Text(fmt_price(t.entry_price)),
+                Text(fmt_price(t.exit_price)),
+                Text(fmt_signed(t.pnl), style=style),
+                Text(str(t.exit_reason) + ("?" if t.ambiguous else "")),
+            )
         )
+    widths = {
+        h: max(len("exit" if h == "exit px" else h), *(row[i].cell_len for row in rows))
+        for i, h in enumerate(headers)
+    }
+    kept = list(headers)
+    for name in _TRADE_COLUMNS_DROPPED_FIRST:
+        if width is None or sum(widths[h] for h in kept) + len(kept) - 1 <= width:
+            break
+        kept.remove(name)
+    table = Table.grid(padding=(0, 1))
+    for h in kept:
+        justify = "right" if h in ("entry", "exit px", "pnl") else "left"
+        table.add_column(h, justify=justify, no_wrap=True)
+    table.add_row(*(Text("exit" if h == "exit px" else h, style="dim") for h in kept))
+    for row in rows:
+        table.add_row(*(cell for h, cell in zip(headers, row, strict=True) if h in kept))
     return table
 
 
@@ -530,7 +549,8 @@ class TradesPane(TextPane):
 
     def update_from(self, view: View) -> None:
         m = view.model
+        width = self.content_size.width or None  # None before the first layout
         self.show(
-            render_trades(m, view.variables, limit=self.rows),
+            render_trades(m, view.variables, limit=self.rows, width=width),
             title=f"Closed trades · {len(m.trades)}",
         )

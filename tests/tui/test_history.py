@@ -189,6 +189,23 @@ async def test_choosing_a_trade_in_the_table_goes_to_its_entry(
         assert screen.model.position(trade.instrument).entry_time == trade.entry_time
 
 
+async def test_the_trades_table_shows_each_trades_reason_whole_in_80_columns(make_app) -> None:
+    from textual.widgets import DataTable
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await jump(pilot, "900")
+        await pilot.press("T")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        labels = [str(c.label) for c in table.ordered_columns]
+        upto = labels.index("reason") + 1
+        needed = sum(c.get_render_width(table) for c in table.ordered_columns[:upto])
+        assert needed <= table.scrollable_content_region.width, (labels, needed)
+        reasons = {str(table.get_row_at(r)[upto - 1]) for r in range(table.row_count)}
+        assert reasons and reasons <= {"stop", "take_profit", "trailing", "signal", "end"}, reasons
+
+
 async def test_the_now_pane_says_why_no_trade_for_each_instrument(make_app) -> None:
     from engine.backtest.why import why_no_trade
     from tests.tui.conftest import text_of

@@ -60,3 +60,26 @@ def test_now_shows_the_last_signal_decision_and_position() -> None:
     text = plain(render_now(m, {}))
     assert "rsi_oversold AAA 0.80" in text
     assert "rules: hold" in text and "no open position" in text
+
+
+def test_closed_trades_leave_out_prices_then_the_time_before_cutting_the_reason() -> None:
+    from engine.types import ExitReason, Side, Trade
+    from tui.panes import render_trades
+
+    m = ReplayModel(instruments=("PEPE/USDT",), initial_equity=1000.0)
+    m.apply(event(0, [candle("PEPE/USDT", 0, 100, 100)], equity=1000.0))
+    t = Trade(
+        "PEPE/USDT", Side.LONG, M, 0.0000216869, 3 * M, 0.0000221242, 2.0, 35.87, 0.2,
+        ExitReason.TAKE_PROFIT,
+    )  # fmt: skip
+    m.apply(event(1, [candle("PEPE/USDT", 1, 100, 100)], equity=1035.87, trades=(t,)))
+    wide = plain(render_trades(m, {}, width=80), width=80)
+    assert "00:03 ▲ PEPE" in wide and fmt_price(0.0000216869) in wide
+    assert wide.rstrip().endswith("+35.87 take_profit")
+    # the sidebar at 120 columns: 34 wide, the prices go, the reason stays whole
+    narrow = plain(render_trades(m, {}, width=34), width=34)
+    assert fmt_price(0.0000216869) not in narrow and fmt_price(0.0000221242) not in narrow
+    assert "00:03 ▲ PEPE +35.87 take_profit" in narrow and "…" not in narrow
+    # narrower still: the exit time goes too
+    tiny = plain(render_trades(m, {}, width=26), width=26)
+    assert "00:03" not in tiny and "▲ PEPE +35.87 take_profit" in tiny
