@@ -254,40 +254,83 @@ _flat_signals: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary
 
 def _signal_columns(analysis: Any) -> tuple:
     """Every signal of the batches with signals as columns (computed once per analysis):
-    batch number (in ``analysis.batch_steps`` order), instrument code, kind, side (+1
-    long, -1 short, 0 neutral), strength clamped as ``_weigh`` does, count; then the
-    instrument codes by name."""
+    batch number (in ``analysis.batch_steps`` order), instrument code, kind code, side
+    (+1 long, -1 short, 0 neutral), strength clamped as ``_weigh`` does, count; then the
+    kinds by code and the instrument codes by name (codes by first appearance). Read
+    from the analysis' columns when its batches are made when read (``merged_columns``),
+    else from the batches' signals (:func:`_object_columns`): the same arrays."""
     cached = _flat_signals.get(analysis)
     if cached is not None:
         return cached
+    merged = getattr(getattr(analysis, "batches", None), "merged_columns", None)
+    cached = _column_columns(*merged()) if callable(merged) else _object_columns(analysis)
+    _flat_signals[analysis] = cached
+    return cached
+
+
+def _clamped(strength: np.ndarray) -> np.ndarray:
+    """Strengths as ``_weigh`` clamps them: into [0, 1], NaN (and what is not finite
+    outside the range) to 0."""
+    inside = (strength >= 0.0) & (strength <= 1.0)
+    clipped = np.where(np.isfinite(strength), np.clip(strength, 0.0, 1.0), 0.0)
+    return np.where(inside, strength, clipped)
+
+
+def _column_columns(batch: np.ndarray, cols: Any) -> tuple:
+    """``_signal_columns`` from the merged signals' columns (``BatchList.merged_columns``)."""
+    side_of = np.array([_SIGN.get(d, 0.0) for d in cols.directions], dtype=np.float64)
+    inst, instruments = _by_appearance(cols.instrument, cols.instruments)
+    kind, kinds = _by_appearance(cols.kind, cols.kinds)
+    return (
+        np.asarray(batch, dtype=np.int64),
+        inst,
+        kind,
+        kinds,
+        side_of[cols.direction] if len(side_of) else np.zeros(0),
+        _clamped(np.asarray(cols.strength, dtype=np.float64)),
+        np.maximum(cols.count, 1).astype(np.float64),
+        {name: i for i, name in enumerate(instruments)},
+    )
+
+
+def _by_appearance(code: np.ndarray, values: Sequence[Any]) -> tuple[np.ndarray, tuple]:
+    """``code`` (into ``values``) coded again by first appearance, and the values so coded."""
+    seen, first = np.unique(code, return_index=True)
+    order = seen[np.argsort(first, kind="stable")]
+    recode = np.zeros(len(values), dtype=np.int64)
+    recode[order] = np.arange(len(order))
+    return recode[code], tuple(values[i] for i in order.tolist())
+
+
+def _object_columns(analysis: Any) -> tuple:
+    """``_signal_columns`` from the batches' Signal objects."""
     # typed arrays, not lists of Python numbers: 10M candles give ~1.1M signals
-    batch_no, inst, count = array("q"), array("q"), array("q")
+    batch_no, inst, count, kind = array("q"), array("q"), array("q"), array("q")
     side, strength = array("d"), array("d")
-    kinds: list[str] = []
+    kinds: dict[str, int] = {}
     codes: dict[str, int] = {}
     by_step = analysis.batch_by_step
     for b, step in enumerate(analysis.batch_steps.tolist()):
         for sig in by_step[step].signals:
             batch_no.append(b)
             inst.append(codes.setdefault(sig.instrument, len(codes)))
-            kinds.append(sig.kind)
+            kind.append(kinds.setdefault(sig.kind, len(kinds)))
             side.append(_SIGN.get(sig.direction, 0.0))
             x = float(sig.strength)
             if not 0.0 <= x <= 1.0:
                 x = min(max(x, 0.0), 1.0) if math.isfinite(x) else 0.0
             strength.append(x)
             count.append(max(1, int(sig.count)))
-    cached = (
+    return (
         np.array(batch_no, dtype=np.int64),
         np.array(inst, dtype=np.int64),
-        np.array(kinds, dtype=object),
+        np.array(kind, dtype=np.int64),
+        tuple(kinds),
         np.array(side),
         np.array(strength),
         np.array(count, dtype=np.float64),
         codes,
     )
-    _flat_signals[analysis] = cached
-    return cached
 
 
 def score_bounds(
@@ -300,13 +343,12 @@ def score_bounds(
     score's side where it is certain (+1 long, -1 short: ``long - short`` clears that
     rounding; else 0). NaN bounds (and side 0) where a term is not a number: a NaN
     bound never compares below a threshold."""
-    batch_no, inst, kinds, side, strength, count, codes = _signal_columns(analysis)
+    batch_no, inst, kind, kinds, side, strength, count, codes = _signal_columns(analysis)
     n, n_inst = len(analysis.batch_steps), max(1, len(codes))
     if len(batch_no) == 0:
         return np.zeros((n, n_inst)), np.zeros((n, n_inst), dtype=np.int8), codes
     weights = persona.signal_weights
-    lookup = {k: float(weights.get(k, 0.0)) for k in set(kinds.tolist())}
-    weight = np.array([lookup[k] for k in kinds.tolist()])
+    weight = np.array([float(weights.get(k, 0.0)) for k in kinds])[kind]
     value = strength * weight * count
     magnitude = np.abs(value)
     directional = (side != 0.0) & (weight != 0.0)

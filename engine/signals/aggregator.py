@@ -41,7 +41,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from engine.runtime import gc_paused
-from engine.signals.columns import MadeWhenRead, OrderedSignals, order_signals
+from engine.signals.columns import (
+    MadeWhenRead,
+    OrderedSignals,
+    SignalColumns,
+    order_signals,
+    signal_columns,
+)
 from engine.signals.config import SignalConfig, default_signal_config
 from engine.signals.contexts import ContextSource, LazyContexts
 from engine.signals.detector import SeriesSignals
@@ -415,6 +421,13 @@ class BatchList(MadeWhenRead[SignalBatch]):
     def __len__(self) -> int:
         return int(self.steps.shape[0])
 
+    def merged_columns(self) -> tuple[np.ndarray, SignalColumns]:
+        """The signals of every batch with signals, as ``merge_signals`` gives them, as
+        columns and without making a Signal or a batch: (the batch of each, numbered
+        among the batches with signals, and the signals' :class:`SignalColumns`), in the
+        batches' order, each batch's signals in its own order."""
+        return merged_columns(self._ordered, self._lo, self._hi)
+
     def _make(self, j: int) -> SignalBatch:
         end, time, start, lo, hi = self._rows[j].tolist()
         merged = merge_signals(self._ordered.take(lo, hi))
@@ -422,6 +435,65 @@ class BatchList(MadeWhenRead[SignalBatch]):
             merged, self._price_row_at(end), threshold=self._threshold, lookback=self._lookback
         )
         return SignalBatch(time, start, end, merged, LazyContexts(self._source, j), conflicts)
+
+
+def merged_columns(
+    ordered: OrderedSignals, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, SignalColumns]:
+    """``merge_signals`` over the slices ``lo[j]:hi[j]`` of ``ordered`` at once (see
+    :meth:`BatchList.merged_columns`): per (slice, instrument, kind) the strongest signal,
+    the first of equals (a NaN strength first in its group stays, a later one is never
+    kept: ``>`` is False for NaN), with the counts summed; ordered by (time, instrument,
+    kind) within each slice."""
+    cols = signal_columns(ordered._lists)
+    offsets = np.cumsum([0, *(len(x) for x in ordered._lists)])[:-1].astype(np.int64)
+    sizes = (hi - lo).astype(np.int64)
+    total = int(sizes.sum())
+    # each slice's signals, in order: item k of `ordered` is row offsets[which]+pos of cols
+    starts = np.cumsum(sizes) - sizes
+    k = np.repeat(lo.astype(np.int64) - starts, sizes) + np.arange(total, dtype=np.int64)
+    rows = offsets[ordered._which[k]] + ordered._pos[k] if total else k
+    batch = np.repeat(np.cumsum(sizes > 0) - 1, sizes)
+    inst, kind = cols.instrument[rows], cols.kind[rows]
+    strength = cols.strength[rows]
+    arrival = np.lexsort((kind, inst, batch))  # stable: each group in arrival order
+    batch, inst, kind, strength = batch[arrival], inst[arrival], kind[arrival], strength[arrival]
+    rows = rows[arrival]
+    new = np.ones(total, dtype=bool)
+    new[1:] = (batch[1:] != batch[:-1]) | (inst[1:] != inst[:-1]) | (kind[1:] != kind[:-1])
+    first = np.flatnonzero(new)
+    group_of = np.cumsum(new) - 1
+    if total:
+        peak = np.fmax.reduceat(strength, first)  # NaN only when all are NaN
+        place = np.arange(total, dtype=np.int64)
+        at_peak = np.where(strength == peak[group_of], place, total)
+        kept = np.minimum.reduceat(at_peak, first)
+        # a NaN first keeps its place (nothing compares greater); all NaN: the first
+        kept = np.where(np.isnan(strength[first]) | (kept == total), first, kept)
+        count = np.add.reduceat(cols.count[rows], first)
+    else:
+        kept = count = first
+    batch, inst, kind, src = batch[first], inst[first], kind[first], rows[kept]
+    time = cols.time[src]
+    name_rank = np.argsort(np.argsort(np.array(cols.instruments, dtype=object)))
+    kind_rank = np.array([KIND_ORDER.get(x, len(KIND_ORDER)) for x in cols.kinds], np.int64)
+    if total:  # ties (a kind of no known order) as merge_signals: first seen first
+        order = np.lexsort((arrival[first], kind_rank[kind], name_rank[inst], time, batch))
+    else:
+        order = first
+    src = src[order]
+    merged = SignalColumns(
+        cols.instruments,
+        inst[order],
+        cols.kinds,
+        kind[order],
+        cols.directions,
+        cols.direction[src],
+        cols.strength[src],
+        count[order],
+        time[order],
+    )
+    return batch[order], merged
 
 
 def _signals_in_order(

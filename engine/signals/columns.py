@@ -12,7 +12,7 @@ objects had (``.item()`` gives the same Python scalar as ``.tolist()``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 
@@ -120,6 +120,64 @@ def _one(value: Any, j: int) -> Any:
     return value[j].item() if isinstance(value, np.ndarray) else value
 
 
+class SignalColumns(NamedTuple):
+    """Signals as columns, without making them: per signal a code into ``instruments``,
+    ``kinds`` and ``directions`` (each value as the Signal holds it), the strength as a
+    float64 (``float(signal.strength)``), the count and the time."""
+
+    instruments: tuple[str, ...]
+    instrument: np.ndarray  # int64 codes
+    kinds: tuple[str, ...]
+    kind: np.ndarray
+    directions: tuple[Any, ...]
+    direction: np.ndarray
+    strength: np.ndarray  # float64
+    count: np.ndarray  # int64
+    time: np.ndarray  # int64 ns
+
+
+class _Coder:
+    """Codes values by first appearance: ``code(value)``; ``values`` in code order."""
+
+    def __init__(self) -> None:
+        self._codes: dict[Any, int] = {}
+
+    def code(self, value: Any) -> int:
+        return self._codes.setdefault(value, len(self._codes))
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        return tuple(self._codes)
+
+
+def signal_columns(lists: Sequence[Sequence[Signal]]) -> SignalColumns:
+    """The signals of ``lists``, one after the other, as :class:`SignalColumns`; a
+    :class:`SignalList` is read from its columns without making any Signal."""
+    inst, kind, direction = _Coder(), _Coder(), _Coder()
+    parts: list[tuple[np.ndarray, ...]] = []
+    for signals in lists:
+        if isinstance(signals, SignalList):
+            parts.append(signals._columns(inst, kind, direction))
+            continue
+        n = len(signals)
+        parts.append(
+            (
+                np.fromiter((inst.code(s.instrument) for s in signals), np.int64, n),
+                np.fromiter((kind.code(s.kind) for s in signals), np.int64, n),
+                np.fromiter((direction.code(s.direction) for s in signals), np.int64, n),
+                np.fromiter((float(s.strength) for s in signals), np.float64, n),
+                np.fromiter((int(s.count) for s in signals), np.int64, n),
+                np.fromiter((int(s.time) for s in signals), np.int64, n),
+            )
+        )
+    types = (np.int64, np.int64, np.int64, np.float64, np.int64, np.int64)
+    cols = [
+        np.concatenate([p[c] for p in parts]) if parts else np.empty(0, dtype=t)
+        for c, t in enumerate(types)
+    ]
+    return SignalColumns(inst.values, cols[0], kind.values, cols[1], direction.values, *cols[2:])
+
+
 class SignalList(MadeWhenRead[Signal]):
     """One instrument's signals in order: signal ``i`` is row ``rows[i]`` of
     ``groups[group[i]]``, made when read (not kept)."""
@@ -142,6 +200,33 @@ class SignalList(MadeWhenRead[Signal]):
 
     def __len__(self) -> int:
         return int(self._group.shape[0])
+
+    def _columns(self, inst: _Coder, kind: _Coder, direction: _Coder) -> tuple[np.ndarray, ...]:
+        """(instrument, kind, direction codes, strength, count, time) of every signal, in
+        order, read from the kinds' columns (see :func:`signal_columns`)."""
+        n = len(self)
+        out = [np.empty(n, dtype=np.int64) for _ in range(3)]
+        strength = np.empty(n, dtype=np.float64)
+        time = np.empty(n, dtype=np.int64)
+        for g, cols in enumerate(self._groups):
+            mine = self._group == g
+            rows = self._rows[mine]
+            out[0][mine] = inst.code(cols._instrument)
+            out[1][mine] = kind.code(cols._kind)
+            d = cols._direction
+            if isinstance(d, list):
+                out[2][mine] = [direction.code(d[j]) for j in rows.tolist()]
+            else:
+                out[2][mine] = direction.code(d)
+            col, value = cols._strength
+            if col >= 0:
+                strength[mine] = cols._floats[rows, col]
+            elif isinstance(value, np.ndarray):
+                strength[mine] = [float(value[j].item()) for j in rows.tolist()]
+            else:
+                strength[mine] = float(value)
+            time[mine] = cols._times[rows]
+        return (*out, strength, np.ones(n, dtype=np.int64), time)
 
     def _make(self, i: int) -> Signal:
         return self._groups[self._group[i]].signal(self._rows[i])
