@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from engine.backtest import BacktestConfig, BacktestEngine
@@ -132,3 +133,49 @@ def test_no_candle_and_no_plan(run) -> None:
     sig_inst = with_batch.batch.signals[0].instrument
     no_plan = dataclasses.replace(with_batch, decisions=(), fills=(), positions=(), orders=())
     assert lines_of(run, no_plan)[sig_inst].reason == "no_plan"
+
+
+def test_no_signal_names_the_last_decision_on_its_instrument(run) -> None:
+    from engine.backtest.why import with_last_decision
+
+    analysis, persona, events = run
+    steps = [ev.step for ev in events for _ in ev.decisions]
+    decisions = [d for ev in events for d in ev.decisions]
+    held = next(  # the first cooldown hold of the window, then a step with no signal on it
+        (ev.step, p.instrument, p.rationale)
+        for ev in events
+        for d in ev.decisions
+        for p in d.plans
+        if "cooling down" in (p.rationale or "")
+    )
+    step, inst, rationale = held
+    later = next(ev for ev in events[step + 1 :] if lines_of(run, ev)[inst].reason == "no_signal")
+    upto = sum(1 for s in steps if s <= later.step)
+    # nothing decided on inst between the hold and the later step
+    between = [d for s, d in zip(steps, decisions, strict=True) if step < s <= later.step]
+    assert all(p.instrument != inst for d in between for p in d.plans)
+    lines = with_last_decision(
+        why_no_trade(analysis, persona, later), analysis, persona, steps[:upto], decisions[:upto]
+    )
+    line = next(w for w in lines if w.instrument == inst)
+    clock = str(np.datetime64(int(analysis.times[step]), "ns"))[11:16]
+    assert line.reason == "no_signal"
+    assert line.text == f"no signal since {clock}: cooldown: {rationale}"
+    # a decision that acted is named by its action (what became of it the step's lines said)
+    i = max(k for k, s in enumerate(steps[:upto]) if s == step)
+    acted = dataclasses.replace(
+        decisions[i],
+        plans=tuple(
+            dataclasses.replace(p, action=Action.OPEN_LONG) if p.instrument == inst else p
+            for p in decisions[i].plans
+        ),
+    )
+    edited = [*decisions[:i], acted, *decisions[i + 1 : upto]]
+    lines = with_last_decision(
+        why_no_trade(analysis, persona, later), analysis, persona, steps[:upto], edited
+    )
+    line = next(w for w in lines if w.instrument == inst)
+    assert line.text == f"no signal since {clock}: open_long decided"
+    # other lines are untouched; without decisions "no signal" stays as it was
+    plain = why_no_trade(analysis, persona, later)
+    assert with_last_decision(plain, analysis, persona, [], []) == plain

@@ -272,9 +272,11 @@ class ReplayScreen(PlaybackScreen):
         if ev is None:
             return ()
         if self._why_cache[0] != (self.model.version, id(self.model)):
-            from engine.backtest.why import why_no_trade
+            from engine.backtest.why import why_no_trade, with_last_decision
 
-            lines = why_no_trade(self.source.analysis, self.source.persona, ev)
+            analysis, persona, m = self.source.analysis, self.source.persona, self.model
+            lines = why_no_trade(analysis, persona, ev)
+            lines = with_last_decision(lines, analysis, persona, m.decision_steps, m.decisions)
             self._why_cache = ((self.model.version, id(self.model)), lines)
         return self._why_cache[1]
 

@@ -11,13 +11,15 @@ signals waiting for their batch window to close; no candle; no signal.
 from __future__ import annotations
 
 import bisect
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.backtest.analysis import MarketAnalysis
 from engine.brain.persona import TradingPersona
 from engine.brain.rules import score_signals
 from engine.numfmt import fmt_price
-from engine.types import Action, StepEvent, TradePlan
+from engine.types import Action, Decision, StepEvent, TradePlan
 
 REFUSED_PREFIX = "refused by risk guard: "
 
@@ -95,6 +97,51 @@ def _why(
     if not any(c.instrument == inst for c in event.candles):
         return "no_candle", "no candle at this step"
     return "no_signal", "no signal"
+
+
+LOOK_BACK_DECISIONS = 500  # how far back ``with_last_decision`` looks for an instrument's plan
+
+
+def with_last_decision(
+    lines: tuple[WhyLine, ...],
+    analysis: MarketAnalysis,
+    persona: TradingPersona,
+    steps: Sequence[int],
+    decisions: Sequence[Decision],
+) -> tuple[WhyLine, ...]:
+    """``lines`` where a line says only "no signal" also says what the last decision on its
+    instrument was (``decisions`` taken at ``steps``, oldest first). Played fast, the latest
+    step is rarely the one a decision was taken at, and "no signal" alone hides why the
+    signal before it did not trade."""
+    out = []
+    for line in lines:
+        if line.reason == "no_signal":
+            found = _last_plan(steps, decisions, line.instrument)
+            if found is not None:
+                step, decision, plan = found
+                batch = analysis.batch_by_step.get(step)
+                signals = (
+                    [s for s in batch.signals if s.instrument == line.instrument] if batch else []
+                )
+                if plan.action is Action.HOLD:
+                    _, text = _why_plan(persona, plan, signals)
+                else:  # long filled or refused since; the step's own lines said which
+                    text = f"{plan.action.value} decided"
+                clock = time.strftime("%H:%M", time.gmtime(decision.time // 1_000_000_000))
+                line = WhyLine(line.instrument, line.reason, f"no signal since {clock}: {text}")
+        out.append(line)
+    return tuple(out)
+
+
+def _last_plan(
+    steps: Sequence[int], decisions: Sequence[Decision], inst: str
+) -> tuple[int, Decision, TradePlan] | None:
+    for i in range(len(decisions) - 1, max(-1, len(decisions) - 1 - LOOK_BACK_DECISIONS), -1):
+        decision = decisions[i]
+        for plan in decision.plans:
+            if plan.instrument == inst:
+                return int(steps[i]), decision, plan
+    return None
 
 
 def _plan_for(event: StepEvent, inst: str) -> TradePlan | None:

@@ -207,22 +207,28 @@ async def test_the_trades_table_shows_each_trades_reason_whole_in_80_columns(mak
 
 
 async def test_the_now_pane_says_why_no_trade_for_each_instrument(make_app) -> None:
-    from engine.backtest.why import why_no_trade
+    from engine.backtest.why import why_no_trade, with_last_decision
     from tests.tui.conftest import text_of
     from tui.panes import short_name
 
     app = make_app()
     async with app.run_test(size=(200, 60)) as pilot:
         screen = app.screen
-        await jump(pilot, "700")
-        expected = why_no_trade(
-            screen.source.analysis, screen.source.persona, screen.model.last_event
+        await jump(pilot, "696")  # two positions open; the last decision on two was a hold
+        analysis, persona, m = screen.source.analysis, screen.source.persona, screen.model
+        expected = with_last_decision(
+            why_no_trade(analysis, persona, m.last_event),
+            analysis,
+            persona,
+            m.decision_steps,
+            m.decisions,
         )
         shown = text_of(screen.query_one("#now"), width=400)
         assert "why no trade:" in shown
         for w in expected:
             assert f"{short_name(w.instrument)} {w.text}" in shown
         assert {w.reason for w in expected} - {"no_signal"}  # not only the trivial reason
+        assert any(w.text.startswith("no signal since ") for w in expected)
 
 
 async def test_a_list_drops_columns_that_say_nothing_on_every_row() -> None:
