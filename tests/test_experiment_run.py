@@ -326,7 +326,14 @@ def test_the_command_prints_statistics_and_fails_clearly(pair, tmp_path, capsys)
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "per configuration (out-of-sample windows)" in out.out
-    assert "parameter stability" in out.out
+    assert "parameter stability (return %, out-of-sample)" in out.out
+    # headers in words, the share of windows with a positive return in percent
+    for header in ("return % mean", "sharpe max", "windows > 0", "out-of-sample return %"):
+        assert header in out.out
+    assert "total_return_pct" not in out.out
+    rows = [line for line in out.out.splitlines() if line.startswith("│") and "@rules[" in line]
+    positive = [row.split("│")[-2].strip() for row in rows]
+    assert positive and all(p.endswith("%") for p in positive[:4]), positive
     assert "momentum@rules[stop_atr=3] beat scalper@rules[stop_atr=3] in " in out.out
     assert "of 3 out-of-sample windows; mean return difference" in out.out
     assert "24 cells run" in out.err  # 4 configs x 3 folds x (in + out of sample)

@@ -212,7 +212,7 @@ def run(
         resumed = len(r.store.done())
         where = f"cluster {cluster}" if cluster else f"{r.workers} local process(es)"
         err.print(
-            f"experiment {exp.name}: {len(r.all_cells)} cells in the grid, "
+            f"experiment '{exp.name}': {len(r.all_cells)} cells in the grid, "
             f"{resumed} already in {out}; running on {where}",
             style="dim",
         )
@@ -239,12 +239,35 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# how the report's headers name the results table's metric columns
+METRIC_LABELS = {
+    "total_return_pct": "return %",
+    "max_drawdown_pct": "max dd %",
+    "win_rate_pct": "win rate %",
+    "annual_return_pct": "annual return %",
+}
+
+
+WORD_LABELS = {
+    **METRIC_LABELS,
+    "is": "in-sample",
+    "oos": "out-of-sample",
+    "positive": "windows > 0",
+}
+
+
+def _label(column: str) -> str:
+    return " ".join(WORD_LABELS.get(word, word) for word in column.split(" "))
+
+
 def _table(title: str, frame: pd.DataFrame) -> Table:
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(frame.columns):
-        table.add_column(str(col), justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(_label(str(col)), justify="left" if i == 0 else "right", no_wrap=i == 0)
+    shares = [col == "positive" for col in frame.columns]
     for rec in frame.itertuples(index=False):
-        table.add_row(*(Text(_fmt(v)) for v in rec))  # ids hold [...]: never markup
+        cells = (f"{v:.0%}" if share else _fmt(v) for v, share in zip(rec, shares, strict=True))
+        table.add_row(*(Text(c) for c in cells))  # ids hold [...]: never markup
     return table
 
 
@@ -272,7 +295,9 @@ def report(frame: pd.DataFrame, pairs: Any, metric: str, objective: str) -> None
             console.print(_table(f"walk-forward: best in-sample {objective}, then {scope}", wf))
     if metric in frame and any(c.startswith("param.") for c in frame.columns):
         console.print(
-            _table(f"parameter stability ({metric}, {scope})", stats.stability(frame, metric))
+            _table(
+                f"parameter stability ({_label(metric)}, {scope})", stats.stability(frame, metric)
+            )
         )
     compared = list(dict.fromkeys([metric, *SUMMARY_METRICS]))
     for a, b in pairs:
