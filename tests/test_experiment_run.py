@@ -18,7 +18,8 @@ from engine.backtest import BacktestConfig, BacktestEngine
 from engine.brain.rules import RuleBrain
 from engine.data import load_many, select
 from engine.experiment.cells import NONDETERMINISTIC
-from engine.experiment.runner import ExperimentRunner, chunked
+from engine.experiment.runner import ExperimentRunner
+from engine.experiment.schedule import chunked
 from engine.experiment.search import run_search
 from engine.experiment.spec import experiment_from_dict, load_experiment
 from engine.experiment.store import read_table

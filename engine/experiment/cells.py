@@ -8,6 +8,7 @@ signals, batches). What a cell gives back is one flat row of the results table.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -16,12 +17,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.data.errors import DataError
 from engine.experiment.spec import Cell, Config
+from engine.experiment.windows import Window
 from engine.timeutil import to_iso
 from engine.types import InstrumentSeries
 
@@ -76,8 +78,33 @@ def window_series(
     return out
 
 
+def window_candles(payload: Payload) -> Callable[[str, Window], int]:
+    """How many candles an instrument set has in a window (all its instruments)."""
+    import numpy as np
+
+    @functools.cache
+    def count(instruments: str, window: Window) -> int:
+        bounds = [window.start, window.end]
+        return sum(
+            int(np.diff(np.searchsorted(s.open_time, bounds))[0]) for s in payload.sets[instruments]
+        )
+
+    return count
+
+
 _analyses: OrderedDict[tuple, Any] = OrderedDict()
 _lock = threading.Lock()
+
+
+@dataclass
+class AnalysisCount:
+    """Analyses this process computed, and their seconds (the pool's schedule uses it)."""
+
+    made: int = 0
+    seconds: float = 0.0
+
+
+analysis_count = AnalysisCount()
 
 
 def _analysis(payload: Payload, cell: Cell, config: Any) -> tuple[list[InstrumentSeries], Any]:
@@ -90,11 +117,14 @@ def _analysis(payload: Payload, cell: Cell, config: Any) -> tuple[list[Instrumen
         if hit is not None:
             _analyses.move_to_end(key)
             return hit
+    started = time.perf_counter()
     series = window_series(payload.sets[cell.instruments], w.start, w.end)
     if not series:
         raise DataError(f"no candles in window {w.describe()}")
     value = (series, analyse(series, config.signal, keep_batches=True))  # shared by cells
     with _lock:
+        analysis_count.made += 1
+        analysis_count.seconds += time.perf_counter() - started
         _analyses[key] = value
         while len(_analyses) > ANALYSES_KEPT:
             _analyses.popitem(last=False)
@@ -202,13 +232,18 @@ def run_cells(payload: Payload, cells: Sequence[Cell]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------- local pool
-_worker_payload: Payload | None = None
 WARM_UP_CANDLES = 600
+_warmed = False
 
 
 def warm_up(payload: Payload) -> None:
     """A short backtest in the parent before the pool forks, so that the compiled
-    (numba) kernels are loaded once and inherited instead of loaded by every worker."""
+    (numba) kernels are loaded once and inherited instead of loaded by every worker;
+    once per process (they stay loaded)."""
+    global _warmed
+    if _warmed:
+        return
+    _warmed = True
     from engine.backtest import BacktestConfig, BacktestEngine
     from engine.brain.persona import load_persona
     from engine.brain.rules import RuleBrain
@@ -224,16 +259,25 @@ def warm_up(payload: Payload) -> None:
         pass
 
 
-def init_worker(payload: Payload) -> None:
-    global _worker_payload
-    _worker_payload = payload
+def pool_worker(conn: Any, payload: Payload) -> None:
+    """A local pool's process: runs each batch of cells it receives on ``conn`` until
+    ``None`` and answers ``("rows", rows, seconds, analyses made, their seconds)``, or
+    ``("error", message)`` for a failure outside the cells (then ends)."""
     # Ctrl+C reaches the whole process group: the parent alone handles it (and ends us)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def run_cells_in_worker(cells: Sequence[Cell]) -> list[dict[str, Any]]:
-    assert _worker_payload is not None, "init_worker was not called"
-    return run_cells(_worker_payload, cells)
+    try:
+        while (cells := conn.recv()) is not None:
+            started = time.perf_counter()
+            made, spent = analysis_count.made, analysis_count.seconds
+            rows = run_cells(payload, cells)
+            took = time.perf_counter() - started
+            conn.send(
+                ("rows", rows, took, analysis_count.made - made, analysis_count.seconds - spent)
+            )
+    except EOFError:  # the parent is gone
+        return
+    except BaseException as exc:  # reported to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def is_number(value: Any) -> bool:

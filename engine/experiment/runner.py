@@ -1,4 +1,4 @@
-"""Running an experiment: cells to chunks, chunks to an executor, rows to the store.
+"""Running an experiment: cells to an executor, rows to the store.
 
 ``ExperimentRunner.run_configs`` runs every cell of the given configurations that the
 results folder does not hold yet and returns all their rows; grid and random search
@@ -7,9 +7,7 @@ call it once, Optuna once per batch of trials (``engine.experiment.search``).
 
 from __future__ import annotations
 
-import math
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,25 +17,6 @@ from engine.experiment.executors import make_executor
 from engine.experiment.spec import Cell, Config, Experiment
 from engine.experiment.store import ResultStore
 from engine.runtime import StderrBar
-
-CHUNK_CAP = 16  # cells per task at most: bounds what a kill can lose and keeps the bar moving
-
-
-def chunked(cells: Sequence[Cell], workers: int, cap: int = CHUNK_CAP) -> list[list[Cell]]:
-    """Cells in tasks: each task one (instrument set, window) group, so that its analysis
-    is computed once; a group is split when there are too few groups to keep every
-    worker busy, or when it is larger than ``cap``."""
-    groups: OrderedDict[tuple[str, str], list[Cell]] = OrderedDict()
-    for cell in cells:
-        groups.setdefault(cell.group, []).append(cell)
-    if not groups:
-        return []
-    parts = max(1, math.ceil(2 * workers / len(groups))) if workers > 1 else 1
-    out = []
-    for group in groups.values():
-        size = max(1, min(cap, math.ceil(len(group) / parts)))
-        out += [group[i : i + size] for i in range(0, len(group), size)]
-    return out
 
 
 class CellProgress(StderrBar):
@@ -132,6 +111,7 @@ class ExperimentRunner:
         self.progress.__exit__(exc_type, *exc)
         if self._executor is not None:
             self._executor.close(abort=exc_type is not None)
+        self.store.flush(only_if_pending=True)  # an interrupted run keeps its finished cells
 
     @property
     def workers(self) -> int:
@@ -149,11 +129,12 @@ class ExperimentRunner:
         self.progress.advance(len(cells) - len(todo), 0.0)
         started = time.perf_counter()
         ran = 0
-        for rows in self._executor.run(chunked(todo, self.workers)):
+        for rows in self._executor.run(todo):
             self.store.add(rows)
             ran += len(rows)
             elapsed = time.perf_counter() - started
             self.progress.advance(len(rows), ran / elapsed if elapsed > 0 else 0.0)
+        self.store.flush(only_if_pending=True)
         self.ran += ran
         self.seconds += time.perf_counter() - started
         ids = {c.id for c in cells}

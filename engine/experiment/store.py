@@ -10,6 +10,7 @@ counts a cell twice.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,20 @@ def read_table(folder: str | Path) -> pd.DataFrame:
 
 
 class ResultStore:
-    """Rows of finished cells, in cell order, rewritten atomically on every ``add``."""
+    """Rows of finished cells, in cell order, rewritten atomically as they come: at the
+    first ``add``, then at most once per ``FLUSH_RATIO`` times the last write took, so
+    that rewriting the whole table stays a small part of the run however long it gets;
+    ``flush()`` writes what is pending (the runner does at the end, even interrupted)."""
+
+    FLUSH_RATIO = 20
 
     def __init__(self, folder: str | Path, order: Sequence[str], meta: Mapping[str, Any]) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._rank = {cell: i for i, cell in enumerate(order)}
         self.rows: dict[str, dict[str, Any]] = {}
+        self._pending = False
+        self._next_flush = 0.0  # time.monotonic() from which add() writes again
         meta_path = self.folder / META
         if (self.folder / PARQUET).exists():
             if meta_path.exists():
@@ -73,7 +81,9 @@ class ResultStore:
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
             self.rows[str(row["cell"])] = dict(row)
-        self.flush()
+            self._pending = True
+        if time.monotonic() >= self._next_flush:
+            self.flush()
 
     def frame(self) -> pd.DataFrame:
         far = len(self._rank)
@@ -82,11 +92,17 @@ class ResultStore:
         )
         return pd.DataFrame(ordered)
 
-    def flush(self) -> None:
+    def flush(self, only_if_pending: bool = False) -> None:
+        if only_if_pending and not self._pending:
+            return
+        started = time.monotonic()
         frame = self.frame()
         with atomic_path(self.folder / PARQUET) as tmp:
             frame.to_parquet(tmp, index=False)
         write_csv(self.folder / CSV, list(frame.columns), frame.to_dict("records"))
+        self._pending = False
+        now = time.monotonic()
+        self._next_flush = now + self.FLUSH_RATIO * (now - started)
 
 
 def _plain(value: Any) -> Any:
