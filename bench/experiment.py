@@ -16,7 +16,10 @@ backtests over the same candles; its cells per second count 8 of those as one ce
 ``optimize`` uses its own process pool.
 
 Printed: median wall seconds and cells per second; the speed-up of all cores over one
-process; the peer's rate. The machine may be shared: parallel speed-ups are noisy.
+process; the peer's rate. The runs on one process and on all cores alternate, and the
+speed-up of each such pair is printed too: on a shared machine the load changes from
+second to second, and it falls alike on both members of a pair. Parallel speed-ups
+stay noisy there all the same.
 """
 
 from __future__ import annotations
@@ -72,22 +75,29 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def time_tapedeck(workers: int, repeat: int) -> tuple[float, float, int]:
-    """Median wall seconds and CPU seconds (all processes) of the 48 cells."""
-    times, cpus, cells = [], [], 0
+def run_once(exp, workers: int) -> tuple[float, float, int]:
+    """Wall seconds and CPU seconds (all processes) of the 48 cells; cells run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        with ExperimentRunner(exp, tmp, workers=workers, progress="never") as runner:
+            run_search(runner)
+            cells = runner.ran
+            errors = sum(bool(r.get("error")) for r in runner.store.rows.values())
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    if errors:
+        sys.exit(f"{errors} cells failed")
+    return wall, cpu, cells
+
+
+def time_tapedeck(counts: list[int], repeat: int) -> dict[int, list[tuple[float, float, int]]]:
+    """Each process count's runs, the counts in alternation (one run of each, ``repeat``
+    times), so that the load of a shared machine falls alike on all of them."""
     exp = experiment_from_dict(spec(), source="bench")
+    runs: dict[int, list[tuple[float, float, int]]] = {n: [] for n in counts}
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            with ExperimentRunner(exp, tmp, workers=workers, progress="never") as runner:
-                run_search(runner)
-                cells = runner.ran
-                errors = sum(bool(r.get("error")) for r in runner.store.rows.values())
-            times.append(time.perf_counter() - t0)
-            cpus.append(cpu_seconds() - c0)
-        if errors:
-            sys.exit(f"{errors} cells failed")
-    return statistics.median(times), statistics.median(cpus), cells
+        for n in counts:
+            runs[n].append(run_once(exp, n))
+    return runs
 
 
 def atr(high, low, close, n=14):
@@ -159,6 +169,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=default_workers(), help="all cores")
     parser.add_argument("--no-peer", action="store_true", help="skip backtesting.py")
     args = parser.parse_args()
+    if args.workers < 2:
+        sys.exit("--workers: at least 2 (the one-process run is always measured)")
     if len(FILES) != 8:
         sys.exit(f"the eight 5m files were not found in {DATA}")
     print(f"48-cell grid: {len(PERSONAS)} personas x {len(STOPS)} stops x 4 windows of {WINDOW}")
@@ -166,19 +178,28 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, load average: {load:.1f}; median of {args.repeat}")
     header = f"{'run':<40} {'cells':>6} {'median s':>9} {'cpu s':>7} {'cells/s':>9} {'ratio':>7}"
     print(header, "-" * len(header), sep="\n", flush=True)
-    one_s, one_cpu, cells = time_tapedeck(1, args.repeat)
-    label = "tapedeck, 1 process"
-    print(f"{label:<40} {cells:>6} {one_s:>9.2f} {one_cpu:>7.2f} {cells / one_s:>9.2f}")
-    many_s, many_cpu, cells = time_tapedeck(args.workers, args.repeat)
-    label = f"tapedeck, {args.workers} processes"
+    runs = time_tapedeck([1, args.workers], args.repeat)
+    rows = {}
+    for n, label in (
+        (1, "tapedeck, 1 process"),
+        (args.workers, f"tapedeck, {args.workers} processes"),
+    ):
+        wall = statistics.median(r[0] for r in runs[n])
+        cpu = statistics.median(r[1] for r in runs[n])
+        cells = runs[n][0][2]
+        rows[n] = (wall, cpu)
+        ratio = f"{rows[1][0] / wall:>6.2f}x" if n != 1 else ""
+        print(f"{label:<40} {cells:>6} {wall:>9.2f} {cpu:>7.2f} {cells / wall:>9.2f} {ratio}")
+    pairs = sorted(a[0] / b[0] for a, b in zip(runs[1], runs[args.workers], strict=True))
     print(
-        f"{label:<40} {cells:>6} {many_s:>9.2f} {many_cpu:>7.2f} {cells / many_s:>9.2f} "
-        f"{one_s / many_s:>6.2f}x",
-        flush=True,
+        f"speed-up of each pair of runs (one of each, back to back): median "
+        f"{statistics.median(pairs):.2f}x, {pairs[0]:.2f}x to {pairs[-1]:.2f}x"
     )
+    (one_s, one_cpu), (many_s, many_cpu) = rows[1], rows[args.workers]
     print(
         f"parallel work: {many_cpu / many_s:.2f} CPU seconds per second of wall time "
-        f"({args.workers} processes); {one_cpu / one_s:.2f} with one"
+        f"({args.workers} processes); {one_cpu / one_s:.2f} with one",
+        flush=True,
     )
     if not args.no_peer:
         peer_s, peer_cells = time_peer(args.repeat)

@@ -5,6 +5,8 @@ groups first; and the real pool, which reports the analyses its workers computed
 from __future__ import annotations
 
 import heapq
+import os
+import signal
 from collections import deque
 
 import pandas as pd
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.experiment.cells import NONDETERMINISTIC, Payload, load_sets, run_cells
-from engine.experiment.executors import PoolExecutor
+from engine.experiment.executors import PoolError, PoolExecutor
 from engine.experiment.schedule import Schedule, chunked
 from engine.experiment.spec import Cell, Config, experiment_from_dict
 from engine.experiment.windows import Window
@@ -173,3 +175,29 @@ def test_the_pool_computes_each_analysis_once_and_equals_one_process(alt_5m_file
     expected = pd.DataFrame(sorted(one, key=lambda r: r["cell"])).drop(columns=stable)
     pd.testing.assert_frame_equal(frame, expected)
     assert (frame["error"] == "").all()
+
+
+def test_a_worker_that_dies_is_a_clear_error_not_a_hang(alt_5m_files):
+    pair = [f for f in alt_5m_files if f.name.startswith(("ETH", "LTC"))]
+    spec = {
+        "name": "t",
+        "instruments": {"pair": [str(f) for f in pair]},
+        "personas": [{"name": "momentum@rules", "grid": {"stop_atr": [1.5, 2.0, 3.0]}}],
+        "windows": {"kind": "rolling", "size": "1d", "step": "1d"},
+    }
+    exp = experiment_from_dict(spec, source="t.toml")
+    payload = Payload(sets=load_sets(exp.instrument_sets), files=exp.instrument_sets)
+    series = payload.sets["pair"]
+    span = (min(int(s.open_time[0]) for s in series), max(int(s.close_time[-1]) for s in series))
+    pool = PoolExecutor(payload, 2)
+    victim = pool._procs[1]
+    try:
+        batches = pool.run(exp.cells({"pair": span}))
+        next(batches)
+        os.kill(victim.pid, signal.SIGKILL)
+        with pytest.raises(PoolError, match=rf"worker process {victim.pid} ended unexpectedly"):
+            for _ in batches:
+                pass
+    finally:
+        pool.close(abort=True)
+    assert not any(p.is_alive() for p in pool._procs)
