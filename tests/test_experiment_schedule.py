@@ -42,13 +42,16 @@ def simulate(
     analysis: float = ANALYSIS_S,
     depth: int = PoolExecutor.DEPTH,
     estimate=None,
+    after: Schedule | None = None,
+    held: list[set] | None = None,
 ) -> tuple[dict[str, int], int, float, Schedule]:
     """Workers as the pool drives them (``depth`` batches queued each, fed when one
-    ends); a worker pays ``analysis`` the first time it meets a group. Returns which
-    worker ran each cell, the analyses computed, the time all ended, the schedule."""
-    schedule = Schedule(cells, workers, cost=estimate)
+    ends); a worker pays ``analysis`` the first time it meets a group (``held``: the
+    groups each has met before, updated). Returns which worker ran each cell, the
+    analyses computed, the time all ended, the schedule."""
+    schedule = Schedule(cells, workers, cost=estimate, after=after)
     queues: list[deque[list[Cell]]] = [deque() for _ in range(workers)]
-    held: list[set] = [set() for _ in range(workers)]
+    held = [set() for _ in range(workers)] if held is None else held
     clock = [0.0] * workers
     ends: list[tuple[float, int, float, int]] = []
     ran: dict[str, int] = {}
@@ -117,6 +120,21 @@ def test_no_steal_when_the_analysis_costs_more_than_it_saves():
     assert schedule.steals == 0 and analyses == 2
 
 
+def test_a_later_run_gives_each_worker_the_analyses_it_already_holds():
+    # a search runs configurations in batches over the same windows (Optuna)
+    held: list[set] = [set(), set()]
+    first, analyses, _, schedule = simulate(_cells([6, 6, 6, 6]), 2, held=held)
+    assert analyses == 4 and schedule.steals == 0
+    cells = [
+        Cell(Config("scalper", "rules", c.config.params), c.instruments, c.window)
+        for c in _cells([3] * 4)
+    ]
+    ran, analyses, _, later = simulate(cells, 2, after=schedule, held=held)
+    assert analyses == later.repeats == 0
+    worker_of_window = {c.window.label: first[c.id] for c in _cells([6, 6, 6, 6])}
+    assert all(ran[c.id] == worker_of_window[c.window.label] for c in cells)
+
+
 def test_largest_groups_go_first():
     cells = _cells([2, 5, 3])
     candles = {"w0": 100, "w1": 10, "w2": 1000}  # cost: cells x candles: 200, 50, 3000
@@ -147,18 +165,25 @@ def test_every_cell_runs_once_and_an_analysis_repeats_only_for_a_steal(
     assert end <= sum(cost.values()) + len(sizes) * analysis + 1e-9
 
 
-def test_the_pool_computes_each_analysis_once_and_equals_one_process(alt_5m_files):
+def _experiment(alt_5m_files, size: str):
+    """momentum@rules with three stops over rolling windows of ``size`` on ETH and LTC:
+    the experiment, its payload and the cells of every configuration."""
     pair = [f for f in alt_5m_files if f.name.startswith(("ETH", "LTC"))]
     spec = {
         "name": "t",
         "instruments": {"pair": [str(f) for f in pair]},
         "personas": [{"name": "momentum@rules", "grid": {"stop_atr": [1.5, 2.0, 3.0]}}],
-        "windows": {"kind": "rolling", "size": "2d", "step": "2d"},
+        "windows": {"kind": "rolling", "size": size, "step": size},
     }
     exp = experiment_from_dict(spec, source="t.toml")
     payload = Payload(sets=load_sets(exp.instrument_sets), files=exp.instrument_sets)
-    spans = {"pair": (min(int(s.open_time[0]) for s in payload.sets["pair"]), 0)}
-    spans["pair"] = (spans["pair"][0], max(int(s.close_time[-1]) for s in payload.sets["pair"]))
+    series = payload.sets["pair"]
+    span = (min(int(s.open_time[0]) for s in series), max(int(s.close_time[-1]) for s in series))
+    return exp, payload, {"pair": span}
+
+
+def test_the_pool_computes_each_analysis_once_and_equals_one_process(alt_5m_files):
+    exp, payload, spans = _experiment(alt_5m_files, "2d")
     cells = exp.cells(spans)
     groups = {c.group for c in cells}
     assert len(groups) >= 8 and len(cells) == 3 * len(groups)
@@ -177,22 +202,26 @@ def test_the_pool_computes_each_analysis_once_and_equals_one_process(alt_5m_file
     assert (frame["error"] == "").all()
 
 
+def test_the_pools_next_run_reuses_the_analyses_its_workers_hold(alt_5m_files):
+    exp, payload, spans = _experiment(alt_5m_files, "5d")
+    configs = exp.configs()
+    pool = PoolExecutor(payload, 2)
+    try:
+        first = [row for batch in pool.run(exp.cells(spans, configs[:2])) for row in batch]
+        made, steals = pool.analyses, pool.steals
+        later = [row for batch in pool.run(exp.cells(spans, configs[2:])) for row in batch]
+    finally:
+        pool.close()
+    assert len(first) == 8 and len(later) == 4 and made >= 4
+    assert pool.analyses - made <= pool.steals - steals  # none again, unless for a steal
+
+
 def test_a_worker_that_dies_is_a_clear_error_not_a_hang(alt_5m_files):
-    pair = [f for f in alt_5m_files if f.name.startswith(("ETH", "LTC"))]
-    spec = {
-        "name": "t",
-        "instruments": {"pair": [str(f) for f in pair]},
-        "personas": [{"name": "momentum@rules", "grid": {"stop_atr": [1.5, 2.0, 3.0]}}],
-        "windows": {"kind": "rolling", "size": "1d", "step": "1d"},
-    }
-    exp = experiment_from_dict(spec, source="t.toml")
-    payload = Payload(sets=load_sets(exp.instrument_sets), files=exp.instrument_sets)
-    series = payload.sets["pair"]
-    span = (min(int(s.open_time[0]) for s in series), max(int(s.close_time[-1]) for s in series))
+    exp, payload, spans = _experiment(alt_5m_files, "1d")
     pool = PoolExecutor(payload, 2)
     victim = pool._procs[1]
     try:
-        batches = pool.run(exp.cells({"pair": span}))
+        batches = pool.run(exp.cells(spans))
         next(batches)
         os.kill(victim.pid, signal.SIGKILL)
         with pytest.raises(PoolError, match=rf"worker process {victim.pid} ended unexpectedly"):

@@ -18,7 +18,14 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from engine.errors import TapedeckError
-from engine.experiment.cells import Payload, pool_worker, run_cells, warm_up, window_candles
+from engine.experiment.cells import (
+    ANALYSES_KEPT,
+    Payload,
+    pool_worker,
+    run_cells,
+    warm_up,
+    window_candles,
+)
 from engine.experiment.schedule import Schedule, chunked
 from engine.experiment.spec import Cell
 
@@ -68,6 +75,7 @@ class PoolExecutor:
         self.payload = payload
         self.steals = 0  # cells' batches taken from another worker's group (see Schedule)
         self.analyses = 0  # analyses the workers computed
+        self._last: Schedule | None = None  # the previous run's (the workers' analyses)
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         if "fork" in methods:
@@ -88,7 +96,14 @@ class PoolExecutor:
 
     def run(self, cells: Sequence[Cell]) -> Iterator[Rows]:
         candles = window_candles(self.payload)
-        schedule = Schedule(cells, self.workers, cost=lambda c: candles(c.instruments, c.window))
+        schedule = Schedule(
+            cells,
+            self.workers,
+            cost=lambda c: candles(c.instruments, c.window),
+            after=self._last,
+            keep=ANALYSES_KEPT,
+        )
+        self._last = schedule
         queued: list[deque[int]] = [deque() for _ in range(self.workers)]
 
         def feed(worker: int) -> None:

@@ -59,7 +59,16 @@ class _Part:
 class _Worker:
     part: _Part | None = None
     queued: int = 0  # cells sent and not finished
-    analysed: set[tuple[str, str]] = field(default_factory=set)
+    analysed: list[tuple[str, str]] = field(default_factory=list)  # most recent last
+
+    def uses(self, key: tuple[str, str], keep: int) -> bool:
+        """Note that the worker computes or reads this analysis; whether it had it."""
+        had = key in self.analysed
+        if had:
+            self.analysed.remove(key)
+        self.analysed.append(key)
+        del self.analysed[:-keep]
+        return had
 
 
 class Schedule:
@@ -69,6 +78,9 @@ class Schedule:
     ``finished(worker, cells, seconds, analyses, analysis_seconds)`` reports a batch done
     with what it cost, which sizes later batches and steals. ``cost(cell)`` estimates a
     group's cells relative to each other (the window's candles): largest groups first.
+    ``after``: the schedule of the same workers' previous run (a search runs several),
+    whose measurements it keeps and whose analyses, still held by the workers (each
+    keeps its last ``keep``), it gives back to the same workers first.
     """
 
     def __init__(
@@ -76,6 +88,9 @@ class Schedule:
         cells: Sequence[Cell],
         workers: int,
         cost: Callable[[Cell], float] | None = None,
+        *,
+        after: Schedule | None = None,
+        keep: int = 4,
     ) -> None:
         parts = [
             _Part(key, list(group), len(group) * (cost(group[0]) if cost else 1.0))
@@ -83,6 +98,7 @@ class Schedule:
         ]
         parts.sort(key=lambda p: -p.cost)  # stable: equal groups keep their order
         self._unstarted = parts
+        self._keep = keep
         self._workers = [_Worker() for _ in range(workers)]
         self.steals = 0  # parts taken from another worker's group
         self.repeats = 0  # of which the taker computes the analysis again
@@ -90,6 +106,11 @@ class Schedule:
         self._cells = 0
         self._analysis_s = 0.0
         self._analyses = 0
+        if after is not None:
+            for mine, theirs in zip(self._workers, after._workers, strict=False):
+                mine.analysed = list(theirs.analysed)
+            self._cell_s, self._cells = after._cell_s, after._cells
+            self._analysis_s, self._analyses = after._analysis_s, after._analyses
 
     # ------------------------------------------------------------------ estimates
     def cell_seconds(self) -> float | None:
@@ -123,8 +144,10 @@ class Schedule:
     def _new_part(self, worker: int) -> _Part | None:
         me = self._workers[worker]
         if self._unstarted:
-            part = self._unstarted.pop(0)
-            me.analysed.add(part.key)
+            held = [p for p in self._unstarted if p.key in me.analysed]
+            part = (held or self._unstarted)[0]  # the largest it holds, else the largest
+            self._unstarted.remove(part)
+            me.uses(part.key, self._keep)
             return part
         return self._steal(worker)
 
@@ -149,9 +172,8 @@ class Schedule:
         stolen = _Part(victim.key, victim.cells[-int(k) :])
         victim.cells = victim.cells[: -int(k)]
         self.steals += 1
-        if victim.key not in me.analysed:
+        if not me.uses(victim.key, self._keep):
             self.repeats += 1
-            me.analysed.add(victim.key)
         return stolen
 
     def finished(
