@@ -5,6 +5,7 @@ groups first; and the real pool, which reports the analyses its workers computed
 from __future__ import annotations
 
 import heapq
+import multiprocessing
 import os
 import signal
 from collections import deque
@@ -182,6 +183,16 @@ def _experiment(alt_5m_files, size: str):
     return exp, payload, {"pair": span}
 
 
+def assert_rows_of_one_process(rows, payload, cells) -> None:
+    """The rows equal those of the cells run in this process (wall-clock columns aside)."""
+    one = [row for chunk in chunked(cells, 1) for row in run_cells(payload, chunk)]
+    stable = list(NONDETERMINISTIC)
+    frame = pd.DataFrame(sorted(rows, key=lambda r: r["cell"])).drop(columns=stable)
+    expected = pd.DataFrame(sorted(one, key=lambda r: r["cell"])).drop(columns=stable)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert (frame["error"] == "").all()
+
+
 def test_the_pool_computes_each_analysis_once_and_equals_one_process(alt_5m_files):
     exp, payload, spans = _experiment(alt_5m_files, "2d")
     cells = exp.cells(spans)
@@ -194,12 +205,7 @@ def test_the_pool_computes_each_analysis_once_and_equals_one_process(alt_5m_file
         pool.close()
     assert len(groups) <= pool.analyses <= len(groups) + pool.steals
     assert pool.analyses < len(cells)  # shared: not one per cell
-    one = [row for chunk in chunked(cells, 1) for row in run_cells(payload, chunk)]
-    stable = list(NONDETERMINISTIC)
-    frame = pd.DataFrame(sorted(rows, key=lambda r: r["cell"])).drop(columns=stable)
-    expected = pd.DataFrame(sorted(one, key=lambda r: r["cell"])).drop(columns=stable)
-    pd.testing.assert_frame_equal(frame, expected)
-    assert (frame["error"] == "").all()
+    assert_rows_of_one_process(rows, payload, cells)
 
 
 def test_the_pools_next_run_reuses_the_analyses_its_workers_hold(alt_5m_files):
@@ -230,3 +236,17 @@ def test_a_worker_that_dies_is_a_clear_error_not_a_hang(alt_5m_files):
     finally:
         pool.close(abort=True)
     assert not any(p.is_alive() for p in pool._procs)
+
+
+def test_without_fork_the_workers_are_spawned_and_give_the_same_rows(alt_5m_files, monkeypatch):
+    # macOS and Windows have no fork: the payload is pickled to each spawned worker once
+    exp, payload, spans = _experiment(alt_5m_files, "5d")
+    cells = exp.cells(spans, exp.configs()[:1])
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    pool = PoolExecutor(payload, 2)
+    try:
+        assert {p._popen.method for p in pool._procs} == {"spawn"}
+        rows = [row for batch in pool.run(cells) for row in batch]
+    finally:
+        pool.close()
+    assert_rows_of_one_process(rows, payload, cells)
