@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas (~0.3 s to import) only where text is parsed: to_iso, which every report calls,
+# does without it.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 NS_PER_SECOND = 1_000_000_000
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -33,14 +41,19 @@ def ns_to_timeframe(ns: int) -> str:
 
 def to_iso(ns: int) -> str:
     """Nanoseconds -> '2022-01-01T00:00:00Z' (seconds precision unless sub-second)."""
-    ts = pd.Timestamp(int(ns), unit="ns", tz="UTC")
-    text = ts.isoformat()
-    text = text.replace("+00:00", "Z")
-    return text
+    ns = int(ns)
+    if ns % 1000:  # nanoseconds: datetime stops at microseconds
+        import pandas as pd
+
+        return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat().replace("+00:00", "Z")
+    # the same text as pandas' Timestamp.isoformat (exact integer arithmetic)
+    return (_EPOCH + timedelta(microseconds=ns // 1000)).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str | int | float | np.datetime64 | pd.Timestamp) -> int:
     """ISO text (naive = UTC) or a timestamp -> int ns UTC. Raises ValueError."""
+    import pandas as pd
+
     try:
         ts = pd.Timestamp(text)
     except (ValueError, TypeError) as exc:

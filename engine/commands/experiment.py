@@ -17,15 +17,17 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from engine.errors import TapedeckError
 from engine.experiment.spec import OBJECTIVES, SEARCH_METHODS, Experiment
+
+if TYPE_CHECKING:  # pandas (~0.3 s to import) only when an experiment runs: not for `run`
+    import pandas as pd
 
 SUMMARY_METRICS = ("total_return_pct", "sharpe")
 
@@ -281,6 +283,8 @@ def report(frame: pd.DataFrame, pairs: Any, metric: str, objective: str) -> None
     if frame.empty:
         console.print("no finished cells")
         return
+    import pandas as pd
+
     errors = frame[frame.get("error", pd.Series("", index=frame.index)).fillna("") != ""]
     if len(errors):
         console.print(f"[red]{len(errors)} cell(s) failed[/], e.g. {errors.iloc[0]['cell']}: ")

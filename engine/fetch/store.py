@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
 
 from engine.atomic import atomic_path
 from engine.errors import TapedeckError
+
+if TYPE_CHECKING:  # pandas (~0.3 s to import) only for the frames: not every command
+    import pandas as pd
 
 DATADIR_ENV = "TAPEDECK_DATADIR"
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -75,6 +78,8 @@ def read_candles(path: str | Path) -> pd.DataFrame:
 
 
 def empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
     df = pd.DataFrame({c: np.empty(0, dtype=np.float64) for c in COLUMNS[1:]})
     df.insert(0, "date", pd.DatetimeIndex([], dtype="datetime64[ns, UTC]"))
     return df
@@ -82,6 +87,8 @@ def empty_frame() -> pd.DataFrame:
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
     """Columns in order, ``date`` as datetime64[ns, UTC], floats, one row per date, sorted."""
+    import pandas as pd
+
     out = df.loc[:, list(COLUMNS)].copy()
     out["date"] = pd.to_datetime(out["date"], utc=True).astype("datetime64[ns, UTC]")
     for c in COLUMNS[1:]:
@@ -92,6 +99,8 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 def frame_from_rows(rows: list[list[float]]) -> pd.DataFrame:
     """ccxt OHLCV rows ``[ms, open, high, low, close, volume]`` as a store frame."""
+    import pandas as pd
+
     if not rows:
         return empty_frame()
     arr = np.asarray([r[:6] for r in rows], dtype=np.float64)
@@ -102,6 +111,8 @@ def frame_from_rows(rows: list[list[float]]) -> pd.DataFrame:
 
 def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Union of two frames by ``date``; where both have a candle the newer one wins."""
+    import pandas as pd
+
     if old.empty:
         return normalise(new)
     if new.empty:
