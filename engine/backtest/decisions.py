@@ -72,6 +72,23 @@ class _LaterRows:
         self.pending.append(p.pending_orders)
         return len(self.step) - 1
 
+    def add_run(
+        self, steps: Sequence[int], reviews: Sequence[bool], times: Sequence[int], book: Any
+    ) -> int:
+        """One row per step (with its review flag and time), each with the rest of the
+        portfolio ``book``; the first row's index."""
+        k = len(steps)
+        first = len(self.step)
+        self.step.extend(steps)
+        self.review.extend(map(bool, reviews))
+        self.time.extend(times)
+        self.cash.extend([book.cash] * k)
+        self.equity.extend([book.equity] * k)
+        self.loss.extend([-1 if book.last_loss_step is None else book.last_loss_step] * k)
+        self.positions.extend([book.positions] * k)
+        self.pending.extend([book.pending_orders] * k)
+        return first
+
     def get(self, row: int) -> Later:
         loss = self.loss[row]
         step = self.step[row]
@@ -85,6 +102,13 @@ class _LaterRows:
             None if loss < 0 else loss,
         )
         return Later(step, bool(self.review[row]), portfolio)
+
+
+def _at(book: PortfolioState, step: int, time: int) -> PortfolioState:
+    """``book`` as asked at ``step`` (closing at ``time``)."""
+    return PortfolioState(
+        time, step, book.cash, book.equity, book.positions, book.pending_orders, book.last_loss_step
+    )
 
 
 class _Deferred:
@@ -128,6 +152,28 @@ class DecisionLog(Sequence[Decision]):
         else:
             self._row.append(-1)
             self._items.append(later)
+
+    def defer_run(
+        self,
+        steps: Sequence[int],
+        reviews: Sequence[bool],
+        times: Sequence[int],
+        book: PortfolioState,
+    ) -> None:
+        """``defer`` for each of ``steps``, asked with ``book`` at that step (its own
+        ``step`` and ``time``; the rest of the book is the same for all), in one go."""
+        if self._make is None:
+            raise ValueError("this decision log cannot make decisions later")
+        if not steps:
+            return
+        first = Later(steps[0], reviews[0], _at(book, steps[0], times[0]))
+        if not _LaterRows.fits(first) or not all(type(x) is int for x in (*steps, *times)):
+            for step, review, time in zip(steps, reviews, times, strict=True):
+                self.defer(Later(step, review, _at(book, step, time)))
+            return
+        row = self._later.add_run(steps, reviews, times, book)
+        self._row.extend(range(row, row + len(steps)))
+        self._items.extend([_DEFERRED] * len(steps))
 
     @property
     def pending(self) -> int:

@@ -107,10 +107,15 @@ class BacktestEngine:
         # book is flat the batches it calls quiet are skipped without being visited.
         self._oracle: Any = None
         self._quiet: np.ndarray | None = None
+        self._loud: np.ndarray | None = None
+        self._batch_steps = np.asarray(analysis.batch_steps, dtype=np.int64)
         oracle = getattr(brain, "hold_oracle", None)
         if prescore and on_reasoning is None and callable(oracle) and self._batch_list:
             self._oracle = oracle(analysis, self.persona)
             self._quiet = np.asarray(self._oracle.flat_quiet, dtype=bool)
+            # for each batch, the first at or after it that is not quiet while flat
+            loud = np.where(self._quiet, len(self._quiet), np.arange(len(self._quiet)))
+            self._loud = np.minimum.accumulate(loud[::-1])[::-1]
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -215,23 +220,20 @@ class BacktestEngine:
         act (pre-scoring), up to the first that can: their decisions, holds only, are
         made when first read (``_HoldsLater``), as ``_decide`` would have made them."""
         batches = self._batch_list
-        quiet = self._quiet
-        assert quiet is not None
+        assert self._loud is not None
         limit = min(stop, self._n - 1)  # the last step is always processed
         j = bisect.bisect_left(batches, t)
-        cash = float(self.broker.cash)
-        equity = float(self.broker.equity())
-        last_loss = self._last_loss_step
-        times = self._times
-        stats = self.stats
-        while j < len(batches) and batches[j] < limit and quiet[j]:
-            step = batches[j]
-            flat = PortfolioState(int(times[step]), step, cash, equity, (), (), last_loss)
-            self._defer(Later(step, False, flat))
-            stats.batches += 1
-            t = step + 1
-            j += 1
-        return t
+        if j == len(batches):
+            return t
+        end = min(int(self._loud[j]), bisect.bisect_left(batches, limit, j))
+        if end <= j:
+            return t
+        steps = batches[j:end]
+        times = self._times[self._batch_steps[j:end]].tolist()
+        cash, equity = float(self.broker.cash), float(self.broker.equity())
+        flat = PortfolioState(times[0], steps[0], cash, equity, (), (), self._last_loss_step)
+        self._defer_run(steps, [False] * len(steps), times, flat)
+        return steps[-1] + 1
 
     def _defer_holds(self, t: int, stop: int) -> tuple[int, list[int]]:
         """Pass the brain's steps from ``t`` on, up to the first where the broker may act
@@ -243,11 +245,10 @@ class BacktestEngine:
         a decision of holds only never reads)."""
         oracle = self._oracle
         broker = self.broker
-        batches = self._batch_list
         limit = min(stop, self._n - 1)  # the last step is always processed
         book: PortfolioState | None = None
+        batches = self._batch_list
         times = self._times
-        stats = self.stats
         while True:
             busy = self._next_brain_step(t)
             event, rows = self._watch.next_event(broker, t, busy)
@@ -259,28 +260,29 @@ class BacktestEngine:
                 book = self._portfolio(busy)
             if not oracle.holds(busy, review, book):
                 return event, rows
-            later = PortfolioState(
-                int(times[busy]),
-                busy,
-                book.cash,
-                book.equity,
-                book.positions,
-                book.pending_orders,
-                book.last_loss_step,
-            )
-            self._defer(Later(busy, review, later))
-            if review:
-                stats.reviews += 1
-            else:
-                stats.batches += 1
+            self._defer_run([busy], [review], [int(times[busy])], book)
             t = busy + 1
 
-    def _defer(self, later: Later) -> None:
-        """Count a decision the hold oracle promised holds only, and record it to be made
-        when first read (``_HoldsLater``), as ``_decide`` would have made it."""
-        self.decisions.defer(later)
-        self.stats.calls += 1
-        self._last_brain_step = later.step
+    def _defer_run(
+        self,
+        steps: list[int],
+        reviews: list[bool],
+        times: list[int],
+        book: PortfolioState,
+        *,
+        counted: bool = False,
+    ) -> None:
+        """Count the decisions the hold oracle promised holds only at ``steps`` (as
+        batches and reviews too, unless ``counted``) and record them to be made when
+        first read (``_HoldsLater``), as ``_decide`` would have made them."""
+        self.decisions.defer_run(steps, reviews, times, book)
+        stats = self.stats
+        stats.calls += len(steps)
+        if not counted:
+            asked = sum(reviews)
+            stats.reviews += asked
+            stats.batches += len(steps) - asked
+        self._last_brain_step = steps[-1]
 
     def _next_brain_step(self, t: int) -> int:
         """The first step >= t where the brain is asked (a batch with signals closes, or
@@ -369,29 +371,33 @@ class BacktestEngine:
             for trade in broker.trades[n_trades:]:
                 if trade.pnl < 0:
                     self._last_loss_step = t
-        batch = a.batch_by_step.get(t)
+        # run() makes the batch only to ask the brain (most are deferred holds)
+        batch = a.batch_by_step.get(t) if record else None
+        signals = bool(batch.signals) if batch is not None else not record and self._has_batch(t)
         asked: SignalBatch | None = None
         review = False
-        if batch is not None and batch.signals:
+        if signals:
             asked = batch
             self.stats.batches += 1
         elif held and self._review and t - self._last_brain_step >= self._review_every:
             review = True
             self.stats.reviews += 1
-        if asked is not None or review or len(broker.fills) != self._model_fills:
+        if signals or review or len(broker.fills) != self._model_fills:
             self._mark_closes(t)  # the brain and the equity model read the marks
-        if asked is not None or review:
+        if signals or review:
             oracle = self._oracle
             book = None
             if not record and oracle is not None and self.on_reasoning is None:
                 book = self._portfolio(t)
                 if not oracle.holds(t, review, book):
                     book = None
-            if book is not None:
-                self._defer(Later(t, review, book))  # the trails need no catching up for it
+            if book is not None:  # the trails need no catching up for it
+                self._defer_run([t], [review], [book.time], book, counted=True)
             else:
                 if review:
                     asked = _review_batch(a, t)
+                elif asked is None:
+                    asked = a.batch_by_step[t]
                 if not record:
                     self._catch_up_trails(t)
                 assert asked is not None
@@ -424,6 +430,12 @@ class BacktestEngine:
             equity=float(eq),
             rejections=tuple(broker.rejections[n_rejections:]),
         )
+
+    def _has_batch(self, t: int) -> bool:
+        """Whether a batch with signals closes at step ``t``."""
+        batches = self._batch_list
+        j = bisect.bisect_left(batches, t)
+        return j < len(batches) and batches[j] == t
 
     def _candle_at(self, row: int, t: int) -> int:
         """The row's candle index at step ``t`` (-1 when it has none there)."""

@@ -53,14 +53,18 @@ class SeriesSignals:
         return {k: float(a[index]) for k, a in self.indicators.items()}
 
     def context(self, index: int, lookback: int) -> InstrumentContext:
-        """The brain's view of this instrument at the close of candle ``index``."""
+        """The brain's view of this instrument at the close of candle ``index`` (its
+        indicator values computed when first read: a rule brain reads only price and ATR)."""
         back = min(lookback, index)
+        indicators = self.indicators
         return make_context(
             self.instrument,
             float(self.close[index]),
             float(self.close[index - back]),
             back,
-            self.values_at(index),
+            CandleValues(indicators, index)
+            if isinstance(indicators, IndicatorColumns)
+            else self.values_at(index),
             self.close[max(0, index - RECENT_MOVES) : index + 1].tolist(),
         )
 
@@ -79,13 +83,17 @@ def make_context(
     """Shared by both paths so that their contexts are built by the same arithmetic.
     ``recent``: the last closes up to ``price`` (at most RECENT_MOVES + 1)."""
     change = (price / price_then - 1.0) * 100.0 if price_then > 0 else 0.0
+    if isinstance(values, CandleValues):  # made when read, without the NaN
+        atr, known = values.atr(), values.known()
+    else:
+        atr, known = float(values.get("atr", math.nan)), {k: v for k, v in values.items() if v == v}
     return InstrumentContext(
         instrument=instrument,
         price=price,
-        atr=float(values.get("atr", math.nan)),
+        atr=atr,
         change_pct=change,
         lookback=lookback,
-        indicators={k: v for k, v in values.items() if v == v},
+        indicators=known,
         moves=tuple((b / a - 1.0) * 100.0 if a > 0 else 0.0 for a, b in itertools.pairwise(recent)),
     )
 
@@ -200,6 +208,50 @@ class IndicatorColumns(Mapping[str, np.ndarray]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (dict, (dict(self.items()),))
+
+
+class CandleValues(Mapping[str, float]):
+    """The values of one candle, ``IndicatorColumns.at(index)`` (``known``: without the
+    NaN), computed when first read and then kept. Equal to, printed, copied and pickled
+    as that plain dict; ``atr()`` reads one stored column without computing the rest."""
+
+    __slots__ = ("_columns", "_index", "_known", "_values")
+
+    def __init__(self, columns: IndicatorColumns, index: int, known: bool = False) -> None:
+        self._columns, self._index, self._known = columns, index, known
+        self._values: dict[str, float] | None = None
+
+    def _all(self) -> dict[str, float]:
+        if self._values is None:
+            values = self._columns.at(self._index)
+            self._values = {k: v for k, v in values.items() if v == v} if self._known else values
+        return self._values
+
+    def atr(self) -> float:
+        """``float(self.get("atr", nan))`` of the values with NaN (see ``known``)."""
+        column = self._columns._stored.get("atr")
+        if column is not None:
+            return float(column[self._index])
+        return float(self._columns.at(self._index).get("atr", math.nan))
+
+    def known(self) -> CandleValues:
+        """The same values without the NaN (what a context holds)."""
+        return CandleValues(self._columns, self._index, True)
+
+    def __getitem__(self, key: str) -> float:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._all(),))
 
 
 def _compute_use(use: IndicatorUse, values: Mapping[str, np.ndarray], n: int) -> dict:
