@@ -201,6 +201,14 @@ def main() -> None:
         f"({args.workers} processes); {one_cpu / one_s:.2f} with one",
         flush=True,
     )
+    if one_cpu / one_s < 0.9 or many_cpu / many_s < 0.75 * args.workers:
+        # Linux shares the cores between sessions first (autogroup), then between the
+        # processes of a session: one busy process of another session can hold a core
+        # from all of ours however many there are
+        print(
+            "the machine was busy (its processes got well under a core each): "
+            "the speed-up above says little about a quiet machine"
+        )
     if not args.no_peer:
         peer_s, peer_cells = time_peer(args.repeat)
         print(

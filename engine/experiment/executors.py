@@ -73,7 +73,7 @@ class PoolExecutor:
     def __init__(self, payload: Payload, workers: int) -> None:
         self.workers = workers
         self.payload = payload
-        self.steals = 0  # cells' batches taken from another worker's group (see Schedule)
+        self.steals = 0  # parts of a group taken by another worker (see Schedule)
         self.analyses = 0  # analyses the workers computed
         self._last: Schedule | None = None  # the previous run's (the workers' analyses)
         methods = multiprocessing.get_all_start_methods()
