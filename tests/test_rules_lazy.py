@@ -167,6 +167,52 @@ def test_decision_log_makes_each_later_item_once_on_read() -> None:
     assert snap == [_decision(i) for i in (1, 2, 3)] and made == [3, 2, 2, 3]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 10**6), st.booleans()), max_size=5),
+    st.sampled_from([1.0, 7]),  # an int cash does not fit the typed rows
+    st.one_of(st.none(), st.integers(0, 99)),
+    st.booleans(),
+)
+def test_a_run_of_deferred_decisions_is_what_deferring_each_records(
+    items, cash, last_loss, held
+) -> None:
+    positions = (position("AAA", Side.LONG, 90.0),) if held else ()
+    book = PortfolioState(0, 0, cash, 2.0, positions, (), last_loss)
+    steps, reviews = [s for s, _ in items], [r for _, r in items]
+    times = [s * 60 for s in steps]
+    one, run = DecisionLog(_decision_of), DecisionLog(_decision_of)
+    one.append(_decision(-1))
+    run.append(_decision(-1))
+    for step, review, time in zip(steps, reviews, times, strict=True):
+        later = PortfolioState(time, step, cash, 2.0, positions, (), last_loss)
+        one.defer(Later(step, review, later))
+    run.defer_run(steps, reviews, times, book)
+    assert run.laters() == one.laters() and len(run) == len(one) == len(steps) + 1
+    assert [type(x.portfolio.cash) for x in run.laters()] == [type(cash)] * len(steps)
+    assert list(run) == list(one)
+
+
+def _decision_of(later: Later) -> Decision:
+    return _decision(later.step)
+
+
+def test_the_oracle_told_a_batch_row_says_what_it_finds_itself(alt8) -> None:
+    _, analysis = alt8
+    for name in builtin_persona_names():
+        persona = load_persona(name)
+        oracle = HoldOracle(analysis, persona)
+        first = analysis.instruments[0]
+        books = [
+            portfolio(),
+            portfolio((position(first, Side.LONG, 1e-5),), ()),
+            portfolio((position(first, Side.SHORT, 1e-5),), (), last_loss_step=3000),
+        ]
+        for j, step in enumerate(analysis.batch_steps.tolist()[:3000]):
+            for book in books:
+                assert oracle.holds(step, False, book, j) == oracle.holds(step, False, book)
+
+
 def test_a_log_without_a_maker_refuses_to_defer() -> None:
     with pytest.raises(ValueError):
         DecisionLog().defer(Later(1, False, PortfolioState(0, 0, 1.0, 1.0, ())))

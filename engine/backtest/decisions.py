@@ -48,12 +48,20 @@ class _LaterRows:
     @staticmethod
     def fits(later: Later) -> bool:
         p = later.portfolio
-        loss = p.last_loss_step
         return (
             type(later.step) is int
             and later.step == p.step
             and type(p.time) is int
-            and type(p.cash) is float
+            and _LaterRows.fits_book(p)
+        )
+
+    @staticmethod
+    def fits_book(p: PortfolioState) -> bool:
+        """Whether the portfolio's cash, equity, last loss, positions and orders fit the
+        typed rows (its step and time are checked by the caller)."""
+        loss = p.last_loss_step
+        return (
+            type(p.cash) is float
             and type(p.equity) is float
             and (loss is None or (type(loss) is int and loss >= 0))
             and type(p.positions) is tuple
@@ -79,12 +87,23 @@ class _LaterRows:
         portfolio ``book``; the first row's index."""
         k = len(steps)
         first = len(self.step)
+        loss = -1 if book.last_loss_step is None else book.last_loss_step
+        if k == 1:
+            self.step.append(steps[0])
+            self.review.append(bool(reviews[0]))
+            self.time.append(times[0])
+            self.cash.append(book.cash)
+            self.equity.append(book.equity)
+            self.loss.append(loss)
+            self.positions.append(book.positions)
+            self.pending.append(book.pending_orders)
+            return first
         self.step.extend(steps)
         self.review.extend(map(bool, reviews))
         self.time.extend(times)
         self.cash.extend([book.cash] * k)
         self.equity.extend([book.equity] * k)
-        self.loss.extend([-1 if book.last_loss_step is None else book.last_loss_step] * k)
+        self.loss.extend([loss] * k)
         self.positions.extend([book.positions] * k)
         self.pending.extend([book.pending_orders] * k)
         return first
@@ -164,16 +183,22 @@ class DecisionLog(Sequence[Decision]):
         ``step`` and ``time``; the rest of the book is the same for all), in one go."""
         if self._make is None:
             raise ValueError("this decision log cannot make decisions later")
-        if not steps:
-            return
-        first = Later(steps[0], reviews[0], _at(book, steps[0], times[0]))
-        if not _LaterRows.fits(first) or not all(type(x) is int for x in (*steps, *times)):
+        k = len(steps)
+        if not (
+            _LaterRows.fits_book(book)
+            and all(type(x) is int for x in steps)
+            and all(type(x) is int for x in times)
+        ):
             for step, review, time in zip(steps, reviews, times, strict=True):
                 self.defer(Later(step, review, _at(book, step, time)))
             return
         row = self._later.add_run(steps, reviews, times, book)
-        self._row.extend(range(row, row + len(steps)))
-        self._items.extend([_DEFERRED] * len(steps))
+        if k == 1:
+            self._row.append(row)
+            self._items.append(_DEFERRED)
+        elif k:
+            self._row.extend(range(row, row + k))
+            self._items.extend([_DEFERRED] * k)
 
     @property
     def pending(self) -> int:

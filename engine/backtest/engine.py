@@ -258,7 +258,7 @@ class BacktestEngine:
             review = j == len(batches) or batches[j] != busy
             if book is None:
                 book = self._portfolio(busy)
-            if not oracle.holds(busy, review, book):
+            if not oracle.holds(busy, review, book, None if review else j):
                 return event, rows
             self._defer_run([busy], [review], [int(times[busy])], book)
             t = busy + 1
@@ -387,13 +387,15 @@ class BacktestEngine:
         if signals or review:
             oracle = self._oracle
             book = None
+            deferred = False
             if not record and oracle is not None and self.on_reasoning is None:
                 book = self._portfolio(t)
-                if not oracle.holds(t, review, book):
-                    book = None
-            if book is not None:  # the trails need no catching up for it
-                self._defer_run([t], [review], [book.time], book, counted=True)
-            else:
+                if oracle.holds(t, review, book):  # the trails need no catching up for it
+                    self._defer_run([t], [review], [book.time], book, counted=True)
+                    deferred = True
+                elif self.broker.trailing:
+                    book = None  # the brain is shown the trails caught up (_portfolio)
+            if not deferred:
                 if review:
                     asked = _review_batch(a, t)
                 elif asked is None:
@@ -401,7 +403,7 @@ class BacktestEngine:
                 if not record:
                     self._catch_up_trails(t)
                 assert asked is not None
-                self._decide(asked, t)
+                self._decide(asked, t, book)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
@@ -518,8 +520,10 @@ class BacktestEngine:
             last_loss_step=self._last_loss_step,
         )
 
-    def _decide(self, batch: SignalBatch, t: int) -> None:
-        self.decisions.append(self._decision(batch, t, self._portfolio(t)))
+    def _decide(self, batch: SignalBatch, t: int, book: PortfolioState | None = None) -> None:
+        """Ask the brain at ``t``; ``book``: ``_portfolio(t)`` when already made."""
+        portfolio = self._portfolio(t) if book is None else book
+        self.decisions.append(self._decision(batch, t, portfolio))
         self._last_brain_step = t
 
     def _decision(self, batch: SignalBatch, t: int, portfolio: PortfolioState) -> Decision:

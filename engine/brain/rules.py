@@ -395,15 +395,19 @@ class HoldOracle:
         else:
             self.flat_quiet = np.zeros(len(bound), dtype=bool)
             self._calm = self.flat_quiet
+        self._calm_bytes = self._calm.astype(np.uint8).tobytes()  # fast to index one
 
-    def holds(self, step: int, review: bool, portfolio: PortfolioState) -> bool:
+    def holds(
+        self, step: int, review: bool, portfolio: PortfolioState, row: int | None = None
+    ) -> bool:
         """Whether the decision at ``step`` (a review, else the batch with signals
         closing there) is holds only for the book of ``portfolio`` (its positions and
-        their sides, pending orders and last loss; ``step`` counts the cooldown)."""
+        their sides, pending orders and last loss; ``step`` counts the cooldown).
+        ``row``: the batch's index in ``analysis.batch_steps``, when the caller knows it."""
         if review:
             return True
-        j = int(self._steps.searchsorted(step))
-        if self._calm[j]:
+        j = int(self._steps.searchsorted(step)) if row is None else row
+        if self._calm_bytes[j]:
             return True
         if not self._known:
             return False
