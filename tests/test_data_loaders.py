@@ -424,3 +424,27 @@ def test_from_arrays_validates_like_load() -> None:
     assert (s.timeframe, s.report.gap_count, s.report.format) == ("2m", 0, "memory")
     with pytest.raises(DataError, match=r"columns of different lengths"):
         from_arrays("X", times, [1], [1], [1], [1], [1])
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["100", "100.0", "1e2", '"100"', "100.000000000000001"],
+)
+def test_csv_prices_typed_as_numbers_read_as_before(tmp_path: Path, cell: str) -> None:
+    """Price columns parsed as float64 from the start (not inferred): ints, exponents,
+    quotes and ints turning into floats in a later block give the same floats."""
+    rows = [f"2022-01-01 00:{m:02d}:00,{cell},101,99,100.5,{m}" for m in range(40)]
+    rows += [f"2022-01-01 00:{m:02d}:00,100.25,101,99,100.5,{m}.5" for m in range(40, 50)]
+    path = tmp_path / "x.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    s = load(path)
+    assert s.open.tolist() == [100.0] * 40 + [100.25] * 10
+    assert s.volume.tolist() == [float(m) for m in range(40)] + [m + 0.5 for m in range(40, 50)]
+
+
+def test_csv_price_integer_beyond_float_precision_is_a_data_error(tmp_path: Path) -> None:
+    rows = [f"2022-01-01 00:0{m}:00,9007199254740993,101,99,100,5" for m in range(5)]
+    path = tmp_path / "big.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="no valid candles left"):
+        load(path)
