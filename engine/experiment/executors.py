@@ -9,7 +9,6 @@ fork), or scattered to every Dask worker (``broadcast=True``).
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 from collections import deque
@@ -80,19 +79,15 @@ class PoolExecutor:
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         if "fork" in methods:
             warm_up(payload)
-            gc.freeze()  # the workers' collections leave the inherited objects' pages shared
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
-        try:
-            for _ in range(workers):
-                mine, theirs = ctx.Pipe()
-                proc = ctx.Process(target=pool_worker, args=(theirs, payload), daemon=True)
-                proc.start()
-                theirs.close()  # so that a worker's death reads as the end of its pipe
-                self._conns.append(mine)
-                self._procs.append(proc)
-        finally:
-            gc.unfreeze()
+        for _ in range(workers):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=pool_worker, args=(theirs, payload), daemon=True)
+            proc.start()
+            theirs.close()  # so that a worker's death reads as the end of its pipe
+            self._conns.append(mine)
+            self._procs.append(proc)
 
     def run(self, cells: Sequence[Cell]) -> Iterator[Rows]:
         candles = window_candles(self.payload)
