@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from engine.experiment.spec import Cell
 
 CHUNK_CAP = 16  # cells per task or batch at most: bounds what a kill can lose
-BATCH_SECONDS = 0.05  # the pool's batches hold about this much work (cells are rarely less)
+BATCH_SECONDS = 0.025  # the pool's batches hold about this much work (or one cell)
 ANALYSIS_CELLS = 3.0  # an analysis costs about this many cells until one is measured
 
 
