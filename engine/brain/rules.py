@@ -411,8 +411,9 @@ class HoldOracle:
             return True
         if not self._known:
             return False
-        row = self._bound[j]
-        hot = np.flatnonzero(~(row < self._half)).tolist()  # NaN bounds are hot too
+        row = self._bound[j].tolist()  # a few columns: Python floats, no numpy calls
+        half = self._half
+        hot = [col for col, b in enumerate(row) if not b < half]  # NaN bounds are hot too
         if not hot:
             return True
         persona = self._persona
@@ -421,9 +422,9 @@ class HoldOracle:
         blocked = len(held) + len(pending - held.keys()) >= persona.max_open_positions
         if not blocked and persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
             blocked = persona.cooldown_after_loss - (step - portfolio.last_loss_step) > 0
-        lean = self._lean[j]
+        lean = self._lean[j].tolist()
         for col in hot:
-            name, side = self._names[col], int(lean[col])
+            name, side = self._names[col], lean[col]
             if name in held:
                 if side != held[name]:  # may face the position
                     return False

@@ -377,13 +377,17 @@ class StrategyRunner:
 def fire_series(detector: Detector, codes: np.ndarray) -> list[tuple[int, int]]:
     """(candle index, kind index) of each signal over a whole series of raw event bits:
     the step runner applied to the (sparse) candles that have any event."""
-    runner = StrategyRunner(detector)
+    # StrategyRunner.step inlined (a million candles give ~460k events to gate)
     idx = np.flatnonzero(codes)
+    gate, state, cooldown = detector.gate, detector.new_state(), detector.cooldown
+    last = _NEVER
     fired: list[tuple[int, int]] = []
     for i, code in zip(idx.tolist(), codes[idx].tolist(), strict=True):
-        kind = runner.step(i, code)
-        if kind >= 0:
-            fired.append((i, kind))
+        kind = gate(state, code)
+        if kind < 0 or i - last <= cooldown:
+            continue
+        last = i
+        fired.append((i, kind))
     return fired
 
 
