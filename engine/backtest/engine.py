@@ -249,17 +249,19 @@ class BacktestEngine:
         book: PortfolioState | None = None
         batches = self._batch_list
         times = self._times
+        # The broker's first event up to the limit: nothing changes the broker's state
+        # before it, so what next_event(t, busy) says for each brain step follows from it.
+        event, rows = self._watch.next_event(broker, t, limit)
         while True:
             busy = self._next_brain_step(t)
-            event, rows = self._watch.next_event(broker, t, busy)
-            if busy >= limit or event < busy or rows:
-                return event, rows
+            if busy >= limit or event < busy or (event == busy and rows):
+                return event, rows  # (beyond the limit, the caller stops anyway)
             j = bisect.bisect_left(batches, busy)
             review = j == len(batches) or batches[j] != busy
             if book is None:
                 book = self._portfolio(busy)
             if not oracle.holds(busy, review, book, None if review else j):
-                return event, rows
+                return busy, []
             self._defer_run([busy], [review], [int(times[busy])], book)
             t = busy + 1
 
