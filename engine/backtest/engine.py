@@ -252,18 +252,28 @@ class BacktestEngine:
         # The broker's first event up to the limit: nothing changes the broker's state
         # before it, so what next_event(t, busy) says for each brain step follows from it.
         event, rows = self._watch.next_event(broker, t, limit)
-        while True:
-            busy = self._next_brain_step(t)
-            if busy >= limit or event < busy or (event == busy and rows):
-                return event, rows  # (beyond the limit, the caller stops anyway)
-            j = bisect.bisect_left(batches, busy)
-            review = j == len(batches) or batches[j] != busy
-            if book is None:
-                book = self._portfolio(busy)
-            if not oracle.holds(busy, review, book, None if review else j):
-                return busy, []
-            self._defer_run([busy], [review], [int(times[busy])], book)
-            t = busy + 1
+        steps: list[int] = []  # the passed steps, recorded in one run at the end
+        reviews: list[bool] = []
+        try:
+            while True:
+                busy = self._next_brain_step(t)
+                if busy >= limit or event < busy or (event == busy and rows):
+                    return event, rows  # (beyond the limit, the caller stops anyway)
+                j = bisect.bisect_left(batches, busy)
+                review = j == len(batches) or batches[j] != busy
+                if book is None:
+                    book = self._portfolio(busy)
+                if not oracle.holds(busy, review, book, None if review else j):
+                    return busy, []
+                steps.append(busy)
+                reviews.append(review)
+                self._last_brain_step = busy  # the next review counts from it
+                t = busy + 1
+        finally:
+            if steps:
+                assert book is not None
+                stamps = times[np.array(steps, dtype=np.int64)].tolist()
+                self._defer_run(steps, reviews, stamps, book)
 
     def _defer_run(
         self,
