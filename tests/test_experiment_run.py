@@ -22,7 +22,7 @@ from engine.experiment.runner import ExperimentRunner
 from engine.experiment.schedule import chunked
 from engine.experiment.search import run_search
 from engine.experiment.spec import experiment_from_dict, load_experiment
-from engine.experiment.store import read_table
+from engine.experiment.store import ResultStore, read_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,6 +97,23 @@ def test_chunks_keep_a_group_together_unless_workers_would_idle(pair):
     assert sorted(c.id for chunk in chunked(cells, 4, cap=2) for c in chunk) == sorted(
         c.id for c in cells
     )
+
+
+def test_the_table_is_written_at_the_first_rows_then_at_most_every_20_writes_time(tmp_path):
+    store = ResultStore(tmp_path, ["a", "b", "c"], {"name": "t"})
+    store.add([{"cell": "b", "x": 1.0}])
+    assert read_table(tmp_path)["cell"].tolist() == ["b"]  # at once
+    store.add([{"cell": "a", "x": 2.0}])  # within 20 times the first write's time
+    assert read_table(tmp_path)["cell"].tolist() == ["b"]
+    store.flush(only_if_pending=True)
+    assert read_table(tmp_path)["cell"].tolist() == ["a", "b"]  # in the experiment's order
+    written = (tmp_path / "cells.parquet").stat().st_ino  # a rewrite renames a new file
+    store.flush(only_if_pending=True)  # nothing new: not rewritten
+    assert (tmp_path / "cells.parquet").stat().st_ino == written
+    store._next_flush = 0.0  # as when the time has passed
+    store.add([{"cell": "c", "x": 3.0}])
+    assert read_table(tmp_path)["cell"].tolist() == ["a", "b", "c"]
+    assert pd.read_csv(tmp_path / "cells.csv")["cell"].tolist() == ["a", "b", "c"]
 
 
 def _write_spec(tmp_path: Path, files) -> Path:
