@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from engine.backtest import BacktestConfig, BacktestEngine
 from engine.backtest.analysis import analyse
-from engine.backtest.decisions import DecisionLog, Later
+from engine.backtest.decisions import DecisionLog, Later, Unexplained
 from engine.brain.persona import builtin_persona_names, load_persona
 from engine.brain.rules import HoldOracle, RuleBrain, score_bounds, score_signals
 from engine.data import load, load_many, select
@@ -227,6 +227,11 @@ def _deferred(log: DecisionLog) -> tuple[int, int]:
     return len(items), sum(1 for i in items if i.portfolio.positions)
 
 
+def _unexplained(log: DecisionLog) -> int:
+    """Decisions whose reasoning is not made yet (before reading)."""
+    return sum(type(item) is Unexplained for item in log._items)
+
+
 @pytest.fixture(scope="module")
 def alt8(alt_5m_files):
     series = load_many(alt_5m_files)
@@ -245,6 +250,9 @@ def test_lazy_decisions_equal_eager_ones_item_by_item(alt8, name, tmp_path) -> N
     deferred, held = _deferred(lazy.decisions)
     assert _deferred(eager.decisions) == (0, 0)
     assert deferred > len(lazy.decisions) / 2 and held > 0
+    # the decisions that act are made without their reasoning, explained when read
+    assert _unexplained(lazy.decisions) == len(lazy.decisions) - deferred > 0
+    assert _unexplained(eager.decisions) == 0
     assert len(lazy.decisions) == len(eager.decisions)
     for i, (a, b) in enumerate(zip(lazy.decisions, eager.decisions, strict=True)):
         assert a == b, i
@@ -266,7 +274,11 @@ def test_lazy_decisions_on_btc_minutes_equal_eager_ones(btc_1m_csv) -> None:
         ).run()
         deferred, held = _deferred(lazy.decisions)
         assert deferred > 0 and held > 0
-        assert list(lazy.decisions) == list(eager.decisions)
+        assert _unexplained(lazy.decisions) == len(lazy.decisions) - deferred > 0
+        made = list(lazy.decisions)
+        assert made == list(eager.decisions)
+        assert _unexplained(lazy.decisions) == 0
+        assert all(d.reasoning.startswith(f"{persona.name}: threshold") for d in made)
         assert lazy.brain_stats["calls"] == eager.brain_stats["calls"]
 
 

@@ -31,6 +31,17 @@ class Later(NamedTuple):
     portfolio: PortfolioState
 
 
+class Unexplained(NamedTuple):
+    """A decision made without its reasoning (``decision.reasoning`` is ``""``), whose
+    reasoning is made when first read: the brain's ``explain()`` of the batch at
+    ``step`` (a review when ``review``) with ``portfolio``, the book it decided on."""
+
+    decision: Decision
+    step: int
+    review: bool
+    portfolio: PortfolioState
+
+
 class _LaterRows:
     """The :class:`Later` items of a log as typed columns (one row each), so that a
     deferred decision costs about 80 bytes, not the ~300 of its objects (10M candles:
@@ -143,14 +154,15 @@ _DEFERRED = _Deferred()
 
 
 class DecisionLog(Sequence[Decision]):
-    """A sequence of Decisions whose :class:`Later` items ``make`` turns into Decisions
-    on first read (each made once, then kept). Equal to any sequence of equal items."""
+    """A sequence of Decisions whose :class:`Later` and :class:`Unexplained` items
+    ``make`` turns into Decisions on first read (each made once, then kept). Equal to
+    any sequence of equal items."""
 
     __slots__ = ("_items", "_later", "_make", "_row")
 
     def __init__(
         self,
-        make: Callable[[Later], Decision] | None = None,
+        make: Callable[[Later | Unexplained], Decision] | None = None,
         items: list[Decision | Later] | None = None,
     ) -> None:
         self._make = make
@@ -160,6 +172,13 @@ class DecisionLog(Sequence[Decision]):
 
     def append(self, decision: Decision) -> None:
         self._items.append(decision)
+        self._row.append(-1)
+
+    def append_unexplained(self, item: Unexplained) -> None:
+        """Append ``item.decision``, its reasoning made when first read."""
+        if self._make is None:
+            raise ValueError("this decision log cannot make decisions later")
+        self._items.append(item)
         self._row.append(-1)
 
     def defer(self, later: Later) -> None:
@@ -233,7 +252,7 @@ class DecisionLog(Sequence[Decision]):
         item = self._items[i]
         if item is _DEFERRED:
             item = self._later.get(self._row[i])
-        if type(item) is Later:
+        if type(item) is Later or type(item) is Unexplained:
             assert self._make is not None
             item = self._items[i] = self._make(item)
         return item  # type: ignore[return-value]

@@ -42,7 +42,7 @@ import numpy as np
 
 from engine.backtest.analysis import MarketAnalysis, analyse
 from engine.backtest.config import BacktestConfig, BacktestError, ProgressCallback
-from engine.backtest.decisions import DecisionLog, Later
+from engine.backtest.decisions import DecisionLog, Later, Unexplained
 from engine.backtest.result import BacktestResult, BrainStats
 from engine.backtest.watch import EventWatch
 from engine.brain.base import Brain, ReasoningCallback
@@ -116,6 +116,14 @@ class BacktestEngine:
             # for each batch, the first at or after it that is not quiet while flat
             loud = np.where(self._quiet, len(self._quiet), np.arange(len(self._quiet)))
             self._loud = np.minimum.accumulate(loud[::-1])[::-1]
+        # with the oracle, run() makes a decision's reasoning when it is read: a brain
+        # that can decide without it and explain later (not one whose gate may answer
+        # for it: that answer's reasoning is its own)
+        self._explains = (
+            callable(getattr(brain, "decide_unexplained", None))
+            and callable(getattr(brain, "explain", None))
+            and not callable(getattr(brain, "skipped", None))
+        )
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -400,7 +408,8 @@ class BacktestEngine:
             oracle = self._oracle
             book = None
             deferred = False
-            if not record and oracle is not None and self.on_reasoning is None:
+            lazy = not record and oracle is not None and self.on_reasoning is None
+            if lazy:
                 book = self._portfolio(t)
                 if oracle.holds(t, review, book):  # the trails need no catching up for it
                     self._defer_run([t], [review], [book.time], book, counted=True)
@@ -415,7 +424,9 @@ class BacktestEngine:
                 if not record:
                     self._catch_up_trails(t)
                 assert asked is not None
-                self._decide(asked, t, book)
+                # run() with the hold oracle makes a decision's reasoning when it is read
+                unexplained = lazy and self._explains
+                self._decide(asked, t, book, review if unexplained else None)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
@@ -532,14 +543,29 @@ class BacktestEngine:
             last_loss_step=self._last_loss_step,
         )
 
-    def _decide(self, batch: SignalBatch, t: int, book: PortfolioState | None = None) -> None:
-        """Ask the brain at ``t``; ``book``: ``_portfolio(t)`` when already made."""
+    def _decide(
+        self,
+        batch: SignalBatch,
+        t: int,
+        book: PortfolioState | None = None,
+        unexplained: bool | None = None,
+    ) -> None:
+        """Ask the brain at ``t``; ``book``: ``_portfolio(t)`` when already made.
+        ``unexplained`` not None: the decision is made without its reasoning, which is
+        made when it is first read (``Unexplained``; True when ``batch`` is a review's)."""
         portfolio = self._portfolio(t) if book is None else book
-        self.decisions.append(self._decision(batch, t, portfolio))
+        decision = self._decision(batch, t, portfolio, unexplained is not None)
+        if unexplained is not None and not decision.errors:
+            self.decisions.append_unexplained(Unexplained(decision, t, unexplained, portfolio))
+        else:
+            self.decisions.append(decision)
         self._last_brain_step = t
 
-    def _decision(self, batch: SignalBatch, t: int, portfolio: PortfolioState) -> Decision:
-        """Ask the brain, validate, execute; the statistics counted."""
+    def _decision(
+        self, batch: SignalBatch, t: int, portfolio: PortfolioState, unexplained: bool = False
+    ) -> Decision:
+        """Ask the brain (``decide_unexplained`` when ``unexplained``), validate,
+        execute; the statistics counted."""
         brain = self.brain
         stats = self.stats
         # An LLM brain may hold without asking its model (engine.brain.gate): not a call.
@@ -549,7 +575,7 @@ class BacktestEngine:
             return self._execute(self.guard.validate(skipped, portfolio, batch), batch, t)
         stats.calls += 1
         start = _time.perf_counter()
-        decision = _ask(brain, batch, portfolio, self.persona, self.on_reasoning)
+        decision = _ask(brain, batch, portfolio, self.persona, self.on_reasoning, unexplained)
         stats.latency_s += _time.perf_counter() - start
         decision = self.guard.validate(decision, portfolio, batch)
         decision = self._execute(decision, batch, t)
@@ -661,10 +687,16 @@ def _ask(
     portfolio: PortfolioState,
     persona: TradingPersona,
     on_reasoning: ReasoningCallback | None,
+    unexplained: bool = False,
 ) -> Decision:
-    """The brain's Decision, or a hold Decision with the error when it raises."""
+    """The brain's Decision (without its reasoning when ``unexplained``: the brain's
+    ``decide_unexplained``), or a hold Decision with the error when it raises."""
     try:
-        decision = brain.decide(batch, portfolio, persona, on_reasoning)
+        if unexplained:
+            decide = brain.decide_unexplained  # type: ignore[attr-defined]
+            decision = decide(batch, portfolio, persona)
+        else:
+            decision = brain.decide(batch, portfolio, persona, on_reasoning)
         if not isinstance(decision, Decision):
             raise TypeError(f"decide() returned {type(decision).__name__}, not a Decision")
     except Exception as exc:  # a failing brain must never stop the replay
@@ -696,8 +728,14 @@ class _HoldsLater:
     ) -> None:
         self.analysis, self.brain, self.persona, self.guard = analysis, brain, persona, guard
 
-    def __call__(self, later: Later) -> Decision:
+    def __call__(self, later: Later | Unexplained) -> Decision:
         a, step = self.analysis, later.step
+        if type(later) is Unexplained:  # its reasoning, as decide() would have written it
+            batch = _review_batch(a, step) if later.review else a.batch_by_step[step]
+            explain = self.brain.explain  # type: ignore[attr-defined]
+            reasoning = explain(batch, later.portfolio, self.persona)
+            return dataclasses.replace(later.decision, reasoning=reasoning)
+        assert type(later) is Later
         batch = _review_batch(a, step) if later.review else a.batch_by_step[step]
         decision = _ask(self.brain, batch, later.portfolio, self.persona, None)
         decision = self.guard.validate(decision, later.portfolio, batch)

@@ -219,12 +219,21 @@ class _Scored:
 
     __slots__ = ("net", "score", "text", "total")
 
-    def __init__(self, instrument: str, signals: Iterable[Signal], weights: Mapping[str, float]):
+    def __init__(
+        self,
+        instrument: str,
+        signals: Iterable[Signal],
+        weights: Mapping[str, float],
+        explain: bool = True,
+    ):
         long_terms, short_terms, neutral_terms, ignored = _weigh(signals, weights)
         long, short, neutral, net, score = _totals(long_terms, short_terms, neutral_terms)
         self.score = score
         self.net = net
         self.total = long + short
+        if not explain:  # (text "": the decision's reasoning is made when read)
+            self.text = ""
+            return
         self.text = _explanation(
             instrument,
             long,
@@ -477,10 +486,33 @@ class RuleBrain:
         # latency stays 0: the run log must be byte-identical between runs
         return Decision(batch.time, self.name, self.model, tuple(plans), reasoning)
 
+    def decide_unexplained(
+        self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona | None = None
+    ) -> Decision:
+        """``decide()`` without its reasoning (``""``): the same plans, rationales and
+        confidences. ``explain()`` gives the reasoning ``decide()`` would have: the
+        engine's run() records it to be made when the decision is read."""
+        persona = persona or self.persona
+        if persona is None:
+            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        plans, _ = _decide(batch, portfolio, persona, explain=False)
+        return Decision(batch.time, self.name, self.model, tuple(plans), "")
+
+    def explain(
+        self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona | None = None
+    ) -> str:
+        """The reasoning of ``decide(batch, portfolio, persona)``."""
+        persona = persona or self.persona
+        if persona is None:
+            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        return "\n".join(_decide(batch, portfolio, persona)[1])
+
 
 def _decide(
-    batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona
+    batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona, explain: bool = True
 ) -> tuple[list[TradePlan], list[str]]:
+    """The plans and the reasoning's lines (none unless ``explain``: the plans are the
+    same either way)."""
     threshold = persona.entry_threshold
     # (comprehensions only when there is something to iterate: most calls hold nothing)
     positions: dict[str, Position] = (
@@ -496,7 +528,7 @@ def _decide(
     weights = persona.signal_weights
     scores: dict[str, _Scored] = {}
     for inst in instruments:
-        scores[inst] = _Scored(inst, by_instrument.get(inst, ()), weights)
+        scores[inst] = _Scored(inst, by_instrument.get(inst, ()), weights, explain)
 
     cooldown_left = 0
     if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
@@ -532,6 +564,7 @@ def _decide(
             inst in pending,
             cooldown_left,
             open_count,
+            explain,
         )
         if entry[0].action is not Action.HOLD:
             open_count += 1
@@ -539,6 +572,11 @@ def _decide(
         elif inst not in flips:
             outcome[inst] = [entry]
 
+    plans: list[TradePlan] = []
+    if not explain:
+        for inst in instruments:
+            plans.extend(plan for plan, _ in outcome[inst])
+        return plans, []
     lines = [
         f"{persona.name}: threshold {threshold:g}, "
         f"{len(positions)} open / {persona.max_open_positions} max, "
@@ -548,7 +586,6 @@ def _decide(
         lines[0] += f", cooling down {cooldown_left} more step(s) after a loss"
     for conflict in batch.conflicts:
         lines.append(f"conflict ({conflict.kind}): {conflict.detail}")
-    plans: list[TradePlan] = []
     for inst in instruments:
         lines.append(scores[inst].text)
         for plan, line in outcome[inst]:
@@ -574,6 +611,7 @@ def _entry(
     has_pending: bool,
     cooldown_left: int,
     open_count: int,
+    explain: bool = True,
 ) -> tuple[TradePlan, str]:
     threshold = persona.entry_threshold
     if not _passes(sc.score, threshold):
@@ -630,6 +668,8 @@ def _entry(
         confidence=conf,
         rationale=rationale,
     )
+    if not explain:
+        return plan, ""
     line = (
         f"|{sc.score:+.2f}| >= {threshold:g} → open {direction} at market ~{fmt_price(price)}: "
         f"stop {fmt_price(stop)} ({persona.stop_atr:g} ATR of {fmt_price(atr)}), "
