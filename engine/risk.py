@@ -353,13 +353,24 @@ class RiskGuard:
 
         trailing = self._trailing(plan.trailing, atr, ref, notes)
         ledger.open_count += 1
+        size, stop = float(size), float(stop)
+        target = None if target is None else float(target)
+        if (  # the same objects (float() of a float is itself): the plan as it came
+            entry is plan.entry_price
+            and size is plan.size
+            and size_mode is plan.size_mode
+            and stop is plan.stop_loss
+            and target is plan.take_profit
+            and trailing is plan.trailing
+        ):
+            return plan
         return replace(
             plan,
             entry_price=entry,
-            size=float(size),
+            size=size,
             size_mode=size_mode,
-            stop_loss=float(stop),
-            take_profit=None if target is None else float(target),
+            stop_loss=stop,
+            take_profit=target,
             trailing=trailing,
         )
 

@@ -63,6 +63,20 @@ def test_a_valid_plan_passes_untouched() -> None:
     assert guard().validate(d, portfolio(), CONTEXT) is d
 
 
+def test_an_open_left_as_it_came_is_the_same_plan_and_a_repaired_one_has_floats() -> None:
+    """A valid open keeps its plan object (nothing to replace); one with ints or a
+    repair is rebuilt with float levels, as before (its numbers are the plan's)."""
+    plan = good_long()
+    eth = TradePlan("ETH", Action.OPEN_SHORT, size=0.01, stop_loss=0.06, confidence=2.0)
+    out = guard(max_open_positions=2).validate(decide(plan, eth), portfolio(), CONTEXT)
+    assert out.plans[0] is plan and out.plans[1] == replace(eth, confidence=1.0)
+    ints = good_long(stop_loss=96, take_profit=106, confidence=1.5)
+    checked, notes = check(ints)
+    assert notes == ("BTC open_long: confidence 1.5 outside 0..1; clamped to 1",)
+    assert checked == replace(ints, confidence=1.0)
+    assert [type(x) for x in (checked.size, checked.stop_loss, checked.take_profit)] == [float] * 3
+
+
 def test_validate_accepts_a_batch_as_context() -> None:
     d = decide(good_long(stop_loss=101.0))
     out = guard().validate(d, portfolio(), batch([], CONTEXT))
