@@ -363,26 +363,34 @@ class BacktestEngine:
         # Time order across instruments (DESIGN.md rule 6): every instrument's events at
         # its open (exits first, then entries with the cash they freed), then the events
         # inside the candles; fills are recorded in that order.
-        for arr, ci in present:
-            broker.on_open_exits(
-                arr.name, ci, int(arr.open_time[ci]), int(arr.close_time[ci]), float(arr.open[ci])
-            )
-        for arr, ci in present:
-            # the ATR known at this candle's open, where entries fill
-            atr = float(arr.atr[ci - 1]) if ci > 0 else math.nan
-            broker.on_open_entries(arr.name, ci, int(arr.open_time[ci]), float(arr.open[ci]), atr)
-        for arr, ci in present:
-            o = float(arr.open[ci])
-            broker.on_inside(
-                arr.name,
+        # each candle's open and close times, open, and the ATR known at its open (where
+        # entries fill), read from the arrays once for the three phases
+        cells = [
+            (
+                arr,
                 ci,
                 int(arr.open_time[ci]),
                 int(arr.close_time[ci]),
+                float(arr.open[ci]),
+                float(arr.atr[ci - 1]) if ci > 0 else math.nan,
+            )
+            for arr, ci in present
+        ]
+        for arr, ci, open_time, close_time, o, _ in cells:
+            broker.on_open_exits(arr.name, ci, open_time, close_time, o)
+        for arr, ci, open_time, _, o, atr in cells:
+            broker.on_open_entries(arr.name, ci, open_time, o, atr)
+        for arr, ci, open_time, close_time, o, atr in cells:
+            broker.on_inside(
+                arr.name,
+                ci,
+                open_time,
+                close_time,
                 o,
                 float(arr.high[ci]),
                 float(arr.low[ci]),
                 float(arr.close[ci]),
-                float(arr.atr[ci - 1]) if ci > 0 else math.nan,
+                atr,
             )
             if open_marks:  # the broker marked the close: back to the open for the others
                 broker.mark_price(arr.name, o)
