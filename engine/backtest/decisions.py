@@ -4,8 +4,10 @@
 that may act; a decision the oracle knows to be holds only is recorded as what it was
 asked (:class:`Later`: the step, whether it was a review, the portfolio) and made the
 first time it is read, by the same brain, RiskGuard and the same code as an eager one,
-so it is the same Decision. A summary that only counts decisions never builds them;
-the run log, ``--json``, the report and the TUI read them and get them all.
+so it is the same Decision. A decision the brain was asked for is made without its
+reasoning text (:class:`Unexplained`), which the brain writes when it is first read. A
+summary that only counts decisions never builds them; the run log, ``--json``, the
+report and the TUI read them and get them all.
 """
 
 from __future__ import annotations
