@@ -1,6 +1,6 @@
 """AI brain figures: 240 one-minute BTC candles, then the eight 5-minute altcoins merged.
 
-    python bench/ai.py [--candles 240] [--repeat 3] [--alt-steps 240] [--no-alt]
+    python bench/ai.py [--candles 240] [--offset 0] [--repeat 3] [--alt-steps 240] [--no-alt]
 
 With the embedded model (Gemma 3 270M via llama.cpp) and an empty decision cache:
 brain calls (model calls; batches and reviews held without one), the cold run's wall
@@ -122,6 +122,9 @@ def report(title: str, result, brain, signals: dict[int, tuple], seconds: float)
     print(f"ungrounded decisions' problems: {dict(problems.most_common()) or 'none'}")
     for d in asked[:3]:
         print(f"   e.g. {d.raw_answer}  grounded={d.grounded} {list(d.grounding)}")
+    for d in asked:
+        if d.grounded is False:  # what the model cited and did, to see why
+            print(f"   ungrounded: {d.raw_answer}  {list(d.grounding)}")
 
 
 def _problem_kind(problem: str) -> str:
@@ -153,8 +156,8 @@ def machine_speed() -> tuple[float, float]:
 def cli_median(kind: str, cache_path: Path, args: argparse.Namespace) -> float:
     env = {**os.environ, "TAPEDECK_CACHE_PATH": str(cache_path)}
     series = load(BTC)
-    window = ["--start", to_iso(int(series.open_time[0]))]
-    window += ["--end", to_iso(int(series.open_time[args.candles]))]
+    window = ["--start", to_iso(int(series.open_time[args.offset]))]
+    window += ["--end", to_iso(int(series.open_time[args.offset + args.candles]))]
     cmd = [sys.executable, "-m", "engine.cli", "run", str(BTC), "--brain", kind]
     cmd += ["--persona", args.persona, "--json", *window]
     return median_seconds(
@@ -166,6 +169,13 @@ def cli_median(kind: str, cache_path: Path, args: argparse.Namespace) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--candles", type=int, default=240)
+    ap.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="start the BTC window this many candles in (another window than the one a "
+        "prompt change was tuned on)",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--persona", default="momentum")
     ap.add_argument("--alt-steps", type=int, default=240)
@@ -174,7 +184,8 @@ def main() -> int:
     args = ap.parse_args()
     persona = load_persona(args.persona)
     series = load(BTC)
-    window = [select(series, end=int(series.open_time[args.candles]))]
+    first, last = series.open_time[args.offset], series.open_time[args.offset + args.candles]
+    window = [select(series, start=int(first), end=int(last))]
 
     if args.only_alt:
         with tempfile.TemporaryDirectory() as tmp:
@@ -189,7 +200,8 @@ def main() -> int:
         start = time.perf_counter()
         cold, brain, signals = llm_run(window, persona, cache_path)
         cold_s = time.perf_counter() - start
-        title = f"{args.candles} candles of {BTC.name}, persona {persona.name}"
+        title = f"{args.candles} candles of {BTC.name} from candle {args.offset}, "
+        title += f"persona {persona.name}"
         report(title, cold, brain, signals, cold_s)
         prompt_rate, gen_rate = machine_speed()
         print(
