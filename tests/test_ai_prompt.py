@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.brain import schema as schema_module
-from engine.brain.llm import read_answer, streamed_reasoning
+from engine.brain.grounding import copied_run, stated_direction
+from engine.brain.llm import grounding_of, read_answer, streamed_reasoning
 from engine.brain.partial import partial_reasoning, partial_reasons
 from engine.brain.prompt import build_prompt, citable, fmt_atr, fmt_pct, fmt_price
 from engine.brain.schema import (
@@ -367,3 +368,32 @@ def test_citable_facts_state_a_direction_else_all_are():
     assert citable(("signals point both ways, 1 long and 1 short",)) == (
         "signals point both ways, 1 long and 1 short",
     )
+
+
+def test_the_instructions_show_a_quoted_fact_and_its_action_long_short_then_hold():
+    text = build_prompt(batch(), portfolio(), persona(), timeframe_ns=MINUTE).system
+    examples = re.findall(r'"why":"([^"]+)","do":"([a-z]+)"', text)
+    # the answer's own form: an entry each way, going its fact's way, then a hold
+    assert [do for _, do in examples] == ["long", "short", "hold"]
+    assert [stated_direction(why) for why, _ in examples[:2]] == ["long", "short"]
+    assert "{" not in text and "}" not in text
+
+
+def test_quoting_a_fact_worded_like_an_example_is_no_copy_of_the_instructions():
+    # 3 long signals and 1 short: the balance line reads as the long example's reason
+    kinds = tuple(
+        ("BTC", kind, way)
+        for kind, way in (
+            ("rsi_oversold", Direction.LONG),
+            ("ema_cross_up", Direction.LONG),
+            ("macd_cross_up", Direction.LONG),
+            ("bb_breakout_down", Direction.SHORT),
+        )
+    )
+    prompt = build_prompt(batch(kinds=kinds), portfolio(), persona(), timeframe_ns=MINUTE)
+    assert prompt.facts["BTC"][-1] == "long: 3 of 4 signals"
+    assert copied_run("long: 3 of 4 signals", prompt.system) is None
+    for fact in citable(prompt.facts["BTC"]):
+        side = stated_direction(fact)
+        answer = read_answer(json.dumps({"BTC": {"why": fact, "do": side}}), prompt)
+        assert grounding_of(answer, prompt) == (), fact

@@ -14,7 +14,9 @@ those that state a direction as its choices, see :func:`citable`), so the model 
 its evidence instead of writing it. A fact that argues for one side starts with it, in
 the answer's words that the grounding check reads ("long: ", "short: "): a signal its
 detector's way, EMA 9 against EMA 21 and MACD against its signal line as a trend, RSI
-outside 30..70 as the RSI detector reads it (overbought argues short).
+outside 30..70 as the RSI detector reads it (overbought argues short). The
+instructions end with examples of a quoted fact and its action in the answer's form
+(``_EXAMPLES``).
 
 No dates or clock times (they invite the model's memory of history): ages are counted
 in candles. No text from code comments or schema descriptions reaches the model.
@@ -93,6 +95,18 @@ def _candles(now: int, then: int, timeframe_ns: int | None) -> int:
     return max(0, round((now - then) / step))
 
 
+# A quoted fact and its action in the answer's own form: an entry each way and a hold
+# on weak evidence. Without them Gemma 3 270M opened long whatever the side of the
+# fact it had just quoted (all 11 entries of the BTC bench; told to copy the side, it
+# took the other one). Order matters to it: long, short, hold measured best (BTC, a
+# later BTC window and the altcoins); short before long made it quote short facts
+# and open long.
+_EXAMPLES = (
+    '"why":"long: 3 of 4 signals","do":"long", "why":"short: 2 of 3 signals","do":"short" '
+    'or "why":"long: 1 of 2 signals","do":"hold"'
+)
+
+
 def constant_part(persona: TradingPersona) -> str:
     """Persona, rules and answer format: the same text for every call of a persona."""
     style = persona.style or persona.description or "You trade carefully."
@@ -108,7 +122,8 @@ def constant_part(persona: TradingPersona) -> str:
             'for your action, quoted word for word; "do" is long or short (open a position '
             'that way), close or hold; "size" is small, medium or large; for an entry "stop" '
             'and "target" are distances in ATR. An entry goes the way of the fact it quotes: '
-            "long for a fact marked long, short for a fact marked short.",
+            "long for a fact marked long, short for a fact marked short. For example: "
+            f"{_EXAMPLES}.",
         ]
     )
 
