@@ -134,6 +134,18 @@ def test_similar_mode_separates_different_states(change):
     assert similar_key("ollama", "m", p, batch(**change), portfolio()) != base
 
 
+def test_similar_mode_does_not_reuse_answers_given_to_other_instructions(monkeypatch):
+    import engine.brain.cache as cache_module
+    import engine.brain.prompt as prompt
+
+    p = persona()
+    before = similar_key("ollama", "m", p, batch(), portfolio())
+    assert similar_key("ollama", "m", persona(), batch(), portfolio()) == before
+    monkeypatch.setattr(cache_module, "_FINGERPRINTS", {})
+    monkeypatch.setattr(prompt, "_EXAMPLES", prompt._EXAMPLES[:-1])  # an edited prompt
+    assert similar_key("ollama", "m", persona(), batch(), portfolio()) != before
+
+
 def test_similar_mode_separates_trend_and_position_state():
     p = persona()
     up = context()

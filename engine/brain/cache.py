@@ -319,15 +319,19 @@ _FINGERPRINTS: dict[int, tuple[TradingPersona, str]] = {}
 
 
 def _persona_fingerprint(persona: TradingPersona) -> str:
-    """The fingerprint of the persona but its name, remembered per persona object (it
-    hashes the whole persona). The name never reaches the prompt, and a comparison
-    renames its personas (``momentum@ollama``): the same persona asks the same."""
+    """The fingerprint of the persona but its name, and of the instructions it gives the
+    model, remembered per persona object (it hashes the whole persona). The name never
+    reaches the prompt, and a comparison renames its personas (``momentum@ollama``): the
+    same persona asks the same. The instructions are in it so that a similar-mode answer
+    given to other instructions (an earlier tapedeck) is not reused."""
     known = _FINGERPRINTS.get(id(persona))
     if known is not None and known[0] is persona:
         return known[1]
     if len(_FINGERPRINTS) > 256:
         _FINGERPRINTS.clear()
-    fp = dataclasses.replace(persona, name="").fingerprint()
+    from engine.brain.prompt import constant_part
+
+    fp = _digest([dataclasses.replace(persona, name="").fingerprint(), constant_part(persona)])
     _FINGERPRINTS[id(persona)] = (persona, fp)
     return fp
 
