@@ -179,3 +179,24 @@ def test_no_signal_names_the_last_decision_on_its_instrument(run) -> None:
     # other lines are untouched; without decisions "no signal" stays as it was
     plain = why_no_trade(analysis, persona, later)
     assert with_last_decision(plain, analysis, persona, [], []) == plain
+
+
+def test_an_llm_hold_says_the_models_reason_not_the_rule_score(run) -> None:
+    analysis, persona, events = run
+    ev, inst = next(
+        (ev, w.instrument)
+        for ev in events
+        for w in why_no_trade(analysis, persona, ev)
+        if w.reason == "below_threshold"
+    )
+    cited = "short: EMA 9 below EMA 21 by 0.51 ATR"
+
+    def by_llm(d: Decision) -> Decision:
+        plans = tuple(
+            dataclasses.replace(p, rationale=cited) if p.instrument == inst else p for p in d.plans
+        )
+        return dataclasses.replace(d, brain="llamacpp", plans=plans)
+
+    edited = dataclasses.replace(ev, decisions=tuple(by_llm(d) for d in ev.decisions))
+    line = lines_of(run, edited)[inst]
+    assert (line.reason, line.text) == ("held", f"the brain held: {cited}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from engine.backtest.analysis import MarketAnalysis
 from engine.brain.persona import TradingPersona
-from engine.brain.rules import score_signals
+from engine.brain.rules import RuleBrain, score_signals
 from engine.numfmt import fmt_price
 from engine.types import Action, Decision, StepEvent, TradePlan
 
@@ -82,10 +82,10 @@ def _why(
     if order is not None:
         at = "next open" if order.limit_price is None else fmt_price(order.limit_price)
         return "order_pending", f"entry order pending ({order.kind} at {at})"
-    plan = _plan_for(event, inst)
+    found = _plan_for(event, inst)
     signals = [s for s in event.batch.signals if s.instrument == inst] if event.batch else []
-    if plan is not None:
-        return _why_plan(persona, plan, signals)
+    if found is not None:
+        return _why_plan(persona, *found, signals)
     if signals:
         return "no_plan", f"{len(signals)} signal(s) at this batch, but the brain made no plan"
     waiting = _waiting(analysis, event.step, inst)
@@ -124,7 +124,7 @@ def with_last_decision(
                     [s for s in batch.signals if s.instrument == line.instrument] if batch else []
                 )
                 if plan.action is Action.HOLD:
-                    _, text = _why_plan(persona, plan, signals)
+                    _, text = _why_plan(persona, decision, plan, signals)
                 else:  # long filled or refused since; the step's own lines said which
                     text = f"{plan.action.value} decided"
                 clock = time.strftime("%H:%M", time.gmtime(decision.time // 1_000_000_000))
@@ -144,15 +144,17 @@ def _last_plan(
     return None
 
 
-def _plan_for(event: StepEvent, inst: str) -> TradePlan | None:
+def _plan_for(event: StepEvent, inst: str) -> tuple[Decision, TradePlan] | None:
     for decision in reversed(event.decisions):
         for plan in decision.plans:
             if plan.instrument == inst:
-                return plan
+                return decision, plan
     return None
 
 
-def _why_plan(persona: TradingPersona, plan: TradePlan, signals: list) -> tuple[str, str]:
+def _why_plan(
+    persona: TradingPersona, decision: Decision, plan: TradePlan, signals: list
+) -> tuple[str, str]:
     if plan.action is not Action.HOLD:
         return "order_pending", f"{plan.action.value} decided: fills at the next open"
     why = plan.rationale or ""
@@ -163,7 +165,7 @@ def _why_plan(persona: TradingPersona, plan: TradePlan, signals: list) -> tuple[
     if kind:
         return kind, text
     threshold = persona.entry_threshold
-    if signals:
+    if signals and decision.brain == RuleBrain.name:  # an LLM weighs them its own way
         score = score_signals(plan.instrument, signals, persona.signal_weights).score
         if abs(score) < threshold or score == 0.0:
             return "below_threshold", f"score {score:+.2f} below the threshold {threshold:g}"
