@@ -219,7 +219,11 @@ def test_the_pools_next_run_reuses_the_analyses_its_workers_hold(alt_5m_files):
     finally:
         pool.close()
     assert len(first) == 8 and len(later) == 4 and made >= 4
-    assert pool.analyses - made <= pool.steals - steals  # none again, unless for a steal
+    # Each worker starts on a group it holds; once it holds none of those left it takes
+    # another's unstarted group rather than wait (the first run may have left one worker
+    # three groups and the other one), so only "not all again" holds for every timing.
+    # The exact choices are checked on the simulated pool above.
+    assert pool.analyses - made < 4 + pool.steals - steals
 
 
 def test_a_worker_that_dies_is_a_clear_error_not_a_hang(alt_5m_files):
