@@ -83,14 +83,18 @@ class _LaterRows:
 
     def add(self, later: Later) -> int:
         p = later.portfolio
-        self.step.append(later.step)
-        self.review.append(bool(later.review))
-        self.time.append(p.time)
-        self.cash.append(p.cash)
-        self.equity.append(p.equity)
-        self.loss.append(-1 if p.last_loss_step is None else p.last_loss_step)
-        self.positions.append(p.positions)
-        self.pending.append(p.pending_orders)
+        return self._add_one(later.step, later.review, p.time, p)
+
+    def _add_one(self, step: int, review: bool, time: int, book: Any) -> int:
+        self.step.append(step)
+        self.review.append(bool(review))
+        self.time.append(time)
+        self.cash.append(book.cash)
+        self.equity.append(book.equity)
+        loss = book.last_loss_step
+        self.loss.append(-1 if loss is None else loss)
+        self.positions.append(book.positions)
+        self.pending.append(book.pending_orders)
         return len(self.step) - 1
 
     def add_run(
@@ -99,18 +103,10 @@ class _LaterRows:
         """One row per step (with its review flag and time), each with the rest of the
         portfolio ``book``; the first row's index."""
         k = len(steps)
+        if k == 1:
+            return self._add_one(steps[0], reviews[0], times[0], book)
         first = len(self.step)
         loss = -1 if book.last_loss_step is None else book.last_loss_step
-        if k == 1:
-            self.step.append(steps[0])
-            self.review.append(bool(reviews[0]))
-            self.time.append(times[0])
-            self.cash.append(book.cash)
-            self.equity.append(book.equity)
-            self.loss.append(loss)
-            self.positions.append(book.positions)
-            self.pending.append(book.pending_orders)
-            return first
         self.step.extend(steps)
         self.review.extend(map(bool, reviews))
         self.time.extend(times)

@@ -464,6 +464,12 @@ class RuleBrain:
     def __init__(self, persona: TradingPersona | None = None) -> None:
         self.persona = persona
 
+    def _persona(self, persona: TradingPersona | None) -> TradingPersona:
+        persona = persona or self.persona
+        if persona is None:
+            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        return persona
+
     def hold_oracle(self, analysis: Any, persona: TradingPersona) -> HoldOracle:
         """See :class:`HoldOracle`: the engine skips, while flat, the batches it calls
         quiet, and makes the decisions it knows to be holds only when they are read."""
@@ -476,9 +482,7 @@ class RuleBrain:
         persona: TradingPersona | None = None,
         on_reasoning: ReasoningCallback | None = None,
     ) -> Decision:
-        persona = persona or self.persona
-        if persona is None:
-            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        persona = self._persona(persona)
         plans, lines = _decide(batch, portfolio, persona)
         reasoning = "\n".join(lines)
         if on_reasoning is not None:
@@ -492,9 +496,7 @@ class RuleBrain:
         """``decide()`` without its reasoning (``""``): the same plans, rationales and
         confidences. ``explain()`` gives the reasoning ``decide()`` would have: the
         engine's run() records it to be made when the decision is read."""
-        persona = persona or self.persona
-        if persona is None:
-            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        persona = self._persona(persona)
         plans, _ = _decide(batch, portfolio, persona, explain=False)
         return Decision(batch.time, self.name, self.model, tuple(plans), "")
 
@@ -502,9 +504,7 @@ class RuleBrain:
         self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona | None = None
     ) -> str:
         """The reasoning of ``decide(batch, portfolio, persona)``."""
-        persona = persona or self.persona
-        if persona is None:
-            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        persona = self._persona(persona)
         return "\n".join(_decide(batch, portfolio, persona)[1])
 
 
