@@ -9,10 +9,11 @@ candle (its OHLCV, indicator values, the signals fired, the decisions and fills 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.text import Text
 from textual.widgets import Static
 
@@ -60,7 +61,15 @@ def _decision_lines(dec: Decision, variables: Mapping[str, str], full: bool) -> 
     return lines
 
 
-def render_now(model: ReplayModel, variables: Mapping[str, str], why: Sequence[Any] = ()) -> Group:
+def render_now(
+    model: ReplayModel,
+    variables: Mapping[str, str],
+    why: Sequence[Any] = (),
+    width: int = 0,
+    height: int = 0,
+) -> Group:
+    """``width`` x ``height``: the pane's content size, when known: the why-no-trade lines
+    wrap into the rows left free."""
     parts: list[Text] = []
     if model.signals:
         sig = model.signals[-1]
@@ -106,11 +115,37 @@ def render_now(model: ReplayModel, variables: Mapping[str, str], why: Sequence[A
         parts.append(Text("why no trade:", style="dim"))
     for line in parts:
         line.overflow = "fold"
-    for w in why:  # one row each, however narrow
-        line = Text.assemble((f" {short_name(w.instrument)} ", "bold"), w.text)
-        line.no_wrap, line.overflow = True, "ellipsis"
-        parts.append(line)
+    room = height - sum(_rows(line, width) for line in parts) if width and height else 0
+    parts.extend(_why_rows(why, width, room))
     return Group(*parts)
+
+
+def _rows(text: Text, width: int) -> int:
+    return len(text.wrap(_MEASURE, width))
+
+
+_MEASURE = Console(width=200)  # only measures lines (``Text.wrap``), never prints
+
+
+def _why_rows(why: Sequence[Any], width: int, room: int) -> list[Text]:
+    """The why-no-trade lines, each on one row cut with an ellipsis (every instrument
+    keeps a row, however narrow), except that a line is wrapped under its text (a hanging
+    indent past the instrument's name) while the ``room`` rows of ``width`` cells left
+    allow it, in order."""
+    spare = room - len(why)
+    rows: list[Text] = []
+    for w in why:
+        head = f" {short_name(w.instrument)} "
+        body = [w.text]
+        if width > len(head) + 8 and spare > 0:
+            wrapped = textwrap.wrap(w.text, width - len(head)) or [""]
+            if len(wrapped) - 1 <= spare:
+                body, spare = wrapped, spare - (len(wrapped) - 1)
+        rows.append(Text.assemble((head, "bold"), body[0]))
+        rows.extend(Text(" " * len(head) + more) for more in body[1:])
+    for row in rows:
+        row.no_wrap, row.overflow = True, "ellipsis"
+    return rows
 
 
 def render_inspect(
@@ -231,7 +266,9 @@ class NowPane(TextPane):
                 title="At " + fmt_time(hist.times[cursor]),
             )
         else:
-            self.show(render_now(view.model, view.variables, view.why), title=self.TITLE)
+            size = self.content_size
+            now = render_now(view.model, view.variables, view.why, size.width, size.height)
+            self.show(now, title=self.TITLE)
 
 
 class StripPane(Static):

@@ -225,8 +225,10 @@ async def test_the_now_pane_says_why_no_trade_for_each_instrument(make_app) -> N
         )
         shown = text_of(screen.query_one("#now"), width=400)
         assert "why no trade:" in shown
+        flowing = " ".join(shown.split())  # a long line wraps under its text
         for w in expected:
-            assert f"{short_name(w.instrument)} {w.text}" in shown
+            assert f"{short_name(w.instrument)} {w.text}" in flowing
+        assert "…" not in shown  # 200 x 60: room for every line whole
         assert {w.reason for w in expected} - {"no_signal"}  # not only the trivial reason
         assert any(w.text.startswith("no signal since ") for w in expected)
 

@@ -83,3 +83,35 @@ def test_closed_trades_leave_out_prices_then_the_time_before_cutting_the_reason(
     # narrower still: the exit time goes too
     tiny = plain(render_trades(m, {}, width=26), width=26)
     assert "00:03" not in tiny and "▲ PEPE +35.87 take_profit" in tiny
+
+
+def test_why_no_trade_lines_wrap_under_their_text_into_the_rows_left_free() -> None:
+    from engine.backtest.why import WhyLine
+
+    m, _, _ = model_with_history()
+    long = "no signal since 01:40: score -0.59 below the threshold 1"
+    why = (
+        WhyLine("ETH/USDT", "no_signal", long),
+        WhyLine("SOL/USDT", "no_signal", "no signal"),
+        WhyLine("BTC/USDT", "no_signal", long),
+    )
+    top = len(plain(render_now(m, {}, why[:0]), width=30).splitlines())  # the header row next
+
+    def shown(height: int) -> list[str]:
+        lines = plain(render_now(m, {}, why, width=30, height=height), width=30).splitlines()
+        return lines[top + 1 :]
+
+    # room for every wrapped row (3 + 1 + 3): whole texts, continued past the name
+    rows = shown(top + 8)
+    assert "…" not in "".join(rows) and len(rows) == 7
+    assert " ".join(row.strip() for row in rows[:3]) == "ETH " + long
+    # continued under the text, past " ETH " (5 cells), not under the name
+    assert [(row[:5], row[5]) for row in rows[1:3]] == [("     ", "s"), ("     ", "t")]
+    assert rows[3].rstrip() == " SOL no signal" and rows[4].startswith(" BTC no signal")
+    # two rows short: the first line whole, the last cut to one row
+    rows = shown(top + 6)
+    assert len(rows) == 5 and rows[3].rstrip() == " SOL no signal"
+    assert rows[4].startswith(" BTC no signal") and rows[4].endswith("…")
+    # no room at all (or the size unknown): one row each
+    for rows in (shown(top + 2), plain(render_now(m, {}, why), width=30).splitlines()[top + 1 :]):
+        assert [r[:4] for r in rows] == [" ETH", " SOL", " BTC"] and rows[0].endswith("…")
