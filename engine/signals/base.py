@@ -181,6 +181,45 @@ def edge_gate(state: None, code: int) -> int:
     return -1
 
 
+# -- the same state machines over every event at once --------------------------------
+# Each takes the event codes of one series in order (int64, none zero) and returns the
+# kind each gate call would return (-1: none), so the states they carry are the same.
+
+
+def _before(value: np.ndarray, changes: np.ndarray, initial: int) -> np.ndarray:
+    """For each event, the ``value`` of the last event before it where ``changes``, else
+    ``initial``: the state a state machine holds when that event comes."""
+    at = np.where(changes, np.arange(len(value)), -1)
+    last = np.maximum.accumulate(at) if len(at) else at
+    prior = np.concatenate(([-1], last[:-1])) if len(last) else last
+    return np.where(prior >= 0, value[np.maximum(prior, 0)], initial)
+
+
+def zone_gates(codes: np.ndarray) -> np.ndarray:
+    """``zone_gate`` over every event (a zone-1 fire wins over zone 0, as there)."""
+    fired = np.full(len(codes), -1, dtype=np.int64)
+    for side in (0, 1):
+        enter = (codes & (1 << (2 * side))) != 0
+        rearm = (codes & (2 << (2 * side))) != 0
+        armed_after = ~enter  # an entry disarms; else a re-arm arms; else unchanged
+        armed = rearm | (_before(armed_after, enter | rearm, 0) != 0)
+        fired[enter & armed] = side
+    return fired
+
+
+def cross_gates(codes: np.ndarray) -> np.ndarray:
+    """``cross_gate`` over every event (bit 1 wins over bit 2, as there)."""
+    up = (codes & 1) != 0
+    down = ((codes & 2) != 0) & ~up
+    side = _before(np.where(up, 1, -1), up | down, 0)
+    return np.where(up & (side == -1), 0, np.where(down & (side == 1), 1, -1))
+
+
+def edge_gates(codes: np.ndarray) -> np.ndarray:
+    """``edge_gate`` over every event."""
+    return np.where(codes == 1, 0, np.where(codes == 2, 1, -1))
+
+
 # -- the detector classes ------------------------------------------------------------
 
 _REGISTERED: list[type[Detector]] = []
@@ -221,6 +260,11 @@ class Detector:
     def gate(self, state: Any, code: int) -> int:
         return edge_gate(state, code)
 
+    # ``gate`` over every event of a series at once; read only from the class that
+    # defines ``gate`` (a subclass with a gate of its own and none of these is gated
+    # event by event)
+    gate_events = staticmethod(edge_gates)
+
     def describe(
         self, kind: int, v: Mapping[str, float], p: Mapping[str, float]
     ) -> tuple[Direction, float, dict[str, float]]:
@@ -246,6 +290,8 @@ class ZoneDetector(Detector):
     def gate(self, state: ZoneState, code: int) -> int:
         return zone_gate(state, code)
 
+    gate_events = staticmethod(zone_gates)
+
 
 class CrossDetector(Detector):
     """A gap series crossing zero, with a dead band of REL_EPS x close."""
@@ -267,6 +313,8 @@ class CrossDetector(Detector):
 
     def gate(self, state: CrossState, code: int) -> int:
         return cross_gate(state, code)
+
+    gate_events = staticmethod(cross_gates)
 
 
 class UpperZoneDetector(ZoneDetector):

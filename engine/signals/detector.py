@@ -377,12 +377,42 @@ class StrategyRunner:
 def fire_series(detector: Detector, codes: np.ndarray) -> list[tuple[int, int]]:
     """(candle index, kind index) of each signal over a whole series of raw event bits:
     the step runner applied to the (sparse) candles that have any event."""
-    # StrategyRunner.step inlined (a million candles give ~460k events to gate)
+    return [(i, k) for i, k in fire_array(detector, codes).tolist()]
+
+
+def fire_array(detector: Detector, codes: np.ndarray) -> np.ndarray:
+    """``fire_series`` as an (n, 2) int64 array. The detector's gate runs over every
+    event at once (``gate_events``) where the class that defines its ``gate`` gives one;
+    the cooldown then passes the gate's fires in order (a cooled-down fire does not
+    count as the last)."""
     idx = np.flatnonzero(codes)
+    owner = next(k for k in type(detector).__mro__ if "gate" in k.__dict__)
+    gate_events = owner.__dict__.get("gate_events")
+    if gate_events is None:
+        return np.array(_fire_one_by_one(detector, idx, codes[idx]), dtype=np.int64).reshape(-1, 2)
+    kinds = gate_events.__get__(detector)(codes[idx])
+    gated = np.flatnonzero(kinds >= 0)
+    at, kind = idx[gated], kinds[gated]
+    cooldown = detector.cooldown
+    if cooldown > 0 and len(at):  # else no fire is within a cooldown: indices increase
+        keep = np.zeros(len(at), dtype=bool)
+        last = _NEVER
+        for n, i in enumerate(at.tolist()):
+            if i - last > cooldown:
+                keep[n] = True
+                last = i
+        at, kind = at[keep], kind[keep]
+    return np.stack([at, kind.astype(np.int64)], axis=1)
+
+
+def _fire_one_by_one(
+    detector: Detector, idx: np.ndarray, codes: np.ndarray
+) -> list[tuple[int, int]]:
+    # StrategyRunner.step inlined
     gate, state, cooldown = detector.gate, detector.new_state(), detector.cooldown
     last = _NEVER
     fired: list[tuple[int, int]] = []
-    for i, code in zip(idx.tolist(), codes[idx].tolist(), strict=True):
+    for i, code in zip(idx.tolist(), codes.tolist(), strict=True):
         kind = gate(state, code)
         if kind < 0 or i - last <= cooldown:
             continue
@@ -437,7 +467,7 @@ def _detect_series(series: InstrumentSeries, config: SignalConfig | None) -> Ser
     kind_parts: list[np.ndarray] = []
     for detector in detectors:
         codes = np.asarray(detector.events(values, prev), dtype=np.int64)
-        fired = np.array(fire_series(detector, codes), dtype=np.int64).reshape(-1, 2)
+        fired = fire_array(detector, codes)
         del codes
         for kind_index in np.unique(fired[:, 1]).tolist():
             at = fired[fired[:, 1] == kind_index, 0]

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from engine.indicators import registry as indicators
 from engine.indicators.registry import OSCILLATOR, DisplayHint
 from engine.signals.base import (
@@ -19,6 +21,7 @@ from engine.signals.base import (
     check,
     clip01,
     cross_gate,
+    cross_gates,
     not_,
 )
 from engine.types import Direction
@@ -99,6 +102,12 @@ class StochCross(Detector):
         if (kind == 0 and code & 4) or (kind == 1 and code & 8):
             return kind
         return -1
+
+    @staticmethod
+    def gate_events(codes: np.ndarray) -> np.ndarray:
+        kind = cross_gates(codes & 3)
+        zone = ((kind == 0) & ((codes & 4) != 0)) | ((kind == 1) & ((codes & 8) != 0))
+        return np.where(zone, kind, -1)
 
     def describe(
         self, kind: int, v: Mapping[str, float], p: Mapping[str, float]
