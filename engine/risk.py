@@ -191,13 +191,16 @@ class RiskGuard:
         # A close frees its slot for an entry on another instrument in the same decision,
         # wherever the brain listed it, so closes are checked first; but not one that
         # follows a plan for its own instrument (that order is what the broker executes).
-        seen: set[str] = set()
-        early: list[int] = []
-        for i, plan in enumerate(decision.plans):
-            if plan.action == Action.CLOSE and plan.instrument not in seen:
-                early.append(i)
-            seen.add(plan.instrument)
-        for i in early + [i for i in range(len(plans)) if i not in early]:
+        order: list[int] = [0]
+        if len(plans) > 1:
+            seen: set[str] = set()
+            early: list[int] = []
+            for i, plan in enumerate(decision.plans):
+                if plan.action == Action.CLOSE and plan.instrument not in seen:
+                    early.append(i)
+                seen.add(plan.instrument)
+            order = early + [i for i in range(len(plans)) if i not in early]
+        for i in order:
             plans[i], plan_notes = self._check(decision.plans[i], portfolio, contexts, ledger)
             notes += plan_notes
         if not notes and tuple(plans) == decision.plans:
@@ -430,20 +433,15 @@ class RiskGuard:
     ) -> TrailingSpec | None:
         if spec is None:
             return None
-        if fallback is None and self.persona.trailing is not None:
-            t = self.persona.trailing
-            if t.mode == TrailingMode.PERCENT or atr:
-                fallback = t.bound(atr)
-        instead = "the persona's trailing" if fallback is not None else "no trailing"
+        # (the fallback is made only when the spec is refused: most are not)
         if not is_trailing_mode(spec.mode):
-            notes.append(f"trailing mode {spec.mode!r} unknown; using {instead}")
-            return fallback
+            return self._instead(f"trailing mode {spec.mode!r} unknown", atr, fallback, notes)
         if not is_price(spec.distance):
-            notes.append(f"trailing distance {spec.distance!r} invalid; using {instead}")
-            return fallback
+            why = f"trailing distance {spec.distance!r} invalid"
+            return self._instead(why, atr, fallback, notes)
         if spec.mode == TrailingMode.PERCENT and spec.distance >= self.max_stop_distance_pct:
-            notes.append(f"trailing distance {spec.distance:g} of price is absurd; using {instead}")
-            return fallback
+            why = f"trailing distance {spec.distance:g} of price is absurd"
+            return self._instead(why, atr, fallback, notes)
         activation = spec.activation
         if not is_activation(activation):
             notes.append(f"trailing activation {activation!r} invalid; set to 0")
@@ -452,17 +450,35 @@ class RiskGuard:
         if spec.mode == TrailingMode.ATR:
             if not is_price(spec_atr):
                 if not atr:
-                    notes.append(f"trailing in ATR without a valid ATR; using {instead}")
+                    why = "trailing in ATR without a valid ATR"
+                    fallback = self._instead(why, atr, fallback, notes)
                     if fallback is not None and fallback.mode == TrailingMode.PERCENT:
                         return fallback
                     return None
                 spec_atr = atr
             if spec.distance * float(spec_atr) >= self.max_stop_distance_pct * price:
-                notes.append(f"trailing distance {spec.distance:g} ATR is absurd; using {instead}")
-                return fallback
+                why = f"trailing distance {spec.distance:g} ATR is absurd"
+                return self._instead(why, atr, fallback, notes)
         if activation == spec.activation and spec_atr == spec.atr:
             return spec
         return replace(spec, activation=float(activation), atr=spec_atr)
+
+    def _fallback(self, atr: float | None, fallback: TrailingSpec | None) -> TrailingSpec | None:
+        """The trailing used instead of a refused one: ``fallback``, else the persona's."""
+        if fallback is None and self.persona.trailing is not None:
+            t = self.persona.trailing
+            if t.mode == TrailingMode.PERCENT or atr:
+                fallback = t.bound(atr)
+        return fallback
+
+    def _instead(
+        self, why: str, atr: float | None, fallback: TrailingSpec | None, notes: list[str]
+    ) -> TrailingSpec | None:
+        """A refused trailing: the fallback, with a note saying so."""
+        fallback = self._fallback(atr, fallback)
+        instead = "the persona's trailing" if fallback is not None else "no trailing"
+        notes.append(f"{why}; using {instead}")
+        return fallback
 
     def _common(self, plan: TradePlan, notes: list[str]) -> TradePlan:
         conf = plan.confidence

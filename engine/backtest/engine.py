@@ -124,6 +124,8 @@ class BacktestEngine:
             and callable(getattr(brain, "explain", None))
             and not callable(getattr(brain, "skipped", None))
         )
+        # within one fast-forward: the step where _defer_holds heard the oracle say no
+        self._acting = -1
         self.reset()
 
     # ---------------------------------------------------------------- state
@@ -185,6 +187,7 @@ class BacktestEngine:
         if start < stop:
             # stepping may have changed anything since the last fast-forward
             self._watch.restart()
+            self._acting = -1
             segments = [(start, self._eq_const, self._eq_coef)]
             with gc_paused():
                 t = self._fast_loop(start, stop, progress, max(1, n // 200), segments)
@@ -208,7 +211,7 @@ class BacktestEngine:
         quiet = lazy and self._quiet is not None
         broker = self.broker
         while t < stop:
-            if quiet and not broker.held and not broker.orders():
+            if quiet and broker.idle:
                 t = self._skip_quiet_batches(t, stop)
             busy, eventful = self._defer_holds(t, stop) if lazy else self._next_busy_step(t)
             if busy >= stop:
@@ -253,34 +256,47 @@ class BacktestEngine:
         a decision of holds only never reads)."""
         oracle = self._oracle
         broker = self.broker
-        limit = min(stop, self._n - 1)  # the last step is always processed
+        last = self._n - 1
+        limit = min(stop, last)  # the last step is always processed
         book: PortfolioState | None = None
         batches = self._batch_list
-        times = self._times
+        n_batches = len(batches)
+        # _next_brain_step's arithmetic, with the broker's state fixed meanwhile
+        reviewing = self._review and not broker.flat
+        every = self._review_every
+        asked = self._last_brain_step
         # The broker's first event up to the limit: nothing changes the broker's state
         # before it, so what next_event(t, busy) says for each brain step follows from it.
         event, rows = self._watch.next_event(broker, t, limit)
         steps: list[int] = []  # the passed steps, recorded in one run at the end
         reviews: list[bool] = []
+        j = 0
         try:
             while True:
-                busy = self._next_brain_step(t)
+                j = bisect.bisect_left(batches, t, j)  # the next batch at or after t
+                busy = batches[j] if j < n_batches and batches[j] < last else last
+                if busy > t and reviewing:
+                    busy = min(busy, max(t, asked + every))
                 if busy >= limit or event < busy or (event == busy and rows):
                     return event, rows  # (beyond the limit, the caller stops anyway)
-                j = bisect.bisect_left(batches, busy)
-                review = j == len(batches) or batches[j] != busy
+                review = j == n_batches or batches[j] != busy
                 if book is None:
                     book = self._portfolio(busy)
                 if not oracle.holds(busy, review, book, None if review else j):
+                    self._acting = busy  # (_process need not ask again)
                     return busy, []
                 steps.append(busy)
                 reviews.append(review)
-                self._last_brain_step = busy  # the next review counts from it
+                asked = busy  # the next review counts from it
                 t = busy + 1
         finally:
             if steps:
                 assert book is not None
-                stamps = times[np.array(steps, dtype=np.int64)].tolist()
+                times = self._times
+                if len(steps) <= 8:
+                    stamps = [int(times[s]) for s in steps]
+                else:
+                    stamps = times[np.array(steps, dtype=np.int64)].tolist()
                 self._defer_run(steps, reviews, stamps, book)
 
     def _defer_run(
@@ -312,7 +328,7 @@ class BacktestEngine:
         j = bisect.bisect_left(batches, t)
         if j < len(batches) and batches[j] < busy:
             busy = batches[j]
-        if busy > t and self._review and self.broker.held:
+        if busy > t and self._review and not self.broker.flat:
             busy = min(busy, max(t, self._last_brain_step + self._review_every))
         return busy
 
@@ -342,9 +358,11 @@ class BacktestEngine:
                 if ci >= 0:
                     present.append((arr, ci))
         else:
+            touch = self._watch.touch
             for r in rows:
-                present.append((self._rows[r], self._candle_at(r, t)))
-                self._watch.touch(r)
+                ci = t if self._dense[r] else int(self._candle_index[r, t])
+                present.append((self._rows[r], ci))
+                touch(r)
         several = self._several
         last_close = a.last_close
         # Marks are read only to size an entry that fills here, by the brain, and by the
@@ -360,41 +378,42 @@ class BacktestEngine:
                     broker.mark_price(name, float(self._rows[row].open[ci]))
                 elif t > 0:
                     broker.mark_price(name, float(last_close[row, t - 1]))
-        # Time order across instruments (DESIGN.md rule 6): every instrument's events at
-        # its open (exits first, then entries with the cash they freed), then the events
-        # inside the candles; fills are recorded in that order.
-        # each candle's open and close times, open, and the ATR known at its open (where
-        # entries fill), read from the arrays once for the three phases
-        cells = [
-            (
-                arr,
-                ci,
-                int(arr.open_time[ci]),
-                int(arr.close_time[ci]),
-                float(arr.open[ci]),
-                float(arr.atr[ci - 1]) if ci > 0 else math.nan,
-            )
-            for arr, ci in present
-        ]
-        for arr, ci, open_time, close_time, o, _ in cells:
-            broker.on_open_exits(arr.name, ci, open_time, close_time, o)
-        for arr, ci, open_time, _, o, atr in cells:
-            broker.on_open_entries(arr.name, ci, open_time, o, atr)
-        for arr, ci, open_time, close_time, o, atr in cells:
-            broker.on_inside(
-                arr.name,
-                ci,
-                open_time,
-                close_time,
-                o,
-                float(arr.high[ci]),
-                float(arr.low[ci]),
-                float(arr.close[ci]),
-                atr,
-            )
-            if open_marks:  # the broker marked the close: back to the open for the others
-                broker.mark_price(arr.name, o)
-        held = broker.held
+        if present:  # (run() asks the brain at steps where no candle matters too)
+            # Time order across instruments (DESIGN.md rule 6): every instrument's events at
+            # its open (exits first, then entries with the cash they freed), then the events
+            # inside the candles; fills are recorded in that order.
+            # each candle's open and close times, open, and the ATR known at its open (where
+            # entries fill), read from the arrays once for the three phases
+            cells = [
+                (
+                    arr,
+                    ci,
+                    int(arr.open_time[ci]),
+                    int(arr.close_time[ci]),
+                    float(arr.open[ci]),
+                    float(arr.atr[ci - 1]) if ci > 0 else math.nan,
+                )
+                for arr, ci in present
+            ]
+            for arr, ci, open_time, close_time, o, _ in cells:
+                broker.on_open_exits(arr.name, ci, open_time, close_time, o)
+            for arr, ci, open_time, _, o, atr in cells:
+                broker.on_open_entries(arr.name, ci, open_time, o, atr)
+            for arr, ci, open_time, close_time, o, atr in cells:
+                broker.on_inside(
+                    arr.name,
+                    ci,
+                    open_time,
+                    close_time,
+                    o,
+                    float(arr.high[ci]),
+                    float(arr.low[ci]),
+                    float(arr.close[ci]),
+                    atr,
+                )
+                if open_marks:  # the broker marked the close: back to the open for the others
+                    broker.mark_price(arr.name, o)
+        held = not broker.flat
         if len(broker.trades) != n_trades:
             for trade in broker.trades[n_trades:]:
                 if trade.pnl < 0:
@@ -410,7 +429,7 @@ class BacktestEngine:
         elif held and self._review and t - self._last_brain_step >= self._review_every:
             review = True
             self.stats.reviews += 1
-        if signals or review or len(broker.fills) != self._model_fills:
+        if (signals or review or len(broker.fills) != self._model_fills) and not broker.flat:
             self._mark_closes(t)  # the brain and the equity model read the marks
         if signals or review:
             oracle = self._oracle
@@ -419,7 +438,9 @@ class BacktestEngine:
             lazy = not record and oracle is not None and self.on_reasoning is None
             if lazy:
                 book = self._portfolio(t)
-                if oracle.holds(t, review, book):  # the trails need no catching up for it
+                # (_defer_holds heard the oracle say no at t: nothing it reads changed since)
+                if self._acting != t and oracle.holds(t, review, book):
+                    # (the trails need no catching up for a deferred decision)
                     self._defer_run([t], [review], [book.time], book, counted=True)
                     deferred = True
                 elif self.broker.trailing:

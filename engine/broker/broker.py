@@ -53,6 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from types import ModuleType
 
 import numpy as np
 
@@ -80,6 +81,8 @@ INTRABAR_POLICIES = ("stop_first", "open_distance")
 # Relative tolerance that makes the vectorised event search conservative: a candle within
 # this distance of a trigger is reported as an event and then checked exactly.
 _EVENT_TOL = 1e-9
+# Up to this many skipped candles, a trail's catch-up takes their extreme in Python.
+_SHORT = 32
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,19 @@ class _Pos:
     last_index: int
 
 
+def _arm(pend: _Pending, index: int, open_time: int, close_time: int) -> None:
+    """A pending order not yet armed meets the candle ``index``: from the first candle
+    that opens at or after its decision, it can fill."""
+    order = pend.order
+    if open_time >= order.created_time:
+        pend.first_index = index
+        exp = order.plan.expiry_candles
+        if order.kind == OrderKind.LIMIT and exp is not None:
+            # for display: the open time of the first candle it can no longer fill in
+            expiry = int(open_time) + exp * (int(close_time) - int(open_time))
+            pend.order = replace(order, expiry_time=expiry)
+
+
 def _pos_plan_stub(pos: _Pos) -> TradePlan:
     """A plan equivalent to an open position, for validating adjustments."""
     action = Action.OPEN_LONG if pos.sign > 0 else Action.OPEN_SHORT
@@ -157,6 +173,18 @@ def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
     return extreme + spec.distance_price(extreme)
 
 
+def _kernels() -> ModuleType:
+    """``engine.broker.event_search``, imported on the first search (numba is slow to
+    import), then kept here: the search runs once per event."""
+    global _KERNELS
+    if _KERNELS is None:
+        _KERNELS = lazy_module("engine.broker.event_search")
+    return _KERNELS
+
+
+_KERNELS: ModuleType | None = None
+
+
 def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int) -> int:
     """``engine.broker.event_search.first_exit`` for ``pos``: the kernel repeats the float
     operations of ``_trail_from_extreme`` and of ``Broker._check_exits``."""
@@ -165,7 +193,7 @@ def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: 
     spec = pos.trailing
     atr_mode = spec is not None and spec.mode == TrailingMode.ATR
     return int(
-        lazy_module("engine.broker.event_search").first_exit(
+        (_KERNELS or _kernels()).first_exit(
             high,
             low,
             min(pos.last_index + 1, start),
@@ -226,15 +254,19 @@ class Broker:
         if is_number(price):
             self._marks[instrument] = float(price)
 
-    def _value(self, pos: _Pos) -> float:
-        price = self._marks.get(pos.instrument, pos.entry_price)
-        return pos.margin + pos.sign * (price - pos.entry_price) * pos.qty
-
     def equity(self, prices: Mapping[str, float] | None = None) -> float:
         """Cash plus every open position valued at ``prices`` (or the latest known marks)."""
         if prices:
             self.mark(prices)
-        return self.cash + sum(self._value(p) for p in self._positions.values())
+        if not self._positions:
+            return self.cash + 0  # what adding the sum of no position gives
+        marks = self._marks
+        return self.cash + sum(
+            [
+                p.margin + p.sign * (marks.get(p.instrument, p.entry_price) - p.entry_price) * p.qty
+                for p in self._positions.values()
+            ]
+        )
 
     def positions(self, prices: Mapping[str, float] | None = None) -> tuple[Position, ...]:
         if prices:
@@ -270,6 +302,16 @@ class Broker:
 
     def has_position(self, instrument: str) -> bool:
         return instrument in self._positions
+
+    @property
+    def flat(self) -> bool:
+        """No open position."""
+        return not self._positions
+
+    @property
+    def idle(self) -> bool:
+        """No open position and no pending order."""
+        return not self._positions and not self._entries and not self._closes
 
     @property
     def held(self) -> list[str]:
@@ -630,22 +672,15 @@ class Broker:
         o = float(open)
         self._marks[instrument] = o
         pos = self._positions.get(instrument)
-        if pos is not None:
+        if pos is not None and index > pos.last_index + 1:
             self._catch_up(pos, index)
 
-        for book in (self._closes, self._entries):
-            pend = book.get(instrument)
-            if (
-                pend is not None
-                and pend.first_index is None
-                and open_time >= pend.order.created_time
-            ):
-                pend.first_index = index
-                exp = pend.order.plan.expiry_candles
-                if pend.order.kind == OrderKind.LIMIT and exp is not None:
-                    # for display: the open time of the first candle it can no longer fill in
-                    expiry = int(open_time) + exp * (int(close_time) - int(open_time))
-                    pend.order = replace(pend.order, expiry_time=expiry)
+        pend = self._closes.get(instrument)
+        if pend is not None and pend.first_index is None:
+            _arm(pend, index, open_time, close_time)
+        pend = self._entries.get(instrument)
+        if pend is not None and pend.first_index is None:
+            _arm(pend, index, open_time, close_time)
 
         if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:
             fills.append(
@@ -772,9 +807,16 @@ class Broker:
         if arrays is None:
             return
         high, low = arrays
-        seg = high[pos.last_index + 1 : index] if pos.sign > 0 else low[pos.last_index + 1 : index]
+        first = pos.last_index + 1
+        seg = high[first:index] if pos.sign > 0 else low[first:index]
         if len(seg):
-            self._ratchet(pos, float(seg.max() if pos.sign > 0 else seg.min()))
+            values = seg.tolist() if len(seg) <= _SHORT else None
+            # a few values: Python's max, unless one is NaN (numpy's max propagates it)
+            if values is not None and (total := sum(values)) == total:
+                extreme = max(values) if pos.sign > 0 else min(values)
+            else:
+                extreme = float(seg.max() if pos.sign > 0 else seg.min())
+            self._ratchet(pos, extreme)
         pos.last_index = index - 1
 
     def _active_stop(self, pos: _Pos) -> tuple[float | None, ExitReason]:
@@ -880,7 +922,7 @@ class Broker:
         if order.limit_price is None:
             return limit
         return int(
-            lazy_module("engine.broker.event_search").first_touch(
+            (_KERNELS or _kernels()).first_touch(
                 high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
             )
         )
