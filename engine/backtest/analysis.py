@@ -23,7 +23,7 @@ from engine.types import InstrumentContext, InstrumentSeries, Signal, SignalBatc
 
 if TYPE_CHECKING:
     from engine.signals import SeriesSignals, SignalConfig
-    from engine.signals.aggregator import BatchList
+    from engine.signals.aggregator import BatchList, BatchView
 
 CONTEXT_LOOKBACK = 60  # candles a review batch measures change_pct over, unless configured
 
@@ -73,6 +73,16 @@ class MarketAnalysis:
     def step_at(self, time: int) -> int:
         """The first step closing at or after ``time`` (ns); ``len(self)`` if none does."""
         return int(np.searchsorted(self.stream.times, int(time), "left"))
+
+    def batch_view(self, step: int, row: int | None = None) -> SignalBatch | BatchView:
+        """The batch with signals closing at ``step`` as the rule brain decides on it:
+        of batches made when read, a :class:`BatchView` (its signals as columns; the
+        batch is made only if its signals or conflicts are read), else the batch.
+        ``row``: the step's index in ``batch_steps``, when the caller knows it."""
+        by_step = self.batch_by_step
+        if isinstance(by_step, BatchesByStep):
+            return by_step.view(step) if row is None else by_step.view_row(row)
+        return by_step[step]
 
     def signals_at(self, step: int) -> tuple[Signal, ...]:
         return self.signals_by_step.get(step, self._empty)
@@ -234,17 +244,44 @@ _step_of = attrgetter("step")
 class BatchesByStep(Mapping[int, SignalBatch]):
     """Step -> the batch closing there, of a :class:`BatchList` (made when read)."""
 
-    __slots__ = ("_batches",)
+    __slots__ = ("_batches", "_with_signals")
 
     def __init__(self, batches: BatchList) -> None:
         self._batches = batches
+        self._with_signals: np.ndarray | None = None
 
     def __getitem__(self, step: int) -> SignalBatch:
+        return self._batches[self._index(step)]
+
+    def view(self, step: int) -> BatchView:
+        """The batch closing at ``step`` as a :class:`BatchView` (not made)."""
+        j = self._index(step)
+        index = self._signal_batches()
+        if len(index) == len(self._batches):  # every batch holds signals (the default)
+            return self._batches.view(j, j)
+        row = int(index.searchsorted(j))
+        if row == len(index) or index[row] != j:
+            raise KeyError(step)  # a batch without signals: the brain is not asked
+        return self._batches.view(j, row)
+
+    def view_row(self, row: int) -> BatchView:
+        """The batch with signals number ``row`` (the analysis' ``batch_steps[row]``)
+        as a :class:`BatchView`."""
+        index = self._signal_batches()
+        return self._batches.view(row if len(index) == len(self._batches) else int(index[row]), row)
+
+    def _signal_batches(self) -> np.ndarray:
+        """The indices of the batches with signals (all of them, usually)."""
+        if self._with_signals is None:
+            self._with_signals = np.flatnonzero(self._batches.with_signals)
+        return self._with_signals
+
+    def _index(self, step: int) -> int:
         steps = self._batches.steps
-        j = int(np.searchsorted(steps, step))
+        j = int(steps.searchsorted(step))
         if j == steps.shape[0] or steps[j] != step:
             raise KeyError(step)
-        return self._batches[j]
+        return j
 
     def __contains__(self, step: object) -> bool:
         steps = self._batches.steps

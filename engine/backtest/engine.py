@@ -36,7 +36,7 @@ import dataclasses
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,6 +65,9 @@ from engine.types import (
     TradePlan,
     TrailingMode,
 )
+
+if TYPE_CHECKING:
+    from engine.signals.aggregator import BatchView
 
 
 class BacktestEngine:
@@ -449,7 +452,7 @@ class BacktestEngine:
                 if review:
                     asked = _review_batch(a, t)
                 elif asked is None:
-                    asked = a.batch_by_step[t]
+                    asked = self._asked_batch(t, lazy and self._explains)
                 if not record:
                     self._catch_up_trails(t)
                 assert asked is not None
@@ -572,9 +575,17 @@ class BacktestEngine:
             last_loss_step=self._last_loss_step,
         )
 
+    def _asked_batch(self, t: int, unexplained: bool) -> SignalBatch | BatchView:
+        """The batch with signals closing at ``t``, as the brain is asked with it: to
+        decide without reasoning (run(), a rule brain), a ``BatchView`` (scored from the
+        signal columns; the batch is made only if something reads its signals)."""
+        if not unexplained:
+            return self.analysis.batch_by_step[t]
+        return self.analysis.batch_view(t, bisect.bisect_left(self._batch_list, t))
+
     def _decide(
         self,
-        batch: SignalBatch,
+        batch: SignalBatch | BatchView,
         t: int,
         book: PortfolioState | None = None,
         unexplained: bool | None = None,
@@ -591,7 +602,11 @@ class BacktestEngine:
         self._last_brain_step = t
 
     def _decision(
-        self, batch: SignalBatch, t: int, portfolio: PortfolioState, unexplained: bool = False
+        self,
+        batch: SignalBatch | BatchView,
+        t: int,
+        portfolio: PortfolioState,
+        unexplained: bool = False,
     ) -> Decision:
         """Ask the brain (``decide_unexplained`` when ``unexplained``), validate,
         execute; the statistics counted."""
@@ -606,7 +621,8 @@ class BacktestEngine:
         start = _time.perf_counter()
         decision = _ask(brain, batch, portfolio, self.persona, self.on_reasoning, unexplained)
         stats.latency_s += _time.perf_counter() - start
-        decision = self.guard.validate(decision, portfolio, batch)
+        # (the batch's contexts: a BatchView's are its batch's, without making the batch)
+        decision = self.guard.validate(decision, portfolio, batch.context)
         decision = self._execute(decision, batch, t)
         stats.cache_hits += bool(decision.cache_hit)
         stats.tokens += int(decision.tokens or 0)
@@ -712,7 +728,7 @@ class BacktestEngine:
 
 def _ask(
     brain: Brain,
-    batch: SignalBatch,
+    batch: SignalBatch | BatchView,
     portfolio: PortfolioState,
     persona: TradingPersona,
     on_reasoning: ReasoningCallback | None,

@@ -26,7 +26,7 @@ import weakref
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from engine.types import (
     TradePlan,
     TrailingMode,
 )
+
+if TYPE_CHECKING:
+    from engine.signals.aggregator import BatchView
 
 _SIGN = {Direction.LONG: 1.0, Direction.SHORT: -1.0}
 
@@ -149,29 +152,37 @@ def _explanation(
     return text
 
 
+# A signal as scoring reads it: (instrument, kind, strength, count, sign: 1.0 long,
+# -1.0 short, None neutral or unknown), from Signals (_rows) or from the merged signal
+# columns (_view_rows).
+_SignalRow = tuple[str, str, Any, Any, float | None]
+
+
+def _rows(signals: Iterable[Signal]) -> list[_SignalRow]:
+    return [(s.instrument, s.kind, s.strength, s.count, _SIGN.get(s.direction)) for s in signals]
+
+
 def _weigh(
-    signals: Iterable[Signal], weights: Mapping[str, float]
+    signals: Iterable[_SignalRow], weights: Mapping[str, float]
 ) -> tuple[list[_TermRow], list[_TermRow], list[_TermRow], tuple[str, ...]]:
     """The signals' terms by side (long, short, neutral) and the kinds of weight 0."""
     long_terms: list[_TermRow] = []
     short_terms: list[_TermRow] = []
     neutral_terms: list[_TermRow] = []
     ignored: list[str] = []
-    for sig in signals:
-        kind = sig.kind
+    for _, kind, strength, count, sign in signals:
         weight = float(weights.get(kind, 0.0))
-        strength = float(sig.strength)
+        strength = float(strength)
         if not 0.0 <= strength <= 1.0:  # also NaN
             strength = min(max(strength, 0.0), 1.0) if math.isfinite(strength) else 0.0
-        count = int(sig.count)
+        count = int(count)
         if count < 1:
             count = 1
         value = strength * weight * count
         if weight == 0.0:
             ignored.append(kind)
             continue
-        sign = _SIGN.get(sig.direction)  # None for neutral (or unknown) directions
-        if sign is None:
+        if sign is None:  # neutral (or unknown) directions
             neutral_terms.append((kind, strength, weight, count, value))
         elif sign * weight > 0:
             long_terms.append((kind, strength, weight, count, abs(value)))
@@ -197,7 +208,7 @@ def score_signals(
     instrument: str, signals: Iterable[Signal], weights: Mapping[str, float]
 ) -> Score:
     """Score one instrument's signals with the persona's weights (see the module doc)."""
-    long_terms, short_terms, neutral_terms, ignored = _weigh(signals, weights)
+    long_terms, short_terms, neutral_terms, ignored = _weigh(_rows(signals), weights)
     long, short, neutral, net, score = _totals(long_terms, short_terms, neutral_terms)
     return Score(
         instrument,
@@ -222,7 +233,7 @@ class _Scored:
     def __init__(
         self,
         instrument: str,
-        signals: Iterable[Signal],
+        signals: Iterable[_SignalRow],
         weights: Mapping[str, float],
         explain: bool = True,
     ):
@@ -268,13 +279,61 @@ def _signal_columns(analysis: Any) -> tuple:
     kinds by code and the instrument codes by name (codes by first appearance). Read
     from the analysis' columns when its batches are made when read (``merged_columns``),
     else from the batches' signals (:func:`_object_columns`): the same arrays."""
+    batches = getattr(analysis, "batches", None)
+    if callable(getattr(batches, "merged_columns", None)):
+        return _list_columns(batches)
     cached = _flat_signals.get(analysis)
-    if cached is not None:
-        return cached
-    merged = getattr(getattr(analysis, "batches", None), "merged_columns", None)
-    cached = _column_columns(*merged()) if callable(merged) else _object_columns(analysis)
-    _flat_signals[analysis] = cached
+    if cached is None:
+        cached = _flat_signals[analysis] = _object_columns(analysis)
     return cached
+
+
+# per BatchList (a sequence, not hashable: by id, dropped with the list)
+_per_list: dict[tuple[str, int], tuple] = {}
+
+
+def _kept(what: str, batches: Any, make: Any) -> tuple:
+    key = (what, id(batches))
+    cached = _per_list.get(key)
+    if cached is None:
+        cached = _per_list[key] = make()
+        weakref.finalize(batches, _per_list.pop, key, None)
+    return cached
+
+
+def _list_columns(batches: Any) -> tuple:
+    """``_signal_columns`` of a ``BatchList`` (kept per list, which a BatchView names)."""
+    return _kept("columns", batches, lambda: _column_columns(*batches.merged_columns()))
+
+
+def _slices(batches: Any) -> tuple:
+    """What ``_view_rows`` reads: where each batch's signals start in ``_list_columns``
+    (the batch numbers do not decrease), their columns, and the names of the codes."""
+    batch_no, inst, kind, kinds, side, strength, count, codes = _list_columns(batches)
+    bounds = np.searchsorted(batch_no, np.arange(int(batches.with_signals.sum()) + 1))
+    names = tuple(sorted(codes, key=codes.__getitem__))
+    return bounds, inst, kind, side, strength, count, names, kinds
+
+
+def _view_rows(view: BatchView) -> list[_SignalRow]:
+    """The merged signals of a ``BatchView`` as scoring rows, in the batch's order, read
+    from its list's ``_signal_columns`` (the oracle's: strengths clamped and counts at
+    least 1 as ``_weigh`` makes them, which it then leaves as they are)."""
+    batches = view.batches
+    cached = _kept("slices", batches, lambda: _slices(batches))
+    bounds, inst, kind, side, strength, count, names, kinds = cached
+    lo, hi = bounds[view.row : view.row + 2].tolist()
+    return [
+        (names[i], kinds[k], x, c, sign or None)  # side 0.0: neutral
+        for i, k, x, c, sign in zip(
+            inst[lo:hi].tolist(),
+            kind[lo:hi].tolist(),
+            strength[lo:hi].tolist(),
+            count[lo:hi].tolist(),
+            side[lo:hi].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _clamped(strength: np.ndarray) -> np.ndarray:
@@ -491,11 +550,16 @@ class RuleBrain:
         return Decision(batch.time, self.name, self.model, tuple(plans), reasoning)
 
     def decide_unexplained(
-        self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona | None = None
+        self,
+        batch: SignalBatch | BatchView,
+        portfolio: PortfolioState,
+        persona: TradingPersona | None = None,
     ) -> Decision:
         """``decide()`` without its reasoning (``""``): the same plans, rationales and
         confidences. ``explain()`` gives the reasoning ``decide()`` would have: the
-        engine's run() records it to be made when the decision is read."""
+        engine's run() records it to be made when the decision is read. ``batch`` may
+        be a :class:`~engine.signals.aggregator.BatchView` (run(): scored from the
+        merged signal columns, the batch not made)."""
         persona = self._persona(persona)
         plans, _ = _decide(batch, portfolio, persona, explain=False)
         return Decision(batch.time, self.name, self.model, tuple(plans), "")
@@ -509,7 +573,10 @@ class RuleBrain:
 
 
 def _decide(
-    batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona, explain: bool = True
+    batch: SignalBatch | BatchView,
+    portfolio: PortfolioState,
+    persona: TradingPersona,
+    explain: bool = True,
 ) -> tuple[list[TradePlan], list[str]]:
     """The plans and the reasoning's lines (none unless ``explain``: the plans are the
     same either way)."""
@@ -521,9 +588,15 @@ def _decide(
     pending = {o.instrument for o in portfolio.pending_orders} if portfolio.pending_orders else ()
     open_count = len(positions) + (len(pending - positions.keys()) if pending else 0)
 
-    by_instrument: dict[str, list[Signal]] = {}
-    for sig in batch.signals:
-        by_instrument.setdefault(sig.instrument, []).append(sig)
+    # the batch's signals as rows, by instrument in batch order: a BatchView's (run())
+    # from the merged signal columns, without making the batch
+    if isinstance(batch, SignalBatch) or not hasattr(batch, "batches"):
+        rows = _rows(batch.signals)
+    else:
+        rows = _view_rows(batch)
+    by_instrument: dict[str, list[_SignalRow]] = {}
+    for row in rows:
+        by_instrument.setdefault(row[0], []).append(row)
     instruments = sorted(by_instrument.keys() | positions.keys() if positions else by_instrument)
     weights = persona.signal_weights
     scores: dict[str, _Scored] = {}
@@ -580,7 +653,7 @@ def _decide(
     lines = [
         f"{persona.name}: threshold {threshold:g}, "
         f"{len(positions)} open / {persona.max_open_positions} max, "
-        f"{len(batch.signals)} signal(s) on {len(by_instrument)} instrument(s)"
+        f"{len(rows)} signal(s) on {len(by_instrument)} instrument(s)"
     ]
     if cooldown_left:
         lines[0] += f", cooling down {cooldown_left} more step(s) after a loss"

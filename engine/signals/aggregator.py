@@ -379,6 +379,7 @@ class BatchList(MadeWhenRead[SignalBatch]):
     ``steps[j]`` and merges the ordered signals ``lo[j]:hi[j]``."""
 
     __slots__ = (
+        "__weakref__",  # the rule brain keeps what it reads of the merged signals per list
         "_hi",
         "_lo",
         "_lookback",
@@ -428,13 +429,52 @@ class BatchList(MadeWhenRead[SignalBatch]):
         batches' order, each batch's signals in its own order."""
         return merged_columns(self._ordered, self._lo, self._hi)
 
-    def _make(self, j: int) -> SignalBatch:
+    def view(self, j: int, row: int) -> BatchView:
+        """Batch ``j``, number ``row`` among those with signals, as the rule brain
+        decides on it, without making it (:class:`BatchView`)."""
+        return BatchView(self, j, row)
+
+    def _make(self, j: int, context: Mapping[str, InstrumentContext] | None = None) -> SignalBatch:
         end, time, start, lo, hi = self._rows[j].tolist()
         merged = merge_signals(self._ordered.take(lo, hi))
         conflicts = find_conflicts(
             merged, self._price_row_at(end), threshold=self._threshold, lookback=self._lookback
         )
-        return SignalBatch(time, start, end, merged, LazyContexts(self._source, j), conflicts)
+        if context is None:
+            context = LazyContexts(self._source, j)
+        return SignalBatch(time, start, end, merged, context, conflicts)
+
+
+class BatchView:
+    """Batch ``j`` of a :class:`BatchList` as ``run()`` asks the rule brain with it: its
+    ``time``, ``window_start``, ``step`` and ``context`` (the batch's: each context made
+    when read), and where its merged signals are (``batches``, and ``row``: its number
+    among the batches with signals, as in ``merged_columns``), so that the brain reads
+    them from the columns without making a Signal. Reading ``signals`` or ``conflicts``
+    makes the batch (:attr:`batch`, once, sharing this ``context``): what any other
+    reader sees is the batch itself."""
+
+    __slots__ = ("_batch", "_j", "batches", "context", "row", "step", "time", "window_start")
+
+    def __init__(self, batches: BatchList, j: int, row: int) -> None:
+        self.batches, self._j, self.row = batches, j, row
+        self.step, self.time, self.window_start = batches._rows[j, :3].tolist()
+        self.context: Mapping[str, InstrumentContext] = LazyContexts(batches._source, j)
+        self._batch: SignalBatch | None = None
+
+    @property
+    def batch(self) -> SignalBatch:
+        if self._batch is None:
+            self._batch = self.batches._make(self._j, self.context)
+        return self._batch
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        return self.batch.signals
+
+    @property
+    def conflicts(self) -> tuple[Conflict, ...]:
+        return self.batch.conflicts
 
 
 def merged_columns(
