@@ -53,6 +53,8 @@ def is_number(x: object) -> bool:
 
 def is_price(x: object) -> bool:
     """A finite number above 0."""
+    if type(x) is float:  # the common case, first (NaN and inf fail)
+        return 0.0 < x < math.inf
     return is_number(x) and x > 0  # type: ignore[operator]
 
 

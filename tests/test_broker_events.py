@@ -3,6 +3,7 @@ trades and refusals of processing every candle (the engine's fast path relies on
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -170,6 +171,38 @@ def test_skipping_quiet_candles_gives_identical_results(data, seed, intrabar, wi
     assert full.cash == pytest.approx(cfg.initial_cash + pnl, rel=1e-12, abs=1e-9)
     fees = sum(f.fee for f in full.fills)
     assert fees == pytest.approx(sum(t.fees for t in full.trades), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("gap", [1, 5, 32, 33, 200])
+@pytest.mark.parametrize("nan_at", [None, 0, 2])
+def test_trail_catch_up_takes_numpys_extreme_over_any_gap(monkeypatch, gap, nan_at):
+    """Up to 32 skipped candles, the catch-up takes their extreme in Python; the trail it
+    leaves is numpy's, bit for bit, a NaN among them included (numpy's max keeps it)."""
+    import engine.broker.broker as broker_module
+
+    n = gap + 10
+    rng = np.random.default_rng(gap)
+    h = 100.0 + rng.random(n) * 3
+    lo = h - 2.0
+    if nan_at is not None:
+        h[2 + nan_at] = math.nan
+    o = h - 1.0
+
+    def after_catch_up(short: int) -> tuple[float, float | None]:
+        monkeypatch.setattr(broker_module, "_SHORT", short)
+        b = Broker(BrokerConfig(fees_bps=0, slippage_bps=0), [X])
+        trail = TrailingSpec("percent", 0.01)
+        b.submit(TradePlan(X, Action.OPEN_LONG, size=0.5, size_mode="equity", trailing=trail), 0)
+        b.next_event_index(X, o, h, lo, 1, n)  # the broker keeps the columns
+        b.on_candle(X, 1, 60, 120, o[1], h[1], lo[1], 99.0)
+        b.catch_up(X, 1 + gap)  # candles 2 .. 1 + gap skipped as quiet
+        pos = b._positions[X]
+        return pos.extreme, pos.trail_stop
+
+    python, numpy = after_catch_up(32), after_catch_up(0)
+    np.testing.assert_array_equal(np.array(python, dtype=float), np.array(numpy, dtype=float))
+    if nan_at is None:
+        assert python[0] == max(h[1 : 2 + gap])
 
 
 def test_event_search_skips_quiet_candles():

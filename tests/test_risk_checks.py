@@ -45,6 +45,8 @@ from tests.test_rules import make_persona
         (0, True, False),
         (0.0, True, False),
         (-1e-12, True, False),
+        (5e-324, True, True),  # the smallest and the largest finite floats
+        (1.7976931348623157e308, True, True),
         (True, False, False),  # a bool is not a number, whatever int says
         (False, False, False),
         (None, False, False),

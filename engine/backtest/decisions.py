@@ -203,8 +203,11 @@ class DecisionLog(Sequence[Decision]):
         k = len(steps)
         if not (
             _LaterRows.fits_book(book)
-            and all(type(x) is int for x in steps)
-            and all(type(x) is int for x in times)
+            and (
+                type(steps[0]) is int and type(times[0]) is int
+                if k == 1  # (most runs are one step)
+                else all(type(x) is int for x in steps) and all(type(x) is int for x in times)
+            )
         ):
             for step, review, time in zip(steps, reviews, times, strict=True):
                 self.defer(Later(step, review, _at(book, step, time)))

@@ -111,7 +111,6 @@ class BacktestEngine:
         self._oracle: Any = None
         self._quiet: np.ndarray | None = None
         self._loud: np.ndarray | None = None
-        self._batch_steps = np.asarray(analysis.batch_steps, dtype=np.int64)
         oracle = getattr(brain, "hold_oracle", None)
         if prescore and on_reasoning is None and callable(oracle) and self._batch_list:
             self._oracle = oracle(analysis, self.persona)
@@ -243,7 +242,7 @@ class BacktestEngine:
         if end <= j:
             return t
         steps = batches[j:end]
-        times = self._times[self._batch_steps[j:end]].tolist()
+        times = self._stamps(steps)
         cash, equity = float(self.broker.cash), float(self.broker.equity())
         flat = PortfolioState(times[0], steps[0], cash, equity, (), (), self._last_loss_step)
         self._defer_run(steps, [False] * len(steps), times, flat)
@@ -295,12 +294,14 @@ class BacktestEngine:
         finally:
             if steps:
                 assert book is not None
-                times = self._times
-                if len(steps) <= 8:
-                    stamps = [int(times[s]) for s in steps]
-                else:
-                    stamps = times[np.array(steps, dtype=np.int64)].tolist()
-                self._defer_run(steps, reviews, stamps, book)
+                self._defer_run(steps, reviews, self._stamps(steps), book)
+
+    def _stamps(self, steps: list[int]) -> list[int]:
+        """The times of ``steps`` (a few read one by one: numpy's gather costs more)."""
+        times = self._times
+        if len(steps) <= 8:
+            return [int(times[s]) for s in steps]
+        return times[np.array(steps, dtype=np.int64)].tolist()
 
     def _defer_run(
         self,
@@ -351,10 +352,11 @@ class BacktestEngine:
         a = self.analysis
         broker = self.broker
         record = rows is None
-        n_fills, n_trades, n_decisions = len(broker.fills), len(broker.trades), len(self.decisions)
-        n_rejections = len(broker.rejections)
+        n_trades = len(broker.trades)
         present = []
         if record:
+            n_fills, n_decisions = len(broker.fills), len(self.decisions)
+            n_rejections = len(broker.rejections)
             column = self._candle_index[:, t]
             for arr in self._rows:
                 ci = int(column[arr.index])
@@ -522,6 +524,11 @@ class BacktestEngine:
         The broker's marks are the closes of step t here (see ``_process``)."""
         a = self.analysis
         broker = self.broker
+        if broker.flat:  # (what the loop below leaves with nothing held)
+            self._eq_const = float(broker.equity())
+            self._eq_coef = ()
+            self._model_fills = len(broker.fills)
+            return
         terms = []
         const = float(broker.equity())
         for name, coef in sorted(broker.holdings()):

@@ -71,6 +71,8 @@ class EventWatch:
                 if broker.is_active(self._rows[row].name):
                     self._search(broker, row, self._first_candle_from(row, t), FIRST_WIDTH)
             self._dirty.clear()
+        if not watched:  # no position, no order
+            return busy, []
         eventful: list[int] = []
         for row, entry in list(watched.items()):
             w: Watched | None = entry
