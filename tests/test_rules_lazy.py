@@ -14,14 +14,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.backtest import BacktestConfig, BacktestEngine
 from engine.backtest.analysis import analyse
 from engine.backtest.decisions import DecisionLog, Later, Unexplained
 from engine.brain.persona import builtin_persona_names, load_persona
-from engine.brain.rules import HoldOracle, RuleBrain, score_bounds, score_signals
+from engine.brain.rules import (
+    SCORE_TOLERANCE,
+    HoldOracle,
+    RuleBrain,
+    score_bounds,
+    score_signals,
+)
 from engine.data import load, load_many, select
 from engine.runlog import write_run_log
 from engine.types import Action, Decision, PortfolioState, Side
@@ -108,6 +114,15 @@ def test_a_decision_called_holds_only_holds(
 
 @settings(max_examples=300, deadline=None)
 @given(signals=signals_st, weights=weights_st)
+@example(  # a small net between large opposite sums: the allowance is of the sums
+    signals=[
+        ("CCC", "bb_breakout_up", 1.0, 3),
+        ("CCC", "bb_touch_lower", 0.9375, 2),
+        ("CCC", "rsi_overbought", 0.8125, 2),
+        ("CCC", "rsi_overbought", 0.9375, 2),
+    ],
+    weights={"bb_breakout_up": 1.8125, "bb_touch_lower": -2.0, "rsi_overbought": 0.5},
+)
 def test_score_bounds_hold_every_score_and_are_tight(signals, weights) -> None:
     persona = make_persona(signal_weights=weights)
     sigs = [sig(inst, kind, strength, count) for inst, kind, strength, count in signals]
@@ -121,9 +136,12 @@ def test_score_bounds_hold_every_score_and_are_tight(signals, weights) -> None:
         assert side * score.score >= 0 and side * score.net >= 0  # a certain side is right
         if abs(score.net) > 1e-6:  # and a clear one is known
             assert side == (1 if score.net > 0 else -1)
-        # tight: only the rounding allowance (or a negative confirmation) above it
+        # tight: only the rounding allowance (SCORE_TOLERANCE of the terms' absolute
+        # sum, and the rounding of the bound's own sums) above it
         if score.score != 0:
-            assert upper - abs(score.score) <= 1e-8 * (1 + upper)
+            terms = score.long_terms + score.short_terms + score.neutral_terms
+            slack = SCORE_TOLERANCE * sum(abs(t.value) for t in terms)
+            assert upper - abs(score.score) <= slack * (1 + 1e-9) + 1e-12 * (1 + upper)
 
 
 def test_a_weight_that_is_not_a_number_is_never_called_quiet() -> None:

@@ -320,9 +320,22 @@ def _view_rows(view: BatchView) -> list[_SignalRow]:
     from its list's ``_signal_columns`` (the oracle's: strengths clamped and counts at
     least 1 as ``_weigh`` makes them, which it then leaves as they are)."""
     batches = view.batches
-    cached = _kept("slices", batches, lambda: _slices(batches))
+    cached = _per_list.get(("slices", id(batches)))
+    if cached is None:
+        cached = _kept("slices", batches, lambda: _slices(batches))
     bounds, inst, kind, side, strength, count, names, kinds = cached
-    lo, hi = bounds[view.row : view.row + 2].tolist()
+    lo, hi = bounds.item(view.row), bounds.item(view.row + 1)
+    if hi - lo == 1:  # most batches: one signal (item() is a fast path for one value)
+        sign = side.item(lo)
+        return [
+            (
+                names[inst.item(lo)],
+                kinds[kind.item(lo)],
+                strength.item(lo),
+                count.item(lo),
+                sign or None,
+            )
+        ]
     return [
         (names[i], kinds[k], x, c, sign or None)  # side 0.0: neutral
         for i, k, x, c, sign in zip(
@@ -715,16 +728,8 @@ def _entry(
     price, atr = ctx.price, ctx.atr
     stop = price - sign * persona.stop_atr * atr
     target = price + sign * persona.target_atr * atr
-    trailing = None
-    trail_text = ""
-    if persona.trailing is not None:
-        t = persona.trailing
-        unit = " ATR" if t.mode == TrailingMode.ATR else "%"
-        scale = 1.0 if t.mode == TrailingMode.ATR else 100.0
-        trailing = t.bound(atr)
-        trail_text = f", trailing {t.distance * scale:g}{unit}" + (
-            f" after {t.activation * scale:g}{unit}" if t.activation else ""
-        )
+    t = persona.trailing
+    trailing = t.bound(atr) if t is not None else None
     rationale = (
         f"score {sc.score:+.2f} >= {threshold:g}: {direction} at market, "
         f"stop {persona.stop_atr:g} ATR, target {persona.target_atr:g} ATR"
@@ -743,6 +748,13 @@ def _entry(
     )
     if not explain:
         return plan, ""
+    trail_text = ""
+    if t is not None:
+        unit = " ATR" if t.mode == TrailingMode.ATR else "%"
+        scale = 1.0 if t.mode == TrailingMode.ATR else 100.0
+        trail_text = f", trailing {t.distance * scale:g}{unit}" + (
+            f" after {t.activation * scale:g}{unit}" if t.activation else ""
+        )
     line = (
         f"|{sc.score:+.2f}| >= {threshold:g} → open {direction} at market ~{fmt_price(price)}: "
         f"stop {fmt_price(stop)} ({persona.stop_atr:g} ATR of {fmt_price(atr)}), "
