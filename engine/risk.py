@@ -182,9 +182,11 @@ class RiskGuard:
         """The decision with every plan valid for the broker, corrections appended."""
         if not decision.plans:
             return decision
-        contexts: Mapping[str, InstrumentContext] = (
-            context.context if isinstance(context, SignalBatch) else context or {}
-        )
+        contexts: Mapping[str, InstrumentContext]
+        if isinstance(context, SignalBatch):
+            contexts = context.context
+        else:  # (not ``context or {}``: a lazy mapping would count its items)
+            contexts = {} if context is None else context
         positions = {p.instrument: p for p in portfolio.positions}
         pending = {o.instrument for o in portfolio.pending_orders}
         ledger = _Ledger(positions, pending, len(positions) + len(pending - positions.keys()), {})

@@ -256,10 +256,15 @@ class BacktestEngine:
         sides, pending orders, cash, last loss: nothing changes it before the broker
         acts; prices, equity and trailing stops are those it last valued them at, which
         a decision of holds only never reads)."""
-        oracle = self._oracle
         broker = self.broker
         last = self._n - 1
         limit = min(stop, last)  # the last step is always processed
+        # The broker's first event up to the limit: nothing changes the broker's state
+        # before it, so what next_event(t, busy) says for each brain step follows from it.
+        event, rows = self._watch.next_event(broker, t, limit)
+        if event == t:  # the broker may act at once (an order fills): no step to pass
+            return event, rows
+        oracle = self._oracle
         book: PortfolioState | None = None
         batches = self._batch_list
         n_batches = len(batches)
@@ -267,9 +272,6 @@ class BacktestEngine:
         reviewing = self._review and not broker.flat
         every = self._review_every
         asked = self._last_brain_step
-        # The broker's first event up to the limit: nothing changes the broker's state
-        # before it, so what next_event(t, busy) says for each brain step follows from it.
-        event, rows = self._watch.next_event(broker, t, limit)
         steps: list[int] = []  # the passed steps, recorded in one run at the end
         reviews: list[bool] = []
         j = 0

@@ -271,6 +271,8 @@ class Broker:
     def positions(self, prices: Mapping[str, float] | None = None) -> tuple[Position, ...]:
         if prices:
             self.mark(prices)
+        if not self._positions:
+            return ()
         out = []
         for name in sorted(self._positions):
             p = self._positions[name]
