@@ -325,3 +325,33 @@ def test_a_side_lost_in_rounding_is_not_taken_for_the_position_s() -> None:
     decision = RuleBrain(persona).decide(b, pf, persona)
     assert decision.plans[0].action is Action.CLOSE  # (then the flip to short)
     assert not HoldOracle(_Analysis({b.step: b}), persona).holds(b.step, False, pf)
+
+
+def test_the_oracle_reads_each_book_it_is_shown_not_the_last_one() -> None:
+    """The oracle keeps the last book's facts (run() asks about one book for many
+    steps): asked in turn about other books, and the first again, each answer is a
+    fresh oracle's, and the brain's own decision agrees with it."""
+    from tests.test_rules import pending_order
+
+    b = batch([sig("AAA", "rsi_oversold", 1.0), sig("BBB", "rsi_overbought", 0.2)])
+    persona = make_persona()
+    oracle = HoldOracle(_Analysis({b.step: b}), persona)
+    books = {
+        "flat": portfolio(),
+        "short AAA": portfolio((position("AAA", Side.SHORT, 104.0),)),
+        "long AAA": portfolio((position("AAA", Side.LONG, 96.0),)),
+        "AAA pending": portfolio(orders=(pending_order("AAA"),)),
+        "cooling down": portfolio(last_loss_step=48),
+    }
+    expected = {"flat": False, "short AAA": False, "long AAA": True, "AAA pending": True}
+    expected["cooling down"] = True
+    brain = RuleBrain(persona)
+    for name in [*books, *books, "short AAA", "short AAA", "flat", "long AAA"]:
+        book = books[name]
+        assert oracle.holds(b.step, False, book) is expected[name], name
+        assert (
+            HoldOracle(_Analysis({b.step: b}), persona).holds(b.step, False, book)
+            is (expected[name])
+        )
+        acts = any(p.action != Action.HOLD for p in brain.decide(b, book).plans)
+        assert acts is not expected[name], name

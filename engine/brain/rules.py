@@ -477,6 +477,7 @@ class HoldOracle:
             self.flat_quiet = np.zeros(len(bound), dtype=bool)
             self._calm = self.flat_quiet
         self._calm_bytes = self._calm.astype(np.uint8).tobytes()  # fast to index one
+        self._last_book: tuple[Any, Any, tuple[dict[str, int], set[str], int]] | None = None
 
     def holds(
         self, step: int, review: bool, portfolio: PortfolioState, row: int | None = None
@@ -498,9 +499,8 @@ class HoldOracle:
         if not hot:
             return True
         persona = self._persona
-        held = {p.instrument: 1 if Side(p.side) is Side.LONG else -1 for p in portfolio.positions}
-        pending = {o.instrument for o in portfolio.pending_orders}
-        blocked = len(held) + len(pending - held.keys()) >= persona.max_open_positions
+        held, pending, open_count = self._book(portfolio)
+        blocked = open_count >= persona.max_open_positions
         if not blocked and persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
             blocked = persona.cooldown_after_loss - (step - portfolio.last_loss_step) > 0
         lean = self._lean[j].tolist()
@@ -517,6 +517,20 @@ class HoldOracle:
             ):
                 return False
         return True
+
+    def _book(self, portfolio: PortfolioState) -> tuple[dict[str, int], set[str], int]:
+        """The book's held sides by name (+1 long, -1 short), pending names and open
+        count; the last book's are kept (run() asks about one book for many steps)."""
+        positions, orders = portfolio.positions, portfolio.pending_orders
+        last = self._last_book
+        if last is not None and last[0] is positions and last[1] is orders:
+            return last[2]
+        held = {p.instrument: 1 if Side(p.side) is Side.LONG else -1 for p in positions}
+        pending = {o.instrument for o in orders}
+        facts = (held, pending, len(held) + len(pending - held.keys()))
+        if type(positions) is tuple and type(orders) is tuple:  # (of frozen records)
+            self._last_book = (positions, orders, facts)
+        return facts
 
 
 def prescore(analysis: Any, persona: TradingPersona) -> np.ndarray:
