@@ -135,6 +135,30 @@ class Previous(Mapping[str, np.ndarray]):
         return out
 
 
+class _Gathered(Mapping[str, np.ndarray]):
+    """The columns of ``keys`` at a detector's fired candles, each gathered when first
+    read: ``describe`` reads a few of the twenty-odd keys."""
+
+    __slots__ = ("_keys", "_made", "_read")
+
+    def __init__(self, keys: Mapping[str, Any], read: Any) -> None:
+        self._keys, self._read, self._made = keys, read, {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        made = self._made.get(key)
+        if made is None:
+            if key not in self._keys:
+                raise KeyError(key)
+            made = self._made[key] = self._read(key)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class IndicatorColumns(Mapping[str, np.ndarray]):
     """An instrument's indicator values by key, in the detectors' order: the indicators'
     outputs are stored columns; the detectors' derived values (``derive``: differences
@@ -432,8 +456,8 @@ def _describe_all(
 ) -> KindColumns:
     """The signals of one kind fired at candles ``at``: ``describe`` runs once on the
     gathered columns (element-wise, the same float arithmetic as on one candle)."""
-    v = {k: a[at] for k, a in values.items()}
-    p = {k: prev.rows(k, at) for k in prev}
+    v = _Gathered(values, lambda key: values[key][at])
+    p = _Gathered(values, lambda key: prev.rows(key, at))
     with np.errstate(all="ignore"):
         direction, strength, evidence = detector.describe(kind_index, v, p)
     n = at.shape[0]
