@@ -3,8 +3,6 @@ handing freed memory back."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import gc
 import importlib
@@ -55,6 +53,9 @@ def release_freed_memory() -> None:
     global _malloc_trim
     if _malloc_trim is None:
         try:
+            import ctypes  # here: ctypes.util imports subprocess (~10 ms at every start)
+            import ctypes.util
+
             _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
         except (OSError, AttributeError):
             _malloc_trim = False

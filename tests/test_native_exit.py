@@ -72,8 +72,8 @@ def test_arrow_reads_every_format_from_a_path_or_a_native_file(
     for module, name in [
         (readers.pacsv, "open_csv"),
         (readers.pacsv, "read_csv"),
-        (readers.pafeather, "read_table"),
-        (readers.paparquet, "read_table"),
+        (pafeather, "read_table"),
+        (paparquet, "read_table"),
         (readers.pa, "BufferReader"),
     ]:
         recording(module, name)
