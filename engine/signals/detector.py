@@ -57,15 +57,17 @@ class SeriesSignals:
         indicator values computed when first read: a rule brain reads only price and ATR)."""
         back = min(lookback, index)
         indicators = self.indicators
+        close = self.close
+        recent = close[max(0, index - RECENT_MOVES) : index + 1].tolist()
         return make_context(
             self.instrument,
-            float(self.close[index]),
-            float(self.close[index - back]),
+            recent[-1],
+            recent[-1 - back] if back < len(recent) else float(close[index - back]),
             back,
-            CandleValues(indicators, index)
+            CandleValues(indicators, index, True)
             if isinstance(indicators, IndicatorColumns)
             else self.values_at(index),
-            self.close[max(0, index - RECENT_MOVES) : index + 1].tolist(),
+            recent,
         )
 
 
@@ -88,13 +90,13 @@ def make_context(
     else:
         atr, known = float(values.get("atr", math.nan)), {k: v for k, v in values.items() if v == v}
     return InstrumentContext(
-        instrument=instrument,
-        price=price,
-        atr=atr,
-        change_pct=change,
-        lookback=lookback,
-        indicators=known,
-        moves=tuple((b / a - 1.0) * 100.0 if a > 0 else 0.0 for a, b in itertools.pairwise(recent)),
+        instrument,
+        price,
+        atr,
+        change,
+        lookback,
+        known,
+        tuple([(b / a - 1.0) * 100.0 if a > 0 else 0.0 for a, b in itertools.pairwise(recent)]),
     )
 
 
@@ -260,7 +262,7 @@ class CandleValues(Mapping[str, float]):
 
     def known(self) -> CandleValues:
         """The same values without the NaN (what a context holds)."""
-        return CandleValues(self._columns, self._index, True)
+        return self if self._known else CandleValues(self._columns, self._index, True)
 
     def __getitem__(self, key: str) -> float:
         return self._all()[key]
