@@ -7,7 +7,9 @@
 printed result (imports, CSV loading, analysis, replay, report): ``tapedeck run FILE
 --persona P`` for three rule personas against a script that loads the same CSV with
 pandas and runs backtesting.py's ``SmaCross`` (its documentation's example, SMA 10/20,
-always in the market) on it; the file is the BTC minutes tiled to ``--candles``.
+always in the market) on it; the file is the BTC minutes tiled to ``--candles``. Each
+of ``--repeat`` rounds runs the peer then the three personas, and each ratio is the
+median of the rounds' own ratios, so that the machine's drift between rounds cancels.
 
 Workloads (real data from ../shared/data/real):
 
@@ -265,52 +267,64 @@ def write_csv(series: InstrumentSeries, path: Path) -> None:
     frame.to_csv(path, index=False)
 
 
-def time_command(cmd: list[str], repeat: int) -> tuple[float, float]:
-    """Median wall and CPU seconds (the child's user + system) of a fresh process."""
+def time_command(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (the child's user + system) of one fresh process."""
     import os
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
-    walls, cpus = [], []
-    for _ in range(repeat):
-        before = os.times()
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - t0)
-        after = os.times()
-        cpus.append(
-            after.children_user
-            - before.children_user
-            + after.children_system
-            - before.children_system
-        )
-    return statistics.median(walls), statistics.median(cpus)
+    before = os.times()
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    user = after.children_user - before.children_user
+    return wall, user + after.children_system - before.children_system
 
 
 def whole_commands(candles: int, repeat: int) -> None:
+    """Rounds of the peer then each persona, one after the other: each ratio is taken
+    within a round (the machine's speed drifts between rounds) and the median of the
+    rounds' ratios is printed with the median times."""
     import tempfile
 
+    personas = ("momentum", "conservative", "scalper")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"btc-{candles}-1m.csv"
         write_csv(tiled(load(BTC), candles), path)
         size = path.stat().st_size / 1e6
         print(
             f"whole commands on {path.name} ({candles:,} candles, {size:.0f} MB), "
-            f"median of {repeat}; CPU = the process's user + system seconds"
+            f"{repeat} rounds of the peer then each persona; medians; the ratios are the "
+            "median of each round's peer / command; CPU = the process's user + system seconds"
         )
+        peer_cmd = [sys.executable, "-c", PEER_SMA, str(path)]
+        quiet = ("--trades", "0", "--progress", "never")
+        commands = {
+            p: [sys.executable, "-m", "engine.cli", "run", str(path), "--persona", p, *quiet]
+            for p in personas
+        }
+        rounds = []
+        for _ in range(repeat):
+            peer = time_command(peer_cmd)
+            rounds.append((peer, {p: time_command(cmd) for p, cmd in commands.items()}))
+        med = statistics.median
         header = f"{'command':<44} {'wall s':>8} {'cpu s':>8} {'wall ratio':>11} {'cpu ratio':>10}"
-        print(header, "-" * len(header), sep="\n", flush=True)
-        peer_wall, peer_cpu = time_command([sys.executable, "-c", PEER_SMA, str(path)], repeat)
+        print(header, "-" * len(header), sep="\n")
+        peer_wall = med(r[0][0] for r in rounds)
+        peer_cpu = med(r[0][1] for r in rounds)
         print(
             f"{'backtesting.py SmaCross 10/20 (pandas CSV)':<44} {peer_wall:>8.2f} {peer_cpu:>8.2f}"
         )
-        for persona in ("momentum", "conservative", "scalper"):
-            cmd = [sys.executable, "-m", "engine.cli", "run", str(path), "--persona", persona]
-            wall, cpu = time_command([*cmd, "--trades", "0", "--progress", "never"], repeat)
+        for p in personas:
+            wall = med(r[1][p][0] for r in rounds)
+            cpu = med(r[1][p][1] for r in rounds)
+            wall_ratio = med(r[0][0] / r[1][p][0] for r in rounds)
+            cpu_ratio = med(r[0][1] / r[1][p][1] for r in rounds)
+            ratios = ", ".join(f"{r[0][0] / r[1][p][0]:.2f}" for r in rounds)
             print(
-                f"{'tapedeck run --persona ' + persona:<44} {wall:>8.2f} {cpu:>8.2f} "
-                f"{peer_wall / wall:>10.2f}x {peer_cpu / cpu:>9.2f}x",
-                flush=True,
+                f"{'tapedeck run --persona ' + p:<44} {wall:>8.2f} {cpu:>8.2f} "
+                f"{wall_ratio:>10.2f}x {cpu_ratio:>9.2f}x  (rounds: {ratios})"
             )
 
 
