@@ -444,3 +444,20 @@ def test_ctrl_c_ends_the_pool_at_once_and_keeps_the_finished_cells(pair, tmp_pat
     assert time.monotonic() - started < 20  # the pool's workers were ended, not awaited
     kept = read_table(out)
     assert 0 < len(kept) < 4 * 153 and kept["cell"].is_unique
+
+
+def test_the_table_is_not_rewritten_more_than_once_a_second_however_fast_it_writes(
+    tmp_path, monkeypatch
+):
+    import engine.experiment.store as store_module
+
+    now = [100.0]
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])  # writes take 0 s
+    store = ResultStore(tmp_path, ["a", "b", "c"], {"name": "t"})
+    store.add([{"cell": "a", "x": 1.0}])
+    now[0] += 0.9
+    store.add([{"cell": "b", "x": 2.0}])
+    assert read_table(tmp_path)["cell"].tolist() == ["a"]  # 0.9 s after the last write
+    now[0] += 0.1
+    store.add([{"cell": "c", "x": 3.0}])
+    assert read_table(tmp_path)["cell"].tolist() == ["a", "b", "c"]  # a second after it

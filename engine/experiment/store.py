@@ -49,11 +49,13 @@ def read_table(folder: str | Path) -> pd.DataFrame:
 
 class ResultStore:
     """Rows of finished cells, in cell order, rewritten atomically as they come: at the
-    first ``add``, then at most once per ``FLUSH_RATIO`` times the last write took, so
-    that rewriting the whole table stays a small part of the run however long it gets;
+    first ``add``, then at most once per ``FLUSH_RATIO`` times the last write took and
+    once per ``FLUSH_EVERY_S``, so that rewriting the whole table stays a small part of
+    the run however long it gets (the writes take the parent's CPU from the workers);
     ``flush()`` writes what is pending (the runner does at the end, even interrupted)."""
 
     FLUSH_RATIO = 20
+    FLUSH_EVERY_S = 1.0
 
     def __init__(self, folder: str | Path, order: Sequence[str], meta: Mapping[str, Any]) -> None:
         self.folder = Path(folder)
@@ -102,7 +104,7 @@ class ResultStore:
         write_csv(self.folder / CSV, list(frame.columns), frame.to_dict("records"))
         self._pending = False
         now = time.monotonic()
-        self._next_flush = now + self.FLUSH_RATIO * (now - started)
+        self._next_flush = now + max(self.FLUSH_EVERY_S, self.FLUSH_RATIO * (now - started))
 
 
 def _plain(value: Any) -> Any:
