@@ -254,3 +254,30 @@ def test_without_fork_the_workers_are_spawned_and_give_the_same_rows(alt_5m_file
     finally:
         pool.close()
     assert_rows_of_one_process(rows, payload, cells)
+
+
+def _report_frozen(conn, payload) -> None:  # a worker that says what its collector skips
+    import gc
+
+    conn.send(gc.get_freeze_count())
+    conn.recv()
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="workers are forked here"
+)
+def test_forked_workers_leave_what_they_inherit_out_of_their_collections(monkeypatch):
+    import gc
+
+    import engine.experiment.executors as executors
+
+    monkeypatch.setattr(executors, "pool_worker", _report_frozen)
+    monkeypatch.setattr(executors, "warm_up", lambda payload: None)
+    before = gc.get_freeze_count()
+    pool = PoolExecutor(Payload(sets={}, files={}), 2)
+    try:
+        frozen = [conn.recv() for conn in pool._conns]
+    finally:
+        pool.close()
+    assert all(n > 10_000 for n in frozen)  # the parent's objects, frozen in the worker
+    assert gc.get_freeze_count() == before  # the parent took its own back

@@ -9,6 +9,7 @@ fork), or scattered to every Dask worker (``broadcast=True``).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -81,13 +82,19 @@ class PoolExecutor:
             warm_up(payload)
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
-        for _ in range(workers):
-            mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=pool_worker, args=(theirs, payload), daemon=True)
-            proc.start()
-            theirs.close()  # so that a worker's death reads as the end of its pipe
-            self._conns.append(mine)
-            self._procs.append(proc)
+        # The workers' collections leave what they inherit alone (no copy-on-write of
+        # the parent's pages, nothing to scan twice); the parent takes its objects back.
+        gc.freeze()
+        try:
+            for _ in range(workers):
+                mine, theirs = ctx.Pipe()
+                proc = ctx.Process(target=pool_worker, args=(theirs, payload), daemon=True)
+                proc.start()
+                theirs.close()  # so that a worker's death reads as the end of its pipe
+                self._conns.append(mine)
+                self._procs.append(proc)
+        finally:
+            gc.unfreeze()
 
     def run(self, cells: Sequence[Cell]) -> Iterator[Rows]:
         candles = window_candles(self.payload)
