@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.engine import BTC, PEER_SMA, tiled, write_csv  # noqa: E402
+from bench.engine import BTC, PEER_SMA, tiled, time_command, write_csv  # noqa: E402
 
 CHILD = r"""
 import time
@@ -141,13 +141,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"btc-{args.candles}-1m.csv"
         write_csv(tiled(load(BTC), args.candles), path)
-        peer = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-c", PEER_SMA, str(path)], check=True, capture_output=True
-            )
-            peer.append(time.perf_counter() - start)
+        peer_cmd = [sys.executable, "-c", PEER_SMA, str(path)]
+        peer = [time_command(peer_cmd)[0] for _ in range(args.repeat)]  # wall seconds
         budget = statistics.median(peer) / 3
         print(
             f"{path.name}: backtesting.py SmaCross {statistics.median(peer):.2f} s wall "

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from engine.errors import TapedeckError
-from engine.runtime import skip_final_collection
+from engine.runtime import program_main
 
 COMMAND_MODULES: tuple[str, ...] = (
     "engine.commands.data",
@@ -60,19 +60,14 @@ def run_command(args: argparse.Namespace) -> int:
         return 130
 
 
+@program_main
 def main(argv: Sequence[str] | None = None) -> int:
-    """The program (``argv`` None: the process's own arguments, then it exits) or a
-    command run from Python (tests)."""
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return EXIT_USAGE
-        return run_command(args)
-    finally:
-        if argv is None:
-            skip_final_collection()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return run_command(args)
 
 
 if __name__ == "__main__":

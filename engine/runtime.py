@@ -7,7 +7,7 @@ import functools
 import gc
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
@@ -41,6 +41,22 @@ def gc_paused() -> Iterator[None]:
             gc.freeze()
             gc.unfreeze()
             gc.enable()
+
+
+def program_main(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
+    """``main(argv)`` as a program's entry point: called without ``argv`` (the process's
+    own arguments, the process exits next) it ends with ``skip_final_collection``;
+    called from Python with arguments (tests), it is ``main`` itself."""
+
+    @functools.wraps(main)
+    def entry(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        finally:
+            if argv is None:
+                skip_final_collection()
+
+    return entry
 
 
 def skip_final_collection() -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from engine import cli
 from engine.commands.options import add_model_arguments, model_arguments
 from engine.errors import TapedeckError
-from engine.runtime import skip_final_collection
+from engine.runtime import program_main
 
 if TYPE_CHECKING:
     from tui.sources import ReplaySpec
@@ -151,17 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@program_main
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``tapedeck`` program (``argv`` None: the process's own arguments, then it
-    exits; see ``engine.runtime.skip_final_collection``) or a command run from Python."""
-    try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
-    finally:
-        if argv is None:
-            skip_final_collection()
-
-
-def _main(argv: list[str]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["replay"]
     parser = build_parser()

@@ -115,7 +115,9 @@ def render_now(
         parts.append(Text("why no trade:", style="dim"))
     for line in parts:
         line.overflow = "fold"
-    room = height - sum(_rows(line, width) for line in parts) if width and height else 0
+    room = 0
+    if why and width and height:
+        room = height - sum(_rows(line, width) for line in parts)
     parts.extend(_why_rows(why, width, room))
     return Group(*parts)
 

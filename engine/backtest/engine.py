@@ -257,8 +257,7 @@ class BacktestEngine:
         acts; prices, equity and trailing stops are those it last valued them at, which
         a decision of holds only never reads)."""
         broker = self.broker
-        last = self._n - 1
-        limit = min(stop, last)  # the last step is always processed
+        limit = min(stop, self._n - 1)  # the last step is always processed
         # The broker's first event up to the limit: nothing changes the broker's state
         # before it, so what next_event(t, busy) says for each brain step follows from it.
         event, rows = self._watch.next_event(broker, t, limit)
@@ -268,19 +267,15 @@ class BacktestEngine:
         book: PortfolioState | None = None
         batches = self._batch_list
         n_batches = len(batches)
-        # _next_brain_step's arithmetic, with the broker's state fixed meanwhile
+        # _next_brain_step, with the broker's state fixed meanwhile
         reviewing = self._review and not broker.flat
-        every = self._review_every
         asked = self._last_brain_step
         steps: list[int] = []  # the passed steps, recorded in one run at the end
         reviews: list[bool] = []
         j = 0
         try:
             while True:
-                j = bisect.bisect_left(batches, t, j)  # the next batch at or after t
-                busy = batches[j] if j < n_batches and batches[j] < last else last
-                if busy > t and reviewing:
-                    busy = min(busy, max(t, asked + every))
+                busy, j = self._brain_step(t, j, reviewing, asked)
                 if busy >= limit or event < busy or (event == busy and rows):
                     return event, rows  # (beyond the limit, the caller stops anyway)
                 review = j == n_batches or batches[j] != busy
@@ -329,14 +324,20 @@ class BacktestEngine:
     def _next_brain_step(self, t: int) -> int:
         """The first step >= t where the brain is asked (a batch with signals closes, or
         a position review is due), else the last step."""
-        busy = self._n - 1
+        reviewing = self._review and not self.broker.flat
+        return self._brain_step(t, 0, reviewing, self._last_brain_step)[0]
+
+    def _brain_step(self, t: int, j: int, reviewing: bool, asked: int) -> tuple[int, int]:
+        """``_next_brain_step`` for a book that does (``reviewing``) or does not hold a
+        position under review, last asked at ``asked``: the step, and the index of the
+        first batch at or after ``t`` (searched from ``j``)."""
         batches = self._batch_list
-        j = bisect.bisect_left(batches, t)
-        if j < len(batches) and batches[j] < busy:
-            busy = batches[j]
-        if busy > t and self._review and not self.broker.flat:
-            busy = min(busy, max(t, self._last_brain_step + self._review_every))
-        return busy
+        last = self._n - 1
+        j = bisect.bisect_left(batches, t, j)
+        busy = batches[j] if j < len(batches) and batches[j] < last else last
+        if busy > t and reviewing:
+            busy = min(busy, max(t, asked + self._review_every))
+        return busy, j
 
     def _next_busy_step(self, t: int) -> tuple[int, list[int]]:
         """The first step >= t that must be processed (the last step always is), and the
@@ -367,8 +368,7 @@ class BacktestEngine:
         else:
             touch = self._watch.touch
             for r in rows:
-                ci = t if self._dense[r] else int(self._candle_index[r, t])
-                present.append((self._rows[r], ci))
+                present.append((self._rows[r], self._candle_at(r, t)))
                 touch(r)
         several = self._several
         last_close = a.last_close
@@ -453,16 +453,16 @@ class BacktestEngine:
                 elif self.broker.trailing:
                     book = None  # the brain is shown the trails caught up (_portfolio)
             if not deferred:
+                # run() with the hold oracle makes a decision's reasoning when it is read
+                unexplained = lazy and self._explains
                 if review:
                     asked = _review_batch(a, t)
                 elif asked is None:
-                    asked = self._asked_batch(t, lazy and self._explains)
+                    asked = self._asked_batch(t, unexplained)
                 if not record:
                     self._catch_up_trails(t)
                 assert asked is not None
-                # run() with the hold oracle makes a decision's reasoning when it is read
-                unexplained = lazy and self._explains
-                self._decide(asked, t, book, review if unexplained else None)
+                self._decide(asked, t, book, unexplained=unexplained, review=review)
         if t == self._n - 1 and self.config.close_at_end:
             broker.close_all(int(self._times[t]), a.prices_at(t), ExitReason.END_OF_DATA.value)
         if len(broker.fills) != self._model_fills:
@@ -597,15 +597,17 @@ class BacktestEngine:
         batch: SignalBatch | BatchView,
         t: int,
         book: PortfolioState | None = None,
-        unexplained: bool | None = None,
+        *,
+        unexplained: bool = False,
+        review: bool = False,
     ) -> None:
         """Ask the brain at ``t``; ``book``: ``_portfolio(t)`` when already made.
-        ``unexplained`` not None: the decision is made without its reasoning, which is
-        made when it is first read (``Unexplained``; True when ``batch`` is a review's)."""
+        ``unexplained``: the decision is made without its reasoning, which is made when
+        it is first read (``Unexplained``, of a review's batch when ``review``)."""
         portfolio = self._portfolio(t) if book is None else book
-        decision = self._decision(batch, t, portfolio, unexplained is not None)
-        if unexplained is not None and not decision.errors:
-            self.decisions.append_unexplained(Unexplained(decision, t, unexplained, portfolio))
+        decision = self._decision(batch, t, portfolio, unexplained)
+        if unexplained and not decision.errors:
+            self.decisions.append_unexplained(Unexplained(decision, t, review, portfolio))
         else:
             self.decisions.append(decision)
         self._last_brain_step = t
@@ -784,13 +786,12 @@ class _HoldsLater:
 
     def __call__(self, later: Later | Unexplained) -> Decision:
         a, step = self.analysis, later.step
+        batch = _review_batch(a, step) if later.review else a.batch_by_step[step]
         if type(later) is Unexplained:  # its reasoning, as decide() would have written it
-            batch = _review_batch(a, step) if later.review else a.batch_by_step[step]
             explain = self.brain.explain  # type: ignore[attr-defined]
             reasoning = explain(batch, later.portfolio, self.persona)
             return dataclasses.replace(later.decision, reasoning=reasoning)
         assert type(later) is Later
-        batch = _review_batch(a, step) if later.review else a.batch_by_step[step]
         decision = _ask(self.brain, batch, later.portfolio, self.persona, None)
         decision = self.guard.validate(decision, later.portfolio, batch)
         if (

@@ -289,21 +289,26 @@ def _signal_columns(analysis: Any) -> tuple:
 
 
 # per BatchList (a sequence, not hashable: by id, dropped with the list)
-_per_list: dict[tuple[str, int], tuple] = {}
+_per_list: dict[tuple[Any, int], tuple] = {}
 
 
-def _kept(what: str, batches: Any, make: Any) -> tuple:
-    key = (what, id(batches))
+def _kept(make: Any, batches: Any) -> tuple:
+    """``make(batches)``, made once per list and kept while the list lives."""
+    key = (make, id(batches))
     cached = _per_list.get(key)
     if cached is None:
-        cached = _per_list[key] = make()
+        cached = _per_list[key] = make(batches)
         weakref.finalize(batches, _per_list.pop, key, None)
     return cached
 
 
 def _list_columns(batches: Any) -> tuple:
     """``_signal_columns`` of a ``BatchList`` (kept per list, which a BatchView names)."""
-    return _kept("columns", batches, lambda: _column_columns(*batches.merged_columns()))
+    return _kept(_merged_columns, batches)
+
+
+def _merged_columns(batches: Any) -> tuple:
+    return _column_columns(*batches.merged_columns())
 
 
 def _slices(batches: Any) -> tuple:
@@ -319,11 +324,7 @@ def _view_rows(view: BatchView) -> list[_SignalRow]:
     """The merged signals of a ``BatchView`` as scoring rows, in the batch's order, read
     from its list's ``_signal_columns`` (the oracle's: strengths clamped and counts at
     least 1 as ``_weigh`` makes them, which it then leaves as they are)."""
-    batches = view.batches
-    cached = _per_list.get(("slices", id(batches)))
-    if cached is None:
-        cached = _kept("slices", batches, lambda: _slices(batches))
-    bounds, inst, kind, side, strength, count, names, kinds = cached
+    bounds, inst, kind, side, strength, count, names, kinds = _kept(_slices, view.batches)
     lo, hi = bounds.item(view.row), bounds.item(view.row + 1)
     if hi - lo == 1:  # most batches: one signal (item() is a fast path for one value)
         sign = side.item(lo)

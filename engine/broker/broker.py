@@ -53,7 +53,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from types import ModuleType
 
 import numpy as np
 
@@ -173,18 +172,6 @@ def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
     return extreme + spec.distance_price(extreme)
 
 
-def _kernels() -> ModuleType:
-    """``engine.broker.event_search``, imported on the first search (numba is slow to
-    import), then kept here: the search runs once per event."""
-    global _KERNELS
-    if _KERNELS is None:
-        _KERNELS = lazy_module("engine.broker.event_search")
-    return _KERNELS
-
-
-_KERNELS: ModuleType | None = None
-
-
 def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: int) -> int:
     """``engine.broker.event_search.first_exit`` for ``pos``: the kernel repeats the float
     operations of ``_trail_from_extreme`` and of ``Broker._check_exits``."""
@@ -193,7 +180,7 @@ def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: 
     spec = pos.trailing
     atr_mode = spec is not None and spec.mode == TrailingMode.ATR
     return int(
-        (_KERNELS or _kernels()).first_exit(
+        lazy_module("engine.broker.event_search").first_exit(
             high,
             low,
             min(pos.last_index + 1, start),
@@ -924,7 +911,7 @@ class Broker:
         if order.limit_price is None:
             return limit
         return int(
-            (_KERNELS or _kernels()).first_touch(
+            lazy_module("engine.broker.event_search").first_touch(
                 high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
             )
         )
