@@ -20,11 +20,19 @@ process; the peer's rate. The runs on one process and on all cores alternate, an
 speed-up of each such pair is printed too: on a shared machine the load changes from
 second to second, and it falls alike on both members of a pair. Parallel speed-ups
 stay noisy there all the same.
+
+The machine's own ceiling is measured in the same rounds: a pure-Python loop with no
+data and no communication, run ``workers`` times in this process and then once in each
+of ``workers`` forked processes, sized to last about as long as the one-process
+experiment. Its speed-up is what these cores give a perfectly parallel task at that
+moment (a virtual machine's cores can share a physical core, or slow down together);
+the experiment's speed-up is printed as a share of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import statistics
@@ -89,15 +97,54 @@ def run_once(exp, workers: int) -> tuple[float, float, int]:
     return wall, cpu, cells
 
 
-def time_tapedeck(counts: list[int], repeat: int) -> dict[int, list[tuple[float, float, int]]]:
+def spin(loops: int) -> None:
+    """The perfectly parallel task: arithmetic in the interpreter, nothing shared."""
+    total = 0
+    for i in range(loops):
+        total += i * i
+
+
+def spin_loops(seconds: float) -> int:
+    """Loops of ``spin`` that take about ``seconds`` on one core now."""
+    t0 = time.perf_counter()
+    spin(200_000)
+    return max(1, int(200_000 * seconds / max(time.perf_counter() - t0, 1e-6)))
+
+
+def time_ceiling(loops: int, workers: int) -> float:
+    """The speed-up of ``workers`` forked processes running ``spin(loops)`` each over
+    this process running it ``workers`` times."""
+    t0 = time.perf_counter()
+    for _ in range(workers):
+        spin(loops)
+    serial = time.perf_counter() - t0
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=spin, args=(loops,)) for _ in range(workers)]
+    t0 = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    return serial / (time.perf_counter() - t0)
+
+
+def time_tapedeck(
+    counts: list[int], repeat: int
+) -> tuple[dict[int, list[tuple[float, float, int]]], list[float]]:
     """Each process count's runs, the counts in alternation (one run of each, ``repeat``
-    times), so that the load of a shared machine falls alike on all of them."""
+    times), so that the load of a shared machine falls alike on all of them; and the
+    machine's ceiling measured in each round after them (``time_ceiling``)."""
     exp = experiment_from_dict(spec(), source="bench")
     runs: dict[int, list[tuple[float, float, int]]] = {n: [] for n in counts}
+    ceilings: list[float] = []
+    loops = 0
     for _ in range(repeat):
         for n in counts:
             runs[n].append(run_once(exp, n))
-    return runs
+        if not loops:  # the loop sized on the first one-process run (one process's share)
+            loops = spin_loops(runs[1][0][0] / max(counts))
+        ceilings.append(time_ceiling(loops, max(counts)))
+    return runs, ceilings
 
 
 def atr(high, low, close, n=14):
@@ -178,7 +225,7 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, load average: {load:.1f}; median of {args.repeat}")
     header = f"{'run':<40} {'cells':>6} {'median s':>9} {'cpu s':>7} {'cells/s':>9} {'ratio':>7}"
     print(header, "-" * len(header), sep="\n", flush=True)
-    runs = time_tapedeck([1, args.workers], args.repeat)
+    runs, ceilings = time_tapedeck([1, args.workers], args.repeat)
     rows = {}
     for n, label in (
         (1, "tapedeck, 1 process"),
@@ -194,6 +241,13 @@ def main() -> None:
     print(
         f"speed-up of each pair of runs (one of each, back to back): median "
         f"{statistics.median(pairs):.2f}x, {pairs[0]:.2f}x to {pairs[-1]:.2f}x"
+    )
+    ceiling = statistics.median(ceilings)
+    print(
+        f"the machine's own speed-up for a perfectly parallel pure-Python loop of the same "
+        f"length, {args.workers} processes, same rounds: median {ceiling:.2f}x "
+        f"({min(ceilings):.2f}x to {max(ceilings):.2f}x); the experiment's median speed-up "
+        f"is {rows[1][0] / rows[args.workers][0] / ceiling:.0%} of it"
     )
     (one_s, one_cpu), (many_s, many_cpu) = rows[1], rows[args.workers]
     print(
