@@ -108,3 +108,24 @@ def test_every_value_key_has_a_display_hint() -> None:
     assert (hints["stoch_d"].low, hints["stoch_d"].high) == (20.0, 80.0)
     assert hints["macd_hist"].centre == 0.0 and hints["ema_gap"].centre == 0.0
     assert hints["atr_ratio"].high == 1.5 and hints["volume_z"].high == 4.0
+
+
+def test_evidence_keys_in_points_have_their_indicators_hint() -> None:
+    """Every evidence key of the configured detectors' signals is a value key or has an
+    evidence hint where it is not a price: the previous value keeps its indicator's zones,
+    the level crossed its decimals only."""
+    from engine.signals import detect_series
+    from tests.test_signals_detector import random_walk
+
+    config = default_signal_config().with_detectors(registry.DETECTOR_NAMES)
+    config = config.with_params("rsi", oversold=25.0, overbought=75.0)
+    values, evidence = registry.value_hints(config), registry.evidence_hints(config)
+    signals = detect_series(random_walk(5, 3000, 10.0), config).signals
+    kinds = {s.kind.split("_")[0] for s in signals}
+    assert {"rsi", "stoch"} <= kinds  # the walk fires both
+    others = {k for s in signals for k in s.evidence if k not in values}
+    assert {"rsi_prev", "stoch_k_prev", "stoch_d_prev", "level"} <= others
+    assert set(evidence) == {"rsi_prev", "stoch_k_prev", "stoch_d_prev", "level"}
+    assert evidence["rsi_prev"] == values["rsi"] and evidence["stoch_k_prev"] == values["stoch_k"]
+    assert evidence["level"].decimals == values["rsi"].decimals == 1
+    assert evidence["level"].zone(99.0) is None

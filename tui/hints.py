@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -64,6 +64,8 @@ class ChartHints:
     overlays: tuple[Overlay, ...]
     oscillators: tuple[Oscillator, ...]
     values: Mapping[str, DisplayHint]  # every value key's hint (signals' and extras')
+    # the hints of signal evidence keys that are no value key (a previous RSI, a level)
+    evidence: Mapping[str, DisplayHint] = field(default_factory=dict)
 
     def oscillator(self, name: str) -> Oscillator:
         return next(o for o in self.oscillators if o.name == name)
@@ -120,7 +122,7 @@ def extra_keys(name: str) -> list[tuple[str, str]]:
 @cache
 def chart_hints(signal_config: object) -> ChartHints:
     """The chart's overlays and oscillators for a signal configuration."""
-    from engine.signals.registry import all_uses, build, value_hints
+    from engine.signals.registry import all_uses, build, evidence_hints, value_hints
 
     values = dict(value_hints(signal_config))
     overlays: list[Overlay] = []
@@ -146,7 +148,7 @@ def chart_hints(signal_config: object) -> ChartHints:
         osc = _oscillator(name, spec.resolve(), keys, values)
         if osc is not None and all(o.name != name for o in oscillators):
             oscillators.append(osc)
-    return ChartHints(tuple(overlays), tuple(oscillators), values)
+    return ChartHints(tuple(overlays), tuple(oscillators), values, evidence_hints(signal_config))
 
 
 @cache
@@ -196,4 +198,12 @@ def zone(key: str, value: float) -> str | None:
 def decimals(key: str) -> int | None:
     """The declared decimals of a value in points (RSI: 1); None for prices."""
     hint = default_hints().values.get(key)
+    return None if hint is None else hint.decimals
+
+
+def evidence_decimals(key: str) -> int | None:
+    """``decimals`` of a key of a signal's evidence: the detector's own hint for it (a
+    previous RSI, the level crossed), else its value key's."""
+    hints = default_hints()
+    hint = hints.evidence.get(key) or hints.values.get(key)
     return None if hint is None else hint.decimals

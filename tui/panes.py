@@ -40,9 +40,17 @@ def zone_of(name: str, value: float) -> str | None:
 
 
 def fmt_indicator(name: str, value: float) -> str:
+    return _fmt_value(value, hints.decimals(name))
+
+
+def fmt_evidence(key: str, value: float) -> str:
+    """A value of a signal's evidence, as its indicator is shown (``rsi_prev`` as RSI)."""
+    return _fmt_value(value, hints.evidence_decimals(key))
+
+
+def _fmt_value(value: float, decimals: int | None) -> str:
     if value is None or not math.isfinite(value):
         return "-"
-    decimals = hints.decimals(name)
     if decimals is not None:  # points (RSI, ADX): the declared decimals
         return f"{value:.{decimals}f}"
     if abs(value) >= 1e6:
@@ -70,7 +78,7 @@ def signal_line(sig: Signal, variables: Mapping[str, str]) -> Text:
     if sig.count > 1:
         line.append(f" ×{sig.count}", "dim")
     if sig.evidence:
-        ev = "  ".join(f"{k}={fmt_indicator(k, float(v))}" for k, v in sig.evidence.items())
+        ev = "  ".join(f"{k}={fmt_evidence(k, float(v))}" for k, v in sig.evidence.items())
         line.append("\n    " + ev, "dim")
     return line
 

@@ -275,6 +275,11 @@ class Detector:
         parameters say more than the indicator registry (its own zone levels)."""
         return {}
 
+    def evidence_hints(self) -> dict[str, DisplayHint]:
+        """Hints for the keys of its signals' evidence that are no value key (a previous
+        value, the level crossed) and are not prices: shown as their indicator is."""
+        return {}
+
 
 def registered_detectors() -> list[type[Detector]]:
     """Every detector class defined so far (``engine.signals.registry`` loads them all)."""

@@ -96,6 +96,18 @@ def value_hints(config: ConfigView) -> dict[str, DisplayHint]:
     return hints
 
 
+def evidence_hints(config: ConfigView) -> dict[str, DisplayHint]:
+    """How to show the evidence keys of the configured detectors' signals that are no
+    value key (``Detector.evidence_hints``); a key two detectors declare (``level``)
+    means the same to both."""
+    hints: dict[str, DisplayHint] = {}
+    for detector in build(config):
+        for key, hint in detector.evidence_hints().items():
+            if hints.setdefault(key, hint).decimals != hint.decimals:
+                raise AssertionError(f"evidence key {key!r} shown two ways")
+    return hints
+
+
 def base_uses(config: ConfigView) -> tuple[IndicatorUse, ...]:
     """The ATR every instrument carries (stops, context, strength scales)."""
     return (IndicatorUse("atr", ("high", "low", "close"), {"period": config.atr_period}, ("atr",)),)

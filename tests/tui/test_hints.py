@@ -62,3 +62,15 @@ def test_display_extras_are_the_registrys_values(sample_series) -> None:
 @pytest.mark.parametrize("key", ["rsi", "macd", "macd_signal", "macd_hist", "ema_fast"])
 def test_every_value_the_chart_draws_has_a_hint(key) -> None:
     assert key in default_hints().values
+
+
+def test_a_signals_evidence_in_points_is_shown_as_its_indicator() -> None:
+    """An RSI signal's previous RSI and the level it crossed are RSI points (1 decimal),
+    not prices; its close stays a price."""
+    from engine.types import Direction, Signal
+    from tui.panes import fmt_price, signal_line
+
+    evidence = {"rsi": 72.94, "rsi_prev": 68.8935, "level": 70.0, "close": 0.0000219417}
+    sig = Signal("PEPE/USDT", 0, "rsi_overbought", Direction.SHORT, 0.65, 0.00002194, evidence)
+    text = signal_line(sig, {}).plain
+    assert f"rsi=72.9  rsi_prev=68.9  level=70.0  close={fmt_price(0.0000219417)}" in text

@@ -66,6 +66,10 @@ class RsiDetector(ZoneDetector):
         hint = indicators.display_hint("rsi")
         return {"rsi": replace(hint, low=self.cfg.oversold, high=self.cfg.overbought)}
 
+    def evidence_hints(self) -> dict[str, DisplayHint]:
+        rsi = self.display_hints()["rsi"]
+        return {"rsi_prev": rsi, "level": replace(rsi, low=None, high=None)}
+
     def events(self, v: Values, p: Values) -> Any:
         c, q = v["rsi"], p["rsi"]
         enter_lo = (c < self.lo) & (q >= self.lo)

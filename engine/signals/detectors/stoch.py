@@ -78,6 +78,11 @@ class StochCross(Detector):
             "stoch_gap": DisplayHint(OSCILLATOR, centre=0.0),
         }
 
+    def evidence_hints(self) -> dict[str, DisplayHint]:
+        zones = self.display_hints()["stoch_k"]
+        level = replace(zones, low=None, high=None)
+        return {"stoch_k_prev": zones, "stoch_d_prev": zones, "level": level}
+
     def derive(self, v: Values, p: Values) -> dict[str, Any]:
         return {"stoch_gap": v["stoch_k"] - v["stoch_d"]}
 
