@@ -57,7 +57,7 @@ def test_below_threshold_gives_the_rule_brains_score(run) -> None:
             sigs = [s for s in ev.batch.signals if s.instrument == w.instrument]
             score = score_signals(w.instrument, sigs, persona.signal_weights).score
             assert abs(score) < persona.entry_threshold
-            assert w.text == f"score {score:+.2f} below the threshold {persona.entry_threshold:g}"
+            assert w.text == f"score {score:+.2f} under threshold {persona.entry_threshold:g}"
             found += 1
     assert found > 5
 

@@ -168,7 +168,7 @@ def _why_plan(
     if signals and decision.brain == RuleBrain.name:  # an LLM weighs them its own way
         score = score_signals(plan.instrument, signals, persona.signal_weights).score
         if abs(score) < threshold or score == 0.0:
-            return "below_threshold", f"score {score:+.2f} below the threshold {threshold:g}"
+            return "below_threshold", f"score {score:+.2f} under threshold {threshold:g}"
     return "held", f"the brain held: {why or '(no reason given)'}"
 
 

@@ -331,7 +331,8 @@ class UpperZoneDetector(ZoneDetector):
     rearm = 0.0
 
     def display_hints(self) -> dict[str, DisplayHint]:
-        return {self.zone_key: DisplayHint(OSCILLATOR, high=self.cfg.threshold)}
+        # a ratio or a z-score: two decimals
+        return {self.zone_key: DisplayHint(OSCILLATOR, high=self.cfg.threshold, decimals=2)}
 
     def events(self, v: Values, p: Values) -> Any:
         c, q = v[self.zone_key], p[self.zone_key]

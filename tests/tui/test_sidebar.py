@@ -89,7 +89,7 @@ def test_why_no_trade_lines_wrap_under_their_text_into_the_rows_left_free() -> N
     from engine.backtest.why import WhyLine
 
     m, _, _ = model_with_history()
-    long = "no signal since 01:40: score -0.59 below the threshold 1"
+    long = "no signal since 01:40: score -0.59 under threshold 1"
     why = (
         WhyLine("ETH/USDT", "no_signal", long),
         WhyLine("SOL/USDT", "no_signal", "no signal"),
