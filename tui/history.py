@@ -188,7 +188,10 @@ class TradesBrowser(BrowserBase):
 
     @classmethod
     def of(cls, model: ReplayModel) -> TradesBrowser:
-        from engine.numfmt import fmt_price
+        from engine.numfmt import fmt_price as engine_price
+
+        def fmt_price(value: float) -> str:  # every digit the engine prints, grouped
+            return engine_price(value, grouping=True)
 
         rows = []
         trades = []
@@ -206,8 +209,8 @@ class TradesBrowser(BrowserBase):
                 pnl,
                 reason,
                 fmt_time(t.exit_time),
-                fmt_price(t.entry_price),
-                fmt_price(t.exit_price),
+                Text(fmt_price(t.entry_price), justify="right"),
+                Text(fmt_price(t.exit_price), justify="right"),
             )
             rows.append((step, cells))
 

@@ -171,6 +171,20 @@ async def test_choosing_a_trade_in_the_table_goes_to_its_entry(
         assert isinstance(browser, TradesBrowser)
         trades = list(screen.model.trades)
         assert len(browser._rows) == len(trades) > 3
+        # prices with every digit the engine prints, grouped as the other panes group them
+        from engine.numfmt import fmt_price
+
+        btc = [
+            (c, t)
+            for (_, c), t in zip(browser._rows, trades, strict=True)
+            if t.instrument[0] == "B"
+        ]
+        cells, trade = btc[0]
+        assert cells[6].plain == fmt_price(trade.entry_price, grouping=True)
+        assert cells[7].plain == fmt_price(trade.exit_price, grouping=True)
+        assert "," in cells[6].plain and float(cells[6].plain.replace(",", "")) == float(
+            fmt_price(trade.entry_price)
+        )
         await pilot.press("up", "up")
         await pilot.pause()
         from textual.widgets import DataTable
