@@ -55,7 +55,8 @@ def test_summary_table_shows_pnl_and_risk_beside_the_brain_cost(fake, btc_1m_csv
     )
     assert code == 0
     head = out[out.index("summary") :]
-    for column in ("P&L", "max drawdown", "brain calls", "cache hits", "tokens", "grounded"):
+    columns = ("P&L", "max drawdown", "brain calls", "cache hits", "mean latency ms", "tokens")
+    for column in (*columns, "grounded"):
         assert column in head
     assert "momentum@rules" in head and "momentum@ollama" in head
 

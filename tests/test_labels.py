@@ -67,3 +67,13 @@ def test_run_help_states_the_metrics_convention(capsys: pytest.CaptureFixture[st
     out = " ".join(capsys.readouterr().out.split())
     assert "per-bar returns, risk-free rate 0" in out
     assert "annualised by the calendar time the window covers" in out and "365-day year" in out
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0, "0.0"), (8.87e-06, "<0.1"), (0.0001, "0.1"), (0.0123, "12.3"), (2.5, "2,500.0")],
+)
+def test_mean_latency_reads_in_milliseconds_never_as_an_exponent(seconds: float, text: str) -> None:
+    from engine.commands.tables import latency_ms
+
+    assert latency_ms(seconds) == text

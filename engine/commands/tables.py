@@ -199,10 +199,19 @@ SUMMARY = (
     ("trades", "metrics", "n_trades"),
     ("brain calls", "brain_stats", "calls"),
     ("cache hits", "brain_stats", "cache_hits"),
-    ("mean latency s", "brain_stats", "mean_latency_s"),
+    ("mean latency ms", "brain_stats", "mean_latency_s"),
     ("tokens", "brain_stats", "tokens"),
     ("grounded", "brain_stats", "grounded_share"),
 )
+
+
+def latency_ms(seconds: float) -> str:
+    """A brain's mean latency in milliseconds, as the replay shows it (a rule brain's
+    microseconds are '<0.1', not an exponent)."""
+    ms = seconds * 1000
+    if ms == 0 or ms >= 0.1:
+        return f"{ms:,.1f}"
+    return "<0.1"
 
 
 def summary_table(results: Mapping[str, Any]) -> Table:
@@ -218,7 +227,7 @@ def summary_table(results: Mapping[str, Any]) -> Table:
             if key == "grounded_share" and value is not None:
                 cells.append(f"{value:.0%}")
             elif key == "mean_latency_s" and value is not None:
-                cells.append(f"{value:.3g}")
+                cells.append(latency_ms(value))
             else:
                 cells.append(fmt_metric(key, value))
         table.add_row(name, *cells)
