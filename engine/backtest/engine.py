@@ -443,10 +443,10 @@ class BacktestEngine:
             book = None
             deferred = False
             lazy = not record and oracle is not None and self.on_reasoning is None
-            if lazy:
+            # (_defer_holds heard the oracle say no at t: nothing it reads changed since)
+            if lazy and self._acting != t:
                 book = self._portfolio(t)
-                # (_defer_holds heard the oracle say no at t: nothing it reads changed since)
-                if self._acting != t and oracle.holds(t, review, book):
+                if oracle.holds(t, review, book):
                     # (the trails need no catching up for a deferred decision)
                     self._defer_run([t], [review], [book.time], book, counted=True)
                     deferred = True
