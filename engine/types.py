@@ -12,15 +12,100 @@ Conventions that every module keeps:
 from __future__ import annotations
 
 import functools
+import inspect
+import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 if TYPE_CHECKING:  # the data layer's type, named here only for the annotation
     from engine.data.report import DataReport
+
+
+_C = TypeVar("_C", bound=type)
+
+
+class _Factory:
+    """The default of a parameter whose field has a ``default_factory`` (as in dataclasses)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def _param_shape(init: Any) -> list[tuple[str, Any, bool]]:
+    """An ``__init__``'s parameters after ``self``: name, kind, whether it has a default."""
+    ps = list(inspect.signature(init).parameters.values())[1:]
+    return [(p.name, p.kind, p.default is not inspect.Parameter.empty) for p in ps]
+
+
+def _fast_init(cls: _C) -> _C:
+    """Give a frozen slots dataclass an ``__init__`` that stores each field through its
+    slot's member descriptor instead of ``object.__setattr__`` by name (the generated one):
+    about half the cost per record, and the engine builds ~180k of them per 1M-candle run.
+
+    Apply it above ``@dataclass(frozen=True, slots=True)``. The signature is the generated
+    one (positional and keyword, defaults, ``default_factory`` called per instance,
+    keyword-only fields, ``field(init=False)`` set from its default or factory), so the
+    objects are equal and freezing, repr, eq, hash, pickle, copy and
+    ``dataclasses.replace`` are untouched. A class it cannot reproduce exactly (no slots, a
+    ``__post_init__``, an ``InitVar``, a field named ``_fi_*``) is refused at import.
+    """
+    name = getattr(cls, "__qualname__", repr(cls))
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.init:
+        raise TypeError(f"_fast_init: {name} is not a dataclass with a generated __init__")
+    if "__slots__" not in cls.__dict__:
+        raise TypeError(f"_fast_init: {name} has no slots (use @dataclass(slots=True))")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"_fast_init: {name} has a __post_init__")
+    fs = fields(cls)
+    ns: dict[str, Any] = {"_fi_FACTORY": _FACTORY}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for i, f in enumerate(fs):
+        if f.name.startswith("_fi_"):
+            raise TypeError(f"_fast_init: {name}.{f.name} clashes with the helper's names")
+        slot = next((k.__dict__[f.name] for k in cls.__mro__ if f.name in k.__dict__), None)
+        if type(slot) is not types.MemberDescriptorType:
+            raise TypeError(f"_fast_init: {name}.{f.name} is not a plain slot")
+        ns[f"_fi_s{i}"] = slot.__set__
+        if f.default_factory is not MISSING:
+            ns[f"_fi_f{i}"] = f.default_factory
+        if f.default is not MISSING:
+            ns[f"_fi_d{i}"] = f.default
+        if not f.init:  # set as dataclasses does: from its default or factory, else unset
+            if f.default_factory is not MISSING:
+                body.append(f"    _fi_s{i}(_fi_self, _fi_f{i}())")
+            elif f.default is not MISSING:
+                body.append(f"    _fi_s{i}(_fi_self, _fi_d{i})")
+            continue
+        if f.default_factory is not MISSING:
+            param = f"{f.name}=_fi_FACTORY"
+            value = f"_fi_f{i}() if {f.name} is _fi_FACTORY else {f.name}"
+        elif f.default is not MISSING:
+            param, value = f"{f.name}=_fi_d{i}", f.name
+        else:
+            param, value = f.name, f.name
+        (keyword if f.kw_only else positional).append(param)
+        body.append(f"    _fi_s{i}(_fi_self, {value})")
+    signature = ", ".join(["_fi_self", *positional, *(["*", *keyword] if keyword else [])])
+    src = f"def __init__({signature}):\n" + ("\n".join(body) or "    pass") + "\n"
+    exec(src, ns)  # the source is built above from the class's own field names
+    init = ns["__init__"]
+    if _param_shape(init) != _param_shape(cls.__init__):  # e.g. an InitVar: not ours to drop
+        raise TypeError(f"_fast_init: {name}'s __init__ signature cannot be reproduced")
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(getattr(cls.__init__, "__annotations__", {}))
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
 
 
 class Direction(StrEnum):
@@ -154,6 +239,7 @@ class Signal:
     count: int = 1  # how many signals of this kind the aggregator merged into this one
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class InstrumentContext:
     """What a brain needs to know about one instrument at batch time."""
@@ -188,6 +274,7 @@ class SignalBatch:
     conflicts: tuple[Conflict, ...] = ()
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class TrailingSpec:
     """A trailing stop: ``distance`` is a fraction of price (mode "percent", 0.01 = 1%)
@@ -220,6 +307,7 @@ class TrailingSpec:
         return self.activation * reference_price
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class TradePlan:
     """What a brain wants done on one instrument. Prices are absolute.
@@ -242,6 +330,7 @@ class TradePlan:
     expiry_candles: int | None = None  # limit orders only; None = good till cancelled
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """A brain's answer to one batch, after RiskGuard: the plans, why, and at what cost."""
@@ -262,6 +351,7 @@ class Decision:
     grounding: tuple[str, ...] = ()  # what is not grounded (empty when grounded)
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Order:
     id: int
@@ -274,6 +364,7 @@ class Order:
     expiry_time: int | None = None
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     time: int
@@ -299,6 +390,7 @@ class Rejection:
     reason: str
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Position:
     """A snapshot of one open position."""
@@ -317,6 +409,7 @@ class Position:
     fees_paid: float
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Trade:
     """A closed round trip."""
@@ -334,6 +427,7 @@ class Trade:
     ambiguous: bool = False
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class PortfolioState:
     """What a brain is told about the account when it decides."""
