@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.brain.base import Brain
@@ -534,3 +535,120 @@ def test_a_review_reads_context_only_to_tighten_a_stop() -> None:
     assert plan_for(d, "BTC").stop_loss == 100.0 - 0.5 * 2.0 * 2.0
     assert plan_for(d, "ETH").action is Action.HOLD
     assert set(contexts.read) == {"BTC"}
+
+
+# -- decide_unexplained: decide's plans without the reasoning ------------------------
+
+
+class ReadContexts(CountingContexts):
+    """CountingContexts with prices and ATRs of the test's choosing (0/NaN ATR: no stop)."""
+
+    def __init__(self, atrs: Mapping[str, float]) -> None:
+        super().__init__(list(atrs))
+        self._data = {n: ctx(n, 100.0 + i, atr) for i, (n, atr) in enumerate(atrs.items())}
+
+
+book_st = st.tuples(
+    st.lists(  # positions: instrument, side, stop (None or below/above 100), trail stop
+        st.tuples(
+            st.sampled_from(["BTC", "ETH", "SOL"]),
+            st.sampled_from([Side.LONG, Side.SHORT]),
+            st.sampled_from([None, 90.0, 98.0, 99.0, 101.0, 102.0, 110.0]),  # (98: the
+            st.sampled_from([None, 97.0, 103.0]),  # tightened stop of a long BTC: equal)
+        ),
+        max_size=3,
+        unique_by=lambda p: p[0],
+    ),
+    st.lists(st.sampled_from(["BTC", "ETH", "SOL"]), max_size=2, unique=True),  # pending
+    st.sampled_from([None, 40, 45, 46, 49]),  # last loss step (cooldown 5, step 50)
+)
+
+
+# weights and strengths that hit the thresholds and half thresholds exactly, too
+round_weights_st = st.dictionaries(
+    st.sampled_from(SIGNAL_KINDS),
+    st.one_of(st.floats(-3, 3, allow_nan=False), st.sampled_from([0.5, 1.0, -0.5, 0.0])),
+    max_size=12,
+)
+round_signal_st = st.tuples(
+    st.sampled_from(["BTC", "ETH", "SOL"]),
+    st.sampled_from(SIGNAL_KINDS),
+    st.one_of(st.floats(-0.5, 1.5), st.sampled_from([math.nan, math.inf, -0.0, 0.0, 0.5, 1.0])),
+    st.integers(-1, 4),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@example(  # a score against a long at exactly half the threshold: its stop is tightened
+    {"rsi_overbought": 1.0},
+    [("BTC", "rsi_overbought", 0.5, 1)],
+    1.0,
+    ["long"],
+    1,
+    ([("BTC", Side.LONG, 90.0, None)], [], None),
+    2.0,
+)
+@example(  # ... to exactly its stop: kept
+    {"rsi_overbought": 1.0},
+    [("BTC", "rsi_overbought", 0.5, 1)],
+    1.0,
+    ["long"],
+    1,
+    ([("BTC", Side.LONG, 98.0, None)], [], None),
+    2.0,
+)
+@example(  # one slot: the stronger score takes it, whatever the names' order
+    {"rsi_oversold": 1.0},
+    [("BTC", "rsi_oversold", 0.6, 2), ("ETH", "rsi_oversold", 0.7, 2)],
+    1.0,
+    ["long"],
+    1,
+    ([], [], None),
+    2.0,
+)
+@given(
+    round_weights_st,
+    st.lists(round_signal_st, max_size=8),
+    st.sampled_from([0.0, 0.3, 1.0, 1.7]),
+    st.sampled_from([["long", "short"], ["long"], ["short"]]),
+    st.integers(1, 3),
+    book_st,
+    st.sampled_from([2.0, 0.0, math.nan]),
+)
+def test_unexplained_decisions_are_the_decisions_without_reasoning(
+    weights: dict[str, float],
+    raw: list[tuple[str, str, float, int]],
+    threshold: float,
+    directions: list[str],
+    max_open: int,
+    book: tuple[list[tuple[str, Side, float | None, float | None]], list[str], int | None],
+    eth_atr: float,
+) -> None:
+    """``decide_unexplained`` (its own pass over the rules) makes ``decide``'s plans,
+    rationales and confidences, reading the same contexts in the same order: odd
+    strengths and counts, a threshold of 0, closes, flips, tightened stops,
+    pending orders, cooldowns, full slots and missing ATRs."""
+    persona = make_persona(
+        signal_weights=weights,
+        entry_threshold=threshold,
+        allowed_directions=directions,
+        max_open_positions=max_open,
+    )
+    signals = [
+        Signal(inst, T0, kind, DIRECTION_OF[kind], strength, 100.0, {}, count)
+        for inst, kind, strength, count in raw
+    ]
+    held, pending, loss = book
+    positions = tuple(
+        position(i, side, stop, trail_stop=trail, trailing=TrailingSpec("atr", 1.0))
+        for i, side, stop, trail in held
+    )
+    state = portfolio(positions, tuple(pending_order(i) for i in pending), 50, loss)
+    brain = RuleBrain(persona)
+    eager_read = ReadContexts({"BTC": 2.0, "ETH": eth_atr, "SOL": 1.0})
+    eager = brain.decide(batch(signals, eager_read), state)
+    lazy_read = ReadContexts({"BTC": 2.0, "ETH": eth_atr, "SOL": 1.0})
+    unexplained = brain.decide_unexplained(batch(signals, lazy_read), state)
+    assert unexplained == dataclasses.replace(eager, reasoning="")
+    assert [p.rationale for p in unexplained.plans] == [p.rationale for p in eager.plans]
+    assert lazy_read.read == eager_read.read

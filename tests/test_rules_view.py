@@ -97,6 +97,8 @@ def test_the_view_decides_as_the_batch_on_every_batch(request, workload, name) -
             unexplained = brain.decide_unexplained(view, book)
             assert view._batch is None  # the decision made no batch
             assert unexplained == dataclasses.replace(eager, reasoning=""), (step, book)
+            # (and on the batch itself: the Signals' rows, not the columns)
+            assert brain.decide_unexplained(batch, book) == unexplained, (step, book)
             for plan in eager.plans:
                 acted[plan.action] = acted.get(plan.action, 0) + 1
         assert brain.decide(view, _books(view)[2]) == brain.decide(batch, _books(view)[2])

@@ -235,16 +235,12 @@ class _Scored:
         instrument: str,
         signals: Iterable[_SignalRow],
         weights: Mapping[str, float],
-        explain: bool = True,
     ):
         long_terms, short_terms, neutral_terms, ignored = _weigh(signals, weights)
         long, short, neutral, net, score = _totals(long_terms, short_terms, neutral_terms)
         self.score = score
         self.net = net
         self.total = long + short
-        if not explain:  # (text "": the decision's reasoning is made when read)
-            self.text = ""
-            return
         self.text = _explanation(
             instrument,
             long,
@@ -588,9 +584,10 @@ class RuleBrain:
         engine's run() records it to be made when the decision is read. ``batch`` may
         be a :class:`~engine.signals.aggregator.BatchView` (run(): scored from the
         merged signal columns, the batch not made)."""
-        persona = self._persona(persona)
-        plans, _ = _decide(batch, portfolio, persona, explain=False)
-        return Decision(batch.time, self.name, self.model, tuple(plans), "")
+        persona = persona or self.persona
+        if persona is None:
+            raise ValueError("RuleBrain needs a persona (at construction or per call)")
+        return Decision(batch.time, self.name, self.model, _plans(batch, portfolio, persona), "")
 
     def explain(
         self, batch: SignalBatch, portfolio: PortfolioState, persona: TradingPersona | None = None
@@ -604,10 +601,9 @@ def _decide(
     batch: SignalBatch | BatchView,
     portfolio: PortfolioState,
     persona: TradingPersona,
-    explain: bool = True,
 ) -> tuple[list[TradePlan], list[str]]:
-    """The plans and the reasoning's lines (none unless ``explain``: the plans are the
-    same either way)."""
+    """The plans and the reasoning's lines (:func:`_plans` makes the same plans without
+    the lines)."""
     threshold = persona.entry_threshold
     # (comprehensions only when there is something to iterate: most calls hold nothing)
     positions: dict[str, Position] = (
@@ -629,7 +625,7 @@ def _decide(
     weights = persona.signal_weights
     scores: dict[str, _Scored] = {}
     for inst in instruments:
-        scores[inst] = _Scored(inst, by_instrument.get(inst, ()), weights, explain)
+        scores[inst] = _Scored(inst, by_instrument.get(inst, ()), weights)
 
     cooldown_left = 0
     if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
@@ -665,7 +661,6 @@ def _decide(
             inst in pending,
             cooldown_left,
             open_count,
-            explain,
         )
         if entry[0].action is not Action.HOLD:
             open_count += 1
@@ -674,10 +669,6 @@ def _decide(
             outcome[inst] = [entry]
 
     plans: list[TradePlan] = []
-    if not explain:
-        for inst in instruments:
-            plans.extend(plan for plan, _ in outcome[inst])
-        return plans, []
     lines = [
         f"{persona.name}: threshold {threshold:g}, "
         f"{len(positions)} open / {persona.max_open_positions} max, "
@@ -693,6 +684,214 @@ def _decide(
             lines.append(f"  {line}")
             plans.append(plan)
     return plans, lines
+
+
+def _normalised(signals: Iterable[Signal]) -> list[_SignalRow]:
+    """``_rows(signals)`` with strengths and counts as ``_weigh`` makes them (a view's
+    rows already are: see ``_view_rows``)."""
+    rows = []
+    for s in signals:
+        strength = float(s.strength)
+        if not 0.0 <= strength <= 1.0:  # also NaN
+            strength = min(max(strength, 0.0), 1.0) if math.isfinite(strength) else 0.0
+        count = int(s.count)
+        rows.append(
+            (s.instrument, s.kind, strength, count if count >= 1 else 1, _SIGN.get(s.direction))
+        )
+    return rows
+
+
+def _plans(
+    batch: SignalBatch | BatchView, portfolio: PortfolioState, persona: TradingPersona
+) -> tuple[TradePlan, ...]:
+    """The plans of ``_decide(batch, portfolio, persona)``, by the same rules and the
+    same float operations in the same order, without its reasoning and in one pass
+    (run()'s path: most decisions are one instrument's entry, with no position)."""
+    threshold = persona.entry_threshold
+    if isinstance(batch, SignalBatch) or not hasattr(batch, "batches"):
+        rows = _normalised(batch.signals)
+    else:
+        rows = _view_rows(batch)
+    # per instrument, in batch order: its terms' values by side (_weigh's), long and
+    # short as absolute values
+    weights = persona.signal_weights
+    terms: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    for name, kind, strength, count, sign in rows:
+        sides = terms.get(name)
+        if sides is None:
+            sides = terms[name] = ([], [], [])
+        weight = float(weights.get(kind, 0.0))
+        if weight == 0.0:
+            continue
+        value = strength * weight * count
+        if sign is None:
+            sides[2].append(value)
+        elif sign * weight > 0:
+            sides[0].append(abs(value))
+        else:
+            sides[1].append(abs(value))
+    positions = portfolio.positions
+    if positions:
+        held = {p.instrument: p for p in positions}
+        instruments = sorted(terms.keys() | held.keys())
+    else:
+        held = {}
+        instruments = sorted(terms)
+    # (score, net, long + short) by instrument, as _totals makes them
+    scored: dict[str, tuple[float, float, float]] = {}
+    for inst in instruments:
+        sides = terms.get(inst)
+        if sides is None:
+            scored[inst] = (0.0, 0, 0)
+            continue
+        long_values, short_values, neutral_values = sides
+        long = sum(long_values) if long_values else 0
+        short = sum(short_values) if short_values else 0
+        net = long - short
+        if net != 0:
+            neutral = sum(neutral_values) if neutral_values else 0
+            score = math.copysign(max(0.0, abs(net) + neutral), net)
+        else:
+            score = 0.0
+        scored[inst] = (score, net, long + short)
+
+    orders = portfolio.pending_orders
+    pending = {o.instrument for o in orders} if orders else ()
+    open_count = len(held) + (len(pending - held.keys()) if pending else 0)
+    contexts = batch.context  # read only where a plan needs a price
+    outcome: dict[str, list[TradePlan]] = {}
+    flips: set[str] = set()
+    for inst, pos in held.items():  # reviews first (see _decide)
+        score, net, total = scored[inst]
+        side = Side(pos.side)
+        sign = 1.0 if side is Side.LONG else -1.0
+        against = -sign * score
+        conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0
+        conf = round(conviction * (abs(net) / total if total > 0 else 1.0), 4)
+        if against > 0 and against != 0.0 and abs(against) >= threshold:
+            why = f"opposite score {score:+.2f} reaches threshold {threshold:g}"
+            outcome[inst] = [TradePlan(inst, Action.CLOSE, confidence=conf, rationale=why)]
+            open_count -= 1
+            flips.add(inst)
+            continue
+        if (
+            against > 0
+            and threshold > 0
+            and against >= threshold / 2
+            and tradeable(ctx := contexts.get(inst))
+        ):
+            new_stop = ctx.price - sign * 0.5 * persona.stop_atr * ctx.atr
+            current = [s for s in (pos.stop_loss, pos.trail_stop) if s is not None]
+            if not current or (
+                new_stop > max(current) if side is Side.LONG else new_stop < min(current)
+            ):
+                why = (
+                    f"opposite score {score:+.2f} >= half threshold {threshold / 2:g}: "
+                    f"tighten stop to {fmt_price(new_stop)} ({0.5 * persona.stop_atr:g} ATR)"
+                )
+                outcome[inst] = [
+                    TradePlan(
+                        inst,
+                        Action.ADJUST,
+                        stop_loss=new_stop,
+                        take_profit=pos.take_profit,
+                        trailing=pos.trailing,
+                        confidence=conf,
+                        rationale=why,
+                    )
+                ]
+                continue
+        why = f"keep {side.value} (score {score:+.2f})"
+        outcome[inst] = [TradePlan(inst, Action.HOLD, confidence=conf, rationale=why)]
+
+    # entries compete for position slots: the strongest score first, then by name
+    candidates = [i for i in instruments if i not in held or i in flips] if held else instruments
+    if len(candidates) > 1:
+        candidates = sorted(candidates, key=lambda i: (-abs(scored[i][0]), i))
+    cooldown = False
+    if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
+        cooldown = persona.cooldown_after_loss - (batch.step - portfolio.last_loss_step) > 0
+    for inst in candidates:
+        score, net, total = scored[inst]
+        if score == 0.0 or not abs(score) >= threshold:
+            why = f"|{score:+.2f}| below threshold {threshold:g}"
+            plan = TradePlan(inst, Action.HOLD, confidence=0.0, rationale=why)
+        else:
+            plan = _open(
+                inst,
+                score,
+                net,
+                total,
+                threshold,
+                contexts,
+                persona,
+                inst in pending,
+                cooldown,
+                open_count,
+            )
+        if plan.action is not Action.HOLD:
+            open_count += 1
+            if inst in outcome:
+                outcome[inst].append(plan)
+            else:
+                outcome[inst] = [plan]
+        elif inst not in flips:
+            outcome[inst] = [plan]
+    if len(instruments) == 1:
+        return tuple(outcome[instruments[0]])
+    return tuple(plan for inst in instruments for plan in outcome[inst])
+
+
+def _open(
+    inst: str,
+    score: float,
+    net: float,
+    total: float,
+    threshold: float,
+    contexts: Mapping[str, InstrumentContext],
+    persona: TradingPersona,
+    has_pending: bool,
+    cooldown: bool,
+    open_count: int,
+) -> TradePlan:
+    """``_entry``'s plan for a score that passes the threshold."""
+    conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0
+    conf = round(conviction * (abs(net) / total if total > 0 else 1.0), 4)
+    direction = "long" if score > 0 else "short"
+    if direction not in persona.allowed_directions:
+        why = f"{direction} signal but persona trades {'/'.join(persona.allowed_directions)} only"
+    elif has_pending:
+        why = "an entry order is already pending"
+    elif cooldown:
+        why = f"{direction} score passes but cooling down after a loss"
+    elif open_count >= persona.max_open_positions:
+        why = f"{direction} score passes but {persona.max_open_positions} position(s) max reached"
+    else:
+        ctx = contexts.get(inst)
+        if ctx is not None:
+            price, atr = ctx.price, ctx.atr
+            if (
+                0.0 < price < math.inf and 0.0 < atr < math.inf
+                if type(price) is float and type(atr) is float
+                else tradeable(ctx)
+            ):
+                sign = 1.0 if direction == "long" else -1.0
+                t = persona.trailing
+                return TradePlan(
+                    inst,
+                    Action.OPEN_LONG if direction == "long" else Action.OPEN_SHORT,
+                    None,
+                    persona.risk_per_trade,
+                    SizeMode.RISK,
+                    price - sign * persona.stop_atr * atr,
+                    price + sign * persona.target_atr * atr,
+                    t.bound(atr) if t is not None else None,
+                    conf,
+                    f"score {score:+.2f} >= {threshold:g}: {direction} at market, "
+                    f"stop {persona.stop_atr:g} ATR, target {persona.target_atr:g} ATR",
+                )
+        why = "no valid price/ATR to place a stop"
+    return TradePlan(inst, Action.HOLD, confidence=conf, rationale=why)
 
 
 def _confidence(sc: _Scored, threshold: float) -> float:
@@ -712,7 +911,6 @@ def _entry(
     has_pending: bool,
     cooldown_left: int,
     open_count: int,
-    explain: bool = True,
 ) -> tuple[TradePlan, str]:
     threshold = persona.entry_threshold
     if not _passes(sc.score, threshold):
@@ -761,8 +959,6 @@ def _entry(
         confidence=conf,
         rationale=rationale,
     )
-    if not explain:
-        return plan, ""
     trail_text = ""
     if t is not None:
         unit = " ATR" if t.mode == TrailingMode.ATR else "%"
