@@ -106,23 +106,17 @@ def entry_problem(plan: TradePlan, max_fraction: float) -> str | None:
         return f"size_mode must be 'risk' or 'equity', got {plan.size_mode!r}"
     if not is_price(max_fraction):
         return f"max_position_fraction must be positive, got {max_fraction!r}"
-    for name in ("stop_loss", "take_profit", "entry_price"):
-        v = getattr(plan, name)
+    stop, target, ref = plan.stop_loss, plan.take_profit, plan.entry_price
+    for name, v in (("stop_loss", stop), ("take_profit", target), ("entry_price", ref)):
         if v is not None and not is_price(v):
             return f"{name} must be a positive price, got {v!r}"
-    if plan.size_mode == SizeMode.RISK and plan.stop_loss is None:
+    if stop is None and plan.size_mode == SizeMode.RISK:
         return "risk sizing needs a stop_loss"
     t = plan.trailing
-    if t is not None:
-        if not is_trailing_mode(t.mode) or not is_price(t.distance):
-            return f"trailing must have mode percent/atr and a positive distance, got {t!r}"
-        if t.mode == TrailingMode.PERCENT and t.distance >= 1:
-            return f"a percent trailing distance must be below 1, got {t.distance!r}"
-        if not is_activation(t.activation):
-            return f"trailing activation must be >= 0, got {t.activation!r}"
+    if t is not None and (why := trailing_problem(t)) is not None:
+        return why
     if plan.expiry_candles is not None and not is_candle_count(plan.expiry_candles):
         return f"expiry_candles must be a whole number >= 1, got {plan.expiry_candles!r}"
-    stop, target, ref = plan.stop_loss, plan.take_profit, plan.entry_price
     if ref is not None:
         if stop is not None and stop_wrong_side(sign, ref, stop):
             return f"stop {stop} is on the wrong side of the limit {ref}"
@@ -133,11 +127,23 @@ def entry_problem(plan: TradePlan, max_fraction: float) -> str | None:
     return None
 
 
+def trailing_problem(t: TrailingSpec) -> str | None:
+    """Why the broker cannot take the trailing spec ``t``, else None (``entry_problem``'s
+    check of a plan's trailing)."""
+    if not is_trailing_mode(t.mode) or not is_price(t.distance):
+        return f"trailing must have mode percent/atr and a positive distance, got {t!r}"
+    if t.mode == TrailingMode.PERCENT and t.distance >= 1:
+        return f"a percent trailing distance must be below 1, got {t.distance!r}"
+    if not is_activation(t.activation):
+        return f"trailing activation must be >= 0, got {t.activation!r}"
+    return None
+
+
 class _Refused(Exception):
     """The plan cannot be repaired: it becomes hold with this reason."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ledger:
     """What the decision has used so far (slots, instruments), as plans are checked."""
 
@@ -189,7 +195,10 @@ class RiskGuard:
             contexts = {} if context is None else context
         positions = {p.instrument: p for p in portfolio.positions}
         pending = {o.instrument for o in portfolio.pending_orders}
-        ledger = _Ledger(positions, pending, len(positions) + len(pending - positions.keys()), {})
+        open_count = len(positions)
+        if pending:
+            open_count += len(pending - positions.keys())
+        ledger = _Ledger(positions, pending, open_count, {})
         plans: list[TradePlan | None] = [None] * len(decision.plans)
         notes: list[str] = []
         # A close frees its slot for an entry on another instrument in the same decision,
@@ -393,7 +402,10 @@ class RiskGuard:
             raise _Refused("no open position to adjust")
         price = float(ctx.price) if ctx is not None and is_price(ctx.price) else pos.last_price
         atr = float(ctx.atr) if ctx is not None and is_price(ctx.atr) else None
-        sign = 1.0 if Side(pos.side) is Side.LONG else -1.0
+        side = pos.side
+        if type(side) is not Side:
+            side = Side(side)
+        sign = 1.0 if side is Side.LONG else -1.0
         # None keeps the position's current value, so the broker always gets all three.
         stop = pos.stop_loss if plan.stop_loss is None else plan.stop_loss
         if stop is not None and stop != pos.stop_loss:

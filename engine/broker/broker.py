@@ -56,7 +56,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.risk import entry_problem, is_number, is_price
+from engine.risk import entry_problem, is_number, is_price, trailing_problem
 from engine.runtime import lazy_module
 from engine.types import (
     Action,
@@ -82,6 +82,20 @@ INTRABAR_POLICIES = ("stop_first", "open_distance")
 _EVENT_TOL = 1e-9
 # Up to this many skipped candles, a trail's catch-up takes their extreme in Python.
 _SHORT = 32
+# A fill's reason text for each exit reason (the enum's value, without the property lookup)
+_REASON_TEXT = {r: r.value for r in ExitReason}
+# ``ndarray.max`` / ``min`` without the Python wrapper in between (the same reduction)
+_MAX = np.maximum.reduce
+_MIN = np.minimum.reduce
+_kernels = None  # engine.broker.event_search, once the first search imported it
+
+
+def _event_search():
+    """The compiled event search module (numba), imported on first use."""
+    global _kernels
+    if _kernels is None:
+        _kernels = lazy_module("engine.broker.event_search")
+    return _kernels
 
 
 @dataclass(frozen=True)
@@ -149,25 +163,26 @@ def _arm(pend: _Pending, index: int, open_time: int, close_time: int) -> None:
             pend.order = replace(order, expiry_time=expiry)
 
 
-def _pos_plan_stub(pos: _Pos) -> TradePlan:
-    """A plan equivalent to an open position, for validating adjustments."""
-    action = Action.OPEN_LONG if pos.sign > 0 else Action.OPEN_SHORT
-    return TradePlan(pos.instrument, action, size=1.0, size_mode=SizeMode.EQUITY)
-
-
 def _trail_from_extreme(pos: _Pos, extreme: float) -> float | None:
     """The trailing level implied by ``extreme``, or None while not yet activated.
 
     The event search (``_first_exit``) repeats these float operations, in the same order.
     """
-    spec = pos.trailing
+    return _trail_level(pos.trailing, pos.sign, pos.entry_price, extreme)
+
+
+def _trail_level(
+    spec: TrailingSpec | None, sign: float, entry_price: float, extreme: float
+) -> float | None:
+    """``_trail_from_extreme`` for a position with trailing ``spec``, direction ``sign``
+    and entry ``entry_price``."""
     if spec is None:
         return None
-    if pos.sign > 0:
-        if extreme < pos.entry_price + spec.activation_price(pos.entry_price):
+    if sign > 0:
+        if extreme < entry_price + spec.activation_price(entry_price):
             return None
         return extreme - spec.distance_price(extreme)
-    if extreme > pos.entry_price - spec.activation_price(pos.entry_price):
+    if extreme > entry_price - spec.activation_price(entry_price):
         return None
     return extreme + spec.distance_price(extreme)
 
@@ -178,30 +193,36 @@ def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: 
     long = pos.sign > 0
     far = -math.inf if long else math.inf  # a stop that is never reached
     spec = pos.trailing
-    atr_mode = spec is not None and spec.mode == TrailingMode.ATR
+    if spec is None:
+        atr_mode = False
+        distance = atr_distance = activation = 0.0
+    else:
+        atr_mode = spec.mode == TrailingMode.ATR
+        distance = spec.distance
+        atr_distance = spec.distance_price(0.0) if atr_mode else 0.0
+        entry = pos.entry_price
+        activation = (
+            entry + spec.activation_price(entry) if long else entry - spec.activation_price(entry)
+        )
+    stop_loss, trail_stop, target = pos.stop_loss, pos.trail_stop, pos.take_profit
+    scan_from = pos.last_index + 1
     return int(
-        lazy_module("engine.broker.event_search").first_exit(
+        (_kernels or _event_search()).first_exit(
             high,
             low,
-            min(pos.last_index + 1, start),
+            scan_from if scan_from < start else start,  # min(scan_from, start)
             start,
             stop,
             long,
             pos.extreme,
-            far if pos.stop_loss is None else pos.stop_loss,
+            far if stop_loss is None else stop_loss,
             spec is not None,
             atr_mode,
-            0.0 if spec is None else spec.distance,
-            spec.distance_price(0.0) if atr_mode else 0.0,  # type: ignore[union-attr]
-            0.0
-            if spec is None
-            else (
-                pos.entry_price + spec.activation_price(pos.entry_price)
-                if long
-                else pos.entry_price - spec.activation_price(pos.entry_price)
-            ),
-            far if pos.trail_stop is None else pos.trail_stop,
-            -far if pos.take_profit is None else pos.take_profit,
+            distance,
+            atr_distance,
+            activation,
+            far if trail_stop is None else trail_stop,
+            -far if target is None else target,
             _EVENT_TOL,
         )
     )
@@ -245,9 +266,16 @@ class Broker:
         """Cash plus every open position valued at ``prices`` (or the latest known marks)."""
         if prices:
             self.mark(prices)
-        if not self._positions:
+        held = self._positions
+        if not held:
             return self.cash + 0  # what adding the sum of no position gives
         marks = self._marks
+        if len(held) == 1:  # sum() of one value: 0 + the value
+            for p in held.values():
+                entry = p.entry_price
+                return self.cash + (
+                    0 + (p.margin + p.sign * (marks.get(p.instrument, entry) - entry) * p.qty)
+                )
         return self.cash + sum(
             [
                 p.margin + p.sign * (marks.get(p.instrument, p.entry_price) - p.entry_price) * p.qty
@@ -258,35 +286,42 @@ class Broker:
     def positions(self, prices: Mapping[str, float] | None = None) -> tuple[Position, ...]:
         if prices:
             self.mark(prices)
-        if not self._positions:
+        held = self._positions
+        if not held:
             return ()
+        marks = self._marks
         out = []
-        for name in sorted(self._positions):
-            p = self._positions[name]
-            last = self._marks.get(name, p.entry_price)
+        for name in sorted(held) if len(held) > 1 else held:
+            p = held[name]
+            entry = p.entry_price
+            last = marks.get(name, entry)
             out.append(
-                Position(
-                    instrument=name,
-                    side=p.side,
-                    qty=p.qty,
-                    entry_price=p.entry_price,
-                    entry_time=p.entry_time,
-                    stop_loss=p.stop_loss,
-                    take_profit=p.take_profit,
-                    trailing=p.trailing,
-                    trail_stop=p.trail_stop,
-                    last_price=last,
-                    unrealized_pnl=p.sign * (last - p.entry_price) * p.qty,
-                    fees_paid=p.entry_fee,
+                Position(  # (positional: the fields in their order)
+                    name,
+                    p.side,
+                    p.qty,
+                    entry,
+                    p.entry_time,
+                    p.stop_loss,
+                    p.take_profit,
+                    p.trailing,
+                    p.trail_stop,
+                    last,
+                    p.sign * (last - entry) * p.qty,
+                    p.entry_fee,
                 )
             )
         return tuple(out)
 
     def orders(self) -> tuple[Order, ...]:
         """Pending orders (entries and closes), in id order."""
-        if not self._entries and not self._closes:
+        entries, closes = self._entries, self._closes
+        if not entries and not closes:
             return ()
-        pend = [*self._entries.values(), *self._closes.values()]
+        if len(entries) + len(closes) == 1:  # (nothing to sort)
+            for p in (entries or closes).values():
+                return (p.order,)
+        pend = [*entries.values(), *closes.values()]
         return tuple(sorted((p.order for p in pend), key=lambda o: o.id))
 
     def has_position(self, instrument: str) -> bool:
@@ -310,7 +345,10 @@ class Broker:
     @property
     def trailing(self) -> list[str]:
         """Instruments whose open position has a trailing stop."""
-        return [name for name, p in self._positions.items() if p.trailing is not None]
+        held = self._positions
+        if not held:
+            return []
+        return [name for name, p in held.items() if p.trailing is not None]
 
     def holdings(self) -> list[tuple[str, float]]:
         """(instrument, signed quantity) of every open position: the equity's exposure."""
@@ -358,39 +396,40 @@ class Broker:
         inst = plan.instrument
         if inst not in self.instruments:
             return self._reject(time, inst, 0, f"unknown instrument {inst!r}")
-        if plan.action == Action.HOLD:
+        action = plan.action
+        if action == Action.HOLD:
             return self._reject(time, inst, 0, "hold: nothing to submit")
-        if plan.action == Action.ADJUST:
+        if action == Action.ADJUST:
             why = self.apply_adjust(plan)
             if why is not None:
                 return self._reject(time, inst, 0, why)
             target = self._positions.get(inst) or self._entries[inst].order
             return Order(self._new_id(), inst, target.side, OrderKind.ADJUST, int(time), plan)
-        if plan.action == Action.CLOSE:
+        if action == Action.CLOSE:
             return self._submit_close(plan, time)
-        if plan.action not in (Action.OPEN_LONG, Action.OPEN_SHORT):
-            return self._reject(time, inst, 0, f"unknown action {plan.action!r}")
+        if action != Action.OPEN_LONG and action != Action.OPEN_SHORT:
+            return self._reject(time, inst, 0, f"unknown action {action!r}")
         why = entry_problem(plan, max_position_fraction)
         if why is not None:
             return self._reject(time, inst, 0, why)
         if inst in self._positions and inst not in self._closes:
             return self._reject(time, inst, 0, f"a position on {inst} is already open")
-        side = Side.LONG if plan.action == Action.OPEN_LONG else Side.SHORT
+        side = Side.LONG if action == Action.OPEN_LONG else Side.SHORT
         holding = (
             self.config.max_holding_candles if max_holding_candles is None else max_holding_candles
         )
         replaced = self._entries.pop(inst, None)
         if replaced is not None:
             self._reject(time, inst, replaced.order.id, "replaced by a newer order")
-        kind = OrderKind.MARKET if plan.entry_price is None else OrderKind.LIMIT
-        order = Order(
-            id=self._new_id(),
-            instrument=inst,
-            side=side,
-            kind=kind,
-            created_time=int(time),
-            plan=plan,
-            limit_price=None if plan.entry_price is None else float(plan.entry_price),
+        entry = plan.entry_price
+        order = Order(  # (positional: the fields in their order)
+            self._new_id(),
+            inst,
+            side,
+            OrderKind.MARKET if entry is None else OrderKind.LIMIT,
+            int(time),
+            plan,
+            None if entry is None else float(entry),
         )
         self._entries[inst] = _Pending(order, False, float(max_position_fraction), int(holding))
         return order
@@ -462,10 +501,11 @@ class Broker:
                 if pos.trailing is None or pos.trailing.atr is None:
                     return "an ATR trailing stop needs its atr value to adjust a position"
                 spec = replace(spec, atr=pos.trailing.atr)
-            why = entry_problem(replace(_pos_plan_stub(pos), trailing=spec), 1.0)
+            # (what entry_problem says of a plan that is the position with this trailing)
+            why = trailing_problem(spec)
             if why is not None:
                 return why
-            new_level = _trail_from_extreme(replace(pos, trailing=spec), pos.extreme)
+            new_level = _trail_level(spec, pos.sign, pos.entry_price, pos.extreme)
             old = pos.trail_stop
             if old is not None and (
                 new_level is None or (new_level < old if long else new_level > old)
@@ -493,38 +533,32 @@ class Broker:
     def _exit(
         self, pos: _Pos, time: int, price: float, reason: ExitReason, ambiguous: bool, order_id: int
     ) -> Fill:
-        fee = pos.qty * price * self.fee_rate
-        gross = pos.sign * (price - pos.entry_price) * pos.qty
+        qty, sign, inst, entry_fee = pos.qty, pos.sign, pos.instrument, pos.entry_fee
+        fee = qty * price * self.fee_rate
+        gross = sign * (price - pos.entry_price) * qty
         self.cash += pos.margin + gross - fee
-        fill = Fill(
-            time=int(time),
-            instrument=pos.instrument,
-            order_id=order_id,
-            side=FillSide.SELL if pos.sign > 0 else FillSide.BUY,
-            qty=pos.qty,
-            price=price,
-            fee=fee,
-            reason=reason.value,
-            ambiguous=ambiguous,
-        )
+        time = int(time)
+        side = FillSide.SELL if sign > 0 else FillSide.BUY
+        # (positional: the fields in their order)
+        fill = Fill(time, inst, order_id, side, qty, price, fee, _REASON_TEXT[reason], ambiguous)
         self.fills.append(fill)
         self.trades.append(
             Trade(
-                instrument=pos.instrument,
-                side=pos.side,
-                entry_time=pos.entry_time,
-                entry_price=pos.entry_price,
-                exit_time=int(time),
-                exit_price=price,
-                qty=pos.qty,
-                pnl=gross - pos.entry_fee - fee,
-                fees=pos.entry_fee + fee,
-                exit_reason=reason,
-                ambiguous=ambiguous,
+                inst,
+                pos.side,
+                pos.entry_time,
+                pos.entry_price,
+                time,
+                price,
+                qty,
+                gross - entry_fee - fee,
+                entry_fee + fee,
+                reason,
+                ambiguous,
             )
         )
-        del self._positions[pos.instrument]
-        self._closes.pop(pos.instrument, None)
+        del self._positions[inst]
+        self._closes.pop(inst, None)
         return fill
 
     def close_position(
@@ -582,7 +616,8 @@ class Broker:
         else:
             qty = equity * plan.size / price
         qty = min(qty, pend.max_position_fraction * equity / price)
-        per_unit = price * (1.0 / self.config.leverage + self.fee_rate)
+        leverage = self.config.leverage
+        per_unit = price * (1.0 / leverage + self.fee_rate)
         qty = min(qty, self.cash / per_unit)
         if not math.isfinite(qty) or qty <= 0:
             return f"no cash to open (cash {self.cash:.2f}, equity {equity:.2f})"
@@ -593,37 +628,31 @@ class Broker:
             trailing = replace(trailing, atr=float(atr))
         notional = qty * price
         fee = notional * self.fee_rate
-        margin = notional / self.config.leverage
+        margin = notional / leverage
         self.cash -= margin + fee
-        pos = _Pos(
-            instrument=order.instrument,
-            side=order.side,
-            sign=sign,
-            qty=qty,
-            entry_price=price,
-            entry_time=int(time),
-            entry_index=index,
-            order_id=order.id,
-            margin=margin,
-            entry_fee=fee,
-            stop_loss=None if stop is None else float(stop),
-            take_profit=None if target is None else float(target),
-            trailing=trailing,
-            trail_stop=None,
-            extreme=price,
-            max_holding=pend.max_holding,
-            last_index=index,
+        time = int(time)
+        inst, oid = order.instrument, order.id
+        self._positions[inst] = _Pos(  # (positional: the fields in their order)
+            inst,
+            order.side,
+            sign,
+            qty,
+            price,
+            time,
+            index,
+            oid,
+            margin,
+            fee,
+            None if stop is None else float(stop),
+            None if target is None else float(target),
+            trailing,
+            None,  # trail_stop
+            price,  # extreme
+            pend.max_holding,
+            index,  # last_index
         )
-        self._positions[order.instrument] = pos
         fill = Fill(
-            time=int(time),
-            instrument=order.instrument,
-            order_id=order.id,
-            side=FillSide.BUY if sign > 0 else FillSide.SELL,
-            qty=qty,
-            price=price,
-            fee=fee,
-            reason="entry",
+            time, inst, oid, FillSide.BUY if sign > 0 else FillSide.SELL, qty, price, fee, "entry"
         )
         self.fills.append(fill)
         return fill
@@ -657,20 +686,22 @@ class Broker:
     ) -> list[Fill]:
         """Phase 1, at the candle's open: the holding limit, a pending close and a stop or
         target the open gapped through."""
-        fills: list[Fill] = []
         o = float(open)
         self._marks[instrument] = o
         pos = self._positions.get(instrument)
         if pos is not None and index > pos.last_index + 1:
             self._catch_up(pos, index)
 
-        pend = self._closes.get(instrument)
-        if pend is not None and pend.first_index is None:
-            _arm(pend, index, open_time, close_time)
+        close = self._closes.get(instrument)
+        if close is not None and close.first_index is None:
+            _arm(close, index, open_time, close_time)
         pend = self._entries.get(instrument)
         if pend is not None and pend.first_index is None:
             _arm(pend, index, open_time, close_time)
+        if pos is None and close is None:
+            return []
 
+        fills: list[Fill] = []
         if pos is not None and pos.max_holding > 0 and index >= pos.entry_index + pos.max_holding:
             fills.append(
                 self._exit(
@@ -683,7 +714,8 @@ class Broker:
                 )
             )
             pos = None
-        pend = self._closes.get(instrument)
+            close = None  # (the exit dropped the pending close)
+        pend = close
         if pend is not None and pend.first_index is not None:
             del self._closes[instrument]
             if pos is not None:
@@ -778,45 +810,48 @@ class Broker:
         return fills
 
     def _ratchet(self, pos: _Pos, extreme: float) -> None:
-        pos.extreme = max(pos.extreme, extreme) if pos.sign > 0 else min(pos.extreme, extreme)
-        level = _trail_from_extreme(pos, pos.extreme)
+        # (``b if b > a else a`` is ``max(a, b)``, NaN included; likewise for min)
+        long = pos.sign > 0
+        ext = pos.extreme
+        if (extreme > ext) if long else (extreme < ext):
+            pos.extreme = ext = extreme
+        spec = pos.trailing
+        if spec is None:
+            return
+        level = _trail_level(spec, pos.sign, pos.entry_price, ext)
         if level is not None:
-            if pos.trail_stop is None:
+            trail = pos.trail_stop
+            if trail is None or ((level > trail) if long else (level < trail)):
                 pos.trail_stop = level
-            elif pos.sign > 0:
-                pos.trail_stop = max(pos.trail_stop, level)
-            else:
-                pos.trail_stop = min(pos.trail_stop, level)
 
     def _catch_up(self, pos: _Pos, index: int) -> None:
         """Ratchet over candles the engine skipped (quiet by next_event_index)."""
-        if index <= pos.last_index + 1:
+        first = pos.last_index + 1
+        if index <= first:
             return
         arrays = self._arrays.get(pos.instrument)
         if arrays is None:
             return
-        high, low = arrays
-        first = pos.last_index + 1
-        seg = high[first:index] if pos.sign > 0 else low[first:index]
+        long = pos.sign > 0
+        seg = arrays[0][first:index] if long else arrays[1][first:index]
         if len(seg):
             values = seg.tolist() if len(seg) <= _SHORT else None
             # a few values: Python's max, unless one is NaN (numpy's max propagates it)
             if values is not None and (total := sum(values)) == total:
-                extreme = max(values) if pos.sign > 0 else min(values)
+                extreme = max(values) if long else min(values)
             else:
-                extreme = float(seg.max() if pos.sign > 0 else seg.min())
+                extreme = float(_MAX(seg) if long else _MIN(seg))
             self._ratchet(pos, extreme)
         pos.last_index = index - 1
 
     def _active_stop(self, pos: _Pos) -> tuple[float | None, ExitReason]:
         """The stop that counts: the trail once it is tighter than the stop loss."""
-        long = pos.sign > 0
-        stop, reason = pos.stop_loss, ExitReason.STOP
-        if pos.trail_stop is not None and (
-            stop is None or (pos.trail_stop > stop if long else pos.trail_stop < stop)
+        stop, trail = pos.stop_loss, pos.trail_stop
+        if trail is not None and (
+            stop is None or ((trail > stop) if pos.sign > 0 else (trail < stop))
         ):
-            stop, reason = pos.trail_stop, ExitReason.TRAILING
-        return stop, reason
+            return trail, ExitReason.TRAILING
+        return stop, ExitReason.STOP
 
     def _exit_at_open(self, pos: _Pos, o: float, open_time: int) -> Fill | None:
         """A stop or target the open gapped through fills at the open."""
@@ -911,7 +946,7 @@ class Broker:
         if order.limit_price is None:
             return limit
         return int(
-            lazy_module("engine.broker.event_search").first_touch(
+            (_kernels or _event_search()).first_touch(
                 high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
             )
         )
