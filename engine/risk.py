@@ -193,8 +193,9 @@ class RiskGuard:
             contexts = context.context
         else:  # (not ``context or {}``: a lazy mapping would count its items)
             contexts = {} if context is None else context
-        positions = {p.instrument: p for p in portfolio.positions}
-        pending = {o.instrument for o in portfolio.pending_orders}
+        held, orders = portfolio.positions, portfolio.pending_orders
+        positions = {p.instrument: p for p in held} if held else {}
+        pending = {o.instrument for o in orders} if orders else set()
         open_count = len(positions)
         if pending:
             open_count += len(pending - positions.keys())
@@ -498,6 +499,13 @@ class RiskGuard:
 
     def _common(self, plan: TradePlan, notes: list[str]) -> TradePlan:
         conf = plan.confidence
+        expiry = plan.expiry_candles
+        if (
+            type(conf) is float
+            and 0.0 <= conf <= 1.0
+            and (expiry is None or (type(expiry) is int and expiry > 0))
+        ):
+            return plan  # (the common case: nothing to correct)
         if not is_number(conf):
             notes.append(f"confidence {conf!r} invalid; set to 0")
             conf = 0.0
@@ -505,7 +513,6 @@ class RiskGuard:
             clamped = min(max(float(conf), 0.0), 1.0)
             notes.append(f"confidence {conf:g} outside 0..1; clamped to {clamped:g}")
             conf = clamped
-        expiry = plan.expiry_candles
         if expiry is not None and not is_candle_count(expiry):
             notes.append(f"expiry {expiry!r} is not a positive whole number of candles; removed")
             expiry = None

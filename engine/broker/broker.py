@@ -601,24 +601,30 @@ class Broker:
         the market traded at (the open, before slippage), checked against stop/target."""
         order = pend.order
         plan = order.plan
-        sign = 1.0 if order.side == Side.LONG else -1.0
+        long = order.side == Side.LONG
+        sign = 1.0 if long else -1.0
         stop, target = plan.stop_loss, plan.take_profit
         ref = market_price
-        if stop is not None and (ref <= stop if sign > 0 else ref >= stop):
+        if stop is not None and (ref <= stop if long else ref >= stop):
             return f"the market at {ref} is already beyond the stop {stop}"
-        if target is not None and (ref >= target if sign > 0 else ref <= target):
+        if target is not None and (ref >= target if long else ref <= target):
             return f"the market at {ref} is already beyond the take profit {target}"
-        if stop is not None and (price <= stop if sign > 0 else price >= stop):
+        if stop is not None and (price <= stop if long else price >= stop):
             return f"the fill price {price} would be beyond the stop {stop}"
         equity = self.equity()
         if plan.size_mode == SizeMode.RISK:
             qty = equity * plan.size / abs(price - float(stop))  # type: ignore[arg-type]
         else:
             qty = equity * plan.size / price
-        qty = min(qty, pend.max_position_fraction * equity / price)
+        # (``if cap < qty: qty = cap`` is ``qty = min(qty, cap)``, NaN included)
+        cap = pend.max_position_fraction * equity / price
+        if cap < qty:
+            qty = cap
         leverage = self.config.leverage
         per_unit = price * (1.0 / leverage + self.fee_rate)
-        qty = min(qty, self.cash / per_unit)
+        cap = self.cash / per_unit
+        if cap < qty:
+            qty = cap
         if not math.isfinite(qty) or qty <= 0:
             return f"no cash to open (cash {self.cash:.2f}, equity {equity:.2f})"
         trailing = plan.trailing
@@ -652,7 +658,7 @@ class Broker:
             index,  # last_index
         )
         fill = Fill(
-            time, inst, oid, FillSide.BUY if sign > 0 else FillSide.SELL, qty, price, fee, "entry"
+            time, inst, oid, FillSide.BUY if long else FillSide.SELL, qty, price, fee, "entry"
         )
         self.fills.append(fill)
         return fill
