@@ -22,6 +22,7 @@ from engine.risk import (
     target_wrong_side,
     too_far,
     tradeable,
+    trailing_problem,
 )
 from engine.types import (
     Action,
@@ -152,6 +153,42 @@ trail_st = st.one_of(
         st.one_of(st.none(), st.floats(allow_nan=True)),
     ),
 )
+
+
+_ODD = st.sampled_from([0.0, -0.5, 1.0, 2.0, math.nan, math.inf, True, "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mode=st.sampled_from([*TrailingMode, "percent", "atr", "bogus"]),
+    distance=st.floats(min_value=1e-6, max_value=3.0) | _ODD,
+    activation=st.floats(min_value=0.0, max_value=3.0) | _ODD,
+    atr=st.none() | st.floats(min_value=1e-3, max_value=1e3),
+    long=st.booleans(),
+)
+def test_trailing_problem_is_what_entry_problem_says_of_a_plan_with_that_trailing(
+    mode, distance, activation, atr, long
+) -> None:
+    # (the broker checks an adjusted position's trailing with it, as a plan that is the
+    # position: equity sized, no stop, target or limit)
+    spec = TrailingSpec(mode, distance, activation, atr)
+    action = Action.OPEN_LONG if long else Action.OPEN_SHORT
+    plan = TradePlan("BTCUSDT", action, size=1.0, size_mode=SizeMode.EQUITY, trailing=spec)
+    assert trailing_problem(spec) == entry_problem(plan, 1.0)
+
+
+def test_trailing_problem_by_hand() -> None:
+    assert trailing_problem(TrailingSpec(TrailingMode.PERCENT, 0.02, 0.01)) is None
+    assert trailing_problem(TrailingSpec(TrailingMode.ATR, 2.0, 0.0, 50.0)) is None
+    assert trailing_problem(TrailingSpec(TrailingMode.PERCENT, 1.0)) == (
+        "a percent trailing distance must be below 1, got 1.0"
+    )
+    assert trailing_problem(TrailingSpec(TrailingMode.ATR, 2.0, -1.0)) == (
+        "trailing activation must be >= 0, got -1.0"
+    )
+    assert trailing_problem(TrailingSpec("bogus", 0.1)).startswith(  # type: ignore[arg-type]
+        "trailing must have mode percent/atr and a positive distance"
+    )
 
 
 @settings(max_examples=200, deadline=None)
