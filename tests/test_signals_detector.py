@@ -18,6 +18,7 @@ from engine.signals import (
     default_signal_config,
     detect_series,
 )
+from engine.signals.detector import _moves
 from engine.types import Direction, InstrumentSeries, Signal
 
 MINUTE = 60_000_000_000
@@ -299,3 +300,29 @@ def test_dense_config_actually_fires_every_kind_on_random_walks() -> None:
     for seed in range(5):
         kinds |= {s.kind for s in detect_series(random_walk(seed, 400, 1.0), DENSE).signals}
     assert len(kinds) == 12, sorted(kinds)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.floats(1.0, 1e6), min_size=6, max_size=6),  # the usual six closes
+        st.lists(
+            st.one_of(
+                st.floats(1.0, 1e6),
+                st.sampled_from([0.0, -1.0, float("nan"), float("inf"), 5e-324]),
+            ),
+            max_size=8,
+        ),
+    )
+)
+def test_context_moves_are_the_pairwise_percent_moves(recent: list[float]) -> None:
+    """``_moves`` (unrolled for the usual six closes) is the pairwise formula, float for
+    float: ``(b / a - 1) * 100``, 0 after a close that is not positive."""
+    expected = tuple(
+        (recent[k + 1] / recent[k] - 1.0) * 100.0 if recent[k] > 0 else 0.0
+        for k in range(len(recent) - 1)
+    )
+    got = _moves(recent)
+    assert len(got) == len(expected)
+    assert all(x == y or (x != x and y != y) for x, y in zip(got, expected, strict=True))
+    assert [str(x) for x in got] == [str(y) for y in expected]  # (the same floats, bit for bit)

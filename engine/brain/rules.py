@@ -322,16 +322,16 @@ def _view_rows(view: BatchView) -> list[_SignalRow]:
     least 1 as ``_weigh`` makes them, which it then leaves as they are)."""
     bounds, inst, kind, side, strength, count, names, kinds = _kept(_slices, view.batches)
     lo, hi = bounds.item(view.row), bounds.item(view.row + 1)
-    if hi - lo == 1:  # most batches: one signal (item() is a fast path for one value)
-        sign = side.item(lo)
+    if hi - lo <= 4:  # most batches: a few signals (item() is a fast path for one value)
         return [
             (
-                names[inst.item(lo)],
-                kinds[kind.item(lo)],
-                strength.item(lo),
-                count.item(lo),
-                sign or None,
+                names[inst.item(x)],
+                kinds[kind.item(x)],
+                strength.item(x),
+                count.item(x),
+                side.item(x) or None,  # side 0.0: neutral
             )
+            for x in range(lo, hi)
         ]
     return [
         (names[i], kinds[k], x, c, sign or None)  # side 0.0: neutral
@@ -443,6 +443,9 @@ def score_bounds(
     return bound.reshape(n, n_inst), lean.astype(np.int8).reshape(n, n_inst), codes
 
 
+_FIRST = (0,)
+
+
 class HoldOracle:
     """Which of the rule brain's decisions are holds only, known without deciding.
 
@@ -474,6 +477,7 @@ class HoldOracle:
             self.flat_quiet = np.zeros(len(bound), dtype=bool)
             self._calm = self.flat_quiet
         self._calm_bytes = self._calm.astype(np.uint8).tobytes()  # fast to index one
+        self._one = bound.shape[1] == 1
         self._last_book: tuple[Any, Any, tuple[dict[str, int], set[str], int]] | None = None
 
     def holds(
@@ -490,17 +494,20 @@ class HoldOracle:
             return True
         if not self._known:
             return False
-        row = self._bound[j].tolist()  # a few columns: Python floats, no numpy calls
         half = self._half
-        hot = [col for col, b in enumerate(row) if not b < half]  # NaN bounds are hot too
-        if not hot:
-            return True
+        if self._one:  # one instrument: not calm, so its column is hot
+            row, hot = [self._bound.item(j, 0)], _FIRST
+        else:
+            row = self._bound[j].tolist()  # a few columns: Python floats, no numpy calls
+            hot = [col for col, b in enumerate(row) if not b < half]  # NaN bounds are hot too
+            if not hot:
+                return True
         persona = self._persona
         held, pending, open_count = self._book(portfolio)
         blocked = open_count >= persona.max_open_positions
         if not blocked and persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
             blocked = persona.cooldown_after_loss - (step - portfolio.last_loss_step) > 0
-        lean = self._lean[j].tolist()
+        lean = [self._lean.item(j, 0)] if self._one else self._lean[j].tolist()
         for col in hot:
             name, side = self._names[col], lean[col]
             if name in held:
@@ -763,7 +770,9 @@ def _plans(
     flips: set[str] = set()
     for inst, pos in held.items():  # reviews first (see _decide)
         score, net, total = scored[inst]
-        side = Side(pos.side)
+        side = pos.side
+        if type(side) is not Side:
+            side = Side(side)
         sign = 1.0 if side is Side.LONG else -1.0
         against = -sign * score
         conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0

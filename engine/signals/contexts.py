@@ -61,10 +61,29 @@ class LazyContexts(Mapping[str, InstrumentContext]):
     def __getitem__(self, name: str) -> InstrumentContext:
         ctx = self._built.get(name)
         if ctx is None:
-            column = self._source.candles.get(name)
-            if column is None or column[self._batch] < 0:
+            ctx = self._build(name)
+            if ctx is None:
                 raise KeyError(name)
-            ctx = self._built[name] = self._source.context(name, self._batch)
+        return ctx
+
+    def get(self, name: str, default: Any = None) -> Any:  # (Mapping's, one layer less)
+        ctx = self._built.get(name)
+        if ctx is None:
+            ctx = self._build(name)
+            if ctx is None:
+                return default
+        return ctx
+
+    def _build(self, name: str) -> InstrumentContext | None:
+        """The context of ``name`` (``ContextSource.context``), kept; None without a candle."""
+        source = self._source
+        column = source.candles.get(name)
+        if column is None:
+            return None
+        candle = column.item(self._batch)  # (a Python int)
+        if candle < 0:
+            return None
+        ctx = self._built[name] = source.series[name].context(candle, source.lookback)
         return ctx
 
     def __contains__(self, name: object) -> bool:

@@ -55,14 +55,16 @@ class SeriesSignals:
     def context(self, index: int, lookback: int) -> InstrumentContext:
         """The brain's view of this instrument at the close of candle ``index`` (its
         indicator values computed when first read: a rule brain reads only price and ATR)."""
-        back = min(lookback, index)
+        back = index if index < lookback else lookback  # min(lookback, index)
         indicators = self.indicators
         close = self.close
-        recent = close[max(0, index - RECENT_MOVES) : index + 1].tolist()
+        start = index - RECENT_MOVES
+        recent = close[start if start > 0 else 0 : index + 1].tolist()
+        price_then = recent[-1 - back] if back < len(recent) else float(close.item(index - back))
         return make_context(
             self.instrument,
             recent[-1],
-            recent[-1 - back] if back < len(recent) else float(close[index - back]),
+            price_then,
             back,
             CandleValues(indicators, index, True)
             if isinstance(indicators, IndicatorColumns)
@@ -96,8 +98,23 @@ def make_context(
         change,
         lookback,
         known,
-        tuple([(b / a - 1.0) * 100.0 if a > 0 else 0.0 for a, b in itertools.pairwise(recent)]),
+        _moves(recent),
     )
+
+
+def _moves(recent: Sequence[float]) -> tuple[float, ...]:
+    """The % moves between consecutive closes (0 after a close that is not positive)."""
+    if len(recent) == RECENT_MOVES + 1 == 6:  # the usual case, unrolled: the same arithmetic
+        p0, p1, p2, p3, p4, p5 = recent
+        if p0 > 0 and p1 > 0 and p2 > 0 and p3 > 0 and p4 > 0:
+            return (
+                (p1 / p0 - 1.0) * 100.0,
+                (p2 / p1 - 1.0) * 100.0,
+                (p3 / p2 - 1.0) * 100.0,
+                (p4 / p3 - 1.0) * 100.0,
+                (p5 / p4 - 1.0) * 100.0,
+            )
+    return tuple([(b / a - 1.0) * 100.0 if a > 0 else 0.0 for a, b in itertools.pairwise(recent)])
 
 
 # -- indicator values ------------------------------------------------------------------
@@ -257,7 +274,7 @@ class CandleValues(Mapping[str, float]):
         """``float(self.get("atr", nan))`` of the values with NaN (see ``known``)."""
         column = self._columns._stored.get("atr")
         if column is not None:
-            return float(column[self._index])
+            return float(column.item(self._index))  # (float(column[i]), without a scalar)
         return float(self._columns.at(self._index).get("atr", math.nan))
 
     def known(self) -> CandleValues:
