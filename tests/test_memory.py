@@ -185,16 +185,20 @@ def test_deferred_decisions_are_kept_as_rows_and_made_as_asked() -> None:
     for later in (flat, review):
         log.defer(later)
     log.append(made)
-    log.defer(odd)  # a numpy float: kept as it is, not as a row
+    log.defer(odd)  # a numpy float: a row too, its book kept as it is
     assert log.pending == 3 and log.laters() == [flat, review, odd]
-    assert sum(type(x) is Later for x in log._items) == 1  # the others are rows
+    assert sum(type(x) is Later for x in log._items) == 0  # all are rows
     snap = log.snapshot()
     log.defer(flat)
     assert len(snap) == 4 and len(log) == 5 and not asked
     assert [d.reasoning for d in snap] == ["step 3", "step 4", "made", "step 5"]
     assert asked == [flat, review, odd]
     assert [type(x) for x in (asked[0].portfolio.time, asked[0].portfolio.cash)] == [int, float]
+    assert type(asked[2].portfolio.cash) is np.float64
     assert pickle.loads(pickle.dumps(decisions._DEFERRED)) is decisions._DEFERRED
     clone = copy.deepcopy(log)  # the TUI's step-back snapshots
     assert clone.laters() == log.laters() == [flat, review, odd, flat]
     assert clone._make is log._make
+    # a step or a time that is no Python int is kept as a Later, not as a row
+    log.defer(Later(6, False, PortfolioState(np.int64(103), 6, 1.0, 2.0, (), (), None)))
+    assert type(log._items[-1]) is Later and log.laters()[-1].portfolio.time == 103

@@ -45,18 +45,18 @@ class Unexplained(NamedTuple):
 
 
 class _LaterRows:
-    """The :class:`Later` items of a log as typed columns (one row each), so that a
-    deferred decision costs about 80 bytes, not the ~300 of its objects (10M candles:
-    ~1.4M deferred decisions). Append-only: a snapshot shares it."""
+    """The :class:`Later` items of a log as typed columns (one row each: step, review
+    flag, time, and the index of its book, the portfolio shared by a run of deferred
+    steps), so that a deferred decision costs about 25 bytes plus its run's book, not
+    the ~300 of its objects (10M candles: ~1.4M deferred decisions). Append-only: a
+    snapshot shares it."""
 
-    __slots__ = ("cash", "equity", "loss", "pending", "positions", "review", "step", "time")
+    __slots__ = ("book", "books", "review", "step", "time")
 
     def __init__(self) -> None:
-        self.step, self.time, self.loss = array("q"), array("q"), array("q")
+        self.step, self.time, self.book = array("q"), array("q"), array("q")
         self.review = array("b")
-        self.cash, self.equity = array("d"), array("d")
-        self.positions: list[tuple[Any, ...]] = []
-        self.pending: list[tuple[Any, ...]] = []
+        self.books: list[PortfolioState] = []  # a row's cash, equity, book, last loss
 
     @staticmethod
     def fits(later: Later) -> bool:
@@ -65,71 +65,36 @@ class _LaterRows:
             type(later.step) is int
             and later.step == p.step
             and type(p.time) is int
-            and _LaterRows.fits_book(p)
-        )
-
-    @staticmethod
-    def fits_book(p: PortfolioState) -> bool:
-        """Whether the portfolio's cash, equity, last loss, positions and orders fit the
-        typed rows (its step and time are checked by the caller)."""
-        loss = p.last_loss_step
-        return (
-            type(p.cash) is float
-            and type(p.equity) is float
-            and (loss is None or (type(loss) is int and loss >= 0))
-            and type(p.positions) is tuple
-            and type(p.pending_orders) is tuple
+            and type(later.review) is bool
         )
 
     def add(self, later: Later) -> int:
         p = later.portfolio
-        return self._add_one(later.step, later.review, p.time, p)
-
-    def _add_one(self, step: int, review: bool, time: int, book: Any) -> int:
-        self.step.append(step)
-        self.review.append(bool(review))
-        self.time.append(time)
-        self.cash.append(book.cash)
-        self.equity.append(book.equity)
-        loss = book.last_loss_step
-        self.loss.append(-1 if loss is None else loss)
-        self.positions.append(book.positions)
-        self.pending.append(book.pending_orders)
-        return len(self.step) - 1
+        return self.add_run([later.step], [later.review], [p.time], p)
 
     def add_run(
         self, steps: Sequence[int], reviews: Sequence[bool], times: Sequence[int], book: Any
     ) -> int:
-        """One row per step (with its review flag and time), each with the rest of the
-        portfolio ``book``; the first row's index."""
-        k = len(steps)
-        if k == 1:
-            return self._add_one(steps[0], reviews[0], times[0], book)
+        """One row per step (with its review flag and time, Python ints and bools), each
+        with the rest of the portfolio ``book``; the first row's index."""
         first = len(self.step)
-        loss = -1 if book.last_loss_step is None else book.last_loss_step
+        k = len(steps)
+        if not k:
+            return first
         self.step.extend(steps)
-        self.review.extend(map(bool, reviews))
+        self.review.extend(reviews)
         self.time.extend(times)
-        self.cash.extend([book.cash] * k)
-        self.equity.extend([book.equity] * k)
-        self.loss.extend([loss] * k)
-        self.positions.extend([book.positions] * k)
-        self.pending.extend([book.pending_orders] * k)
+        if k == 1:
+            self.book.append(len(self.books))
+        else:
+            self.book.extend([len(self.books)] * k)
+        self.books.append(book)
         return first
 
     def get(self, row: int) -> Later:
-        loss = self.loss[row]
         step = self.step[row]
-        portfolio = PortfolioState(
-            self.time[row],
-            step,
-            self.cash[row],
-            self.equity[row],
-            self.positions[row],
-            self.pending[row],
-            None if loss < 0 else loss,
-        )
-        return Later(step, bool(self.review[row]), portfolio)
+        book = self.books[self.book[row]]
+        return Later(step, bool(self.review[row]), _at(book, step, self.time[row]))
 
 
 def _at(book: PortfolioState, step: int, time: int) -> PortfolioState:
@@ -202,12 +167,11 @@ class DecisionLog(Sequence[Decision]):
             raise ValueError("this decision log cannot make decisions later")
         k = len(steps)
         if not (
-            _LaterRows.fits_book(book)
-            and (
-                type(steps[0]) is int and type(times[0]) is int
-                if k == 1  # (most runs are one step)
-                else all(type(x) is int for x in steps) and all(type(x) is int for x in times)
-            )
+            type(steps[0]) is int and type(times[0]) is int and type(reviews[0]) is bool
+            if k == 1  # (most runs are one step)
+            else all(type(x) is int for x in steps)
+            and all(type(x) is int for x in times)
+            and all(type(x) is bool for x in reviews)
         ):
             for step, review, time in zip(steps, reviews, times, strict=True):
                 self.defer(Later(step, review, _at(book, step, time)))
