@@ -200,3 +200,22 @@ def test_an_llm_hold_says_the_models_reason_not_the_rule_score(run) -> None:
     edited = dataclasses.replace(ev, decisions=tuple(by_llm(d) for d in ev.decisions))
     line = lines_of(run, edited)[inst]
     assert (line.reason, line.text) == ("held", f"the brain held: {cited}")
+
+
+def test_an_open_positions_stop_and_target_read_as_the_screen_prints_prices(run) -> None:
+    """Grouped by thousands, with every digit the engine prints (BTC near 62,000)."""
+    from engine.numfmt import fmt_price
+
+    analysis, persona, events = run
+    found = 0
+    for ev in events:
+        for w in why_no_trade(analysis, persona, ev):
+            pos = next((p for p in ev.positions if p.instrument == w.instrument), None)
+            if w.reason != "in_position" or pos is None or pos.stop_loss is None:
+                continue
+            stop = fmt_price(pos.stop_loss, grouping=True)
+            assert f"(stop {stop}, " in w.text
+            if pos.stop_loss >= 1000:
+                assert "," in stop and stop.replace(",", "") == fmt_price(pos.stop_loss)
+                found += 1
+    assert found > 0

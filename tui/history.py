@@ -188,10 +188,7 @@ class TradesBrowser(BrowserBase):
 
     @classmethod
     def of(cls, model: ReplayModel) -> TradesBrowser:
-        from engine.numfmt import fmt_price as engine_price
-
-        def fmt_price(value: float) -> str:  # every digit the engine prints, grouped
-            return engine_price(value, grouping=True)
+        from engine.numfmt import fmt_price
 
         rows = []
         trades = []
@@ -209,8 +206,8 @@ class TradesBrowser(BrowserBase):
                 pnl,
                 reason,
                 fmt_time(t.exit_time),
-                Text(fmt_price(t.entry_price), justify="right"),
-                Text(fmt_price(t.exit_price), justify="right"),
+                Text(fmt_price(t.entry_price, grouping=True), justify="right"),
+                Text(fmt_price(t.exit_price, grouping=True), justify="right"),
             )
             rows.append((step, cells))
 
@@ -218,9 +215,10 @@ class TradesBrowser(BrowserBase):
             t = trades[i]
             return (
                 f"{t.instrument} {t.side} {fmt_qty(t.qty)} · entry {fmt_time(t.entry_time)} at "
-                f"{fmt_price(t.entry_price)} · exit {fmt_time(t.exit_time)} at "
-                f"{fmt_price(t.exit_price)} ({t.exit_reason}) · P&L {fmt_signed(t.pnl)} "
-                f"(net of {fmt_money(t.fees)} fees) · enter: go to its entry candle"
+                f"{fmt_price(t.entry_price, grouping=True)} · exit {fmt_time(t.exit_time)} at "
+                f"{fmt_price(t.exit_price, grouping=True)} ({t.exit_reason}) · "
+                f"P&L {fmt_signed(t.pnl)} (net of {fmt_money(t.fees)} fees) · "
+                "enter: go to its entry candle"
             )
 
         return cls(rows, detail)

@@ -65,13 +65,13 @@ def _why(
     if fills:
         f = fills[-1]
         what = "entry filled" if f.reason == "entry" else f"closed ({f.reason})"
-        return "filled", f"{what} at {fmt_price(f.price)}"
+        return "filled", f"{what} at {fmt_price(f.price, grouping=True)}"
     pos = next((p for p in event.positions if p.instrument == inst), None)
     if pos is not None:
         side = str(getattr(pos.side, "value", pos.side))
         return "in_position", (
-            f"in a {side} position (stop {fmt_price(pos.stop_loss)}, "
-            f"target {fmt_price(pos.take_profit)})"
+            f"in a {side} position (stop {fmt_price(pos.stop_loss, grouping=True)}, "
+            f"target {fmt_price(pos.take_profit, grouping=True)})"
         )
     rejected = [r for r in event.rejections if r.instrument == inst]
     if rejected:
@@ -80,7 +80,11 @@ def _why(
         return kind, f"order {'expired' if kind == 'order_expired' else 'rejected'}: {reason}"
     order = next((o for o in event.orders if o.instrument == inst), None)
     if order is not None:
-        at = "next open" if order.limit_price is None else fmt_price(order.limit_price)
+        at = (
+            "next open"
+            if order.limit_price is None
+            else fmt_price(order.limit_price, grouping=True)
+        )
         return "order_pending", f"entry order pending ({order.kind} at {at})"
     found = _plan_for(event, inst)
     signals = [s for s in event.batch.signals if s.instrument == inst] if event.batch else []
