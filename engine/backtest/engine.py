@@ -574,14 +574,15 @@ class BacktestEngine:
     # ---------------------------------------------------------------- brain
     def _portfolio(self, t: int) -> PortfolioState:
         broker = self.broker  # its marks are the closes of step t (see _process)
+        # (positional: time, step, cash, equity, positions, pending orders, last loss)
         return PortfolioState(
-            time=int(self._times[t]),
-            step=t,
-            cash=float(broker.cash),
-            equity=float(broker.equity()),
-            positions=broker.positions(),
-            pending_orders=broker.orders(),
-            last_loss_step=self._last_loss_step,
+            int(self._times[t]),
+            t,
+            float(broker.cash),
+            float(broker.equity()),
+            broker.positions(),
+            broker.orders(),
+            self._last_loss_step,
         )
 
     def _asked_batch(self, t: int, unexplained: bool) -> SignalBatch | BatchView:
