@@ -114,6 +114,7 @@ class _Deferred:
 
 
 _DEFERRED = _Deferred()
+_INT, _BOOL = {int}, {bool}
 
 
 class DecisionLog(Sequence[Decision]):
@@ -169,9 +170,8 @@ class DecisionLog(Sequence[Decision]):
         if not (
             type(steps[0]) is int and type(times[0]) is int and type(reviews[0]) is bool
             if k == 1  # (most runs are one step)
-            else all(type(x) is int for x in steps)
-            and all(type(x) is int for x in times)
-            and all(type(x) is bool for x in reviews)
+            else {*map(type, steps), *map(type, times)} == _INT  # (C loops: runs are long)
+            and {*map(type, reviews)} == _BOOL
         ):
             for step, review, time in zip(steps, reviews, times, strict=True):
                 self.defer(Later(step, review, _at(book, step, time)))
