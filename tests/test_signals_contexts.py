@@ -7,14 +7,12 @@ import copy
 import dataclasses
 import math
 import pickle
-from typing import Any
 
 import pytest
 
 from engine.data.stream import MergedStream, merge
 from engine.signals import batch_signals, detect_series, detector
 from engine.signals.contexts import LazyContexts
-from engine.signals.detector import make_context
 from engine.types import InstrumentContext
 from tests.test_signals_aggregator import gappy_stream, step_batches
 from tests.test_signals_detector import DENSE, MINUTE, random_walk
@@ -149,12 +147,15 @@ def test_each_context_is_built_once_and_only_when_read(monkeypatch: pytest.Monke
     batches = batch_signals(stream, per, CONFIG)
     calls: list[tuple[str, float]] = []
 
-    def counting(instrument: str, price: float, *args: Any) -> InstrumentContext:
-        calls.append((instrument, price))
-        return make_context(instrument, price, *args)
+    built = detector.SeriesSignals.context
+
+    def counting(self: detector.SeriesSignals, index: int, lookback: int) -> InstrumentContext:
+        ctx = built(self, index, lookback)
+        calls.append((self.instrument, ctx.price))
+        return ctx
 
     expected = repr(per["I1"].context(len(per["I1"]) - 1, CONFIG.context_lookback))
-    monkeypatch.setattr(detector, "make_context", counting)
+    monkeypatch.setattr(detector.SeriesSignals, "context", counting)
     batch = batches[-1]
     assert len(batch.context) == 3 and "I1" in batch.context and not calls
     first = batch.context["I1"]

@@ -18,7 +18,7 @@ from engine.signals import (
     default_signal_config,
     detect_series,
 )
-from engine.signals.detector import _moves
+from engine.signals.detector import RECENT_MOVES, CandleValues, _moves, make_context
 from engine.types import Direction, InstrumentSeries, Signal
 
 MINUTE = 60_000_000_000
@@ -195,6 +195,24 @@ def test_step_detector_values_and_context() -> None:
     assert vec_ctx.change_pct == ctx.change_pct
     assert vec_ctx.indicators.keys() == ctx.indicators.keys()
     assert "atr" in ctx.indicators and "rsi" in ctx.indicators
+
+
+def test_series_context_is_make_context_of_the_candle_values() -> None:
+    """``SeriesSignals.context`` builds the context of stored indicator columns itself
+    (one layer less): at every candle, NaN warm-ups and a zero close included, it is
+    equal, float for float, to ``make_context`` of the candle's ``CandleValues``."""
+    close = v_shape()
+    close[7] = 0.0  # a close that is not positive: a move and a change of 0
+    result = detect_series(make_series(close), default_signal_config())
+    for lookback in (0, 3, 60):
+        for i in range(len(close)):
+            back = min(lookback, i)
+            recent = [float(x) for x in close[max(0, i - RECENT_MOVES) : i + 1]]
+            values = CandleValues(result.indicators, i, True)  # type: ignore[arg-type]
+            want = make_context("TEST", recent[-1], float(close[i - back]), back, values, recent)
+            got = result.context(i, lookback)
+            assert repr(got) == repr(want), (lookback, i)  # (repr: the ATR is NaN in warm-up)
+            assert type(got.atr) is float and type(got.indicators) is CandleValues
 
 
 def test_step_detector_rejects_another_instruments_candle() -> None:

@@ -715,29 +715,64 @@ def _plans(
     same float operations in the same order, without its reasoning and in one pass
     (run()'s path: most decisions are one instrument's entry, with no position)."""
     threshold = persona.entry_threshold
-    if isinstance(batch, SignalBatch) or not hasattr(batch, "batches"):
-        rows = _normalised(batch.signals)
-    else:
-        rows = _view_rows(batch)
     # per instrument, in batch order: its terms' values by side (_weigh's), long and
     # short as absolute values
     weights = persona.signal_weights
     terms: dict[str, tuple[list[float], list[float], list[float]]] = {}
-    for name, kind, strength, count, sign in rows:
-        sides = terms.get(name)
-        if sides is None:
-            sides = terms[name] = ([], [], [])
-        weight = float(weights.get(kind, 0.0))
-        if weight == 0.0:
-            continue
-        value = strength * weight * count
-        if sign is None:
-            sides[2].append(value)
-        elif sign * weight > 0:
-            sides[0].append(abs(value))
-        else:
-            sides[1].append(abs(value))
+    if isinstance(batch, SignalBatch) or not hasattr(batch, "batches"):
+        for name, kind, strength, count, sign in _normalised(batch.signals):
+            sides = terms.get(name)
+            if sides is None:
+                sides = terms[name] = ([], [], [])
+            weight = float(weights.get(kind, 0.0))
+            if weight == 0.0:
+                continue
+            value = strength * weight * count
+            if sign is None:
+                sides[2].append(value)
+            elif sign * weight > 0:
+                sides[0].append(abs(value))
+            else:
+                sides[1].append(abs(value))
+    else:  # a BatchView: _view_rows' rows read as they are weighed, without the tuples
+        bounds, inst_c, kind_c, side_c, strength_c, count_c, names, kinds = _kept(
+            _slices, batch.batches
+        )
+        row = batch.row
+        for x in range(bounds.item(row), bounds.item(row + 1)):
+            name = names[inst_c.item(x)]
+            sides = terms.get(name)
+            if sides is None:
+                sides = terms[name] = ([], [], [])
+            weight = float(weights.get(kinds[kind_c.item(x)], 0.0))
+            if weight == 0.0:
+                continue
+            value = strength_c.item(x) * weight * count_c.item(x)
+            sign = side_c.item(x)
+            if not sign:  # side 0.0: neutral
+                sides[2].append(value)
+            elif sign * weight > 0:
+                sides[0].append(abs(value))
+            else:
+                sides[1].append(abs(value))
     positions = portfolio.positions
+    orders = portfolio.pending_orders
+    if not positions and len(terms) == 1:
+        # the usual decision: one instrument, no position; the entry below, for it alone
+        ((inst, sides),) = terms.items()
+        pending = {o.instrument for o in orders} if orders else ()
+        return (
+            _open(
+                inst,
+                *_score(sides),
+                threshold,
+                batch.context,
+                persona,
+                inst in pending,
+                _cooling(batch, portfolio, persona),
+                len(pending),
+            ),
+        )
     if positions:
         held = {p.instrument: p for p in positions}
         instruments = sorted(terms.keys() | held.keys())
@@ -748,21 +783,8 @@ def _plans(
     scored: dict[str, tuple[float, float, float]] = {}
     for inst in instruments:
         sides = terms.get(inst)
-        if sides is None:
-            scored[inst] = (0.0, 0, 0)
-            continue
-        long_values, short_values, neutral_values = sides
-        long = sum(long_values) if long_values else 0
-        short = sum(short_values) if short_values else 0
-        net = long - short
-        if net != 0:
-            neutral = sum(neutral_values) if neutral_values else 0
-            score = math.copysign(max(0.0, abs(net) + neutral), net)
-        else:
-            score = 0.0
-        scored[inst] = (score, net, long + short)
+        scored[inst] = (0.0, 0, 0) if sides is None else _score(sides)
 
-    orders = portfolio.pending_orders
     pending = {o.instrument for o in orders} if orders else ()
     open_count = len(held) + (len(pending - held.keys()) if pending else 0)
     contexts = batch.context  # read only where a plan needs a price
@@ -817,27 +839,11 @@ def _plans(
     candidates = [i for i in instruments if i not in held or i in flips] if held else instruments
     if len(candidates) > 1:
         candidates = sorted(candidates, key=lambda i: (-abs(scored[i][0]), i))
-    cooldown = False
-    if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
-        cooldown = persona.cooldown_after_loss - (batch.step - portfolio.last_loss_step) > 0
+    cooldown = _cooling(batch, portfolio, persona)
     for inst in candidates:
-        score, net, total = scored[inst]
-        if score == 0.0 or not abs(score) >= threshold:
-            why = f"|{score:+.2f}| below threshold {threshold:g}"
-            plan = TradePlan(inst, Action.HOLD, confidence=0.0, rationale=why)
-        else:
-            plan = _open(
-                inst,
-                score,
-                net,
-                total,
-                threshold,
-                contexts,
-                persona,
-                inst in pending,
-                cooldown,
-                open_count,
-            )
+        plan = _open(
+            inst, *scored[inst], threshold, contexts, persona, inst in pending, cooldown, open_count
+        )
         if plan.action is not Action.HOLD:
             open_count += 1
             if inst in outcome:
@@ -849,6 +855,26 @@ def _plans(
     if len(instruments) == 1:
         return tuple(outcome[instruments[0]])
     return tuple(plan for inst in instruments for plan in outcome[inst])
+
+
+def _score(sides: tuple[list[float], list[float], list[float]]) -> tuple[float, float, float]:
+    """(score, net, long + short) of an instrument's term values by side, as ``_totals``
+    makes them."""
+    long_values, short_values, neutral_values = sides
+    long = sum(long_values) if long_values else 0
+    short = sum(short_values) if short_values else 0
+    net = long - short
+    if net != 0:
+        neutral = sum(neutral_values) if neutral_values else 0
+        return math.copysign(max(0.0, abs(net) + neutral), net), net, long + short
+    return 0.0, net, long + short
+
+
+def _cooling(batch: Any, portfolio: PortfolioState, persona: TradingPersona) -> bool:
+    """Whether the persona is still cooling down after a loss at ``batch.step``."""
+    if persona.cooldown_after_loss > 0 and portfolio.last_loss_step is not None:
+        return persona.cooldown_after_loss - (batch.step - portfolio.last_loss_step) > 0
+    return False
 
 
 def _open(
@@ -863,7 +889,10 @@ def _open(
     cooldown: bool,
     open_count: int,
 ) -> TradePlan:
-    """``_entry``'s plan for a score that passes the threshold."""
+    """``_entry``'s plan."""
+    if score == 0.0 or not abs(score) >= threshold:
+        why = f"|{score:+.2f}| below threshold {threshold:g}"
+        return TradePlan(inst, Action.HOLD, confidence=0.0, rationale=why)
     conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0
     conf = round(conviction * (abs(net) / total if total > 0 else 1.0), 4)
     direction = "long" if score > 0 else "short"
