@@ -791,49 +791,14 @@ def _plans(
     outcome: dict[str, list[TradePlan]] = {}
     flips: set[str] = set()
     for inst, pos in held.items():  # reviews first (see _decide)
-        score, net, total = scored[inst]
         side = pos.side
-        if type(side) is not Side:
-            side = Side(side)
-        sign = 1.0 if side is Side.LONG else -1.0
-        against = -sign * score
-        conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0
-        conf = round(conviction * (abs(net) / total if total > 0 else 1.0), 4)
-        if against > 0 and against != 0.0 and abs(against) >= threshold:
-            why = f"opposite score {score:+.2f} reaches threshold {threshold:g}"
-            outcome[inst] = [TradePlan(inst, Action.CLOSE, confidence=conf, rationale=why)]
+        plan = _held(
+            pos, side if type(side) is Side else Side(side), *scored[inst], contexts, persona
+        )
+        outcome[inst] = [plan]
+        if plan.action is Action.CLOSE:
             open_count -= 1
             flips.add(inst)
-            continue
-        if (
-            against > 0
-            and threshold > 0
-            and against >= threshold / 2
-            and tradeable(ctx := contexts.get(inst))
-        ):
-            new_stop = ctx.price - sign * 0.5 * persona.stop_atr * ctx.atr
-            current = [s for s in (pos.stop_loss, pos.trail_stop) if s is not None]
-            if not current or (
-                new_stop > max(current) if side is Side.LONG else new_stop < min(current)
-            ):
-                why = (
-                    f"opposite score {score:+.2f} >= half threshold {threshold / 2:g}: "
-                    f"tighten stop to {fmt_price(new_stop)} ({0.5 * persona.stop_atr:g} ATR)"
-                )
-                outcome[inst] = [
-                    TradePlan(
-                        inst,
-                        Action.ADJUST,
-                        stop_loss=new_stop,
-                        take_profit=pos.take_profit,
-                        trailing=pos.trailing,
-                        confidence=conf,
-                        rationale=why,
-                    )
-                ]
-                continue
-        why = f"keep {side.value} (score {score:+.2f})"
-        outcome[inst] = [TradePlan(inst, Action.HOLD, confidence=conf, rationale=why)]
 
     # entries compete for position slots: the strongest score first, then by name
     candidates = [i for i in instruments if i not in held or i in flips] if held else instruments
@@ -893,8 +858,7 @@ def _open(
     if score == 0.0 or not abs(score) >= threshold:
         why = f"|{score:+.2f}| below threshold {threshold:g}"
         return TradePlan(inst, Action.HOLD, confidence=0.0, rationale=why)
-    conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0
-    conf = round(conviction * (abs(net) / total if total > 0 else 1.0), 4)
+    conf = _conf(score, net, total, threshold)
     direction = "long" if score > 0 else "short"
     if direction not in persona.allowed_directions:
         why = f"{direction} signal but persona trades {'/'.join(persona.allowed_directions)} only"
@@ -932,9 +896,10 @@ def _open(
     return TradePlan(inst, Action.HOLD, confidence=conf, rationale=why)
 
 
-def _confidence(sc: _Scored, threshold: float) -> float:
-    conviction = min(1.0, abs(sc.score) / (2 * threshold)) if threshold > 0 else 1.0
-    return round(conviction * _agreement(sc.net, sc.total), 4)
+def _conf(score: float, net: float, total: float, threshold: float) -> float:
+    """A plan's confidence: the score's conviction times the signals' agreement."""
+    conviction = min(1.0, abs(score) / (2 * threshold)) if threshold > 0 else 1.0
+    return round(conviction * _agreement(net, total), 4)
 
 
 def _hold(inst: str, why: str, confidence: float = 0.0) -> tuple[TradePlan, str]:
@@ -950,11 +915,12 @@ def _entry(
     cooldown_left: int,
     open_count: int,
 ) -> tuple[TradePlan, str]:
+    """``_open``'s plan with its line of the reasoning (the same rules, spelled out)."""
     threshold = persona.entry_threshold
     if not _passes(sc.score, threshold):
         return _hold(inst, f"|{sc.score:+.2f}| below threshold {threshold:g}")
     direction = "long" if sc.score > 0 else "short"
-    conf = _confidence(sc, threshold)
+    conf = _conf(sc.score, sc.net, sc.total, threshold)
     if not persona.allows(direction):
         return _hold(
             inst,
@@ -1019,15 +985,34 @@ def _review(
     contexts: Mapping[str, InstrumentContext],
     persona: TradingPersona,
 ) -> tuple[TradePlan, str]:
-    inst, threshold = pos.instrument, persona.entry_threshold
+    """``_held``'s plan for a position, and its line of the reasoning."""
     side = Side(pos.side)
+    plan = _held(pos, side, sc.score, sc.net, sc.total, contexts, persona)
+    if plan.action is Action.CLOSE:
+        return plan, f"{plan.rationale} → close {side.value}"
+    if plan.action is Action.ADJUST:
+        return plan, plan.rationale
+    return plan, f"hold: {plan.rationale}"
+
+
+def _held(
+    pos: Position,
+    side: Side,
+    score: float,
+    net: float,
+    total: float,
+    contexts: Mapping[str, InstrumentContext],
+    persona: TradingPersona,
+) -> TradePlan:
+    """The review of a position held on ``side``: close it on a score against it reaching
+    the threshold, tighten its stop on one of half the threshold, else keep it."""
+    inst, threshold = pos.instrument, persona.entry_threshold
     sign = 1.0 if side is Side.LONG else -1.0
-    against = -sign * sc.score  # > 0 when the score points against the position
-    conf = _confidence(sc, threshold)
+    against = -sign * score  # > 0 when the score points against the position
+    conf = _conf(score, net, total, threshold)
     if against > 0 and _passes(against, threshold):
-        why = f"opposite score {sc.score:+.2f} reaches threshold {threshold:g}"
-        plan = TradePlan(inst, Action.CLOSE, confidence=conf, rationale=why)
-        return plan, f"{why} → close {side.value}"
+        why = f"opposite score {score:+.2f} reaches threshold {threshold:g}"
+        return TradePlan(inst, Action.CLOSE, confidence=conf, rationale=why)
     if (
         against > 0
         and threshold > 0
@@ -1037,15 +1022,14 @@ def _review(
         assert ctx is not None
         new_stop = ctx.price - sign * 0.5 * persona.stop_atr * ctx.atr
         current = [s for s in (pos.stop_loss, pos.trail_stop) if s is not None]
-        tighter = not current or (
+        if not current or (
             new_stop > max(current) if side is Side.LONG else new_stop < min(current)
-        )
-        if tighter:
+        ):
             why = (
-                f"opposite score {sc.score:+.2f} >= half threshold {threshold / 2:g}: "
+                f"opposite score {score:+.2f} >= half threshold {threshold / 2:g}: "
                 f"tighten stop to {fmt_price(new_stop)} ({0.5 * persona.stop_atr:g} ATR)"
             )
-            plan = TradePlan(
+            return TradePlan(
                 inst,
                 Action.ADJUST,
                 stop_loss=new_stop,
@@ -1054,5 +1038,5 @@ def _review(
                 confidence=conf,
                 rationale=why,
             )
-            return plan, why
-    return _hold(inst, f"keep {side.value} (score {sc.score:+.2f})", conf)
+    why = f"keep {side.value} (score {score:+.2f})"
+    return TradePlan(inst, Action.HOLD, confidence=conf, rationale=why)

@@ -87,15 +87,7 @@ _REASON_TEXT = {r: r.value for r in ExitReason}
 # ``ndarray.max`` / ``min`` without the Python wrapper in between (the same reduction)
 _MAX = np.maximum.reduce
 _MIN = np.minimum.reduce
-_kernels = None  # engine.broker.event_search, once the first search imported it
-
-
-def _event_search():
-    """The compiled event search module (numba), imported on first use."""
-    global _kernels
-    if _kernels is None:
-        _kernels = lazy_module("engine.broker.event_search")
-    return _kernels
+_EVENT_SEARCH = "engine.broker.event_search"  # compiled (numba): imported on first use
 
 
 @dataclass(frozen=True)
@@ -207,7 +199,7 @@ def _first_exit(pos: _Pos, high: np.ndarray, low: np.ndarray, start: int, stop: 
     stop_loss, trail_stop, target = pos.stop_loss, pos.trail_stop, pos.take_profit
     scan_from = pos.last_index + 1
     return int(
-        (_kernels or _event_search()).first_exit(
+        lazy_module(_EVENT_SEARCH).first_exit(
             high,
             low,
             scan_from if scan_from < start else start,  # min(scan_from, start)
@@ -952,7 +944,7 @@ class Broker:
         if order.limit_price is None:
             return limit
         return int(
-            (_kernels or _event_search()).first_touch(
+            lazy_module(_EVENT_SEARCH).first_touch(
                 high, low, start, limit, order.side == Side.LONG, order.limit_price, _EVENT_TOL
             )
         )

@@ -68,15 +68,10 @@ class LazyContexts(Mapping[str, InstrumentContext]):
 
     def get(self, name: str, default: Any = None) -> Any:  # (Mapping's, one layer less)
         ctx = self._built.get(name)
-        if ctx is None:  # _build, inlined: the brain's first read of a context
-            source = self._source
-            column = source.candles.get(name)
-            if column is None:
+        if ctx is None:
+            ctx = self._build(name)
+            if ctx is None:
                 return default
-            candle = column.item(self._batch)  # (a Python int)
-            if candle < 0:
-                return default
-            ctx = self._built[name] = source.series[name].context(candle, source.lookback)
         return ctx
 
     def _build(self, name: str) -> InstrumentContext | None:

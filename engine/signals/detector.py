@@ -61,23 +61,9 @@ class SeriesSignals:
         start = index - RECENT_MOVES
         recent = close[start if start > 0 else 0 : index + 1].tolist()
         price_then = recent[-1 - back] if back < len(recent) else float(close.item(index - back))
-        price = recent[-1]
-        atr = indicators._stored.get("atr") if type(indicators) is IndicatorColumns else None
-        if atr is not None:
-            # make_context of CandleValues(indicators, index, True), one layer less: its
-            # atr() and known() are the stored column's value and the values themselves
-            return InstrumentContext(
-                self.instrument,
-                price,
-                float(atr.item(index)),
-                _change(price, price_then),
-                back,
-                CandleValues(indicators, index, True),
-                _moves(recent),
-            )
         return make_context(
             self.instrument,
-            price,
+            recent[-1],
             price_then,
             back,
             CandleValues(indicators, index, True)
@@ -100,7 +86,7 @@ def make_context(
 ) -> InstrumentContext:
     """Shared by both paths so that their contexts are built by the same arithmetic.
     ``recent``: the last closes up to ``price`` (at most RECENT_MOVES + 1)."""
-    change = _change(price, price_then)
+    change = (price / price_then - 1.0) * 100.0 if price_then > 0 else 0.0
     if isinstance(values, CandleValues):  # made when read, without the NaN
         atr, known = values.atr(), values.known()
     else:
@@ -114,11 +100,6 @@ def make_context(
         known,
         _moves(recent),
     )
-
-
-def _change(price: float, price_then: float) -> float:
-    """The % change from ``price_then`` to ``price`` (0 when ``price_then`` is not positive)."""
-    return (price / price_then - 1.0) * 100.0 if price_then > 0 else 0.0
 
 
 def _moves(recent: Sequence[float]) -> tuple[float, ...]:
